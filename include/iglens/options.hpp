@@ -1,0 +1,37 @@
+#pragma once
+// Everything that shapes one attribution run, with the defaults a user of
+// the reference tool would expect.
+
+#include <cstddef>
+#include <cstdint>
+
+#include <torch/torch.h>
+
+#include "iglens/baseline.hpp"
+#include "iglens/estimator.hpp"
+#include "iglens/layers.hpp"
+#include "iglens/objective.hpp"
+
+namespace iglens {
+
+struct Options {
+  LayerSelection layers = LayerSelection::all();
+  Baseline baseline = Baseline::mean();
+  Objective objective = Objective::probability;
+  Estimator estimator = Estimator::observed_delta;
+  // Steps per segment: the interval count of the quadrature, or of the
+  // per-step profile with observed_delta (whose totals need no steps).
+  std::int64_t steps = 64;
+  // Computation dtype: float32, or float64 for reference-grade results.
+  torch::ScalarType dtype = torch::kFloat32;
+  // Keep every step's credit ([.., T, K, nodes]); off, observed_delta
+  // evaluates the chain vertices only.
+  bool keep_per_step = false;
+  // Onset: earliest chosen layer where cumulative |IG| reaches this fraction
+  // of the row's |IG| mass.
+  double onset_fraction = 0.5;
+  // Bytes of working memory per chunk of readout work (logits-sized buffers).
+  std::size_t memory_budget_bytes = std::size_t{256} << 20;
+};
+
+}  // namespace iglens

@@ -1,0 +1,65 @@
+#pragma once
+// A TorchScript module as an IG-Lens model. The module provides the methods
+//   forward(ids [B, S]) -> logits [B, S, V]
+//   residual_stream(ids) -> [L+1, B, S, d]  (index L before the final norm)
+//   readout(h [N, d]) -> logits [N, V]      (final norm + unembedding)
+// and is read through its `readout` method as a black box.
+
+#include <string>
+#include <utility>
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "iglens/detail/torch_call.hpp"
+#include "iglens/error.hpp"
+#include "iglens/readout.hpp"
+
+namespace iglens {
+
+class ScriptModel {
+ public:
+  explicit ScriptModel(torch::jit::Module module) : module_(std::move(module)) {
+    for (const char* method : {"forward", "residual_stream", "readout"}) {
+      detail::require(module_.find_method(method).has_value(),
+                      "TorchScript module has no method '{}' (IG-Lens needs forward, residual_stream "
+                      "and readout)",
+                      method);
+    }
+    module_.eval();
+  }
+
+  torch::Tensor residual_stream(const torch::Tensor& ids) { return call("residual_stream", ids); }
+  torch::Tensor logits(const torch::Tensor& ids) { return call("forward", ids); }
+
+  Readout readout() {
+    auto module = module_;  // a handle: shares the parameters
+    return Readout::black_box([module](const torch::Tensor& h) mutable {
+      return tensor_result(
+          detail::guarded_call("TorchScript method 'readout'", [&] { return module.get_method("readout")({h}); }),
+          "readout");
+    });
+  }
+
+  // Moves the parameters, e.g. to float64 for reference-grade runs.
+  void to(torch::ScalarType dtype) { module_.to(dtype); }
+
+  torch::jit::Module& module() { return module_; }
+
+ private:
+  torch::Tensor call(const char* method, const torch::Tensor& input) {
+    return tensor_result(detail::guarded_call(fmt::format("TorchScript method '{}'", method),
+                                              [&] { return module_.get_method(method)({input}); }),
+                         method);
+  }
+
+  static torch::Tensor tensor_result(const c10::IValue& value, const char* method) {
+    detail::require(value.isTensor(), "TorchScript method '{}' returned {}, not a tensor", method,
+                    value.tagKind());
+    return value.toTensor();
+  }
+
+  torch::jit::Module module_;
+};
+
+}  // namespace iglens
