@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+
 #include "fixtures.hpp"
 
 using namespace iglens;
@@ -83,4 +85,11 @@ TEST_CASE("float64 runs need a float64 model and agree with float32", "[models]"
   CHECK(dbl.ig.scalar_type() == torch::kDouble);
   CHECK(dbl.completeness_error <= 1e-12);
   CHECK(max_abs_diff(dbl.ig, single.ig) <= 1e-5);
+}
+
+// Hidden: CTest runs it to save the TorchScript twin for the README example.
+TEST_CASE("save the tiny TorchScript model", "[.save-tiny-model]") {
+  const char* path = std::getenv("IGLENS_TINY_MODEL_OUT");
+  REQUIRE(path != nullptr);
+  scripted_twin(make_tiny_gpt2()).save(path);
 }
