@@ -15,3 +15,4 @@
 #include "iglens/readout.hpp"
 #include "iglens/script_model.hpp"
 #include "iglens/targets.hpp"
+#include "iglens/tokenizer.hpp"
