@@ -28,6 +28,7 @@ import importlib.util
 import json
 import math
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -127,18 +128,21 @@ def config_from_hf(d: Dict) -> GPT2Config:
     )
 
 
-def _torch_load(path: Path):
+def _load_bin(path: Path) -> Dict[str, torch.Tensor]:
+    """A pytorch_model.bin, unpickled with torch's weights-only loader."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except TypeError:  # torch without weights_only
+    except TypeError:  # a torch without weights_only
         return torch.load(path, map_location="cpu")
+    except pickle.UnpicklingError as e:
+        raise ExportError(f"{path}: not a plain tensor state dict ({e}); convert it to model.safetensors") from None
 
 
 def read_hf_weights(folder: Path) -> Dict[str, torch.Tensor]:
     """State dict of an HF folder: model.safetensors, pytorch_model.bin or sharded either."""
     for single, index, reader in (
         ("model.safetensors", "model.safetensors.index.json", lambda p: safetensors_io.load_file(p)[0]),
-        ("pytorch_model.bin", "pytorch_model.bin.index.json", _torch_load),
+        ("pytorch_model.bin", "pytorch_model.bin.index.json", _load_bin),
     ):
         if (folder / single).exists():
             return dict(reader(folder / single))
@@ -227,7 +231,7 @@ def from_random(name: str, seed: int, vocab: Optional[str], merges: Optional[str
 
 
 def from_checkpoint(path: str) -> Source:
-    ckpt = _torch_load(Path(path))
+    ckpt = torch.load(path, map_location="cpu")  # our own training checkpoint (full pickle)
     cfg = GPT2Config.from_dict(ckpt["model_config"])
     cfg.dropout = 0.0
     if cfg.vocab_size != 257:
