@@ -77,6 +77,9 @@ def write_hf_folder(folder, model, cfg, fmt):
     if fmt == "safetensors":  # HF drops the tied head from safetensors files
         safetensors_io.save_file(hf_state_dict(model, with_lm_head=False), str(folder / "model.safetensors"),
                                  metadata={"format": "pt"})
+    elif fmt == "bare-f16":  # like the hub's gpt2 file: GPT2Model names (no "transformer."), here in F16
+        sd = {k[len("transformer."):]: v.half() for k, v in hf_state_dict(model, with_lm_head=False).items()}
+        safetensors_io.save_file(sd, str(folder / "model.safetensors"))
     else:
         torch.save(hf_state_dict(model, with_lm_head=True), folder / "pytorch_model.bin")
     return folder
@@ -225,7 +228,7 @@ class TestHFLoading(unittest.TestCase):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.model = random_model(seed=1)
         cls.folders = {fmt: write_hf_folder(Path(cls.tmp.name) / fmt, cls.model, TINY, fmt)
-                       for fmt in ("safetensors", "bin")}
+                       for fmt in ("safetensors", "bin", "bare-f16")}
 
     @classmethod
     def tearDownClass(cls):
@@ -235,12 +238,14 @@ class TestHFLoading(unittest.TestCase):
         ids = ids_for(TINY)
         with torch.no_grad():
             want = self.model(ids)
+            want_f16 = random_model(seed=1).half().float()(ids)  # the weights rounded to F16
         for fmt, folder in self.folders.items():
             with self.subTest(fmt=fmt):
                 src = quiet_from_hf(folder)
                 self.assertEqual(src.source, f"hf {folder}")
                 with torch.no_grad():
-                    self.assertLess((src.model(ids) - want).abs().max().item(), 1e-6)
+                    ref = want_f16 if fmt == "bare-f16" else want
+                    self.assertLess((src.model(ids) - ref).abs().max().item(), 1e-5)
                 self.assertIs(src.model.lm_head.weight, src.model.transformer.wte.weight)
 
     def test_conv1d_layout_by_hand(self):
