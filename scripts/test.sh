@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what IG-Lens needs (Debian 12, as root), builds everything and runs
+# the whole test suite through CTest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$(nproc)"
+ctest --test-dir build --output-on-failure -j"$(nproc)"
