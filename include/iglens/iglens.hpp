@@ -4,6 +4,7 @@
 
 #include "iglens/attribution.hpp"
 #include "iglens/baseline.hpp"
+#include "iglens/bundle.hpp"
 #include "iglens/engine.hpp"
 #include "iglens/error.hpp"
 #include "iglens/estimator.hpp"

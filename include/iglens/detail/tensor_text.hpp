@@ -7,11 +7,14 @@
 
 namespace iglens::detail {
 
-inline std::string shape_string(const torch::Tensor& t) {
-  if (!t.defined()) return "(undefined)";
+inline std::string shape_string(torch::IntArrayRef sizes) {
   std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  for (std::size_t i = 0; i < sizes.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes[i]);
   return s + "]";
+}
+
+inline std::string shape_string(const torch::Tensor& t) {
+  return t.defined() ? shape_string(t.sizes()) : "(undefined)";
 }
 
 // Python-style names (float32, int64) as users write them.
