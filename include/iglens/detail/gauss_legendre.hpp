@@ -3,10 +3,8 @@
 // eigenvalues of the symmetric tridiagonal Jacobi matrix of the Legendre
 // recurrence, each weight 2 v0^2 from its normalised eigenvector.
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <numeric>
 #include <utility>
 #include <vector>
 
