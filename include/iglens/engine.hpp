@@ -172,7 +172,7 @@ inline Attribution attribute_batch(const torch::Tensor& residual, const std::vec
     for (std::int64_t begin = 0; begin < R; begin += rows_per_chunk) {
       const auto n = std::min(R, begin + rows_per_chunk) - begin;
       auto part = backend.evaluate(chain.narrow(0, begin, n), target.narrow(0, begin, n),
-                                   foil.defined() ? foil.narrow(0, begin, n) : foil, request);
+                                   detail::optional_rows(foil, begin, n), request);
       vertex_parts.push_back(part.vertex);
       if (part.segment.defined()) segment_parts.push_back(part.segment);
     }

@@ -40,6 +40,18 @@ inline std::int64_t count_within(std::size_t budget, std::size_t bytes_each) {
   return std::max<std::int64_t>(1, static_cast<std::int64_t>(budget / std::max<std::size_t>(1, bytes_each)));
 }
 
+// Rows [begin, begin + n) of an optional tensor: foils are undefined unless
+// the objective needs them.
+inline torch::Tensor optional_rows(const torch::Tensor& t, std::int64_t begin, std::int64_t n) {
+  return t.defined() ? t.narrow(0, begin, n) : t;
+}
+
+// Each id repeated `copies` times in a row: [R] -> [R * copies]; an undefined
+// tensor stays undefined.
+inline torch::Tensor repeat_each(const torch::Tensor& ids, std::int64_t copies) {
+  return ids.defined() ? ids.unsqueeze(1).expand({ids.size(0), copies}).reshape({-1}) : ids;
+}
+
 // Applies `work(begin, end)` to consecutive slices of [0, total) of at most
 // `chunk` items and concatenates the results along dimension 0.
 template <class Work>
@@ -76,8 +88,9 @@ class ClosedFormChain {
     auto u = torch::matmul(centred * head_.weight, head_.unembedding.t());         // [R, K+1, V]
     auto vertex_logits = u / (squared_norm / dd + head_.eps).sqrt().unsqueeze(-1) + z0_;
     ChainValues out;
-    out.vertex = objective_value(request.objective, vertex_logits, expand_rows(target, K1),
-                                 expand_rows(foil, K1));
+    auto as_rows = [&](const torch::Tensor& ids) { return ids.defined() ? ids.view({R, K1}) : ids; };
+    out.vertex = objective_value(request.objective, vertex_logits, as_rows(repeat_each(target, K1)),
+                                 as_rows(repeat_each(foil, K1)));
     vertex_logits = torch::Tensor();
     if (request.work == SegmentWork::none) return out;
 
@@ -91,8 +104,8 @@ class ClosedFormChain {
     // [G, 2, V]: the two V-vectors of each segment (shared with neighbours in u).
     auto uu = torch::stack({u.narrow(1, 0, K), u.narrow(1, 1, K)}, 2).reshape({R * K, 2, -1});
     u = torch::Tensor();
-    auto seg_target = expand_rows(target, K).reshape({R * K});
-    auto seg_foil = foil.defined() ? expand_rows(foil, K).reshape({R * K}) : foil;
+    auto seg_target = repeat_each(target, K);
+    auto seg_foil = repeat_each(foil, K);
 
     const auto Q = request.nodes.size(0), V = head_.vocab_size();
     const auto per_segment = static_cast<std::size_t>(Q * V * chain.element_size() * 3);
@@ -102,8 +115,7 @@ class ClosedFormChain {
                                  return segment_chunk(uu.narrow(0, begin, n), ca2.narrow(0, begin, n),
                                                       ca_dc.narrow(0, begin, n), dc2.narrow(0, begin, n),
                                                       seg_target.narrow(0, begin, n),
-                                                      seg_foil.defined() ? seg_foil.narrow(0, begin, n)
-                                                                         : seg_foil,
+                                                      optional_rows(seg_foil, begin, n),
                                                       dd, request);
                                });
     out.segment = segments.view({R, K, Q});
@@ -111,10 +123,6 @@ class ClosedFormChain {
   }
 
  private:
-  static torch::Tensor expand_rows(const torch::Tensor& ids, std::int64_t n) {
-    return ids.defined() ? ids.unsqueeze(1).expand({ids.size(0), n}) : ids;
-  }
-
   // f or df/dt at the nodes of G segments: [G, Q].
   torch::Tensor segment_chunk(const torch::Tensor& uu, const torch::Tensor& ca2,
                               const torch::Tensor& ca_dc, const torch::Tensor& dc2,
@@ -190,10 +198,8 @@ class BlackBoxChain {
     const auto chunk = count_within(request.budget_bytes, per_point);
 
     ChainValues out;
-    auto vertex_target = target.unsqueeze(1).expand({R, K1}).reshape({R * K1});
-    auto vertex_foil = foil.defined() ? foil.unsqueeze(1).expand({R, K1}).reshape({R * K1}) : foil;
-    out.vertex = values(chain.reshape({R * K1, d}), vertex_target, vertex_foil, request.objective,
-                        chunk)
+    out.vertex = values(chain.reshape({R * K1, d}), repeat_each(target, K1), repeat_each(foil, K1),
+                        request.objective, chunk)
                      .view({R, K1});
     if (request.work == SegmentWork::none) return out;
 
@@ -202,8 +208,8 @@ class BlackBoxChain {
     auto direction = chain.narrow(1, 1, K).unsqueeze(2) - start;      // [R, K, 1, d]
     auto t = request.nodes.view({1, 1, Q, 1});
     auto points = (start + t * direction).reshape({R * K * Q, d});
-    auto point_target = target.view({R, 1, 1}).expand({R, K, Q}).reshape({R * K * Q});
-    auto point_foil = foil.defined() ? foil.view({R, 1, 1}).expand({R, K, Q}).reshape({R * K * Q}) : foil;
+    auto point_target = repeat_each(target, K * Q);  // row-major [R, K, Q]
+    auto point_foil = repeat_each(foil, K * Q);
     torch::Tensor segment;
     if (request.work == SegmentWork::values) {
       segment = values(points, point_target, point_foil, request.objective, chunk);
@@ -223,7 +229,7 @@ class BlackBoxChain {
       const auto n = end - begin;
       return objective_value(objective, checked_logits(points.narrow(0, begin, n)),
                              target.narrow(0, begin, n),
-                             foil.defined() ? foil.narrow(0, begin, n) : foil);
+                             optional_rows(foil, begin, n));
     });
   }
 
@@ -236,7 +242,7 @@ class BlackBoxChain {
       const auto n = end - begin;
       auto p = points.narrow(0, begin, n).detach().requires_grad_(true);
       auto f = objective_value(objective, checked_logits(p), target.narrow(0, begin, n),
-                               foil.defined() ? foil.narrow(0, begin, n) : foil);
+                               optional_rows(foil, begin, n));
       auto grad = torch::autograd::grad({f.sum()}, {p})[0];
       return (grad * direction.narrow(0, begin, n)).sum(-1).detach();
     });
