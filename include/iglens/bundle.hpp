@@ -198,6 +198,8 @@ class Bundle {
 
   // Moves the model's parameters, e.g. to float64 for reference-grade runs.
   void to(torch::ScalarType dtype) { script_.to(dtype); }
+  // Moves the model to a device (e.g. CUDA); the closed-form readout follows.
+  void to(torch::Device device) { script_.to(device); }
 
  private:
   Bundle(std::string path, ScriptModel script, BundleInfo info, Tokenizer tokenizer)

@@ -175,6 +175,7 @@ inline Attribution attribute_batch(const torch::Tensor& residual, const std::vec
                                    detail::optional_rows(foil, begin, n), request);
       vertex_parts.push_back(part.vertex);
       if (part.segment.defined()) segment_parts.push_back(part.segment);
+      if (options.progress) options.progress(begin + n, R);
     }
     detail::ChainValues all;
     all.vertex = torch::cat(vertex_parts, 0);

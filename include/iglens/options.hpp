@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include <torch/torch.h>
 
@@ -32,6 +33,9 @@ struct Options {
   double onset_fraction = 0.5;
   // Bytes of working memory per chunk of readout work (logits-sized buffers).
   std::size_t memory_budget_bytes = std::size_t{256} << 20;
+  // Called after each chunk of rows with (rows done, rows in all), e.g. to
+  // draw a progress bar; rows are attributed tokens over the whole batch.
+  std::function<void(std::int64_t done, std::int64_t total)> progress;
 };
 
 }  // namespace iglens

@@ -43,6 +43,8 @@ class ScriptModel {
 
   // Moves the parameters, e.g. to float64 for reference-grade runs.
   void to(torch::ScalarType dtype) { module_.to(dtype); }
+  // Moves the parameters to a device; ids given to the methods must follow.
+  void to(torch::Device device) { module_.to(device); }
 
   torch::jit::Module& module() { return module_; }
 

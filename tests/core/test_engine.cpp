@@ -187,3 +187,17 @@ TEST_CASE("the result carries its metadata and an Eigen view of the map", "[engi
     CHECK(std::find(a.layers.begin(), a.layers.end(), onset) != a.layers.end());
   }
 }
+
+TEST_CASE("progress is reported per chunk and reaches the row count", "[engine]") {
+  auto net = make_tiny_gpt2();
+  auto ids = prompt_ids();
+  Options o;
+  o.memory_budget_bytes = 1;  // one row per chunk
+  std::vector<std::int64_t> done;
+  o.progress = [&](std::int64_t rows_done, std::int64_t rows_total) {
+    CHECK(rows_total == 9);
+    done.push_back(rows_done);
+  };
+  attribute(residual_of(net, ids), Targets::next_tokens(ids), Readout::norm_head(net->norm_head()), o);
+  CHECK(done == std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9});
+}
