@@ -1,0 +1,189 @@
+#pragma once
+// `iglens attribute`: a prompt, an answer (the model's greedy continuation or
+// a teacher-forced target text) and the IG-Lens map of every answer token.
+// Every setting is checked before the model computes anything.
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "iglens/iglens.hpp"
+#include "progress_bar.hpp"
+#include "report.hpp"
+
+namespace iglens::cli {
+
+struct AttributeSettings {
+  std::string model;
+  std::string prompt;
+  std::int64_t generate = 8;         // greedy answer length, unless target is set
+  std::optional<std::string> target;  // teacher-forced continuation
+  std::vector<std::int64_t> layers;   // explicit layers; empty: k or all
+  std::optional<std::int64_t> k;
+  std::int64_t steps = 64;
+  std::string estimator = "observed-delta", baseline = "mean", objective = "prob";
+  std::optional<std::string> foil;
+  double onset_fraction = 0.5;
+  std::string dtype = "float32", device = "cpu";
+};
+
+inline torch::ScalarType parse_dtype(const std::string& name) {
+  if (name == "float32") return torch::kFloat32;
+  if (name == "float64") return torch::kFloat64;
+  iglens::detail::fail("unknown dtype '{}' (expected float32 or float64)", name);
+}
+
+inline torch::Device parse_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda") {
+    iglens::detail::require(torch::cuda::is_available(),
+                            "--device cuda: no CUDA GPU is available to this LibTorch (use --device cpu)");
+    return torch::kCUDA;
+  }
+  iglens::detail::fail("unknown device '{}' (expected cpu or cuda)", name);
+}
+
+// The library options the settings ask for, checked as far as possible
+// without the model.
+inline Options options_from(const AttributeSettings& s) {
+  Options options;
+  std::set<std::int64_t> seen;
+  for (auto layer : s.layers) {
+    iglens::detail::require(layer >= 0, "--layers: layer {} is negative; layers are 0 (embeddings) to n", layer);
+    iglens::detail::require(seen.insert(layer).second, "--layers: layer {} is listed twice", layer);
+  }
+  iglens::detail::require(s.layers.empty() || !s.k, "--layers and --k choose layers in two ways; give one");
+  if (!s.layers.empty()) options.layers = LayerSelection::explicit_list(s.layers);
+  if (s.k) options.layers = LayerSelection::evenly_spaced(*s.k);
+  options.steps = s.steps;
+  options.estimator = parse_estimator(s.estimator);
+  options.baseline = Baseline::parse(s.baseline);
+  options.objective = parse_objective(s.objective);
+  options.onset_fraction = s.onset_fraction;
+  options.dtype = parse_dtype(s.dtype);
+  iglens::detail::check_options(options);
+  iglens::detail::require(!needs_foil(options.objective) || s.foil,
+                          "objective {} compares the target with a foil: give --foil TOKEN", s.objective);
+  iglens::detail::require(needs_foil(options.objective) || !s.foil,
+                          "--foil is only used with --objective prob-diff (objective here: {})", s.objective);
+  iglens::detail::require(s.generate >= 1, "--generate must be at least 1 (got {})", s.generate);
+  iglens::detail::require(!s.target || !s.target->empty(), "--target is empty");
+  return options;
+}
+
+namespace detail {
+
+inline std::int64_t single_token(const Tokenizer& tokenizer, const std::string& text) {
+  const auto ids = tokenizer.encode(text);
+  iglens::detail::require(ids.size() == 1, "--foil {} is {} tokens; it must be exactly one token", display_token(text),
+                          ids.size());
+  return ids.front();
+}
+
+// Greedy continuation: the most probable next token, n times.
+inline std::vector<std::int64_t> greedy_answer(Bundle& model, std::vector<std::int64_t> ids, std::int64_t n,
+                                               torch::Device device) {
+  torch::NoGradGuard no_grad;
+  ProgressBar bar("generating ", n);
+  std::vector<std::int64_t> answer;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto logits = model.logits(torch::tensor(ids, torch::kLong).to(device).unsqueeze(0))[0][-1];
+    iglens::detail::require(torch::isfinite(logits).all().item<bool>(),
+                            "the model gave NaN or Inf logits at position {} while generating", ids.size() - 1);
+    answer.push_back(logits.argmax().item<std::int64_t>());
+    ids.push_back(answer.back());
+    bar.update(i + 1);
+  }
+  return answer;
+}
+
+inline std::vector<double> to_doubles(const torch::Tensor& t) {
+  auto values = t.to(torch::kCPU, torch::kDouble).contiguous();
+  return {values.data_ptr<double>(), values.data_ptr<double>() + values.numel()};
+}
+
+}  // namespace detail
+
+inline Report run_attribute(const AttributeSettings& s) {
+  auto options = options_from(s);
+  const auto device = parse_device(s.device);
+  Lens<Bundle> lens(Bundle::load(s.model));
+  auto& bundle = lens.model();
+  const auto& info = bundle.info();
+  options.layers.resolve(info.n_layer);  // layer range errors before any computation
+  const auto& tokenizer = bundle.tokenizer();
+  iglens::detail::require(!s.prompt.empty(), "empty prompt: give a PROMPT argument or text on --stdin");
+  const auto prompt_ids = tokenizer.encode(s.prompt);
+  const auto P = static_cast<std::int64_t>(prompt_ids.size());
+  std::optional<std::int64_t> foil;
+  if (s.foil) foil = detail::single_token(tokenizer, *s.foil);
+  std::vector<std::int64_t> answer;
+  if (s.target) answer = tokenizer.encode(*s.target);
+  const auto N = s.target ? static_cast<std::int64_t>(answer.size()) : s.generate;
+  iglens::detail::require(P + N <= info.context_length,
+                          "the prompt ({} tokens) plus {} {} tokens is {} tokens, more than the model's context "
+                          "length of {}",
+                          P, N, s.target ? "target" : "generated", P + N, info.context_length);
+
+  if (options.dtype == torch::kFloat64) bundle.to(torch::kFloat64);
+  if (device != torch::kCPU) bundle.to(device);
+  if (!s.target) answer = detail::greedy_answer(bundle, prompt_ids, N, device);
+
+  // Position P-1+i reads the prediction of answer token i.
+  Targets targets;
+  for (std::int64_t i = 0; i < N; ++i) {
+    targets.positions.push_back(P - 1 + i);
+    targets.ids.push_back(answer[i]);
+    if (foil) targets.foils.push_back(*foil);
+  }
+  auto sequence = prompt_ids;
+  sequence.insert(sequence.end(), answer.begin(), answer.end() - 1);
+  ProgressBar bar("attributing ", N);
+  options.progress = [&bar](std::int64_t done, std::int64_t) { bar.update(done); };
+  const auto map = lens.attribute(torch::tensor(sequence, torch::kLong).to(device), targets, options);
+
+  Report report;
+  report.model = s.model;
+  report.prompt = s.prompt;
+  report.prompt_ids = prompt_ids;
+  report.mode = s.target ? "target" : "generate";
+  report.layers = map.layers;
+  report.estimator = estimator_name(map.estimator);
+  report.steps = map.steps;
+  report.baseline = map.baseline;
+  report.objective = objective_name(map.objective);
+  report.dtype = s.dtype;
+  report.onset_fraction = map.onset_fraction;
+  report.completeness_max_abs = map.completeness_error;
+  const auto ig = detail::to_doubles(map.ig), lens_values = detail::to_doubles(map.lens),
+             f_final = detail::to_doubles(map.f_final), f_baseline = detail::to_doubles(map.f_baseline),
+             delta = detail::to_doubles(map.delta);
+  const auto onset = map.onset_layer.to(torch::kCPU);
+  const auto K = static_cast<std::ptrdiff_t>(map.layers.size());
+  for (std::int64_t i = 0; i < N; ++i) {
+    TokenRow row;
+    row.position = targets.positions[i];
+    row.target_id = targets.ids[i];
+    row.target = tokenizer.token_text(row.target_id);
+    if (foil) {
+      row.foil_id = *foil;
+      row.foil = tokenizer.token_text(*foil);
+    }
+    row.ig.assign(ig.begin() + i * K, ig.begin() + (i + 1) * K);
+    row.lens.assign(lens_values.begin() + i * K, lens_values.begin() + (i + 1) * K);
+    row.f_final = f_final[i];
+    row.f_baseline = f_baseline[i];
+    row.delta = delta[i];
+    if (const auto layer = onset[i].item<std::int64_t>(); layer >= 0) row.onset_layer = layer;
+    report.tokens.push_back(std::move(row));
+  }
+  return report;
+}
+
+}  // namespace iglens::cli

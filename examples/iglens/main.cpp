@@ -1,0 +1,156 @@
+// iglens: the IG-Lens map of a GPT-2 bundle's answer, from the command line.
+//   iglens attribute [PROMPT]   map the model's answer (or --target) to layers
+//   iglens tokenize TEXT        token ids as JSON
+//   iglens info                 the bundle's metadata as JSON
+// Errors print one line naming the problem and exit non-zero; an interrupt
+// exits with 130 and leaves no partial file behind.
+
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "attribute_command.hpp"
+#include "heatmap_svg.hpp"
+#include "iglens/iglens.hpp"
+#include "output_file.hpp"
+#include "report.hpp"
+
+namespace {
+
+// Text from standard input, without the one newline that `echo` adds.
+std::string read_stdin() {
+  std::string text{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+nlohmann::json info_json(const iglens::Bundle& bundle) {
+  const auto& info = bundle.info();
+  auto optional_name = [](const std::string& name) { return name.empty() ? nlohmann::json() : nlohmann::json(name); };
+  return {{"path", bundle.path()},
+          {"architecture", info.architecture},
+          {"n_layer", info.n_layer},
+          {"d_model", info.d_model},
+          {"n_head", info.n_head},
+          {"vocab_size", info.vocab_size},
+          {"context_length", info.context_length},
+          {"final_norm",
+           {{"kind", info.norm_kind == iglens::NormKind::layer_norm ? "layernorm" : "rmsnorm"},
+            {"eps", info.norm_eps},
+            {"weight", info.norm_weight},
+            {"bias", optional_name(info.norm_bias)}}},
+          {"unembedding", {{"weight", info.unembedding_weight}, {"bias", optional_name(info.unembedding_bias)}}},
+          {"special_tokens", info.special_tokens},
+          {"tokenizer", {{"vocab", info.vocab_file}, {"merges", info.merges_file}}},
+          {"source", info.source}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  iglens::cli::install_interrupt_handler();
+  CLI::App app{"IG-Lens: between which layers of a GPT-2 is the probability of each predicted token produced?"};
+  app.require_subcommand(1);
+  const std::string demo_model = IGLENS_DEMO_MODEL;
+
+  iglens::cli::AttributeSettings settings;
+  settings.model = demo_model;
+  bool prompt_from_stdin = false;
+  std::optional<int> threads;
+  std::string format = "table", out_path, svg_path;
+  auto* attribute = app.add_subcommand("attribute", "Attribute the model's answer to a prompt, layer by layer");
+  auto* prompt = attribute->add_option("prompt", settings.prompt, "Prompt text");
+  attribute->add_flag("--stdin", prompt_from_stdin, "Read the prompt from standard input (one final newline dropped)")
+      ->excludes(prompt);
+  attribute->add_option("--model", settings.model, "Model bundle (*.pt from export_gpt2.py)")
+      ->default_str(demo_model);
+  auto* generate = attribute->add_option("--generate", settings.generate,
+                                         "Generate N tokens greedily and attribute each one")
+                       ->default_val(settings.generate);
+  attribute->add_option("--target", settings.target, "Attribute this continuation instead (teacher-forced)")
+      ->excludes(generate);
+  auto* layers = attribute->add_option("--layers", settings.layers, "Chosen layers, 0 (embeddings) to n; n is always added");
+  attribute->add_option("--k", settings.k, "Choose k evenly spaced layers in 1..n (plus n)")->excludes(layers);
+  attribute->add_option("--steps", settings.steps, "Steps per segment (quadrature nodes for gradient estimators)")
+      ->default_val(settings.steps);
+  attribute->add_option("--estimator", settings.estimator,
+                        "observed-delta, riemann-left, riemann-right, riemann-midpoint, riemann-trapezoid or "
+                        "gauss-legendre")
+      ->default_val(settings.estimator);
+  attribute->add_option("--baseline", settings.baseline, "zero, mean or causal-mean")->default_val(settings.baseline);
+  attribute->add_option("--objective", settings.objective, "prob, logprob, prob-diff (needs --foil) or logit")
+      ->default_val(settings.objective);
+  attribute->add_option("--foil", settings.foil, "Foil token text for --objective prob-diff (exactly one token)");
+  attribute->add_option("--onset-frac", settings.onset_fraction,
+                        "Onset layer: where cumulative |IG| first reaches this fraction")
+      ->default_val(settings.onset_fraction);
+  attribute->add_option("--dtype", settings.dtype, "float32 or float64 (model and attribution)")
+      ->default_val(settings.dtype);
+  attribute->add_option("--device", settings.device, "cpu or cuda")->default_val(settings.device);
+  attribute->add_option("--threads", threads, "LibTorch intra-op threads (default: LibTorch's choice)");
+  attribute->add_option("--format", format, "Output format: table, json or csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}))
+      ->default_val(format);
+  attribute->add_option("--out", out_path, "Write the output to FILE instead of standard output");
+  attribute->add_option("--svg", svg_path, "Also write a heatmap picture (SVG) to FILE");
+
+  std::string tokenize_model = demo_model, tokenize_text;
+  bool tokenize_from_stdin = false;
+  auto* tokenize = app.add_subcommand("tokenize", "Print the token ids of a text as JSON");
+  tokenize->add_option("--model", tokenize_model, "Model bundle whose tokenizer is used")->default_str(demo_model);
+  auto* text = tokenize->add_option("text", tokenize_text, "Text to tokenize");
+  tokenize->add_flag("--stdin", tokenize_from_stdin, "Read the text from standard input (one final newline dropped)")
+      ->excludes(text);
+
+  std::string info_model = demo_model;
+  auto* info = app.add_subcommand("info", "Print the bundle's metadata (iglens.json) as JSON");
+  info->add_option("--model", info_model, "Model bundle")->default_str(demo_model);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  try {
+    if (*attribute) {
+      // Output paths are checked before any computation.
+      if (!out_path.empty()) iglens::cli::check_writable(out_path, "--out");
+      if (!svg_path.empty()) iglens::cli::check_writable(svg_path, "--svg");
+      if (threads) {
+        iglens::detail::require(*threads >= 1, "--threads must be at least 1 (got {})", *threads);
+        torch::set_num_threads(*threads);
+      }
+      if (prompt_from_stdin) settings.prompt = read_stdin();
+      const auto report = iglens::cli::run_attribute(settings);
+      const auto output = iglens::cli::render_report(report, format);
+      if (!svg_path.empty()) iglens::cli::write_file_atomically(svg_path, iglens::cli::heatmap_svg(report));
+      if (out_path.empty()) {
+        std::fwrite(output.data(), 1, output.size(), stdout);
+      } else {
+        iglens::cli::write_file_atomically(out_path, output);
+      }
+    } else if (*tokenize) {
+      if (tokenize_from_stdin) tokenize_text = read_stdin();
+      const auto bundle = iglens::Bundle::load(tokenize_model);
+      std::cout << nlohmann::json(bundle.tokenizer().encode(tokenize_text)).dump() << "\n";
+    } else if (*info) {
+      std::cout << info_json(iglens::Bundle::load(info_model)).dump(2) << "\n";
+    }
+    std::fflush(stdout);
+    return std::ferror(stdout) ? 1 : 0;
+  } catch (const iglens::Error& e) {
+    fmt::print(stderr, "iglens: error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "iglens: unexpected error: {}\n", e.what());
+    return 2;
+  }
+}

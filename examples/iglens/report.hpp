@@ -1,0 +1,218 @@
+#pragma once
+// What one `iglens attribute` run found, in plain C++ types (no LibTorch), and
+// its text forms: the table a person reads, JSON for scripts and CSV for
+// spreadsheets. The JSON layout is the program's stable interface (README).
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "iglens/detail/utf8.hpp"
+#include "iglens/error.hpp"
+
+namespace iglens::cli {
+
+struct TokenRow {
+  std::int64_t position = 0;   // the position whose next-token prediction is read
+  std::int64_t target_id = 0;
+  std::string target;          // the token's bytes
+  std::optional<std::int64_t> foil_id;
+  std::string foil;
+  std::vector<double> ig, lens;  // ordered like Report::layers
+  double f_final = 0, f_baseline = 0, delta = 0;
+  std::optional<std::int64_t> onset_layer;  // none when the row carries no |IG| mass
+};
+
+struct Report {
+  std::string model;
+  std::string prompt;
+  std::vector<std::int64_t> prompt_ids;
+  std::string mode;  // "generate" or "target"
+  std::vector<std::int64_t> layers;  // ascending
+  std::string estimator, baseline, objective, dtype;
+  std::int64_t steps = 0;
+  double onset_fraction = 0.5;
+  double completeness_max_abs = 0;
+  std::vector<TokenRow> tokens;
+};
+
+// A token's bytes as one readable, quoted line: control characters, quotes,
+// backslashes and bytes that are not UTF-8 are escaped, so every label is
+// valid UTF-8 on one line.
+inline std::string display_token(std::string_view bytes) {
+  std::string out = "\"";
+  for (std::size_t i = 0; i < bytes.size();) {
+    const auto byte = static_cast<unsigned char>(bytes[i]);
+    if (byte == '\n') out += "\\n";
+    else if (byte == '\t') out += "\\t";
+    else if (byte == '\r') out += "\\r";
+    else if (byte == '"') out += "\\\"";
+    else if (byte == '\\') out += "\\\\";
+    else if (byte < 0x20 || byte == 0x7F) out += fmt::format("\\x{:02x}", byte);
+    else if (byte < 0x80) out.push_back(static_cast<char>(byte));
+    else {
+      try {
+        const auto length = iglens::detail::decode_utf8_at(bytes, i).length;
+        out.append(bytes.substr(i, length));
+        i += length;
+        continue;
+      } catch (const Error&) {
+        out += fmt::format("\\x{:02x}", byte);  // part of a character split across tokens
+      }
+    }
+    ++i;
+  }
+  return out + "\"";
+}
+
+// Terminal columns a UTF-8 string takes, counting one per code point.
+inline std::size_t display_width(std::string_view text) {
+  return static_cast<std::size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// The objective's change, as the table and the heatmap label it: Δprob, Δlogit, ...
+inline std::string delta_label(const Report& report) { return "\xCE\x94" + report.objective; }
+
+namespace detail {
+
+// Columns padded to their widest cell; text columns left, numbers right.
+class TextTable {
+ public:
+  void add_row(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  std::string render(std::size_t left_aligned_columns) const {
+    std::vector<std::size_t> width;
+    for (const auto& row : rows_) {
+      width.resize(std::max(width.size(), row.size()), 0);
+      for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], display_width(row[c]));
+    }
+    std::string out;
+    for (const auto& row : rows_) {
+      std::string line;
+      for (std::size_t c = 0; c < row.size(); ++c) {
+        const std::string pad(width[c] - display_width(row[c]), ' ');
+        if (c > 0) line += "  ";
+        line += c < left_aligned_columns ? row[c] + pad : pad + row[c];
+      }
+      line.erase(line.find_last_not_of(' ') + 1);
+      out += line + "\n";
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+inline std::string onset_text(const TokenRow& row) {
+  return row.onset_layer ? std::to_string(*row.onset_layer) : "-";
+}
+
+}  // namespace detail
+
+// One row per attributed token: IG@L and lens@L for each chosen layer, the
+// highest layer first, then sum, Δ and the onset layer; then the
+// completeness line.
+inline std::string to_table(const Report& report) {
+  std::string out = fmt::format("IG-Lens  model {}  objective {}  estimator {}  steps {}  baseline {}  dtype {}  onset at {:g} of |IG|\n",
+                                report.model, report.objective, report.estimator, report.steps, report.baseline,
+                                report.dtype, report.onset_fraction);
+  out += fmt::format("prompt {} ({} tokens), {} {} token(s)\n\n", display_token(report.prompt),
+                     report.prompt_ids.size(), report.mode == "generate" ? "generated" : "teacher-forced",
+                     report.tokens.size());
+  const auto K = report.layers.size();
+  detail::TextTable table;
+  std::vector<std::string> header{"pos", "token"};
+  for (std::size_t j = K; j-- > 0;) header.push_back(fmt::format("IG@{}", report.layers[j]));
+  for (std::size_t j = K; j-- > 0;) header.push_back(fmt::format("lens@{}", report.layers[j]));
+  for (const auto& name : {std::string("sum"), delta_label(report), std::string("onsetL*")})
+    header.push_back(name);
+  table.add_row(header);
+  for (const auto& row : report.tokens) {
+    std::vector<std::string> cells{std::to_string(row.position), display_token(row.target)};
+    double sum = 0;
+    for (std::size_t j = K; j-- > 0;) cells.push_back(fmt::format("{:+.4f}", row.ig[j]));
+    for (std::size_t j = K; j-- > 0;) cells.push_back(fmt::format("{:.4f}", row.lens[j]));
+    for (double v : row.ig) sum += v;
+    cells.push_back(fmt::format("{:+.4f}", sum));
+    cells.push_back(fmt::format("{:+.4f}", row.delta));
+    cells.push_back(detail::onset_text(row));
+    table.add_row(std::move(cells));
+  }
+  out += table.render(2);
+  out += fmt::format("\nmax|sum - {}| = {:.3g}\n", delta_label(report), report.completeness_max_abs);
+  return out;
+}
+
+// The stable interface for scripts; `ig` and `lens` are ordered like `layers`.
+inline nlohmann::json to_json_value(const Report& report) {
+  nlohmann::json tokens = nlohmann::json::array();
+  for (const auto& row : report.tokens) {
+    nlohmann::json token{{"position", row.position}, {"target_id", row.target_id}, {"target", row.target},
+                         {"ig", row.ig},             {"lens", row.lens},           {"f_final", row.f_final},
+                         {"f_baseline", row.f_baseline}, {"delta", row.delta}};
+    token["onset_layer"] = row.onset_layer ? nlohmann::json(*row.onset_layer) : nlohmann::json(nullptr);
+    if (row.foil_id) {
+      token["foil_id"] = *row.foil_id;
+      token["foil"] = row.foil;
+    }
+    tokens.push_back(std::move(token));
+  }
+  return {{"model", report.model},
+          {"prompt", report.prompt},
+          {"prompt_ids", report.prompt_ids},
+          {"mode", report.mode},
+          {"layers", report.layers},
+          {"estimator", report.estimator},
+          {"steps", report.steps},
+          {"baseline", report.baseline},
+          {"objective", report.objective},
+          {"dtype", report.dtype},
+          {"onset_fraction", report.onset_fraction},
+          {"completeness_max_abs", report.completeness_max_abs},
+          {"tokens", std::move(tokens)}};
+}
+
+// Token text that is not valid UTF-8 (a character split across tokens) is
+// written with U+FFFD in its place; target_id stays exact.
+inline std::string to_json(const Report& report) {
+  return to_json_value(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+namespace detail {
+
+inline std::string csv_field(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+}  // namespace detail
+
+// Long format, one line per token and layer, for spreadsheets and data frames.
+inline std::string to_csv(const Report& report) {
+  std::string out = "position,target_id,target,layer,ig,lens,f_final,f_baseline,delta,onset_layer\n";
+  for (const auto& row : report.tokens) {
+    for (std::size_t j = 0; j < report.layers.size(); ++j) {
+      out += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", row.position, row.target_id,
+                         detail::csv_field(row.target), report.layers[j], row.ig[j], row.lens[j], row.f_final,
+                         row.f_baseline, row.delta, row.onset_layer ? std::to_string(*row.onset_layer) : "");
+    }
+  }
+  return out;
+}
+
+inline std::string render_report(const Report& report, std::string_view format) {
+  if (format == "table") return to_table(report);
+  if (format == "json") return to_json(report);
+  if (format == "csv") return to_csv(report);
+  iglens::detail::fail("unknown output format '{}' (expected table, json or csv)", format);
+}
+
+}  // namespace iglens::cli
