@@ -1,0 +1,359 @@
+"""The `iglens` program end to end.
+
+Numbers are checked against the model itself, run in Python from the same
+bundle (greedy answer, output probabilities), and against the method's own
+invariants (rows sum to the change in probability). Every bad input must end
+with a non-zero exit and a one-line message that names the problem.
+
+Environment: IGLENS_PROGRAM (the binary), IGLENS_DEMO_MODEL, IGLENS_TINY_BUNDLE.
+"""
+import json
+import os
+import csv
+import io
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+import torch
+
+PROGRAM = os.environ["IGLENS_PROGRAM"]
+DEMO = os.environ["IGLENS_DEMO_MODEL"]
+TINY = os.environ["IGLENS_TINY_BUNDLE"]
+PROMPT = "ROMEO: But soft, what light through yonder window"
+
+
+def run(*args, stdin=None, timeout=300):
+    """Runs the program; returns (exit code, stdout text, stderr text)."""
+    done = subprocess.run([PROGRAM, *args], input=stdin, capture_output=True, timeout=timeout)
+    return done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8", "replace")
+
+
+def run_json(*args, **kwargs):
+    code, out, err = run("attribute", *args, "--format", "json", **kwargs)
+    if code != 0:
+        raise AssertionError(f"iglens failed ({code}): {err}")
+    return json.loads(out)
+
+
+_models = {}
+
+
+def model(path):
+    if path not in _models:
+        _models[path] = torch.jit.load(path).double().eval()
+    return _models[path]
+
+
+def next_token_probs(path, ids):
+    """softmax(logits)[position] of the bundle's own forward, in float64."""
+    with torch.no_grad():
+        return torch.softmax(model(path).forward(torch.tensor([ids])), -1)[0]
+
+
+class Outputs(unittest.TestCase):
+    def test_help_lists_the_subcommands(self):
+        code, out, _ = run("--help")
+        self.assertEqual(code, 0)
+        for word in ("attribute", "tokenize", "info"):
+            self.assertIn(word, out)
+        code, out, _ = run("attribute", "--help")
+        self.assertEqual(code, 0)
+        for option in ("--generate", "--target", "--layers", "--k", "--steps", "--estimator", "--baseline",
+                       "--objective", "--foil", "--onset-frac", "--dtype", "--device", "--threads", "--format",
+                       "--out", "--svg", "--stdin", "--model"):
+            self.assertIn(option, out)
+
+    def test_generate_attributes_the_models_greedy_answer(self):
+        report = run_json(PROMPT, "--generate", "6")  # the demo bundle is the default model
+        self.assertEqual(report["model"], DEMO)
+        self.assertEqual(report["mode"], "generate")
+        self.assertEqual(report["layers"], [0, 1, 2, 3, 4])
+        ids = list(report["prompt_ids"])
+        self.assertEqual(len(report["tokens"]), 6)
+        self.assertLessEqual(report["completeness_max_abs"], 1e-6)
+        for token in report["tokens"]:
+            probs = next_token_probs(DEMO, ids)[-1]
+            self.assertEqual(token["position"], len(ids) - 1)
+            self.assertEqual(token["target_id"], int(probs.argmax()))
+            self.assertAlmostEqual(token["f_final"], float(probs.max()), delta=1e-5)
+            self.assertAlmostEqual(sum(token["ig"]), token["delta"], delta=1e-6)
+            self.assertAlmostEqual(token["f_final"] - token["f_baseline"], token["delta"], delta=1e-6)
+            self.assertAlmostEqual(token["lens"][-1], token["f_final"], delta=1e-6)
+            self.assertIn(token["onset_layer"], report["layers"])
+            ids.append(token["target_id"])
+
+    def test_target_is_teacher_forced(self):
+        report = run_json(PROMPT, "--target", "s, and")
+        self.assertEqual(report["mode"], "target")
+        prompt_ids = report["prompt_ids"]
+        target_ids = json.loads(run("tokenize", "s, and")[1])
+        self.assertEqual([t["target_id"] for t in report["tokens"]], target_ids)
+        probs = next_token_probs(DEMO, prompt_ids + target_ids[:-1])
+        for i, token in enumerate(report["tokens"]):
+            self.assertEqual(token["position"], len(prompt_ids) - 1 + i)
+            self.assertAlmostEqual(token["f_final"], float(probs[token["position"], target_ids[i]]), delta=1e-5)
+
+    def test_layer_choices(self):
+        self.assertEqual(run_json(PROMPT, "--generate", "1", "--layers", "2")["layers"], [2, 4])
+        self.assertEqual(run_json(PROMPT, "--generate", "1", "--layers", "3", "0")["layers"], [0, 3, 4])
+        self.assertEqual(run_json(PROMPT, "--generate", "1", "--k", "2")["layers"], [1, 4])
+
+    def test_objectives(self):
+        diff = run_json(PROMPT, "--generate", "3", "--objective", "prob-diff", "--foil", "x")
+        logprob = run_json(PROMPT, "--generate", "3", "--objective", "logprob")
+        prob = run_json(PROMPT, "--generate", "3")
+        for d, lp, p in zip(diff["tokens"], logprob["tokens"], prob["tokens"]):
+            self.assertEqual(d["foil"], "x")
+            self.assertAlmostEqual(sum(d["ig"]), d["delta"], delta=1e-6)
+            self.assertAlmostEqual(lp["f_final"], torch.tensor(p["f_final"]).log().item(), delta=1e-5)
+            self.assertAlmostEqual(sum(lp["ig"]), lp["delta"], delta=1e-5)
+
+    def test_gradient_estimator_converges_to_observed_delta(self):
+        common = (PROMPT, "--generate", "3", "--dtype", "float64")
+        exact = run_json(*common)
+        quadrature = run_json(*common, "--estimator", "gauss-legendre", "--steps", "64")
+        self.assertEqual(quadrature["estimator"], "gauss-legendre")
+        for a, b in zip(exact["tokens"], quadrature["tokens"]):
+            for x, y in zip(a["ig"], b["ig"]):
+                self.assertAlmostEqual(x, y, delta=1e-6)
+
+    def test_table_and_csv(self):
+        code, table, _ = run("attribute", PROMPT, "--generate", "2")
+        self.assertEqual(code, 0)
+        header = next(line for line in table.splitlines() if line.startswith("pos"))
+        self.assertLess(header.index("IG@4"), header.index("IG@0"))
+        self.assertIn("lens@4", header)
+        self.assertIn("\u0394prob", header)
+        self.assertIn("onsetL*", header)
+        self.assertIn("max|sum - \u0394prob| = ", table)
+        code, text, _ = run("attribute", PROMPT, "--generate", "2", "--format", "csv")
+        self.assertEqual(code, 0)
+        rows = list(csv.DictReader(io.StringIO(text)))
+        self.assertEqual(len(rows), 2 * 5)
+        self.assertEqual([int(r["layer"]) for r in rows[:5]], [0, 1, 2, 3, 4])
+
+    def test_files_are_written_whole_and_replace_old_ones(self):
+        with tempfile.TemporaryDirectory() as folder:
+            out, svg = os.path.join(folder, "map.json"), os.path.join(folder, "map.svg")
+            with open(out, "w") as f:
+                f.write("an older result")
+            code, stdout, _ = run("attribute", PROMPT, "--generate", "4", "--format", "json", "--out", out,
+                                  "--svg", svg)
+            self.assertEqual(code, 0)
+            self.assertEqual(stdout, "")
+            self.assertEqual(sorted(os.listdir(folder)), ["map.json", "map.svg"])
+            with open(out) as f:
+                report = json.load(f)
+            self.assertEqual(len(report["tokens"]), 4)
+            root = ET.parse(svg).getroot()
+            self.assertTrue(root.tag.endswith("svg"))
+            cells = [g for g in root.iter("{http://www.w3.org/2000/svg}g")]
+            self.assertEqual(len(cells), 4 * 5)
+
+    def test_runs_are_deterministic(self):
+        args = (PROMPT, "--generate", "4", "--estimator", "riemann-midpoint", "--steps", "16")
+        one = run("attribute", *args, "--format", "json", "--threads", "2")
+        self.assertEqual(one, run("attribute", *args, "--format", "json", "--threads", "2"))
+        a, b = json.loads(one[1]), run_json(*args, "--threads", "1")
+        for x, y in zip(a["tokens"], b["tokens"]):
+            for u, v in zip(x["ig"] + x["lens"], y["ig"] + y["lens"]):
+                self.assertAlmostEqual(u, v, delta=1e-6)
+
+    def test_tokenize_and_info(self):
+        extra = {"vocab.json": ""}
+        torch.jit.load(DEMO, _extra_files=extra)
+        vocab = json.loads(extra["vocab.json"])
+        # GPT-2's byte-to-unicode table, written out independently of the C++ one.
+        printable = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+        shifted = {b: 256 + i for i, b in enumerate(b for b in range(256) if b not in printable)}
+        char = {b: chr(b) if b in printable else chr(shifted[b]) for b in range(256)}
+        text = "Thou art\n  h\u00e9 \U0001F600!"
+        code, out, _ = run("tokenize", text)
+        self.assertEqual(code, 0)
+        self.assertEqual(json.loads(out), [vocab[char[b]] for b in text.encode("utf-8")])
+        self.assertEqual(json.loads(run("tokenize", "--stdin", stdin=b"To be\n")[1]), json.loads(run("tokenize", "To be")[1]))
+        code, out, _ = run("info")
+        self.assertEqual(code, 0)
+        info = json.loads(out)
+        self.assertEqual((info["n_layer"], info["d_model"], info["vocab_size"], info["context_length"]),
+                         (4, 256, 257, 128))
+        self.assertEqual(info["final_norm"]["kind"], "layernorm")
+
+    def test_stdin_prompt_and_other_bundle(self):
+        self.assertEqual(run_json("--stdin", "--generate", "2", stdin=(PROMPT + "\n").encode())["prompt"], PROMPT)
+        report = run_json("--model", TINY, "abc", "--generate", "2")
+        self.assertEqual(report["model"], TINY)
+        self.assertLessEqual(report["completeness_max_abs"], 1e-6)
+
+
+class Interrupts(unittest.TestCase):
+    def test_sigint_exits_130_and_leaves_no_file(self):
+        with tempfile.TemporaryDirectory() as folder:
+            out = os.path.join(folder, "map.json")
+            process = subprocess.Popen(
+                [PROGRAM, "attribute", "To be", "--generate", "120", "--dtype", "float64", "--estimator",
+                 "gauss-legendre", "--steps", "2048", "--format", "json", "--out", out, "--svg", out + ".svg"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(3)
+            self.assertIsNone(process.poll(), "the long run ended before it could be interrupted")
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=30)
+            self.assertEqual(process.returncode, 130)
+            self.assertIn(b"interrupted", err)
+            self.assertEqual(os.listdir(folder), [])
+
+
+def rewrite_bundle(source, target, replace=None, drop=(), state_edit=None):
+    """Saves a copy of a bundle with its extra files replaced or dropped and
+    its parameters edited, to build broken inputs."""
+    extra = {"iglens.json": "", "vocab.json": "", "merges.txt": ""}
+    module = torch.jit.load(source, _extra_files=extra)
+    if state_edit:
+        with torch.no_grad():
+            state_edit(module.state_dict())
+    extra.update(replace or {})
+    for name in drop:
+        del extra[name]
+    torch.jit.save(module, target, _extra_files=extra)
+
+
+class BadInputs(unittest.TestCase):
+    """Each bad input: non-zero exit, a message naming the problem, no output file."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.folder = tempfile.TemporaryDirectory()
+        cls.dir = cls.folder.name
+        with open(DEMO, "rb") as f:
+            data = f.read()
+        def write(name, content):
+            with open(os.path.join(cls.dir, name), "wb") as f:
+                f.write(content)
+        write("empty.pt", b"")
+        write("text.pt", b"this is not a model\n")
+        for fraction in (10, 50, 90):
+            write(f"cut{fraction}.pt", data[: len(data) * fraction // 100])
+        plain = torch.jit.script(torch.nn.Linear(2, 2))
+        torch.jit.save(plain, os.path.join(cls.dir, "plain.pt"))
+        extra = {"iglens.json": ""}
+        torch.jit.load(DEMO, _extra_files=extra)
+        meta = json.loads(extra["iglens.json"])
+        def with_meta(name, **changes):
+            edited = dict(meta, **changes)
+            rewrite_bundle(DEMO, os.path.join(cls.dir, name), replace={"iglens.json": json.dumps(edited)})
+        rewrite_bundle(DEMO, os.path.join(cls.dir, "no_meta.pt"), drop=["iglens.json"])
+        rewrite_bundle(DEMO, os.path.join(cls.dir, "bad_json.pt"), replace={"iglens.json": "{not json"})
+        with_meta("version9.pt", format_version=9)
+        with_meta("layers_text.pt", n_layer="four")
+        with_meta("eps_range.pt", final_norm=dict(meta["final_norm"], eps=5.0))
+        rewrite_bundle(DEMO, os.path.join(cls.dir, "bad_vocab.pt"), replace={"vocab.json": "[1, 2"})
+        rewrite_bundle(DEMO, os.path.join(cls.dir, "no_merges.pt"), drop=["merges.txt"])
+        def poison(state):
+            state["transformer.wpe.weight"][3] = float("nan")  # position 3; the tied wte stays finite
+        rewrite_bundle(DEMO, os.path.join(cls.dir, "nan.pt"), state_edit=poison)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.folder.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def expect_error(self, args, *phrases, stdin=None):
+        out = self.path("out.json")
+        code, stdout, err = run(*args, *(("--out", out) if args[0] == "attribute" else ()), stdin=stdin)
+        self.assertNotEqual(code, 0, f"{args} succeeded")
+        self.assertNotIn("terminate called", err)
+        self.assertNotIn("Traceback", err)
+        for phrase in phrases:
+            self.assertIn(phrase, err, f"{args}: {err!r}")
+        self.assertFalse(os.path.exists(out), f"{args} left an output file")
+        return err
+
+    def test_model_files(self):
+        cases = [
+            ("missing.pt", "does not exist"),
+            ("empty.pt", "is empty"),
+            ("text.pt", "not a readable TorchScript archive"),
+            ("cut10.pt", "not a readable TorchScript archive"),
+            ("cut50.pt", "not a readable TorchScript archive"),
+            ("cut90.pt", "not a readable TorchScript archive"),
+            ("plain.pt", "no iglens.json"),
+            ("no_meta.pt", "no iglens.json"),
+            ("bad_json.pt", "not valid JSON"),
+            ("version9.pt", "format_version 9"),
+            ("layers_text.pt", "'n_layer' must be an integer"),
+            ("eps_range.pt", "eps = 5 is out of range"),
+            ("bad_vocab.pt", "tokenizer"),
+            ("no_merges.pt", "no tokenizer file 'merges.txt'"),
+        ]
+        for name, phrase in cases:
+            for command in (["attribute", "To be"], ["info"], ["tokenize", "To be"]):
+                with self.subTest(model=name, command=command[0]):
+                    self.expect_error([*command, "--model", self.path(name)], self.path(name), phrase)
+
+    def test_nan_in_the_residual_stream_names_layer_and_position(self):
+        self.expect_error(["attribute", "ab cd", "--model", self.path("nan.pt"), "--target", "d"],
+                          "NaN or Inf at layer 0, position 3")
+
+    def test_text(self):
+        self.expect_error(["attribute", "--stdin"], "invalid UTF-8 at byte offset 3", stdin=b"abc\xff")
+        self.expect_error(["tokenize", "--stdin"], "invalid UTF-8 at byte offset 1", stdin=b"a\xc3(")
+        self.expect_error(["attribute", ""], "empty prompt")
+        self.expect_error(["attribute", "x" * 120, "--generate", "9"], "context length of 128")
+        self.expect_error(["attribute", "To be", "--target", "y" * 128], "context length of 128")
+        self.expect_error(["attribute", "To be", "--target", ""], "--target is empty")
+        self.expect_error(["attribute", "To be", "--generate", "0"], "--generate must be at least 1")
+
+    def test_options(self):
+        cases = [
+            (["--layers", "9"], "layer 9 is out of range [0, 4]"),
+            (["--layers", "2", "2"], "layer 2 is listed twice"),
+            (["--layers", "-1"], "layer -1 is negative"),
+            (["--k", "0"], "k = 0"),
+            (["--k", "5"], "k = 5"),
+            (["--layers", "1", "--k", "2"], "--k"),
+            (["--steps", "0"], "steps must be at least 1"),
+            (["--steps", "-3"], "steps must be at least 1"),
+            (["--estimator", "simpson"], "unknown estimator 'simpson'"),
+            (["--baseline", "median"], "unknown baseline 'median'"),
+            (["--objective", "odds"], "unknown objective 'odds'"),
+            (["--dtype", "float16"], "unknown dtype 'float16'"),
+            (["--device", "tpu"], "unknown device 'tpu'"),
+            (["--device", "cuda"], "no CUDA GPU is available") if not torch.cuda.is_available() else None,
+            (["--objective", "prob-diff"], "give --foil"),
+            (["--foil", "x"], "--foil is only used with --objective prob-diff"),
+            (["--objective", "prob-diff", "--foil", "xy"], "is 2 tokens"),
+            (["--objective", "prob-diff", "--foil", " ", "--target", " "], "foil equals the target"),
+            (["--onset-frac", "0"], "onset fraction must be in (0, 1]"),
+            (["--threads", "0"], "--threads must be at least 1"),
+            (["--format", "xml"], "--format"),
+            (["--generate", "two"], "--generate"),
+            (["--svg", "/nonexistent-folder/map.svg"], "folder '/nonexistent-folder' does not exist"),
+            (["--unknown"], "--unknown"),
+        ]
+        for extra, phrase in filter(None, cases):
+            with self.subTest(args=extra):
+                self.expect_error(["attribute", "To be", *extra], phrase)
+
+    def test_output_paths_are_checked_before_the_model_runs(self):
+        started = time.monotonic()
+        self.expect_error(["attribute", "To be", "--steps", "100000", "--estimator", "gauss-legendre", "--generate",
+                           "100", "--svg", self.path("missing/map.svg")], "does not exist")
+        self.assertLess(time.monotonic() - started, 10)
+        self.expect_error(["attribute", "To be", "--svg", self.dir], "is a folder")
+        kept = self.path("kept.json")
+        with open(kept, "w") as f:
+            f.write("an older result")
+        code, _, _ = run("attribute", "To be", "--steps", "0", "--out", kept)
+        self.assertNotEqual(code, 0)
+        with open(kept) as f:
+            self.assertEqual(f.read(), "an older result")
+
+
+if __name__ == "__main__":
+    unittest.main()

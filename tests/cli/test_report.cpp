@@ -1,0 +1,113 @@
+// The program's output formats on a hand-made report: what a reader, a
+// script and a spreadsheet get.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "heatmap_svg.hpp"
+#include "report.hpp"
+
+using namespace iglens::cli;
+
+namespace {
+
+Report two_token_report() {
+  Report r;
+  r.model = "models/demo.pt";
+  r.prompt = "To be";
+  r.prompt_ids = {84, 111, 32, 98, 101};
+  r.mode = "generate";
+  r.layers = {0, 2, 4};
+  r.estimator = "observed-delta";
+  r.baseline = "mean";
+  r.objective = "prob";
+  r.dtype = "float32";
+  r.steps = 64;
+  r.completeness_max_abs = 2.5e-8;
+  TokenRow a;
+  a.position = 4;
+  a.target_id = 44;
+  a.target = ",";
+  a.ig = {0.125, -0.25, 0.5};
+  a.lens = {0.1, 0.2, 0.6};
+  a.f_final = 0.6;
+  a.f_baseline = 0.225;
+  a.delta = 0.375;
+  a.onset_layer = 4;
+  TokenRow b = a;
+  b.position = 5;
+  b.target_id = 10;
+  b.target = "\n\"\xC3";  // a newline, a quote and the first byte of a two-byte character
+  b.onset_layer.reset();
+  r.tokens = {a, b};
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("token labels are one line of valid UTF-8", "[cli][format]") {
+  CHECK(display_token("a b") == "\"a b\"");
+  CHECK(display_token("\n\t\"\\") == R"("\n\t\"\\")");
+  CHECK(display_token("\x01\x7F") == R"("\x01\x7f")");
+  CHECK(display_token("h\xC3\xA9") == "\"h\xC3\xA9\"");  // whole characters stay
+  CHECK(display_token("\xC3") == R"("\xc3")");           // half a character is escaped
+  CHECK(display_width("\xCE\x94prob") == 5);
+}
+
+TEST_CASE("the table lists layers highest first and ends with the completeness line", "[cli][format]") {
+  const auto table = to_table(two_token_report());
+  const auto header = table.find("pos  token");
+  REQUIRE(header != std::string::npos);
+  const auto header_line = table.substr(header, table.find('\n', header) - header);
+  CHECK(header_line.find("IG@4") < header_line.find("IG@2"));
+  CHECK(header_line.find("IG@2") < header_line.find("IG@0"));
+  CHECK(header_line.find("IG@0") < header_line.find("lens@4"));
+  CHECK(header_line.find("\xCE\x94prob") != std::string::npos);
+  CHECK(header_line.find("onsetL*") != std::string::npos);
+  CHECK(table.find("+0.5000  -0.2500  +0.1250") != std::string::npos);  // IG@4 IG@2 IG@0 of row 1
+  CHECK(table.find("+0.3750  +0.3750") != std::string::npos);            // sum and delta
+  CHECK(table.find(R"("\n\"\xc3")") != std::string::npos);
+  CHECK(table.find("max|sum - \xCE\x94prob| = 2.5e-08") != std::string::npos);
+}
+
+TEST_CASE("JSON carries the documented fields with ig and lens ordered like layers", "[cli][format]") {
+  const auto j = nlohmann::json::parse(to_json(two_token_report()));
+  for (const char* key : {"model", "layers", "estimator", "steps", "baseline", "objective", "completeness_max_abs",
+                          "tokens", "prompt", "prompt_ids", "mode", "dtype", "onset_fraction"}) {
+    CHECK(j.contains(key));
+  }
+  CHECK(j["layers"] == nlohmann::json({0, 2, 4}));
+  const auto& token = j["tokens"][0];
+  for (const char* key : {"position", "target_id", "target", "ig", "lens", "f_final", "f_baseline", "delta",
+                          "onset_layer"}) {
+    CHECK(token.contains(key));
+  }
+  CHECK(token["ig"] == nlohmann::json({0.125, -0.25, 0.5}));
+  CHECK(token["onset_layer"] == 4);
+  CHECK(j["tokens"][1]["onset_layer"].is_null());
+  CHECK(j["tokens"][1]["target"] == "\n\"\xEF\xBF\xBD");  // the split character as U+FFFD
+  CHECK_FALSE(token.contains("foil_id"));
+}
+
+TEST_CASE("CSV has one quoted line per token and layer", "[cli][format]") {
+  const auto csv = to_csv(two_token_report());
+  CHECK(csv.rfind("position,target_id,target,layer,ig,lens,f_final,f_baseline,delta,onset_layer\n", 0) == 0);
+  CHECK(csv.find("4,44,\",\",2,-0.25,0.2,0.6,0.225,0.375,4\n") != std::string::npos);
+  CHECK(csv.find("5,10,\"\n\"\"\xC3\",0,0.125,") != std::string::npos);  // quotes doubled, newline kept inside quotes
+  CHECK(csv.find(",0.375,\n") != std::string::npos);                    // no onset: empty field
+  CHECK_THROWS_WITH(render_report(two_token_report(), "xml"), Catch::Contains("unknown output format 'xml'"));
+}
+
+TEST_CASE("the heatmap has a cell per token and layer, labels and a legend", "[cli][svg]") {
+  const auto svg = heatmap_svg(two_token_report());
+  CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0) == 0);
+  std::size_t cells = 0;
+  for (auto at = svg.find("<g><title>"); at != std::string::npos; at = svg.find("<g><title>", at + 1)) ++cells;
+  CHECK(cells == 6);
+  CHECK(svg.find(">L4</text>") != std::string::npos);
+  CHECK(svg.find("linearGradient") != std::string::npos);
+  CHECK(svg.find("&quot;\\n\\&quot;\\xc3&quot;") != std::string::npos);  // escaped label, XML-safe
+  // Centred on 0: the largest |IG| (0.5) is the full red end, 0.125 a light red.
+  CHECK(svg.find("fill=\"#b2182b\"") != std::string::npos);
+  CHECK(detail::diverging_colour(0) == "#ffffff");
+  CHECK(detail::diverging_colour(-1) == "#2166ac");
+}
