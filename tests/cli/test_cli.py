@@ -190,6 +190,21 @@ class Outputs(unittest.TestCase):
         self.assertLessEqual(report["completeness_max_abs"], 1e-6)
 
 
+class ProgressBar(unittest.TestCase):
+    def test_drawn_on_a_terminal_only(self):
+        import pty
+        leader, follower = pty.openpty()
+        done = subprocess.run([PROGRAM, "attribute", PROMPT, "--generate", "3"], stdout=subprocess.PIPE,
+                              stderr=follower, timeout=120)
+        os.close(follower)
+        drawn = os.read(leader, 65536).decode()
+        os.close(leader)
+        self.assertEqual(done.returncode, 0)
+        self.assertIn("generating  [" + "#" * 30 + "] 3/3", drawn)
+        self.assertIn("attributing  [" + "#" * 30 + "] 3/3", drawn)
+        self.assertEqual(run("attribute", PROMPT, "--generate", "3")[2], "")  # a pipe gets nothing
+
+
 class Interrupts(unittest.TestCase):
     def test_sigint_exits_130_and_leaves_no_file(self):
         with tempfile.TemporaryDirectory() as folder:
