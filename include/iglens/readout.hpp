@@ -18,10 +18,9 @@
 
 #include "iglens/detail/tensor_text.hpp"
 #include "iglens/error.hpp"
+#include "iglens/norm_kind.hpp"
 
 namespace iglens {
-
-enum class NormKind { layer_norm, rms_norm };
 
 struct NormHead {
   NormKind kind = NormKind::layer_norm;
