@@ -164,10 +164,9 @@ inline Attribution attribute_batch(const torch::Tensor& residual, const std::vec
   // Half the budget for the row chunk's vertex work, half for its segments.
   request.budget_bytes = options.memory_budget_bytes / 2;
   const auto Q = request.nodes.defined() ? request.nodes.size(0) : 0;
-  const auto row_bytes = static_cast<std::size_t>(x.element_size() * ((K + 1) * vocab_size * 4 + K * Q * d));
-  const auto rows_per_chunk = detail::count_within(request.budget_bytes, row_bytes);
 
   auto evaluate_rows = [&](auto&& backend) {
+    const auto rows_per_chunk = detail::count_within(request.budget_bytes, backend.bytes_per_row(K, Q, d));
     std::vector<torch::Tensor> vertex_parts, segment_parts;
     for (std::int64_t begin = 0; begin < R; begin += rows_per_chunk) {
       const auto n = std::min(R, begin + rows_per_chunk) - begin;
@@ -186,7 +185,7 @@ inline Attribution attribute_batch(const torch::Tensor& residual, const std::vec
       readout.is_closed_form()
           ? evaluate_rows(detail::ClosedFormChain(readout.head().to(float_options)))
           : evaluate_rows(detail::BlackBoxChain(
-                [&readout](const torch::Tensor& h) { return readout.logits(h); }, vocab_size));
+                [&readout](const torch::Tensor& h) { return readout.logits(h); }, vocab_size, x.element_size()));
   detail::require(torch::isfinite(values.vertex).all().item<bool>(),
                   "the readout gave a non-finite objective value");
 

@@ -13,6 +13,7 @@
 
 #include <torch/torch.h>
 
+#include "iglens/detail/fused_softmax.hpp"
 #include "iglens/detail/tensor_text.hpp"
 #include "iglens/detail/torch_call.hpp"
 #include "iglens/error.hpp"
@@ -69,113 +70,150 @@ torch::Tensor map_chunks(std::int64_t total, std::int64_t chunk, Work&& work) {
 // s(t)^2 = |c(t)|^2 / d + eps, the logits along a segment are
 //   z(t) = ((1 - t) ua + t ub) / s(t) + z0,   z0 = W beta + c_head,
 // so each point costs O(V) and the whole map K + 1 products with W per row.
+// The O(V) sweeps run fused (fused_softmax.hpp) for float32 on the CPU and
+// as tensor expressions otherwise.
 class ClosedFormChain {
  public:
   // `head` must already be in the run's dtype and device.
-  explicit ClosedFormChain(NormHead head) : head_(std::move(head)) {
-    const auto V = head_.vocab_size();
-    auto opts = head_.unembedding.options();
-    z0_ = head_.bias.defined() ? torch::mv(head_.unembedding, head_.bias) : torch::zeros({V}, opts);
-    if (head_.head_bias.defined()) z0_ = z0_ + head_.head_bias;
+  explicit ClosedFormChain(NormHead head) : head_(std::move(head)) {}
+
+  // Memory one row of K + 1 vertices and Q nodes per segment holds at once:
+  // its V-vectors u (with the tensor-expression sweeps, also their
+  // temporaries) and a few [K, Q] node arrays.
+  std::size_t bytes_per_row(std::int64_t K, std::int64_t Q, std::int64_t /*d*/) const {
+    const auto element = static_cast<std::size_t>(head_.unembedding.element_size());
+    const auto u_bytes = static_cast<std::size_t>((K + 1) * head_.vocab_size()) * element;
+    const auto node_bytes = static_cast<std::size_t>(8 * K * Q) * element;
+    return (fused_softmax_applies(head_.unembedding) ? u_bytes : 4 * u_bytes) + node_bytes;
   }
 
   ChainValues evaluate(const torch::Tensor& chain, const torch::Tensor& target,
                        const torch::Tensor& foil, const ChainRequest& request) const {
-    const auto R = chain.size(0), K1 = chain.size(1), d = chain.size(2);
+    const auto R = chain.size(0), K1 = chain.size(1), K = K1 - 1, d = chain.size(2), V = head_.vocab_size();
     const double dd = static_cast<double>(d);
     auto centred = head_.kind == NormKind::layer_norm ? chain - chain.mean(-1, true) : chain;
-    auto squared_norm = centred.square().sum(-1);                                  // [R, K+1]
-    auto u = torch::matmul(centred * head_.weight, head_.unembedding.t());         // [R, K+1, V]
-    auto vertex_logits = u / (squared_norm / dd + head_.eps).sqrt().unsqueeze(-1) + z0_;
+    auto squared_norm = centred.square().sum(-1);                                          // [R, K+1]
+    auto inv_s = (squared_norm / dd + head_.eps).rsqrt();                                  // [R, K+1]
+    // u for every vertex, and z0 = W beta from the same pass over W as one extra row.
+    auto scaled = (centred * head_.weight).reshape({R * K1, d});
+    if (head_.bias.defined()) scaled = torch::cat({scaled, head_.bias.view({1, d})});
+    auto products = torch::matmul(scaled, head_.unembedding.t());
+    auto u = products.narrow(0, 0, R * K1).view({R, K1, V});                               // [R, K+1, V]
+    auto z0 = head_.bias.defined() ? products[R * K1] : torch::zeros({V}, products.options());
+    if (head_.head_bias.defined()) z0 = z0 + head_.head_bias;
+    const bool needs_softmax = request.objective != Objective::logit;
+
+    // The logits of given tokens at every vertex: ids [R] -> [R, K+1].
+    auto vertex_logits_of = [&](const torch::Tensor& ids) {
+      if (!ids.defined()) return ids;
+      auto picked = u.gather(2, ids.view({R, 1, 1}).expand({R, K1, 1})).squeeze(2);
+      return picked * inv_s + z0.index_select(0, ids).view({R, 1});
+    };
+    torch::Tensor vertex_lse;
+    if (needs_softmax) vertex_lse = vertex_logsumexp(u, inv_s, z0);
     ChainValues out;
-    auto as_rows = [&](const torch::Tensor& ids) { return ids.defined() ? ids.view({R, K1}) : ids; };
-    out.vertex = objective_value(request.objective, vertex_logits, as_rows(repeat_each(target, K1)),
-                                 as_rows(repeat_each(foil, K1)));
-    vertex_logits = torch::Tensor();
+    out.vertex = objective_from_parts(request.objective, vertex_logits_of(target), vertex_logits_of(foil), vertex_lse);
     if (request.work == SegmentWork::none) return out;
 
-    // Segment geometry: c(t) = ca + t dc, so |c(t)|^2 is a quadratic in t.
-    const auto K = K1 - 1;
+    // Segment geometry: c(t) = ca + t dc, so |c(t)|^2 is a quadratic in t;
+    // z(t) = alpha(t) ua + beta(t) ub + z0 at the nodes, one row per segment.
+    const auto G = R * K, Q = request.nodes.size(0);
     auto ca = centred.narrow(1, 0, K);
     auto dc = centred.narrow(1, 1, K) - ca;
-    auto ca2 = squared_norm.narrow(1, 0, K).reshape({R * K, 1});
-    auto ca_dc = (ca * dc).sum(-1).reshape({R * K, 1});
-    auto dc2 = dc.square().sum(-1).reshape({R * K, 1});
-    // [G, 2, V]: the two V-vectors of each segment (shared with neighbours in u).
-    auto uu = torch::stack({u.narrow(1, 0, K), u.narrow(1, 1, K)}, 2).reshape({R * K, 2, -1});
-    u = torch::Tensor();
-    auto seg_target = repeat_each(target, K);
-    auto seg_foil = repeat_each(foil, K);
-
-    const auto Q = request.nodes.size(0), V = head_.vocab_size();
-    const auto per_segment = static_cast<std::size_t>(Q * V * chain.element_size() * 3);
-    auto segments = map_chunks(R * K, count_within(request.budget_bytes, per_segment),
-                               [&](std::int64_t begin, std::int64_t end) {
-                                 const auto n = end - begin;
-                                 return segment_chunk(uu.narrow(0, begin, n), ca2.narrow(0, begin, n),
-                                                      ca_dc.narrow(0, begin, n), dc2.narrow(0, begin, n),
-                                                      seg_target.narrow(0, begin, n),
-                                                      optional_rows(seg_foil, begin, n),
-                                                      dd, request);
-                               });
-    out.segment = segments.view({R, K, Q});
-    return out;
-  }
-
- private:
-  // f or df/dt at the nodes of G segments: [G, Q].
-  torch::Tensor segment_chunk(const torch::Tensor& uu, const torch::Tensor& ca2,
-                              const torch::Tensor& ca_dc, const torch::Tensor& dc2,
-                              const torch::Tensor& target, const torch::Tensor& foil, double d,
-                              const ChainRequest& request) const {
-    const auto G = uu.size(0), Q = request.nodes.size(0);
+    auto ca2 = squared_norm.narrow(1, 0, K).reshape({G, 1});
+    auto ca_dc = (ca * dc).sum(-1).reshape({G, 1});
+    auto dc2 = dc.square().sum(-1).reshape({G, 1});
     auto t = request.nodes.view({1, Q});
-    auto s = ((ca2 + 2.0 * t * ca_dc + t.square() * dc2) / d + head_.eps).sqrt();  // [G, Q]
+    auto s = ((ca2 + 2.0 * t * ca_dc + t.square() * dc2) / dd + head_.eps).sqrt();  // [G, Q]
     auto alpha = (1.0 - t) / s, beta = t / s;
     const bool want_derivative = request.work == SegmentWork::derivatives;
     torch::Tensor alpha_dot, beta_dot;
     if (want_derivative) {
-      auto s_dot = (ca_dc + t * dc2) / (d * s);
+      auto s_dot = (ca_dc + t * dc2) / (dd * s);
       alpha_dot = -1.0 / s - (1.0 - t) * s_dot / s.square();
       beta_dot = 1.0 / s - t * s_dot / s.square();
     }
-
-    // A token's logit along the segment, and its derivative, from uu alone.
-    auto logit_of = [&](const torch::Tensor& ids) {
-      auto ends = uu.gather(2, ids.view({G, 1, 1}).expand({G, 2, 1})).view({G, 2});
-      auto z0 = z0_.index_select(0, ids).view({G, 1});
-      auto a = ends.select(1, 0).view({G, 1}), b = ends.select(1, 1).view({G, 1});
-      auto z = alpha * a + beta * b + z0;
+    // A token's logit along each segment, and its derivative: ids [R] -> [G, Q].
+    auto segment_logits_of = [&](const torch::Tensor& ids) {
+      if (!ids.defined()) return std::make_pair(ids, ids);
+      auto picked = u.gather(2, ids.view({R, 1, 1}).expand({R, K1, 1})).squeeze(2);  // [R, K+1]
+      auto a = picked.narrow(1, 0, K).reshape({G, 1}), b = picked.narrow(1, 1, K).reshape({G, 1});
+      auto z = alpha * a + beta * b + z0.index_select(0, repeat_each(ids, K)).view({G, 1});
       auto z_dot = want_derivative ? alpha_dot * a + beta_dot * b : torch::Tensor();
       return std::make_pair(z, z_dot);
     };
-    auto [z_target, zdot_target] = logit_of(target);
-    torch::Tensor z_foil, zdot_foil;
-    if (needs_foil(request.objective)) std::tie(z_foil, zdot_foil) = logit_of(foil);
+    auto [z_target, zdot_target] = segment_logits_of(target);
+    auto [z_foil, zdot_foil] = segment_logits_of(foil);
+    torch::Tensor segment;
+    if (!needs_softmax) {
+      segment = want_derivative ? zdot_target : z_target;
+    } else {
+      auto moments = segment_moments(u, z0, alpha, beta, want_derivative, request.budget_bytes);
+      if (want_derivative) {
+        // sum_v p_v zdot_v = alpha_dot (p . ua) + beta_dot (p . ub).
+        auto mean_zdot = alpha_dot * moments.mean_a + beta_dot * moments.mean_b;
+        segment = objective_derivative_from_parts(request.objective, z_target, zdot_target, z_foil, zdot_foil,
+                                                  moments.lse, mean_zdot);
+      } else {
+        segment = objective_from_parts(request.objective, z_target, z_foil, moments.lse);
+      }
+    }
+    out.segment = segment.view({R, K, Q});
+    return out;
+  }
 
-    if (request.objective == Objective::logit) return want_derivative ? zdot_target : z_target;
+ private:
+  // log sum_v exp(u[r, k, v] * inv_s[r, k] + z0[v]): [R, K+1].
+  static torch::Tensor vertex_logsumexp(const torch::Tensor& u, const torch::Tensor& inv_s, const torch::Tensor& z0) {
+#if IGLENS_HAS_FUSED_SOFTMAX
+    if (fused_softmax_applies(u))
+      return scaled_row_logsumexp(u.view({-1, u.size(2)}), inv_s.reshape({-1}), z0).view(inv_s.sizes());
+#endif
+    return (u * inv_s.unsqueeze(-1) + z0).logsumexp(-1);
+  }
 
-    // Full logits [G, Q, V] as a scaled sum of the segment's two V-vectors.
-    auto logits = torch::baddbmm(z0_.view({1, 1, -1}), torch::stack({alpha, beta}, -1), uu);
-    auto lse = logits.logsumexp(-1);
-    if (!want_derivative) return objective_from_parts(request.objective, z_target, z_foil, lse);
-    // sum_v p_v zdot_v = alpha_dot (p . ua) + beta_dot (p . ub).
-    auto probs = logits.sub_(lse.unsqueeze(-1)).exp_();
-    auto p_dot_u = torch::bmm(probs, uu.transpose(1, 2));  // [G, Q, 2]
-    auto mean_zdot = alpha_dot * p_dot_u.select(2, 0) + beta_dot * p_dot_u.select(2, 1);
-    return objective_derivative_from_parts(request.objective, z_target, zdot_target, z_foil,
-                                           zdot_foil, lse, mean_zdot);
+  // lse and softmax means of ua, ub at every node of every segment [G, Q].
+  static SoftmaxMoments segment_moments(const torch::Tensor& u, const torch::Tensor& z0, const torch::Tensor& alpha,
+                                        const torch::Tensor& beta, bool moments, std::size_t budget_bytes) {
+#if IGLENS_HAS_FUSED_SOFTMAX
+    if (fused_softmax_applies(u)) return segment_softmax_moments(u, alpha, beta, z0, moments);
+#endif
+    // Full logits [G, Q, V] as a scaled sum of each segment's two V-vectors,
+    // a chunk of segments at a time.
+    const auto R = u.size(0), K = u.size(1) - 1, V = u.size(2), G = R * K, Q = alpha.size(1);
+    auto uu = torch::stack({u.narrow(1, 0, K), u.narrow(1, 1, K)}, 2).reshape({G, 2, V});
+    auto weights = torch::stack({alpha, beta}, -1);  // [G, Q, 2]
+    const auto per_segment = static_cast<std::size_t>(Q * V * u.element_size() * 3);
+    SoftmaxMoments out;
+    std::vector<torch::Tensor> lse, mean_a, mean_b;
+    const auto chunk = count_within(budget_bytes, per_segment);
+    for (std::int64_t begin = 0; begin < G; begin += chunk) {
+      const auto n = std::min(G, begin + chunk) - begin;
+      auto part_uu = uu.narrow(0, begin, n);
+      auto logits = torch::baddbmm(z0.view({1, 1, -1}), weights.narrow(0, begin, n), part_uu);
+      lse.push_back(logits.logsumexp(-1));
+      if (!moments) continue;
+      auto probs = logits.sub_(lse.back().unsqueeze(-1)).exp_();
+      auto means = torch::bmm(probs, part_uu.transpose(1, 2));  // [n, Q, 2]
+      mean_a.push_back(means.select(2, 0));
+      mean_b.push_back(means.select(2, 1));
+    }
+    out.lse = torch::cat(lse, 0);
+    if (moments) {
+      out.mean_a = torch::cat(mean_a, 0);
+      out.mean_b = torch::cat(mean_b, 0);
+    }
+    return out;
   }
 
   NormHead head_;
-  torch::Tensor z0_;  // [V]
 };
 
 // Any logits function: every point goes through it, gradients by autograd.
 class BlackBoxChain {
  public:
-  BlackBoxChain(LogitsFunction logits, std::int64_t vocab_size)
-      : logits_(std::move(logits)), vocab_size_(vocab_size) {}
+  BlackBoxChain(LogitsFunction logits, std::int64_t vocab_size, std::int64_t element_size)
+      : logits_(std::move(logits)), vocab_size_(vocab_size), element_size_(element_size) {}
 
   // Logits for points [N, d], checked: a model that answers with the wrong
   // shape, dtype or non-finite values must not produce a number.
@@ -189,6 +227,12 @@ class BlackBoxChain {
             dtype_name(z.scalar_type()), dtype_name(points.scalar_type()));
     require(torch::isfinite(z).all().item<bool>(), "readout produced NaN or Inf logits");
     return z;
+  }
+
+  // The path points of one row's segments (and their directions); the
+  // readout's logits are chunked by the budget on their own.
+  std::size_t bytes_per_row(std::int64_t K, std::int64_t Q, std::int64_t d) const {
+    return static_cast<std::size_t>(2 * K * Q * d * element_size_);
   }
 
   ChainValues evaluate(const torch::Tensor& chain, const torch::Tensor& target,
@@ -250,6 +294,7 @@ class BlackBoxChain {
 
   LogitsFunction logits_;
   std::int64_t vocab_size_;
+  std::int64_t element_size_;  // of the run's dtype
 };
 
 }  // namespace iglens::detail
