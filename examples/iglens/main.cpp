@@ -5,11 +5,13 @@
 // Errors print one line naming the problem and exit non-zero; an interrupt
 // exits with 130 and leaves no partial file behind.
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -94,7 +96,7 @@ int main(int argc, char** argv) {
   attribute->add_option("--dtype", settings.dtype, "float32 or float64 (model and attribution)")
       ->default_val(settings.dtype);
   attribute->add_option("--device", settings.device, "cpu or cuda")->default_val(settings.device);
-  attribute->add_option("--threads", threads, "LibTorch intra-op threads (default: LibTorch's choice)");
+  attribute->add_option("--threads", threads, "LibTorch intra-op threads (default: one per core)");
   attribute->add_option("--format", format, "Output format: table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}))
       ->default_val(format);
@@ -124,10 +126,11 @@ int main(int argc, char** argv) {
       // Output paths are checked before any computation.
       if (!out_path.empty()) iglens::cli::check_writable(out_path, "--out");
       if (!svg_path.empty()) iglens::cli::check_writable(svg_path, "--svg");
-      if (threads) {
-        iglens::detail::require(*threads >= 1, "--threads must be at least 1 (got {})", *threads);
-        torch::set_num_threads(*threads);
-      }
+      // LibTorch's own default can be a single thread (OpenMP's choice on
+      // some machines); the sweeps over the vocabulary use every core.
+      const int thread_count = threads.value_or(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+      iglens::detail::require(thread_count >= 1, "--threads must be at least 1 (got {})", thread_count);
+      torch::set_num_threads(thread_count);
       if (prompt_from_stdin) settings.prompt = read_stdin();
       const auto report = iglens::cli::run_attribute(settings);
       const auto output = iglens::cli::render_report(report, format);
