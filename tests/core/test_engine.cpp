@@ -157,10 +157,10 @@ TEST_CASE("results do not depend on chunk size, batching or threads", "[engine][
       const auto threads = torch::get_num_threads();
       torch::set_num_threads(1);
       auto single = attribute(residual_of(net, first), Targets::next_tokens(first), r, o);
-      torch::set_num_threads(2);
-      auto two = attribute(residual_of(net, first), Targets::next_tokens(first), r, o);
+      torch::set_num_threads(3);  // an uneven split of the rows
+      auto three = attribute(residual_of(net, first), Targets::next_tokens(first), r, o);
       torch::set_num_threads(threads);
-      CHECK(max_abs_diff(single.per_step, two.per_step) <= 1e-6);
+      CHECK(max_abs_diff(single.per_step, three.per_step) <= 1e-6);
       CHECK(max_abs_diff(single.ig, reference.ig) <= 1e-6);
     }
   }

@@ -5,11 +5,14 @@
 // GPT-2's 50257 (every fresh buffer is a round of page faults, every extra
 // pass a trip to memory).
 //
-// float32 on the CPU with GCC or Clang; rows are spread over LibTorch's
-// intra-op threads, each row swept by the fastest variant this CPU runs.
-// Other dtypes and devices use the tensor expressions in chain.hpp.
+// float32 on the CPU with GCC or Clang; rows are spread over as many threads
+// as LibTorch's intra-op setting, each row swept by the fastest variant this
+// CPU runs. Other dtypes and devices use the tensor expressions in chain.hpp.
 
+#include <algorithm>
 #include <cstdint>
+#include <thread>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -32,6 +35,24 @@ struct SoftmaxMoments {
 
 #if IGLENS_HAS_FUSED_SOFTMAX
 
+// Runs work(begin, end) on consecutive parts of [0, count), one per thread
+// of LibTorch's intra-op count. Not at::parallel_for: with LibTorch's OpenMP
+// backend that is a header template which runs serially unless the caller
+// is itself compiled with -fopenmp.
+template <class Work>
+void split_across_threads(std::int64_t count, const Work& work) {
+  const auto threads = std::min<std::int64_t>(count, std::max(1, at::get_num_threads()));
+  if (threads <= 1) {
+    work(std::int64_t{0}, count);
+    return;
+  }
+  auto bound = [&](std::int64_t part) { return count * part / threads; };
+  std::vector<std::thread> helpers;
+  for (std::int64_t part = 1; part < threads; ++part) helpers.emplace_back(work, bound(part), bound(part + 1));
+  work(std::int64_t{0}, bound(1));
+  for (auto& helper : helpers) helper.join();
+}
+
 inline bool fused_softmax_applies(const torch::Tensor& t) {
   return t.scalar_type() == torch::kFloat32 && t.device().is_cpu();
 }
@@ -47,7 +68,7 @@ inline torch::Tensor scaled_row_logsumexp(const torch::Tensor& u_rows, const tor
   const float* z_data = bias.data_ptr<float>();
   float* out = lse.data_ptr<float>();
   const auto sweep = sweeps::fastest_variant().row_logsumexp;
-  at::parallel_for(0, N, 1, [&](std::int64_t begin, std::int64_t end) {
+  split_across_threads(N, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t n = begin; n < end; ++n) out[n] = sweep(u_data + n * V, s_data[n], z_data, V);
   });
   return lse;
@@ -77,7 +98,7 @@ inline SoftmaxMoments segment_softmax_moments(const torch::Tensor& u_rows, const
   const float* beta_data = be.data_ptr<float>();
   float* lse = out.lse.data_ptr<float>();
   const auto sweep = moments ? sweeps::fastest_variant().segment_moments : sweeps::fastest_variant().segment_values;
-  at::parallel_for(0, G, 1, [&](std::int64_t begin, std::int64_t end) {
+  split_across_threads(G, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t g = begin; g < end; ++g) {
       const float* a = u_data + ((g / K) * (K + 1) + g % K) * V;
       const auto at = g * Q;
