@@ -1,0 +1,376 @@
+// iglens-bench: IG-Lens against the logit-lens floor and the per-point
+// reference, timed side by side in one run, on a GPT-2-small-sized readout
+// (d 768, V 50257, final LayerNorm, seeded random weights). Prints tables of
+// times (median of repeats) and ratios with each target next to them.
+//
+//   iglens-bench [--repeats N] [--threads N] [--bundle FILE --program PATH]
+//
+// --bundle/--program add the end-to-end row: `iglens attribute` on a
+// GPT-2-small-sized bundle against one forward of that model plus the floor.
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdint>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "iglens/iglens.hpp"
+
+namespace {
+
+constexpr std::int64_t kDModel = 768, kVocab = 50257, kLayers = 12;
+
+// A residual stream [L+1, T, d] that drifts from layer to layer, a readout
+// whose logits spread like a trained model's, and as targets each position's
+// final-layer favourite, so probabilities are far from uniform. The readout
+// is made once, as a user makes it once per model (it checks W on creation).
+struct Problem {
+  explicit Problem(iglens::NormHead norm_head)
+      : head(std::move(norm_head)), readout(iglens::Readout::norm_head(head)) {}
+
+  iglens::NormHead head;
+  iglens::Readout readout;
+  torch::Tensor residual;
+  iglens::Targets targets;
+};
+
+Problem make_problem(std::int64_t T, std::uint64_t seed = 0) {
+  torch::manual_seed(seed);
+  iglens::NormHead head;
+  head.kind = iglens::NormKind::layer_norm;
+  head.weight = 1 + 0.1 * torch::randn({kDModel});
+  head.bias = 0.1 * torch::randn({kDModel});
+  head.unembedding = 0.12 * torch::randn({kVocab, kDModel});
+  head.eps = 1e-5;
+  Problem p(std::move(head));
+  auto steps = torch::randn({kLayers + 1, T, kDModel});
+  steps.slice(0, 1) *= 0.6;
+  p.residual = steps.cumsum(0);
+  auto final_logits = torch::layer_norm(p.residual[kLayers], {kDModel}, p.head.weight, p.head.bias, p.head.eps)
+                          .matmul(p.head.unembedding.t());
+  auto best = final_logits.argmax(-1);
+  for (std::int64_t i = 0; i < T; ++i) {
+    p.targets.positions.push_back(i);
+    p.targets.ids.push_back(best[i].item<std::int64_t>());
+  }
+  return p;
+}
+
+std::vector<std::int64_t> chosen_layers(std::int64_t K) {
+  return iglens::LayerSelection::evenly_spaced(K).resolve(kLayers);
+}
+
+torch::Tensor readout_logits(const iglens::NormHead& head, const torch::Tensor& h) {
+  return torch::layer_norm(h, {kDModel}, head.weight, head.bias, head.eps).matmul(head.unembedding.t());
+}
+
+torch::Tensor probability(const torch::Tensor& logits, const torch::Tensor& target) {
+  return (logits.gather(1, target.view({-1, 1})).squeeze(1) - logits.logsumexp(1)).exp();
+}
+
+// The chain vertices [T, K+1, d]: the mean baseline, then each chosen layer.
+torch::Tensor chain_vertices(const Problem& p, const std::vector<std::int64_t>& layers) {
+  auto chosen = p.residual.index_select(0, torch::tensor(layers)).transpose(0, 1);  // [T, K, d]
+  auto baseline = p.residual[layers.front()].mean(0).expand({chosen.size(0), 1, kDModel});
+  return torch::cat({baseline, chosen}, 1).contiguous();
+}
+
+torch::Tensor target_tensor(const Problem& p) { return torch::tensor(p.targets.ids, torch::kLong); }
+
+// The least an exact method pays: every vertex once through norm + head.
+torch::Tensor floor_lens(const Problem& p, const torch::Tensor& vertices) {
+  torch::NoGradGuard no_grad;
+  const auto K1 = vertices.size(1);
+  auto rows = vertices.reshape({-1, kDModel});
+  auto target = target_tensor(p).repeat_interleave(K1);
+  return probability(readout_logits(p.head, rows), target).view({-1, K1});
+}
+
+constexpr std::int64_t kReferenceChunk = 2048;  // points per readout call in the per-point reference
+
+// The reference algorithm, observed-delta: all T x K x (m+1) path points
+// through the readout, each segment credited the sum of its steps.
+torch::Tensor per_point_observed_delta(const Problem& p, const torch::Tensor& vertices, std::int64_t m) {
+  torch::NoGradGuard no_grad;
+  const auto T = vertices.size(0), K = vertices.size(1) - 1;
+  auto t = torch::arange(m + 1, torch::kFloat) / m;
+  auto start = vertices.narrow(1, 0, K).unsqueeze(2), end = vertices.narrow(1, 1, K).unsqueeze(2);
+  auto points = (start + t.view({1, 1, -1, 1}) * (end - start)).reshape({-1, kDModel});
+  auto target = target_tensor(p).repeat_interleave(K * (m + 1));
+  std::vector<torch::Tensor> f;
+  for (std::int64_t b = 0; b < points.size(0); b += kReferenceChunk) {
+    const auto n = std::min(kReferenceChunk, points.size(0) - b);
+    f.push_back(probability(readout_logits(p.head, points.narrow(0, b, n)), target.narrow(0, b, n)));
+  }
+  auto path = torch::cat(f).view({T, K, m + 1});
+  return (path.narrow(2, 1, m) - path.narrow(2, 0, m)).sum(2);
+}
+
+// The reference algorithm, midpoint Riemann sum: m gradients per segment by autograd.
+torch::Tensor per_point_midpoint(const Problem& p, const torch::Tensor& vertices, std::int64_t m) {
+  const auto T = vertices.size(0), K = vertices.size(1) - 1;
+  auto t = (torch::arange(m, torch::kFloat) + 0.5) / m;
+  auto start = vertices.narrow(1, 0, K).unsqueeze(2), direction = vertices.narrow(1, 1, K).unsqueeze(2) - start;
+  auto points = (start + t.view({1, 1, -1, 1}) * direction).reshape({-1, kDModel});
+  auto directions = direction.expand({T, K, m, kDModel}).reshape({-1, kDModel});
+  auto target = target_tensor(p).repeat_interleave(K * m);
+  std::vector<torch::Tensor> slopes;
+  for (std::int64_t b = 0; b < points.size(0); b += kReferenceChunk) {
+    const auto n = std::min(kReferenceChunk, points.size(0) - b);
+    auto x = points.narrow(0, b, n).detach().requires_grad_(true);
+    auto f = probability(readout_logits(p.head, x), target.narrow(0, b, n));
+    auto grad = torch::autograd::grad({f.sum()}, {x})[0];
+    slopes.push_back((grad * directions.narrow(0, b, n)).sum(1).detach());
+  }
+  return torch::cat(slopes).view({T, K, m}).mean(2);
+}
+
+iglens::Attribution engine(const Problem& p, std::int64_t K, std::int64_t m, iglens::Estimator estimator) {
+  iglens::Options options;
+  options.layers = iglens::LayerSelection::evenly_spaced(K);
+  options.baseline = iglens::Baseline::mean();
+  options.estimator = estimator;
+  options.steps = m;
+  return iglens::attribute(p.residual, p.targets, p.readout, options);
+}
+
+// Median wall time of `repeats` runs, after one warm-up run unless the run
+// is long enough (the per-point references) for warm-up not to matter.
+double median_seconds(int repeats, const std::function<void()>& run, bool warm_up = true) {
+  if (warm_up) run();
+  std::vector<double> times;
+  for (int r = 0; r < repeats; ++r) {
+    const auto begin = std::chrono::steady_clock::now();
+    run();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
+}
+
+std::string verdict(bool met) { return met ? "met" : "NOT MET"; }
+
+std::int64_t status_kib(const char* field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field, 0) == 0) return std::stoll(line.substr(std::string(field).size()));
+  }
+  return -1;
+}
+
+// Extra peak resident memory of `run` in MiB: the peak counter is reset
+// (clear_refs 5) and compared with the resident size before the run.
+double extra_peak_mib(const std::function<void()>& run) {
+  { std::ofstream("/proc/self/clear_refs") << "5"; }
+  const auto before = status_kib("VmRSS:");
+  run();
+  return static_cast<double>(status_kib("VmHWM:") - before) / 1024.0;
+}
+
+void main_table(int repeats) {
+  const std::int64_t T = 32, K = 12, m = 64;
+  const auto p = make_problem(T);
+  const auto vertices = chain_vertices(p, chosen_layers(K));
+  fmt::print("\n## Against the floor and the per-point reference (T {}, K {}, m {}, float32)\n\n", T, K, m);
+  const double floor_s = median_seconds(repeats, [&] { floor_lens(p, vertices); });
+  fmt::print("floor (logit lens of the {} vertices): {:.1f} ms\n\n", T * (K + 1), floor_s * 1e3);
+  fmt::print("| estimator | engine ms | per-point ms | engine/floor | target | per-point/engine | target | max diff | target |\n");
+  fmt::print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  // Each reference runs once per three engine runs; Gauss-Legendre is
+  // compared with the midpoint reference's result and time.
+  struct Reference {
+    torch::Tensor ig;
+    double seconds = 0;
+  };
+  auto time_reference = [&](const std::function<torch::Tensor()>& run) {
+    Reference r;
+    r.seconds = median_seconds(std::max(1, repeats / 3), [&] { r.ig = run(); }, false);
+    return r;
+  };
+  const auto observed_reference = time_reference([&] { return per_point_observed_delta(p, vertices, m); });
+  const auto midpoint_reference = time_reference([&] { return per_point_midpoint(p, vertices, m); });
+  struct Row {
+    iglens::Estimator estimator;
+    double engine_floor_target, speedup_target;
+    const Reference& reference;
+  };
+  const std::vector<Row> rows{
+      {iglens::Estimator::observed_delta, 1.2, 50, observed_reference},
+      {iglens::Estimator::riemann_midpoint, 3, 100, midpoint_reference},
+      {iglens::Estimator::gauss_legendre, 3, 100, midpoint_reference},
+  };
+  for (const auto& row : rows) {
+    iglens::Attribution result;
+    const double engine_s = median_seconds(repeats, [&] { result = engine(p, K, m, row.estimator); });
+    const double reference_s = row.reference.seconds;
+    const double diff = max_abs_diff(result.ig, row.reference.ig);
+    const double ratio = engine_s / floor_s, speedup = reference_s / engine_s;
+    // Gauss-Legendre is a different rule from the midpoint reference: its
+    // difference is the midpoint rule's own error, shown but not a target.
+    const bool same_rule = row.estimator != iglens::Estimator::gauss_legendre;
+    fmt::print("| {} | {:.1f} | {:.1f} | {:.2f} | <= {} {} | {:.0f} | >= {} {} | {:.1e} | {} |\n",
+               iglens::estimator_name(row.estimator), engine_s * 1e3, reference_s * 1e3, ratio,
+               row.engine_floor_target, verdict(ratio <= row.engine_floor_target), speedup, row.speedup_target,
+               verdict(speedup >= row.speedup_target), diff,
+               same_rule ? fmt::format("<= 1e-5 {}", verdict(diff <= 1e-5)) : std::string("(vs midpoint)"));
+  }
+}
+
+void step_table(int repeats) {
+  const std::int64_t T = 32, K = 12;
+  const auto p = make_problem(T);
+  fmt::print("\n## Engine time against the step count m (T {}, K {})\n\n", T, K);
+  fmt::print("| estimator | m = 1 | m = 16 | m = 64 | m = 256 | 256 vs 1 | 256 vs 16 |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+  for (auto estimator : {iglens::Estimator::observed_delta, iglens::Estimator::riemann_midpoint,
+                         iglens::Estimator::gauss_legendre}) {
+    std::vector<double> ms;
+    for (std::int64_t m : {1, 16, 64, 256}) {
+      ms.push_back(1e3 * median_seconds(repeats, [&] { engine(p, K, m, estimator); }));
+    }
+    const bool constant = estimator == iglens::Estimator::observed_delta;
+    fmt::print("| {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:.2f}{} | {:.2f} |\n", iglens::estimator_name(estimator),
+               ms[0], ms[1], ms[2], ms[3], ms[3] / ms[0],
+               constant ? fmt::format(" (target within 10 %: {})", verdict(std::abs(ms[3] / ms[0] - 1) <= 0.1)) : "",
+               ms[3] / ms[1]);
+  }
+}
+
+void scaling_table(int repeats) {
+  fmt::print("\n## Scaling in T x (K+1) (observed-delta, m 64)\n\n");
+  fmt::print("| T | K | T x (K+1) | engine ms | floor ms | us per vertex (engine) |\n| --- | --- | --- | --- | --- | --- |\n");
+  for (std::int64_t T : {16, 64, 256}) {
+    const auto p = make_problem(T);
+    for (std::int64_t K : {4, 12}) {
+      const auto vertices = chain_vertices(p, chosen_layers(K));
+      const double engine_s = median_seconds(repeats, [&] { engine(p, K, 64, iglens::Estimator::observed_delta); });
+      const double floor_s = median_seconds(repeats, [&] { floor_lens(p, vertices); });
+      fmt::print("| {} | {} | {} | {:.1f} | {:.1f} | {:.1f} |\n", T, K, T * (K + 1), engine_s * 1e3, floor_s * 1e3,
+                 engine_s * 1e6 / static_cast<double>(T * (K + 1)));
+    }
+  }
+}
+
+void memory_table() {
+  const std::int64_t T = 512, K = 12, m = 64;
+  const auto p = make_problem(T);
+  fmt::print("\n## Extra peak memory (T {}, K {}, m {}, default memory budget)\n\n", T, K, m);
+  fmt::print("| run | extra peak RSS MiB | target |\n| --- | --- | --- |\n");
+  for (auto estimator : {iglens::Estimator::observed_delta, iglens::Estimator::riemann_midpoint}) {
+    const double mib = extra_peak_mib([&] { engine(p, K, m, estimator); });
+    fmt::print("| engine {} | {:.0f} | < 512 {} |\n", iglens::estimator_name(estimator), mib, verdict(mib < 512));
+  }
+  const auto small = make_problem(32);
+  const auto vertices = chain_vertices(small, chosen_layers(K));
+  const double reference_mib = extra_peak_mib([&] { per_point_midpoint(small, vertices, m); });
+  fmt::print("| per-point midpoint, T 32 only, chunks of {} points | {:.0f} | (reference) |\n", kReferenceChunk,
+             reference_mib);
+  fmt::print("\nUnchunked, the per-point path would hold T x K x m x V logits: {:.0f} GiB at T {}.\n",
+             static_cast<double>(T * K * m) * kVocab * 4 / (1 << 30), T);
+}
+
+// `iglens attribute` as a user runs it, against one forward of the same
+// model on the same tokens plus the floor for those tokens.
+void end_to_end_table(const std::string& bundle_path, const std::string& program, int repeats) {
+  const std::int64_t m = 64;
+  auto bundle = iglens::Bundle::load(bundle_path);
+  const std::string prompt = "The";
+  // 64 teacher-forced target tokens after a one-token prompt: 64 rows.
+  std::string target;
+  while (static_cast<std::int64_t>(bundle.tokenizer().encode(target).size()) < 64)
+    target += " the quick brown fox jumps over the lazy dog";
+  auto target_ids = bundle.tokenizer().encode(target);
+  target_ids.resize(64);
+  target = bundle.tokenizer().decode(target_ids);
+  auto ids = bundle.tokenizer().encode(prompt + target);
+  const auto T = static_cast<std::int64_t>(ids.size());
+  auto id_tensor = torch::tensor(ids, torch::kLong).unsqueeze(0);
+  const auto n = bundle.info().n_layer;
+  fmt::print("\n## End to end: iglens attribute, {} tokens, all {} layers, m {}\n\n", T, n, m);
+  torch::Tensor residual;
+  const double forward_s = median_seconds(repeats, [&] {
+    torch::NoGradGuard no_grad;
+    residual = bundle.residual_stream(id_tensor);
+  });
+  Problem p(bundle.norm_head());
+  p.residual = residual.squeeze(1);
+  for (std::int64_t i = 0; i < T; ++i) {
+    p.targets.positions.push_back(i);
+    p.targets.ids.push_back(ids[std::min(i + 1, T - 1)]);
+  }
+  std::vector<std::int64_t> all_layers;
+  for (std::int64_t l = 0; l <= n; ++l) all_layers.push_back(l);
+  const auto vertices = chain_vertices(p, all_layers);
+  const double floor_s = median_seconds(repeats, [&] { floor_lens(p, vertices); });
+  const double load_s = median_seconds(repeats, [&] { iglens::Bundle::load(bundle_path); });
+  const double program_s = median_seconds(repeats, [&] {
+    const pid_t child = fork();
+    if (child == 0) {
+      execl(program.c_str(), program.c_str(), "attribute", prompt.c_str(), "--target", target.c_str(), "--model",
+            bundle_path.c_str(), "--steps", std::to_string(m).c_str(), "--format", "json", "--out", "/dev/null",
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    iglens::detail::require(WIFEXITED(status) && WEXITSTATUS(status) == 0, "iglens attribute failed");
+  });
+  const double ratio = program_s / (forward_s + floor_s), ratio_loaded = (program_s - load_s) / (forward_s + floor_s);
+  fmt::print("| part | ms |\n| --- | --- |\n| one forward (residual stream) | {:.0f} |\n| floor | {:.0f} |\n"
+             "| loading the bundle | {:.0f} |\n| iglens attribute, whole process | {:.0f} |\n\n",
+             forward_s * 1e3, floor_s * 1e3, load_s * 1e3, program_s * 1e3);
+  fmt::print("whole process / (forward + floor) = {:.2f} (target <= 1.5: {}); without loading the file: {:.2f}\n",
+             ratio, verdict(ratio <= 1.5), ratio_loaded);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  CLI::App app{"iglens-bench: IG-Lens against the logit-lens floor and the per-point reference"};
+  int repeats = 5;
+  std::optional<int> threads;
+  std::string bundle, program;
+  std::vector<std::string> only;
+  app.add_option("--repeats", repeats, "Timed runs per measurement (median); references run a third as often")
+      ->check(CLI::PositiveNumber)
+      ->default_val(repeats);
+  app.add_option("--threads", threads, "LibTorch intra-op threads (default: one per core, like iglens)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--bundle", bundle, "GPT-2-small-sized bundle for the end-to-end row")->check(CLI::ExistingFile);
+  app.add_option("--program", program, "The iglens program for the end-to-end row")->check(CLI::ExistingFile);
+  app.add_option("--only", only, "Run only these tables: main, steps, scaling, memory, e2e");
+  CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // tables appear as they are measured, also in a log file
+  if (bundle.empty() != program.empty()) throw iglens::Error("--bundle and --program go together");
+  torch::set_num_threads(threads.value_or(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
+  auto wanted = [&](const char* name) { return only.empty() || std::count(only.begin(), only.end(), name) > 0; };
+  fmt::print("# iglens-bench: d {}, V {}, {} layers, float32, {} threads, median of {} runs\n", kDModel, kVocab,
+             kLayers, torch::get_num_threads(), repeats);
+  if (wanted("main")) main_table(repeats);
+  if (wanted("steps")) step_table(repeats);
+  if (wanted("scaling")) scaling_table(repeats);
+  if (wanted("memory")) memory_table();
+  if (wanted("e2e") && !bundle.empty()) end_to_end_table(bundle, program, repeats);
+  return 0;
+} catch (const std::exception& e) {
+  fmt::print(stderr, "iglens-bench: error: {}\n", e.what());
+  return 1;
+}
