@@ -94,7 +94,7 @@ inline std::vector<std::int64_t> greedy_answer(Bundle& model, std::vector<std::i
   std::vector<std::int64_t> answer;
   for (std::int64_t i = 0; i < n; ++i) {
     const auto logits = model.logits(torch::tensor(ids, torch::kLong).to(device).unsqueeze(0))[0][-1];
-    iglens::detail::require(torch::isfinite(logits).all().item<bool>(),
+    iglens::detail::require(iglens::detail::all_finite(logits),
                             "the model gave NaN or Inf logits at position {} while generating", ids.size() - 1);
     answer.push_back(logits.argmax().item<std::int64_t>());
     ids.push_back(answer.back());

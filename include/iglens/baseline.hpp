@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "iglens/detail/finite.hpp"
 #include "iglens/detail/tensor_text.hpp"
 #include "iglens/error.hpp"
 
@@ -69,7 +70,7 @@ class Baseline {
                         detail::shape_string(point_), d, S, d);
         detail::require(point_.is_floating_point(), "custom baseline: dtype {} is not floating point",
                         detail::dtype_name(point_.scalar_type()));
-        detail::require(torch::isfinite(point_).all().item<bool>(),
+        detail::require(detail::all_finite(point_),
                         "custom baseline: contains NaN or Inf");
         auto p = point_.to(lowest_layer.options());
         return (per_model ? p.view({1, 1, d}) : p.view({1, S, d})).expand({B, S, d});

@@ -13,6 +13,7 @@
 
 #include "iglens/attribution.hpp"
 #include "iglens/detail/chain.hpp"
+#include "iglens/detail/finite.hpp"
 #include "iglens/detail/tensor_text.hpp"
 #include "iglens/detail/torch_call.hpp"
 #include "iglens/error.hpp"
@@ -43,8 +44,8 @@ inline void check_residual_stream(const torch::Tensor& residual) {
   require(residual.size(2) >= 1, "empty sequence: the residual stream has no positions");
   require(residual.size(3) >= 1, "residual stream has width d = 0");
   // A NaN or Inf anywhere would silently poison the map: name where it is.
-  auto bad = (~torch::isfinite(residual)).any(-1);  // [L+1, B, S]
-  if (bad.any().item<bool>()) {
+  if (!all_finite(residual)) {
+    auto bad = (~torch::isfinite(residual)).any(-1);  // [L+1, B, S]
     auto where = bad.nonzero()[0];
     const auto layer = where[0].item<std::int64_t>(), seq = where[1].item<std::int64_t>(),
                pos = where[2].item<std::int64_t>();
@@ -186,7 +187,7 @@ inline Attribution attribute_batch(const torch::Tensor& residual, const std::vec
           ? evaluate_rows(detail::ClosedFormChain(readout.head().to(float_options)))
           : evaluate_rows(detail::BlackBoxChain(
                 [&readout](const torch::Tensor& h) { return readout.logits(h); }, vocab_size, x.element_size()));
-  detail::require(torch::isfinite(values.vertex).all().item<bool>(),
+  detail::require(detail::all_finite(values.vertex),
                   "the readout gave a non-finite objective value");
 
   Attribution result;

@@ -16,6 +16,7 @@
 
 #include <torch/torch.h>
 
+#include "iglens/detail/finite.hpp"
 #include "iglens/detail/tensor_text.hpp"
 #include "iglens/error.hpp"
 #include "iglens/norm_kind.hpp"
@@ -52,7 +53,7 @@ struct NormHead {
     detail::require(eps >= 0.0, "norm+head readout: eps must be >= 0, got {}", eps);
     for (const auto* t : {&weight, &bias, &unembedding, &head_bias}) {
       if (t->defined()) {
-        detail::require(torch::isfinite(*t).all().item<bool>(),
+        detail::require(detail::all_finite(*t),
                         "norm+head readout: parameters contain NaN or Inf");
       }
     }

@@ -13,6 +13,7 @@
 
 #include <torch/torch.h>
 
+#include "iglens/detail/finite.hpp"
 #include "iglens/detail/fused_softmax.hpp"
 #include "iglens/detail/tensor_text.hpp"
 #include "iglens/detail/torch_call.hpp"
@@ -225,7 +226,7 @@ class BlackBoxChain {
     require(z.scalar_type() == points.scalar_type(),
             "readout returned {} logits for {} input; the model must run in the requested dtype",
             dtype_name(z.scalar_type()), dtype_name(points.scalar_type()));
-    require(torch::isfinite(z).all().item<bool>(), "readout produced NaN or Inf logits");
+    require(all_finite(z), "readout produced NaN or Inf logits");
     return z;
   }
 
