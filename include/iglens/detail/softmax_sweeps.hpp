@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -20,13 +21,11 @@ namespace iglens::detail {
 
 using Lanes = float __attribute__((vector_size(32)));
 using LaneInts = std::int32_t __attribute__((vector_size(32)));
-using UnalignedLanes = float __attribute__((vector_size(32), aligned(4), may_alias));
 constexpr std::int64_t kLanes = 8;
 
-// 8 floats from any address.
-IGLENS_LANE_HELPER const UnalignedLanes& lanes_at(const float* p) {
-  return *reinterpret_cast<const UnalignedLanes*>(p);
-}
+// 8 floats from any address: memcpy is one unaligned load, where a cast to
+// a vector type would let the compiler assume 32-byte alignment.
+IGLENS_LANE_HELPER void load_lanes(Lanes& out, const float* p) { std::memcpy(&out, p, sizeof out); }
 IGLENS_LANE_HELPER void keep_max(Lanes& m, const Lanes& x) { m = m > x ? m : x; }
 IGLENS_LANE_HELPER float horizontal_max(const Lanes& v) {
   float m = v[0];
@@ -59,7 +58,7 @@ IGLENS_LANE_HELPER void exp_nonpositive(Lanes& x) {
   p = p * r + 1.0f;
   p = p * r + 1.0f;
   const LaneInts exponent = (__builtin_convertvector(n, LaneInts) + 127) << 23;
-  x = p * reinterpret_cast<const Lanes&>(exponent);
+  x = p * (Lanes)exponent;  // a vector cast keeps the bits: 2^n as a float
 }
 
 namespace sweeps {
@@ -68,7 +67,12 @@ namespace sweeps {
 inline float row_logsumexp(const float* row, float scale, const float* z0, std::int64_t V) {
   const std::int64_t vector_end = V / kLanes * kLanes;
   Lanes m = Lanes{} - std::numeric_limits<float>::infinity();
-  for (std::int64_t v = 0; v < vector_end; v += kLanes) keep_max(m, scale * lanes_at(row + v) + lanes_at(z0 + v));
+  Lanes rv, zv;
+  for (std::int64_t v = 0; v < vector_end; v += kLanes) {
+    load_lanes(rv, row + v);
+    load_lanes(zv, z0 + v);
+    keep_max(m, scale * rv + zv);
+  }
   float mx = horizontal_max(m);
   for (std::int64_t v = vector_end; v < V; ++v) mx = std::max(mx, scale * row[v] + z0[v]);
   constexpr std::int64_t kFlushEvery = 128 * kLanes;
@@ -77,7 +81,9 @@ inline float row_logsumexp(const float* row, float scale, const float* z0, std::
     Lanes sum{};
     const auto block_end = std::min(vector_end, block + kFlushEvery);
     for (std::int64_t v = block; v < block_end; v += kLanes) {
-      Lanes e = scale * lanes_at(row + v) + lanes_at(z0 + v) - mx;
+      load_lanes(rv, row + v);
+      load_lanes(zv, z0 + v);
+      Lanes e = scale * rv + zv - mx;
       exp_nonpositive(e);
       sum += e;
     }
@@ -94,10 +100,12 @@ template <int Count, bool Moments>
 void segment_nodes(const float* a, const float* b, const float* z0, std::int64_t V, const float* alpha,
                    const float* beta, float* lse, float* mean_a, float* mean_b) {
   const std::int64_t vector_end = V / kLanes * kLanes;
-  Lanes m[Count];
+  Lanes m[Count], av, bv, zv;
   for (int q = 0; q < Count; ++q) m[q] = Lanes{} - std::numeric_limits<float>::infinity();
   for (std::int64_t v = 0; v < vector_end; v += kLanes) {
-    const Lanes av = lanes_at(a + v), bv = lanes_at(b + v), zv = lanes_at(z0 + v);
+    load_lanes(av, a + v);
+    load_lanes(bv, b + v);
+    load_lanes(zv, z0 + v);
     for (int q = 0; q < Count; ++q) keep_max(m[q], alpha[q] * av + beta[q] * bv + zv);
   }
   float mx[Count];
@@ -111,7 +119,9 @@ void segment_nodes(const float* a, const float* b, const float* z0, std::int64_t
     Lanes s[Count] = {}, sa[Count] = {}, sb[Count] = {};
     const auto block_end = std::min(vector_end, block + kFlushEvery);
     for (std::int64_t v = block; v < block_end; v += kLanes) {
-      const Lanes av = lanes_at(a + v), bv = lanes_at(b + v), zv = lanes_at(z0 + v);
+      load_lanes(av, a + v);
+      load_lanes(bv, b + v);
+      load_lanes(zv, z0 + v);
       for (int q = 0; q < Count; ++q) {
         Lanes e = alpha[q] * av + beta[q] * bv + zv - mx[q];
         exp_nonpositive(e);
