@@ -121,6 +121,9 @@ inline std::int64_t probe_vocab_size(const Readout& readout, const torch::Tensor
 // same length T. Per-token results are [B, T, ...].
 inline Attribution attribute_batch(const torch::Tensor& residual, const std::vector<Targets>& targets,
                                    const Readout& readout, const Options& options) {
+  // No autograd graph, even when the model's parameters require gradients:
+  // the black box enables it only for its own derivatives.
+  torch::NoGradGuard no_grad;
   detail::check_options(options);
   detail::check_residual_stream(residual);
   const auto n_layers = residual.size(0) - 1, B = residual.size(1), S = residual.size(2),
