@@ -35,7 +35,7 @@ struct BundleInfo {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number too large
       detail::fail("{}: iglens.json is not valid JSON ({})", origin, e.what());
     }
     detail::require(j.is_object(), "{}: iglens.json must be a JSON object", origin);
@@ -101,6 +101,9 @@ struct BundleInfo {
     std::int64_t integer(const nlohmann::json& object, const char* key, std::int64_t minimum) const {
       const auto& value = field(object, key, "");
       detail::require(value.is_number_integer(), "{}: iglens.json field '{}' must be an integer", origin, key);
+      // Above INT64_MAX, get<int64_t> would wrap to a negative number.
+      detail::require(!value.is_number_unsigned() || value.get<std::uint64_t>() <= std::uint64_t(INT64_MAX),
+                      "{}: iglens.json field '{}' = {} is too large", origin, key, value.dump());
       const auto n = value.get<std::int64_t>();
       detail::require(n >= minimum, "{}: iglens.json field '{}' = {} must be at least {}", origin, key, n, minimum);
       return n;

@@ -37,6 +37,8 @@ TEST_CASE("a vocabulary that is not a JSON object of token ids is rejected", "[t
   };
   CHECK_THROWS_WITH(load(""), Contains("vocab.json: not valid JSON"));
   CHECK_THROWS_WITH(load("{\"a\": 1,"), Contains("vocab.json: not valid JSON"));
+  // nlohmann reports this as out_of_range, not parse_error (found by fuzzing).
+  CHECK_THROWS_WITH(load("{\"a\": 1e999}"), Contains("vocab.json: not valid JSON"));
   CHECK_THROWS_WITH(
       load("[1, 2]"),
       Contains("vocab.json: expected a JSON object mapping tokens to ids, found array"));

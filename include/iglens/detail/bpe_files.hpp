@@ -61,7 +61,7 @@ inline ByteLevelVocabulary parse_vocabulary(std::string_view json_text,
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(json_text, reject_repeated_tokens);
-  } catch (const nlohmann::json::parse_error& error) {
+  } catch (const nlohmann::json::exception& error) {  // parse_error, or out_of_range for a number too large
     fail("{}: not valid JSON ({})", source_name, error.what());
   }
   require(json.is_object(), "{}: expected a JSON object mapping tokens to ids, found {}",
