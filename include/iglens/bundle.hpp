@@ -10,6 +10,7 @@
 // black box.
 
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -33,6 +34,7 @@ class Bundle {
  public:
   // Loads and validates a bundle file; every problem names the file.
   static Bundle load(const std::string& path) {
+    detail::require(!std::filesystem::is_directory(path), "model file '{}' is a folder, not a file", path);
     {
       std::ifstream file(path, std::ios::binary | std::ios::ate);
       detail::require(file.good(), "model file '{}' does not exist or is not readable", path);

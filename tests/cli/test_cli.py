@@ -249,6 +249,7 @@ class BadInputs(unittest.TestCase):
             with open(os.path.join(cls.dir, name), "wb") as f:
                 f.write(content)
         write("empty.pt", b"")
+        os.mkdir(os.path.join(cls.dir, "folder.pt"))
         write("text.pt", b"this is not a model\n")
         for fraction in (10, 50, 90):
             write(f"cut{fraction}.pt", data[: len(data) * fraction // 100])
@@ -293,6 +294,7 @@ class BadInputs(unittest.TestCase):
         cases = [
             ("missing.pt", "does not exist"),
             ("empty.pt", "is empty"),
+            ("folder.pt", "is a folder"),
             ("text.pt", "not a readable TorchScript archive"),
             ("cut10.pt", "not a readable TorchScript archive"),
             ("cut50.pt", "not a readable TorchScript archive"),
