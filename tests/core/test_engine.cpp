@@ -201,3 +201,40 @@ TEST_CASE("progress is reported per chunk and reaches the row count", "[engine]"
   attribute(residual_of(net, ids), Targets::next_tokens(ids), Readout::norm_head(net->norm_head()), o);
   CHECK(done == std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9});
 }
+
+TEST_CASE("on a CUDA GPU the engine gives the CPU's numbers", "[engine][cuda]") {
+  if (!torch::cuda::is_available()) {
+    WARN("no CUDA GPU here: the CUDA comparison is skipped");
+    return;
+  }
+  const torch::Device gpu(torch::kCUDA);
+  for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
+    const double tolerance = dtype == torch::kFloat32 ? 1e-5 : 1e-10;
+    auto net = make_tiny_gpt2({}, dtype);
+    auto ids = prompt_ids();
+    auto residual = residual_of(net, ids);
+    auto targets = with_foils(Targets::next_tokens(ids), 50);
+    auto head = net->norm_head();
+    auto cpu_readout = Readout::norm_head(head);
+    auto gpu_readout = Readout::norm_head(head.to(torch::TensorOptions().dtype(dtype).device(gpu)));
+    for (auto objective : kObjectives) {
+      for (auto estimator : {Estimator::observed_delta, Estimator::riemann_midpoint, Estimator::gauss_legendre}) {
+        auto o = options_for(objective, dtype);
+        o.estimator = estimator;
+        o.steps = 6;
+        o.keep_per_step = true;
+        for (const auto& [name, gpu_version] : {std::pair{"closed form", gpu_readout},
+                                                std::pair{"black box", gpu_readout.as_black_box()}}) {
+          INFO(name << " dtype " << dtype << " objective " << objective_name(objective) << " estimator "
+                    << estimator_name(estimator));
+          auto on_cpu = attribute(residual, targets, cpu_readout, o);
+          auto on_gpu = attribute(residual.to(gpu), targets, gpu_version, o);
+          CHECK(on_gpu.ig.device().is_cuda());
+          CHECK(max_abs_diff(on_gpu.ig.cpu(), on_cpu.ig) <= tolerance);
+          CHECK(max_abs_diff(on_gpu.per_step.cpu(), on_cpu.per_step) <= tolerance);
+          CHECK(max_abs_diff(on_gpu.lens.cpu(), on_cpu.lens) <= tolerance);
+        }
+      }
+    }
+  }
+}
