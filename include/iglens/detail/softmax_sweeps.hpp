@@ -18,6 +18,15 @@ namespace iglens::detail {
 // inlined): passing 32-byte vectors by value would differ between the
 // baseline and AVX2 builds of the sweeps, and GCC and Clang warn about it.
 #define IGLENS_LANE_HELPER inline __attribute__((always_inline))
+// The sweeps themselves are inlined into each instruction-set entry point
+// below by `flatten`. Clang's flatten does not reach calls nested in the
+// inlined code, so there they are forced inline as well (GCC's flatten does;
+// forcing it there made GCC's code slower).
+#if defined(__clang__)
+#define IGLENS_SWEEP_STEP inline __attribute__((always_inline))
+#else
+#define IGLENS_SWEEP_STEP inline
+#endif
 
 using Lanes = float __attribute__((vector_size(32)));
 using LaneInts = std::int32_t __attribute__((vector_size(32)));
@@ -64,7 +73,7 @@ IGLENS_LANE_HELPER void exp_nonpositive(Lanes& x) {
 namespace sweeps {
 
 // log sum_v exp(scale * row[v] + z0[v]).
-inline float row_logsumexp(const float* row, float scale, const float* z0, std::int64_t V) {
+IGLENS_SWEEP_STEP float row_logsumexp(const float* row, float scale, const float* z0, std::int64_t V) {
   const std::int64_t vector_end = V / kLanes * kLanes;
   Lanes m = Lanes{} - std::numeric_limits<float>::infinity();
   Lanes rv, zv;
@@ -97,7 +106,7 @@ inline float row_logsumexp(const float* row, float scale, const float* z0, std::
 // together so each vocabulary entry is loaded once: lse_q and, with
 // Moments, the softmax means of a and b.
 template <int Count, bool Moments>
-void segment_nodes(const float* a, const float* b, const float* z0, std::int64_t V, const float* alpha,
+IGLENS_SWEEP_STEP void segment_nodes(const float* a, const float* b, const float* z0, std::int64_t V, const float* alpha,
                    const float* beta, float* lse, float* mean_a, float* mean_b) {
   const std::int64_t vector_end = V / kLanes * kLanes;
   Lanes m[Count], av, bv, zv;
@@ -160,21 +169,18 @@ void segment_nodes(const float* a, const float* b, const float* z0, std::int64_t
 // All Q nodes of one segment, in blocks that share each load of a, b, z0;
 // mean_a / mean_b are touched only with Moments (they may be null without).
 template <bool Moments>
-void segment(const float* a, const float* b, const float* z0, std::int64_t V, const float* alpha, const float* beta,
-             std::int64_t Q, float* lse, float* mean_a, float* mean_b) {
+IGLENS_SWEEP_STEP void segment(const float* a, const float* b, const float* z0, std::int64_t V, const float* alpha,
+                               const float* beta, std::int64_t Q, float* lse, float* mean_a, float* mean_b) {
   constexpr int kBlock = 4;
-  auto nodes = [&](auto count, std::int64_t q) {
-    float* ma = nullptr;
-    float* mb = nullptr;
-    if constexpr (Moments) {
-      ma = mean_a + q;
-      mb = mean_b + q;
-    }
-    segment_nodes<decltype(count)::value, Moments>(a, b, z0, V, alpha + q, beta + q, lse + q, ma, mb);
-  };
   std::int64_t q = 0;
-  for (; q + kBlock <= Q; q += kBlock) nodes(std::integral_constant<int, kBlock>{}, q);
-  for (; q < Q; ++q) nodes(std::integral_constant<int, 1>{}, q);
+  for (; q + kBlock <= Q; q += kBlock) {
+    segment_nodes<kBlock, Moments>(a, b, z0, V, alpha + q, beta + q, lse + q, Moments ? mean_a + q : nullptr,
+                                   Moments ? mean_b + q : nullptr);
+  }
+  for (; q < Q; ++q) {
+    segment_nodes<1, Moments>(a, b, z0, V, alpha + q, beta + q, lse + q, Moments ? mean_a + q : nullptr,
+                              Moments ? mean_b + q : nullptr);
+  }
 }
 
 // Entry points, compiled once per instruction set: `flatten` inlines the
@@ -233,3 +239,4 @@ inline const Variant& fastest_variant() {
 }  // namespace iglens::detail
 
 #undef IGLENS_LANE_HELPER
+#undef IGLENS_SWEEP_STEP
