@@ -22,6 +22,20 @@ Options options_for(Objective objective, torch::ScalarType dtype) {
   return o;
 }
 
+// A tiny GPT-2 in one dtype with its residual stream, next-token targets
+// with foils, and the tolerance two exact computations agree to there.
+struct DtypeCase {
+  explicit DtypeCase(torch::ScalarType dtype)
+      : tolerance(dtype == torch::kFloat32 ? 1e-5 : 1e-10), net(make_tiny_gpt2({}, dtype)), ids(prompt_ids()),
+        residual(residual_of(net, ids)), targets(with_foils(Targets::next_tokens(ids), 50)) {}
+
+  double tolerance;
+  TinyGpt2 net;
+  std::vector<std::int64_t> ids;
+  torch::Tensor residual;
+  Targets targets;
+};
+
 }  // namespace
 
 TEST_CASE("rows telescope exactly with observed-delta at any step count", "[engine][completeness]") {
@@ -100,12 +114,8 @@ TEST_CASE("gradient estimators converge to the exact segment values", "[engine][
 
 TEST_CASE("closed-form readout equals the black-box readout", "[engine][closed-form]") {
   for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
-    const double tolerance = dtype == torch::kFloat32 ? 1e-5 : 1e-10;
-    auto net = make_tiny_gpt2({}, dtype);
-    auto ids = prompt_ids();
-    auto residual = residual_of(net, ids);
-    auto targets = with_foils(Targets::next_tokens(ids), 50);
-    auto closed = Readout::norm_head(net->norm_head());
+    DtypeCase c(dtype);
+    auto closed = Readout::norm_head(c.net->norm_head());
     auto black_box = closed.as_black_box();
     for (auto objective : kObjectives) {
       for (auto estimator : {Estimator::observed_delta, Estimator::riemann_midpoint, Estimator::riemann_trapezoid,
@@ -115,14 +125,14 @@ TEST_CASE("closed-form readout equals the black-box readout", "[engine][closed-f
         o.steps = 5;
         o.keep_per_step = true;
         o.baseline = Baseline::causal_mean();
-        auto a = attribute(residual, targets, closed, o);
-        auto b = attribute(residual, targets, black_box, o);
+        auto a = attribute(c.residual, c.targets, closed, o);
+        auto b = attribute(c.residual, c.targets, black_box, o);
         INFO("dtype " << dtype << " objective " << objective_name(objective) << " estimator "
                       << estimator_name(estimator));
-        CHECK(max_abs_diff(a.ig, b.ig) <= tolerance);
-        CHECK(max_abs_diff(a.per_step, b.per_step) <= tolerance);
-        CHECK(max_abs_diff(a.lens, b.lens) <= tolerance);
-        CHECK(max_abs_diff(a.delta, b.delta) <= tolerance);
+        CHECK(max_abs_diff(a.ig, b.ig) <= c.tolerance);
+        CHECK(max_abs_diff(a.per_step, b.per_step) <= c.tolerance);
+        CHECK(max_abs_diff(a.lens, b.lens) <= c.tolerance);
+        CHECK(max_abs_diff(a.delta, b.delta) <= c.tolerance);
       }
     }
   }
@@ -209,12 +219,8 @@ TEST_CASE("on a CUDA GPU the engine gives the CPU's numbers", "[engine][cuda]") 
   }
   const torch::Device gpu(torch::kCUDA);
   for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
-    const double tolerance = dtype == torch::kFloat32 ? 1e-5 : 1e-10;
-    auto net = make_tiny_gpt2({}, dtype);
-    auto ids = prompt_ids();
-    auto residual = residual_of(net, ids);
-    auto targets = with_foils(Targets::next_tokens(ids), 50);
-    auto head = net->norm_head();
+    DtypeCase c(dtype);
+    auto head = c.net->norm_head();
     auto cpu_readout = Readout::norm_head(head);
     auto gpu_readout = Readout::norm_head(head.to(torch::TensorOptions().dtype(dtype).device(gpu)));
     for (auto objective : kObjectives) {
@@ -223,16 +229,16 @@ TEST_CASE("on a CUDA GPU the engine gives the CPU's numbers", "[engine][cuda]") 
         o.estimator = estimator;
         o.steps = 6;
         o.keep_per_step = true;
+        auto on_cpu = attribute(c.residual, c.targets, cpu_readout, o);
         for (const auto& [name, gpu_version] : {std::pair{"closed form", gpu_readout},
                                                 std::pair{"black box", gpu_readout.as_black_box()}}) {
           INFO(name << " dtype " << dtype << " objective " << objective_name(objective) << " estimator "
                     << estimator_name(estimator));
-          auto on_cpu = attribute(residual, targets, cpu_readout, o);
-          auto on_gpu = attribute(residual.to(gpu), targets, gpu_version, o);
+          auto on_gpu = attribute(c.residual.to(gpu), c.targets, gpu_version, o);
           CHECK(on_gpu.ig.device().is_cuda());
-          CHECK(max_abs_diff(on_gpu.ig.cpu(), on_cpu.ig) <= tolerance);
-          CHECK(max_abs_diff(on_gpu.per_step.cpu(), on_cpu.per_step) <= tolerance);
-          CHECK(max_abs_diff(on_gpu.lens.cpu(), on_cpu.lens) <= tolerance);
+          CHECK(max_abs_diff(on_gpu.ig.cpu(), on_cpu.ig) <= c.tolerance);
+          CHECK(max_abs_diff(on_gpu.per_step.cpu(), on_cpu.per_step) <= c.tolerance);
+          CHECK(max_abs_diff(on_gpu.lens.cpu(), on_cpu.lens) <= c.tolerance);
         }
       }
     }
