@@ -104,11 +104,13 @@ class ClosedFormChain {
     if (head_.head_bias.defined()) z0 = z0 + head_.head_bias;
     const bool needs_softmax = request.objective != Objective::logit;
 
+    // Each row's token entry of u at every vertex: ids [R] -> [R, K+1].
+    auto u_of = [&](const torch::Tensor& ids) {
+      return u.gather(2, ids.view({R, 1, 1}).expand({R, K1, 1})).squeeze(2);
+    };
     // The logits of given tokens at every vertex: ids [R] -> [R, K+1].
     auto vertex_logits_of = [&](const torch::Tensor& ids) {
-      if (!ids.defined()) return ids;
-      auto picked = u.gather(2, ids.view({R, 1, 1}).expand({R, K1, 1})).squeeze(2);
-      return picked * inv_s + z0.index_select(0, ids).view({R, 1});
+      return ids.defined() ? u_of(ids) * inv_s + z0.index_select(0, ids).view({R, 1}) : ids;
     };
     torch::Tensor vertex_lse;
     if (needs_softmax) vertex_lse = vertex_logsumexp(u, inv_s, z0);
@@ -137,7 +139,7 @@ class ClosedFormChain {
     // A token's logit along each segment, and its derivative: ids [R] -> [G, Q].
     auto segment_logits_of = [&](const torch::Tensor& ids) {
       if (!ids.defined()) return std::make_pair(ids, ids);
-      auto picked = u.gather(2, ids.view({R, 1, 1}).expand({R, K1, 1})).squeeze(2);  // [R, K+1]
+      auto picked = u_of(ids);
       auto a = picked.narrow(1, 0, K).reshape({G, 1}), b = picked.narrow(1, 1, K).reshape({G, 1});
       auto z = alpha * a + beta * b + z0.index_select(0, repeat_each(ids, K)).view({G, 1});
       auto z_dot = want_derivative ? alpha_dot * a + beta_dot * b : torch::Tensor();
