@@ -44,12 +44,20 @@ inline const std::array<CharClass, 128>& ascii_classes() {
   return classes;
 }
 
+// Which code points the regex's "\s" matches, apart from the table above.
+// JavaScript's /u regexes (the GPT-2 tests' oracle) count U+FEFF and not
+// U+0085; the Unicode White_Space property, used by Python's `regex` (GPT-2's
+// own encoder) and by Hugging Face `tokenizers`, counts U+0085 and not U+FEFF.
+enum class WhiteSpaceRule : unsigned char { kJavaScript, kUnicode };
+
 // Decodes and classifies code points of one text by byte offset. The splitter
 // below decodes the text in order, so invalid UTF-8 is reported at its first
 // bad byte.
 class ClassifiedText {
  public:
-  explicit ClassifiedText(std::string_view text) : text_(text) {}
+  explicit ClassifiedText(std::string_view text,
+                          WhiteSpaceRule white_space = WhiteSpaceRule::kJavaScript)
+      : text_(text), white_space_(white_space) {}
 
   std::size_t size() const { return text_.size(); }
   char byte(std::size_t offset) const { return text_[offset]; }
@@ -57,13 +65,22 @@ class ClassifiedText {
   // The class of the code point at `offset` (< size()), and where the next starts.
   std::pair<CharClass, std::size_t> at(std::size_t offset) const {
     const DecodedCodePoint decoded = decode_utf8_at(text_, offset);
-    const CharClass char_class =
-        decoded.value < 128 ? ascii_classes()[decoded.value] : classify(decoded.value);
-    return {char_class, offset + decoded.length};
+    return {classify_code_point(decoded.value), offset + decoded.length};
   }
 
  private:
+  CharClass classify_code_point(char32_t cp) const {
+    if (cp < 128) return ascii_classes()[cp];
+    if (white_space_ == WhiteSpaceRule::kUnicode) {
+      // U+0085 is a control and U+FEFF a format character: neither is a letter or number.
+      if (cp == 0x85) return CharClass::kWhiteSpace;
+      if (cp == 0xFEFF) return CharClass::kOther;
+    }
+    return classify(cp);
+  }
+
   std::string_view text_;
+  WhiteSpaceRule white_space_;
 };
 
 // Length in bytes of the contraction ('s 't 're 've 'm 'll 'd, lower case
@@ -82,11 +99,14 @@ inline std::size_t contraction_length(const ClassifiedText& text, std::size_t of
   return 0;
 }
 
-// Calls on_piece(std::string_view) for each piece of `text`, in order; the
-// pieces are views into `text` and together cover it exactly.
+// Calls on_piece(std::string_view) for each piece of the bytes [begin, end) of
+// `utf8_text`, in order, as if they were the whole text; the pieces are views
+// into `utf8_text` and together cover the range exactly. Errors give offsets
+// from the start of `utf8_text`.
 template <class OnPiece>
-void split_gpt2_pretokens(std::string_view utf8_text, OnPiece&& on_piece) {
-  const ClassifiedText text(utf8_text);
+void split_gpt2_pretokens(std::string_view utf8_text, std::size_t begin, std::size_t end,
+                          WhiteSpaceRule white_space, OnPiece&& on_piece) {
+  const ClassifiedText text(utf8_text.substr(0, end), white_space);
 
   struct Run {
     std::size_t last;  // offset of the run's last code point
@@ -104,7 +124,7 @@ void split_gpt2_pretokens(std::string_view utf8_text, OnPiece&& on_piece) {
     return run;
   };
 
-  for (std::size_t start = 0; start < text.size();) {
+  for (std::size_t start = begin; start < text.size();) {
     const auto [first_class, second] = text.at(start);
     std::size_t stop;
     if (const std::size_t length = contraction_length(text, start); length > 0) {
@@ -126,6 +146,13 @@ void split_gpt2_pretokens(std::string_view utf8_text, OnPiece&& on_piece) {
     on_piece(utf8_text.substr(start, stop - start));
     start = stop;
   }
+}
+
+// The whole text, with the JavaScript oracle's white space.
+template <class OnPiece>
+void split_gpt2_pretokens(std::string_view utf8_text, OnPiece&& on_piece) {
+  split_gpt2_pretokens(utf8_text, 0, utf8_text.size(), WhiteSpaceRule::kJavaScript,
+                       std::forward<OnPiece>(on_piece));
 }
 
 }  // namespace iglens::detail
