@@ -2,6 +2,8 @@
 // safetensors.torch wrote (write_hf_fixtures.py): every dtype's bytes and
 // values bit for bit, then a table of broken files made by editing a valid one.
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -174,6 +176,12 @@ TEST_CASE("broken safetensors files are one-line errors naming the file and the 
   const std::vector<Case> cases{
       {"missing file", [&] { return (broken / "does_not_exist.safetensors").string(); }, "cannot open (No such file"},
       {"folder given as file", [&] { return broken.string(); }, "is a folder, not a file"},
+      {"a FIFO (must not wait for a writer)", [&] {
+         const auto path = (broken / "fifo.safetensors").string();
+         fs::remove(path);
+         REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+         return path;
+       }, "is not a regular file"},
       {"empty file", [&] { return file_of("empty", ""); }, "is 0 bytes, too short for a safetensors file"},
       {"shorter than the length", [&] { return file_of("short", valid.substr(0, 5)); }, "is 5 bytes, too short"},
       {"header length 2^62", [&] { return with_length("length_2_62", std::uint64_t(1) << 62); },

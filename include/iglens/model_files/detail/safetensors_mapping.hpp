@@ -22,7 +22,8 @@ class ReadOnlyMapping {
  public:
   // `path` is also the name used in messages.
   static ReadOnlyMapping open(const std::string& path) {
-    const int descriptor = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused as not a regular file).
+    const int descriptor = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     require(descriptor >= 0, "{}: cannot open ({})", path, std::strerror(errno));
     // Closed on every path out of here; the mapping outlives the descriptor.
     struct Closer {
