@@ -54,10 +54,6 @@ inline PreTokenizer parse_pre_tokenizer(std::string_view name) {
   detail::fail("tokenizer pre-tokenizer '{}' is not supported (supported: gpt2, smollm)", name);
 }
 
-inline const char* pre_tokenizer_name(PreTokenizer pre_tokenizer) {
-  return pre_tokenizer == PreTokenizer::smollm ? "smollm" : "gpt2";
-}
-
 // What a model's metadata says besides the vocabulary and merges.
 struct TokenizerSettings {
   PreTokenizer pre_tokenizer = PreTokenizer::gpt2;
