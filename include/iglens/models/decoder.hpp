@@ -1,0 +1,281 @@
+#pragma once
+// A native decoder-only transformer (GPT-2 or Llama) in plain LibTorch
+// tensors: an IG-Lens Model without TorchScript or a torch::nn module tree.
+// load_hf.hpp and load_gguf.hpp build one from a Hugging Face folder or a
+// GGUF file.
+//
+// The forward pass is written for speed on short prompts: one fused Q/K/V
+// matmul and one fused gate/up matmul per layer, all heads in one batched
+// matmul (grouped-query heads share their key/value head without copies),
+// and the RoPE tables computed once per call.
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "iglens/detail/tensor_text.hpp"
+#include "iglens/error.hpp"
+#include "iglens/models/decoder_config.hpp"
+#include "iglens/readout.hpp"
+
+namespace iglens {
+
+// One block's parameters. Biases are GPT-2's; Llama leaves them undefined.
+struct DecoderLayerWeights {
+  torch::Tensor attn_norm_weight, attn_norm_bias;  // [d]
+  torch::Tensor qkv_weight, qkv_bias;              // [(n_head + 2 n_kv_head) head_dim, d]: Q rows, K rows, V rows
+  torch::Tensor attn_out_weight, attn_out_bias;    // [d, n_head head_dim]
+  torch::Tensor mlp_norm_weight, mlp_norm_bias;    // [d]
+  torch::Tensor mlp_in_weight, mlp_in_bias;        // gpt2: [d_ff, d]; llama: gate rows then up rows, [2 d_ff, d]
+  torch::Tensor mlp_out_weight, mlp_out_bias;      // [d, d_ff]
+};
+
+struct DecoderWeights {
+  torch::Tensor token_embedding;     // [V, d]
+  torch::Tensor position_embedding;  // [context_length, d], gpt2 only
+  std::vector<DecoderLayerWeights> layers;
+  torch::Tensor final_norm_weight, final_norm_bias;  // [d]; bias gpt2 only
+  torch::Tensor unembedding;                         // [V, d]; the token embedding itself when tied
+};
+
+class DecoderModel {
+ public:
+  // Checks every weight's presence, shape, dtype and device against the config.
+  // `source` names where the weights came from, for messages.
+  DecoderModel(DecoderConfig config, DecoderWeights weights, std::string source)
+      : config_(std::move(config)), weights_(std::move(weights)), source_(std::move(source)) {
+    config_.validate();
+    check_weights();
+  }
+
+  const DecoderConfig& config() const { return config_; }
+  const DecoderWeights& weights() const { return weights_; }
+  const std::string& source() const { return source_; }
+  torch::ScalarType dtype() const { return weights_.token_embedding.scalar_type(); }
+  torch::Device device() const { return weights_.token_embedding.device(); }
+
+  // Residual stream [L+1, B, S, d] for ids [B, S]: index 0 the embedding
+  // output, index L the residual before the final norm.
+  torch::Tensor residual_stream(const torch::Tensor& ids) const {
+    std::vector<torch::Tensor> states;
+    states.reserve(config_.n_layer + 1);
+    forward(check_ids(ids), &states);
+    return torch::stack(states);
+  }
+
+  // Logits [B, S, V] for ids [B, S].
+  torch::Tensor logits(const torch::Tensor& ids) const {
+    return torch::nn::functional::linear(final_norm(forward(check_ids(ids), nullptr)), weights_.unembedding);
+  }
+
+  // The final norm and the unembedding, for the closed-form readout.
+  NormHead norm_head() const {
+    NormHead head;
+    head.kind = config_.norm_kind();
+    head.weight = weights_.final_norm_weight;
+    head.bias = weights_.final_norm_bias;
+    head.eps = config_.norm_eps;
+    head.unembedding = weights_.unembedding;
+    return head;
+  }
+
+  Readout readout() const { return Readout::norm_head(norm_head()); }
+
+  // float32 or float64 weights; a tied head stays one tensor.
+  void to(torch::ScalarType dtype) {
+    detail::require(dtype == torch::kFloat32 || dtype == torch::kFloat64,
+                    "decoder model: dtype must be float32 or float64, got {}", detail::dtype_name(dtype));
+    convert([&](const torch::Tensor& t) { return t.to(dtype); });
+  }
+
+  void to(torch::Device device) {
+    convert([&](const torch::Tensor& t) { return t.to(device); });
+  }
+
+ private:
+  template <class Convert>
+  void convert(Convert&& change) {
+    auto apply = [&](torch::Tensor& t) {
+      if (t.defined()) t = change(t);
+    };
+    apply(weights_.token_embedding);
+    apply(weights_.position_embedding);
+    for (auto& layer : weights_.layers) {
+      for (auto* t : layer_tensors(layer)) apply(*t);
+    }
+    apply(weights_.final_norm_weight);
+    apply(weights_.final_norm_bias);
+    if (config_.tied_embeddings) {
+      weights_.unembedding = weights_.token_embedding;
+    } else {
+      apply(weights_.unembedding);
+    }
+  }
+
+  static std::vector<torch::Tensor*> layer_tensors(DecoderLayerWeights& layer) {
+    return {&layer.attn_norm_weight, &layer.attn_norm_bias, &layer.qkv_weight,     &layer.qkv_bias,
+            &layer.attn_out_weight,  &layer.attn_out_bias,  &layer.mlp_norm_weight, &layer.mlp_norm_bias,
+            &layer.mlp_in_weight,    &layer.mlp_in_bias,    &layer.mlp_out_weight,  &layer.mlp_out_bias};
+  }
+
+  void check_weights() {
+    const auto& c = config_;
+    const bool gpt2 = c.architecture == Architecture::gpt2;
+    const auto dtype = weights_.token_embedding.defined() ? weights_.token_embedding.scalar_type()
+                                                          : torch::kFloat32;
+    const auto device = weights_.token_embedding.defined() ? weights_.token_embedding.device()
+                                                           : torch::Device(torch::kCPU);
+    detail::require(dtype == torch::kFloat32 || dtype == torch::kFloat64,
+                    "{}: weights must be float32 or float64, got {}", source_, detail::dtype_name(dtype));
+    // `present` says whether this architecture has the tensor at all.
+    auto check = [&](const torch::Tensor& t, const std::string& name, bool present,
+                     std::vector<std::int64_t> shape) {
+      if (!present) {
+        detail::require(!t.defined(), "{}: {} has no weight '{}'", source_, architecture_name(c.architecture),
+                        name);
+        return;
+      }
+      detail::require(t.defined(), "{}: weight '{}' is missing", source_, name);
+      detail::require(t.sizes() == torch::IntArrayRef(shape), "{}: weight '{}' has shape {}, expected {}",
+                      source_, name, detail::shape_string(t), detail::shape_string(shape));
+      detail::require(t.scalar_type() == dtype && t.device() == device,
+                      "{}: weight '{}' is {} on {}, the others {} on {}", source_, name,
+                      detail::dtype_name(t.scalar_type()), t.device().str(), detail::dtype_name(dtype),
+                      device.str());
+    };
+    const auto d = c.d_model, attn = c.n_head * c.head_dim;
+    check(weights_.token_embedding, "token_embedding", true, {c.vocab_size, d});
+    check(weights_.position_embedding, "position_embedding", gpt2, {c.context_length, d});
+    detail::require(static_cast<std::int64_t>(weights_.layers.size()) == c.n_layer,
+                    "{}: {} layers of weights for a config of {}", source_, weights_.layers.size(), c.n_layer);
+    for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
+      const auto& layer = weights_.layers[i];
+      const auto prefix = "layers." + std::to_string(i) + ".";
+      check(layer.attn_norm_weight, prefix + "attn_norm_weight", true, {d});
+      check(layer.attn_norm_bias, prefix + "attn_norm_bias", gpt2, {d});
+      check(layer.qkv_weight, prefix + "qkv_weight", true, {c.qkv_rows(), d});
+      check(layer.qkv_bias, prefix + "qkv_bias", gpt2, {c.qkv_rows()});
+      check(layer.attn_out_weight, prefix + "attn_out_weight", true, {d, attn});
+      check(layer.attn_out_bias, prefix + "attn_out_bias", gpt2, {d});
+      check(layer.mlp_norm_weight, prefix + "mlp_norm_weight", true, {d});
+      check(layer.mlp_norm_bias, prefix + "mlp_norm_bias", gpt2, {d});
+      check(layer.mlp_in_weight, prefix + "mlp_in_weight", true, {gpt2 ? c.d_ff : 2 * c.d_ff, d});
+      check(layer.mlp_in_bias, prefix + "mlp_in_bias", gpt2, {c.d_ff});
+      check(layer.mlp_out_weight, prefix + "mlp_out_weight", true, {d, c.d_ff});
+      check(layer.mlp_out_bias, prefix + "mlp_out_bias", gpt2, {d});
+    }
+    check(weights_.final_norm_weight, "final_norm_weight", true, {d});
+    check(weights_.final_norm_bias, "final_norm_bias", gpt2, {d});
+    if (c.tied_embeddings) {
+      detail::require(!weights_.unembedding.defined() || weights_.unembedding.is_same(weights_.token_embedding),
+                      "{}: the config ties the head to the token embedding, but a separate head was given",
+                      source_);
+      weights_.unembedding = weights_.token_embedding;
+    }
+    check(weights_.unembedding, "unembedding", true, {c.vocab_size, d});
+  }
+
+  const torch::Tensor& check_ids(const torch::Tensor& ids) const {
+    detail::require(ids.defined() && ids.dim() == 2, "token ids must be [B, S], got {}",
+                    detail::shape_string(ids));
+    detail::require(ids.scalar_type() == torch::kLong, "token ids must be int64, got {}",
+                    detail::dtype_name(ids.scalar_type()));
+    detail::require(ids.numel() > 0, "empty sequence: no token ids");
+    detail::require(ids.size(1) <= config_.context_length, "{} tokens exceed the model's context length of {}",
+                    ids.size(1), config_.context_length);
+    const auto low = ids.min().item<std::int64_t>(), high = ids.max().item<std::int64_t>();
+    detail::require(low >= 0 && high < config_.vocab_size, "token id {} is outside the vocabulary [0, {})",
+                    low < 0 ? low : high, config_.vocab_size);
+    return ids;
+  }
+
+  torch::Tensor norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) const {
+    if (config_.architecture == Architecture::gpt2) {
+      return torch::layer_norm(x, {config_.d_model}, weight, bias, config_.norm_eps);
+    }
+    return weight * (x * torch::rsqrt(x.square().mean(-1, true) + config_.norm_eps));
+  }
+
+  torch::Tensor final_norm(const torch::Tensor& x) const {
+    return norm(x, weights_.final_norm_weight, weights_.final_norm_bias);
+  }
+
+  // cos and sin of the RoPE angles [S, head_dim / 2], computed in float64.
+  std::pair<torch::Tensor, torch::Tensor> rope_tables(std::int64_t length) const {
+    const auto f64 = torch::dtype(torch::kFloat64);
+    const auto half = config_.head_dim / 2;
+    auto exponents = torch::arange(0, half, f64) * (2.0 / static_cast<double>(config_.head_dim));
+    auto inverse_frequency = torch::pow(config_.rope_base, exponents).reciprocal();
+    auto angles = torch::arange(0, length, f64).unsqueeze(1) * inverse_frequency;
+    const auto options = torch::dtype(dtype()).device(device());
+    return {angles.cos().to(options), angles.sin().to(options)};
+  }
+
+  // Rotates pairs (i, i + head_dim/2), Hugging Face's rotate_half convention; x [B, heads, S, head_dim].
+  static torch::Tensor rotate(const torch::Tensor& x, const std::pair<torch::Tensor, torch::Tensor>& rope) {
+    const auto half = x.size(-1) / 2;
+    auto first = x.narrow(-1, 0, half), second = x.narrow(-1, half, half);
+    const auto& [cos, sin] = rope;
+    return torch::cat({first * cos - second * sin, second * cos + first * sin}, -1);
+  }
+
+  torch::Tensor attention(const DecoderLayerWeights& layer, const torch::Tensor& x,
+                          const std::pair<torch::Tensor, torch::Tensor>& rope, const torch::Tensor& future) const {
+    const auto& c = config_;
+    const auto B = x.size(0), S = x.size(1), H = c.n_head, K = c.n_kv_head, G = H / K, hd = c.head_dim;
+    auto qkv = torch::nn::functional::linear(x, layer.qkv_weight, layer.qkv_bias)
+                   .view({B, S, H + 2 * K, hd})
+                   .transpose(1, 2);  // [B, H + 2K, S, hd]
+    auto qk = qkv.narrow(1, 0, H + K);
+    if (c.architecture == Architecture::llama) qk = rotate(qk, rope);
+    auto v = qkv.narrow(1, H + K, K);
+    // Query head h uses key/value head h / G: group the queries of one kv head as G*S rows.
+    auto q = qk.narrow(1, 0, H).reshape({B, K, G * S, hd});
+    auto k = qk.narrow(1, H, K);
+    auto scores = torch::matmul(q, k.transpose(-2, -1));  // [B, K, G*S, S]
+    scores.div_(std::sqrt(static_cast<double>(hd)));
+    scores.view({B, K, G, S, S}).masked_fill_(future, -std::numeric_limits<double>::infinity());
+    auto mixed = torch::matmul(scores.softmax(-1), v);  // [B, K, G*S, hd]
+    auto heads = mixed.view({B, H, S, hd}).transpose(1, 2).reshape({B, S, H * hd});
+    return torch::nn::functional::linear(heads, layer.attn_out_weight, layer.attn_out_bias);
+  }
+
+  torch::Tensor mlp(const DecoderLayerWeights& layer, const torch::Tensor& x) const {
+    auto hidden = torch::nn::functional::linear(x, layer.mlp_in_weight, layer.mlp_in_bias);
+    if (config_.architecture == Architecture::gpt2) {
+      hidden = torch::gelu(hidden, "tanh");
+    } else {
+      hidden = torch::silu(hidden.narrow(-1, 0, config_.d_ff)) * hidden.narrow(-1, config_.d_ff, config_.d_ff);
+    }
+    return torch::nn::functional::linear(hidden, layer.mlp_out_weight, layer.mlp_out_bias);
+  }
+
+  // The residual before the final norm; `states` (if given) collects every layer's residual.
+  torch::Tensor forward(const torch::Tensor& ids_in, std::vector<torch::Tensor>* states) const {
+    const auto ids = ids_in.to(device());
+    const auto S = ids.size(1);
+    auto x = torch::embedding(weights_.token_embedding, ids);
+    if (config_.architecture == Architecture::gpt2) x = x + weights_.position_embedding.narrow(0, 0, S);
+    std::pair<torch::Tensor, torch::Tensor> rope;
+    if (config_.architecture == Architecture::llama) rope = rope_tables(S);
+    const auto future = torch::ones({S, S}, torch::dtype(torch::kBool).device(device())).triu(1);
+    if (states) states->push_back(x);
+    for (const auto& layer : weights_.layers) {
+      x = x + attention(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), rope, future);
+      x = x + mlp(layer, norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
+      if (states) states->push_back(x);
+    }
+    return x;
+  }
+
+  DecoderConfig config_;
+  DecoderWeights weights_;
+  std::string source_;
+};
+
+}  // namespace iglens

@@ -1,0 +1,79 @@
+#pragma once
+// The shape of a native decoder: which architecture and its sizes, as read
+// from a Hugging Face config.json or a GGUF file's metadata.
+
+#include <cstdint>
+#include <string>
+
+#include "iglens/error.hpp"
+#include "iglens/norm_kind.hpp"
+
+namespace iglens {
+
+// gpt2: learned positions, LayerNorm with bias, fused QKV with bias, GELU
+//       (tanh approximation), biases everywhere, head tied to the embedding.
+// llama: RoPE, RMSNorm, grouped-query attention, SwiGLU MLP, no biases.
+enum class Architecture { gpt2, llama };
+
+inline const char* architecture_name(Architecture architecture) {
+  return architecture == Architecture::gpt2 ? "gpt2" : "llama";
+}
+
+struct DecoderConfig {
+  Architecture architecture = Architecture::gpt2;
+  std::int64_t n_layer = 0;
+  std::int64_t d_model = 0;
+  std::int64_t n_head = 0;
+  std::int64_t n_kv_head = 0;  // = n_head without grouped-query attention
+  std::int64_t head_dim = 0;
+  std::int64_t d_ff = 0;
+  std::int64_t vocab_size = 0;
+  std::int64_t context_length = 0;
+  double norm_eps = 1e-5;
+  double rope_base = 10000.0;  // llama only
+  bool tied_embeddings = true;
+
+  NormKind norm_kind() const {
+    return architecture == Architecture::gpt2 ? NormKind::layer_norm : NormKind::rms_norm;
+  }
+
+  // Rows of the fused Q/K/V projection: n_head query heads, n_kv_head key and value heads.
+  std::int64_t qkv_rows() const { return (n_head + 2 * n_kv_head) * head_dim; }
+
+  void validate() const {
+    auto positive = [](std::int64_t value, const char* name) {
+      detail::require(value > 0, "decoder config: {} must be positive, got {}", name, value);
+    };
+    positive(n_layer, "n_layer");
+    positive(d_model, "d_model");
+    positive(n_head, "n_head");
+    positive(n_kv_head, "n_kv_head");
+    positive(head_dim, "head_dim");
+    positive(d_ff, "d_ff");
+    positive(vocab_size, "vocab_size");
+    positive(context_length, "context_length");
+    // Far above any real model; keeps products of sizes away from overflow.
+    constexpr std::int64_t limit = std::int64_t{1} << 24;
+    for (auto value : {n_layer, d_model, n_head, n_kv_head, head_dim, d_ff, vocab_size, context_length}) {
+      detail::require(value <= limit, "decoder config: size {} is implausibly large (limit {})", value, limit);
+    }
+    detail::require(n_head % n_kv_head == 0,
+                    "decoder config: {} attention heads are not a multiple of {} key/value heads", n_head,
+                    n_kv_head);
+    detail::require(norm_eps >= 0.0 && norm_eps < 1.0, "decoder config: norm eps must be in [0, 1), got {}",
+                    norm_eps);
+    if (architecture == Architecture::gpt2) {
+      detail::require(n_kv_head == n_head, "decoder config: gpt2 has no grouped-query attention ({} heads, {} kv)",
+                      n_head, n_kv_head);
+      detail::require(head_dim * n_head == d_model,
+                      "decoder config: gpt2 needs n_head * head_dim == d_model, got {} * {} != {}", n_head,
+                      head_dim, d_model);
+      detail::require(tied_embeddings, "decoder config: gpt2's head is always tied to its embedding");
+    } else {
+      detail::require(head_dim % 2 == 0, "decoder config: RoPE needs an even head_dim, got {}", head_dim);
+      detail::require(rope_base > 1.0, "decoder config: rope base must be > 1, got {}", rope_base);
+    }
+  }
+};
+
+}  // namespace iglens

@@ -1,0 +1,147 @@
+#pragma once
+// A native decoder from a GGUF file (llama.cpp's format), architecture
+// "llama". Every tensor, quantized or not, is dequantized to float32
+// straight into the decoder's weight memory; DecoderModel::to(kFloat64)
+// widens them exactly.
+//
+// GGUF lists shapes in ggml order (innermost dimension first), the reverse of
+// torch's: a ggml [576, 1536] tensor is a torch [1536, 576] matrix.
+// llama.cpp's converter reorders the rows of Q and K within each head from
+// Hugging Face's half-split rotary pairs (i, i + head_dim/2) to adjacent
+// pairs (2i, 2i + 1); the loader puts them back, so the decoder keeps
+// Hugging Face's rotate_half convention.
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "iglens/detail/tensor_text.hpp"
+#include "iglens/error.hpp"
+#include "iglens/model_files/gguf.hpp"
+#include "iglens/models/decoder.hpp"
+#include "iglens/models/decoder_config.hpp"
+
+namespace iglens {
+namespace detail {
+
+class GgufWeightReader {
+ public:
+  explicit GgufWeightReader(const GgufFile& file) : file_(file) {}
+
+  // The tensor's shape in torch order, or empty when the file lacks it.
+  std::vector<std::int64_t> shape_of(const std::string& name) const {
+    const auto* tensor = file_.find_tensor(name);
+    if (tensor == nullptr) return {};
+    return {tensor->shape.rbegin(), tensor->shape.rend()};
+  }
+
+  bool has(const std::string& name) const { return file_.find_tensor(name) != nullptr; }
+
+  // Dequantizes a tensor of the expected (torch-order) shape into `out`, a
+  // contiguous float32 tensor of that shape.
+  void read_into(const std::string& name, const std::vector<std::int64_t>& shape, torch::Tensor out) const {
+    require(has(name), "model file '{}' has no tensor '{}'", file_.path(), name);
+    const auto actual = shape_of(name);
+    require(actual == shape, "model file '{}': tensor '{}' has shape {} (torch order), but the metadata implies {}",
+            file_.path(), name, shape_string(actual), shape_string(shape));
+    file_.dequantize(file_.tensor(name), out.data_ptr<float>());
+  }
+
+  torch::Tensor read(const std::string& name, const std::vector<std::int64_t>& shape) const {
+    auto out = torch::empty(shape, torch::kFloat32);
+    read_into(name, shape, out);
+    return out;
+  }
+
+ private:
+  const GgufFile& file_;
+};
+
+// Q or K rows [heads * head_dim, d] from llama.cpp's adjacent-pair order back
+// to Hugging Face's half-split order: within a head, file row 2j + t is row
+// t * head_dim/2 + j.
+inline torch::Tensor unpermute_rotary_rows(const torch::Tensor& rows, std::int64_t heads, std::int64_t head_dim) {
+  const auto d = rows.size(1);
+  return rows.view({heads, head_dim / 2, 2, d}).transpose(1, 2).reshape({heads * head_dim, d});
+}
+
+inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& source) {
+  const auto& path = file.path();
+  const auto scaling = file.find_string("llama.rope.scaling.type").value_or("none");
+  require(scaling == "none", "model file '{}': RoPE scaling '{}' is not supported (only plain RoPE)", path,
+          scaling);
+  DecoderConfig c;
+  c.architecture = Architecture::llama;
+  c.n_layer = file.get_integer("llama.block_count");
+  c.d_model = file.get_integer("llama.embedding_length");
+  c.d_ff = file.get_integer("llama.feed_forward_length");
+  c.n_head = file.get_integer("llama.attention.head_count");
+  c.n_kv_head = file.find_integer("llama.attention.head_count_kv").value_or(c.n_head);
+  c.head_dim = file.find_integer("llama.attention.key_length").value_or(c.n_head > 0 ? c.d_model / c.n_head : 0);
+  c.norm_eps = file.get_number("llama.attention.layer_norm_rms_epsilon");
+  c.rope_base = file.find_number("llama.rope.freq_base").value_or(10000.0);
+  c.context_length = file.get_integer("llama.context_length");
+  const auto value_length = file.find_integer("llama.attention.value_length").value_or(c.head_dim);
+  require(value_length == c.head_dim, "model file '{}': value length {} differs from key length {} (not supported)",
+          path, value_length, c.head_dim);
+  const auto rope_dims = file.find_integer("llama.rope.dimension_count").value_or(c.head_dim);
+  require(rope_dims == c.head_dim,
+          "model file '{}': RoPE over {} of {} head dimensions is not supported (only all of them)", path,
+          rope_dims, c.head_dim);
+
+  GgufWeightReader reader(file);
+  const auto embedding_shape = reader.shape_of("token_embd.weight");
+  require(!embedding_shape.empty(), "model file '{}' has no tensor 'token_embd.weight'", path);
+  require(embedding_shape.size() == 2, "model file '{}': tensor 'token_embd.weight' has shape {}, expected [vocab, {}]",
+          path, shape_string(embedding_shape), c.d_model);
+  c.vocab_size = embedding_shape[0];
+  // No output.weight: the head is the token embedding.
+  c.tied_embeddings = !reader.has("output.weight");
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    fail("model file '{}': {}", path, e.what());
+  }
+
+  const auto d = c.d_model, hd = c.head_dim, q_rows = c.n_head * hd, kv_rows = c.n_kv_head * hd;
+  DecoderWeights w;
+  w.token_embedding = reader.read("token_embd.weight", {c.vocab_size, d});
+  for (std::int64_t i = 0; i < c.n_layer; ++i) {
+    const auto b = "blk." + std::to_string(i) + ".";
+    DecoderLayerWeights layer;
+    layer.attn_norm_weight = reader.read(b + "attn_norm.weight", {d});
+    layer.qkv_weight = torch::empty({c.qkv_rows(), d}, torch::kFloat32);
+    layer.qkv_weight.narrow(0, 0, q_rows).copy_(unpermute_rotary_rows(reader.read(b + "attn_q.weight", {q_rows, d}), c.n_head, hd));
+    layer.qkv_weight.narrow(0, q_rows, kv_rows)
+        .copy_(unpermute_rotary_rows(reader.read(b + "attn_k.weight", {kv_rows, d}), c.n_kv_head, hd));
+    reader.read_into(b + "attn_v.weight", {kv_rows, d}, layer.qkv_weight.narrow(0, q_rows + kv_rows, kv_rows));
+    layer.attn_out_weight = reader.read(b + "attn_output.weight", {d, q_rows});
+    layer.mlp_norm_weight = reader.read(b + "ffn_norm.weight", {d});
+    layer.mlp_in_weight = torch::empty({2 * c.d_ff, d}, torch::kFloat32);
+    reader.read_into(b + "ffn_gate.weight", {c.d_ff, d}, layer.mlp_in_weight.narrow(0, 0, c.d_ff));
+    reader.read_into(b + "ffn_up.weight", {c.d_ff, d}, layer.mlp_in_weight.narrow(0, c.d_ff, c.d_ff));
+    layer.mlp_out_weight = reader.read(b + "ffn_down.weight", {d, c.d_ff});
+    w.layers.push_back(std::move(layer));
+  }
+  w.final_norm_weight = reader.read("output_norm.weight", {d});
+  if (!c.tied_embeddings) w.unembedding = reader.read("output.weight", {c.vocab_size, d});
+  return DecoderModel(c, std::move(w), source);
+}
+
+}  // namespace detail
+
+// Every problem is an iglens::Error naming the file and the tensor or key.
+inline DecoderModel load_gguf_decoder(const GgufFile& file) {
+  const auto architecture = file.get_string("general.architecture");
+  detail::require(architecture == "llama", "model file '{}': architecture '{}' is not supported (supported: llama)",
+                  file.path(), architecture);
+  return detail::load_gguf_llama(file, "GGUF file '" + file.path() + "'");
+}
+
+inline DecoderModel load_gguf_decoder(const std::string& path) { return load_gguf_decoder(GgufFile::open(path)); }
+
+}  // namespace iglens

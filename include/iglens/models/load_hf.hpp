@@ -1,0 +1,201 @@
+#pragma once
+// A native decoder from a Hugging Face folder (config.json + safetensors):
+// GPT2LMHeadModel or LlamaForCausalLM. Weights are read as float32 (F32,
+// F16 and BF16 exactly); DecoderModel::to(torch::kFloat64) widens them.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "iglens/detail/tensor_text.hpp"
+#include "iglens/error.hpp"
+#include "iglens/model_files/hf_folder.hpp"
+#include "iglens/models/decoder.hpp"
+#include "iglens/models/decoder_config.hpp"
+
+namespace iglens {
+namespace detail {
+
+// Reads named tensors of a folder after checking their shapes against the config.
+class HfWeightReader {
+ public:
+  explicit HfWeightReader(const HfFolder& folder) : folder_(folder) {}
+
+  bool has(const std::string& name) const { return folder_.has_tensor(name); }
+
+  // A tensor of the given shape as stored ([out, in] for a linear layer).
+  torch::Tensor read(const std::string& name, std::vector<std::int64_t> shape) const {
+    expect(name, shape);
+    auto out = torch::empty(shape, torch::kFloat32);
+    folder_.to_float32(name, out.data_ptr<float>());
+    return out;
+  }
+
+  // Several [rows_i, cols] tensors stacked by rows into one matrix, read in place.
+  torch::Tensor read_stacked(const std::vector<std::string>& names, const std::vector<std::int64_t>& rows,
+                             std::int64_t cols) const {
+    std::int64_t total = 0;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      expect(names[i], {rows[i], cols});
+      total += rows[i];
+    }
+    auto out = torch::empty({total, cols}, torch::kFloat32);
+    std::int64_t offset = 0;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      folder_.to_float32(names[i], out.narrow(0, offset, rows[i]).data_ptr<float>());
+      offset += rows[i];
+    }
+    return out;
+  }
+
+ private:
+  void expect(const std::string& name, const std::vector<std::int64_t>& shape) const {
+    require(folder_.has_tensor(name), "Hugging Face folder '{}' has no tensor '{}'", folder_.folder(), name);
+    const auto found = folder_.tensor(name);
+    require(found.info.shape == shape, "{}: tensor '{}' has shape {}, but config.json implies {}",
+            found.file.path(), name, shape_string(found.info.shape), shape_string(shape));
+  }
+
+  const HfFolder& folder_;
+};
+
+inline DecoderModel load_hf_gpt2(const HfFolder& hf, const std::string& source) {
+  const auto config_file = hf.folder() + "/config.json";
+  const auto activation = hf.find_string("activation_function").value_or("gelu_new");
+  require(activation == "gelu_new", "{}: activation_function '{}' is not supported (only gelu_new)",
+          config_file, activation);
+  require(!hf.find_bool("scale_attn_by_inverse_layer_idx").value_or(false),
+          "{}: scale_attn_by_inverse_layer_idx is not supported", config_file);
+  require(hf.find_bool("scale_attn_weights").value_or(true), "{}: scale_attn_weights false is not supported",
+          config_file);
+  DecoderConfig c;
+  c.architecture = Architecture::gpt2;
+  c.n_layer = hf.get_int("n_layer");
+  c.d_model = hf.get_int("n_embd");
+  c.n_head = hf.get_int("n_head");
+  c.n_kv_head = c.n_head;
+  c.head_dim = c.n_head > 0 ? c.d_model / c.n_head : 0;
+  c.d_ff = hf.find_int("n_inner").value_or(4 * c.d_model);
+  c.vocab_size = hf.get_int("vocab_size");
+  c.context_length = hf.get_int("n_positions");
+  c.norm_eps = hf.find_double("layer_norm_epsilon").value_or(1e-5);
+  c.tied_embeddings = true;
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    fail("{}: {}", config_file, e.what());
+  }
+
+  HfWeightReader reader(hf);
+  // Checkpoints saved from GPT2Model have no "transformer." prefix.
+  const std::string p = reader.has("transformer.wte.weight") ? "transformer." : "";
+  const auto d = c.d_model;
+  // Conv1D stores [in, out]; the decoder wants linear layers' [out, in].
+  auto conv1d = [&](const std::string& name, std::int64_t in, std::int64_t out) {
+    return reader.read(name, {in, out}).t().contiguous();
+  };
+  DecoderWeights w;
+  w.token_embedding = reader.read(p + "wte.weight", {c.vocab_size, d});
+  w.position_embedding = reader.read(p + "wpe.weight", {c.context_length, d});
+  for (std::int64_t i = 0; i < c.n_layer; ++i) {
+    const auto b = p + "h." + std::to_string(i) + ".";
+    DecoderLayerWeights layer;
+    layer.attn_norm_weight = reader.read(b + "ln_1.weight", {d});
+    layer.attn_norm_bias = reader.read(b + "ln_1.bias", {d});
+    layer.qkv_weight = conv1d(b + "attn.c_attn.weight", d, 3 * d);
+    layer.qkv_bias = reader.read(b + "attn.c_attn.bias", {3 * d});
+    layer.attn_out_weight = conv1d(b + "attn.c_proj.weight", d, d);
+    layer.attn_out_bias = reader.read(b + "attn.c_proj.bias", {d});
+    layer.mlp_norm_weight = reader.read(b + "ln_2.weight", {d});
+    layer.mlp_norm_bias = reader.read(b + "ln_2.bias", {d});
+    layer.mlp_in_weight = conv1d(b + "mlp.c_fc.weight", d, c.d_ff);
+    layer.mlp_in_bias = reader.read(b + "mlp.c_fc.bias", {c.d_ff});
+    layer.mlp_out_weight = conv1d(b + "mlp.c_proj.weight", c.d_ff, d);
+    layer.mlp_out_bias = reader.read(b + "mlp.c_proj.bias", {d});
+    w.layers.push_back(std::move(layer));
+  }
+  w.final_norm_weight = reader.read(p + "ln_f.weight", {d});
+  w.final_norm_bias = reader.read(p + "ln_f.bias", {d});
+  return DecoderModel(c, std::move(w), source);
+}
+
+inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source) {
+  const auto config_file = hf.folder() + "/config.json";
+  require(hf.config().value("rope_scaling", nlohmann::json()).is_null(),
+          "{}: rope_scaling {} is not supported (only plain RoPE)", config_file,
+          hf.config().value("rope_scaling", nlohmann::json()).dump());
+  for (const char* key : {"attention_bias", "mlp_bias"}) {
+    require(!hf.find_bool(key).value_or(false), "{}: {} true is not supported", config_file, key);
+  }
+  const auto activation = hf.find_string("hidden_act").value_or("silu");
+  require(activation == "silu", "{}: hidden_act '{}' is not supported (only silu)", config_file, activation);
+  // Defaults are transformers' LlamaConfig defaults.
+  DecoderConfig c;
+  c.architecture = Architecture::llama;
+  c.n_layer = hf.get_int("num_hidden_layers");
+  c.d_model = hf.get_int("hidden_size");
+  c.n_head = hf.get_int("num_attention_heads");
+  c.n_kv_head = hf.find_int("num_key_value_heads").value_or(c.n_head);
+  c.head_dim = hf.find_int("head_dim").value_or(c.n_head > 0 ? c.d_model / c.n_head : 0);
+  c.d_ff = hf.get_int("intermediate_size");
+  c.vocab_size = hf.find_int("vocab_size").value_or(32000);
+  c.context_length = hf.find_int("max_position_embeddings").value_or(2048);
+  c.norm_eps = hf.find_double("rms_norm_eps").value_or(1e-6);
+  c.rope_base = hf.find_double("rope_theta").value_or(10000.0);
+  c.tied_embeddings = hf.find_bool("tie_word_embeddings").value_or(false);
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    fail("{}: {}", config_file, e.what());
+  }
+
+  HfWeightReader reader(hf);
+  const auto d = c.d_model, hd = c.head_dim;
+  DecoderWeights w;
+  w.token_embedding = reader.read("model.embed_tokens.weight", {c.vocab_size, d});
+  for (std::int64_t i = 0; i < c.n_layer; ++i) {
+    const auto b = "model.layers." + std::to_string(i) + ".";
+    DecoderLayerWeights layer;
+    layer.attn_norm_weight = reader.read(b + "input_layernorm.weight", {d});
+    layer.qkv_weight = reader.read_stacked(
+        {b + "self_attn.q_proj.weight", b + "self_attn.k_proj.weight", b + "self_attn.v_proj.weight"},
+        {c.n_head * hd, c.n_kv_head * hd, c.n_kv_head * hd}, d);
+    layer.attn_out_weight = reader.read(b + "self_attn.o_proj.weight", {d, c.n_head * hd});
+    layer.mlp_norm_weight = reader.read(b + "post_attention_layernorm.weight", {d});
+    layer.mlp_in_weight =
+        reader.read_stacked({b + "mlp.gate_proj.weight", b + "mlp.up_proj.weight"}, {c.d_ff, c.d_ff}, d);
+    layer.mlp_out_weight = reader.read(b + "mlp.down_proj.weight", {d, c.d_ff});
+    w.layers.push_back(std::move(layer));
+  }
+  w.final_norm_weight = reader.read("model.norm.weight", {d});
+  // A tied model may still carry a copy of the head; transformers ignores it, so do we.
+  if (!c.tied_embeddings) w.unembedding = reader.read("lm_head.weight", {c.vocab_size, d});
+  return DecoderModel(c, std::move(w), source);
+}
+
+}  // namespace detail
+
+// Every problem is an iglens::Error naming the folder or file and the tensor or key.
+inline DecoderModel load_hf_decoder(const std::string& folder) {
+  const auto hf = HfFolder::open(folder);
+  const auto source = "Hugging Face folder '" + hf.folder() + "'";
+  auto architectures = hf.architectures();
+  if (architectures.empty()) {
+    // Some configs name only the model type.
+    const auto type = hf.find_string("model_type").value_or("");
+    if (type == "gpt2") architectures.push_back("GPT2LMHeadModel");
+    if (type == "llama") architectures.push_back("LlamaForCausalLM");
+  }
+  for (const auto& name : architectures) {
+    if (name == "GPT2LMHeadModel") return detail::load_hf_gpt2(hf, source);
+    if (name == "LlamaForCausalLM") return detail::load_hf_llama(hf, source);
+  }
+  detail::fail("{}/config.json: architecture '{}' in config.json is not supported (supported: GPT2LMHeadModel, "
+               "LlamaForCausalLM)",
+               hf.folder(), architectures.empty() ? std::string("(none)") : architectures.front());
+}
+
+}  // namespace iglens

@@ -1,0 +1,190 @@
+#pragma once
+// A real pretrained model as users have it: a GGUF file (llama.cpp's format)
+// or a Hugging Face folder (config.json + safetensors), loaded as a native
+// decoder with its own tokenizer and a description of what was read.
+//
+//   auto pretrained = iglens::load_pretrained("SmolLM2-135M-Instruct.Q4_1.gguf");
+//   iglens::Lens<iglens::DecoderModel> lens(std::move(pretrained.model));
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "iglens/error.hpp"
+#include "iglens/model_files/gguf.hpp"
+#include "iglens/model_files/hf_folder.hpp"
+#include "iglens/models/decoder.hpp"
+#include "iglens/models/load_gguf.hpp"
+#include "iglens/models/load_hf.hpp"
+#include "iglens/tokenizer.hpp"
+
+namespace iglens {
+
+struct Pretrained {
+  DecoderModel model;
+  Tokenizer tokenizer;
+  nlohmann::json description;  // format, architecture, sizes, weight types, tokenizer (for `iglens info`)
+};
+
+namespace detail {
+
+// The tokenizer a GGUF file describes in its tokenizer.ggml.* metadata.
+// Only byte-level BPE ("gpt2") is read; SentencePiece ("llama", Gemma's and
+// Llama 2's) and the others are named as unsupported, never guessed.
+inline Tokenizer gguf_tokenizer(const GgufFile& file) {
+  const auto model = file.find_string("tokenizer.ggml.model");
+  require(model.has_value(), "model file '{}' has no tokenizer (no tokenizer.ggml.model metadata)", file.path());
+  require(*model == "gpt2",
+          "model file '{}': tokenizer model '{}' is not supported (supported: gpt2, byte-level BPE)", file.path(),
+          *model);
+  // llama.cpp writes GPT-2's own pre-tokenizer as "gpt-2"; a file without the
+  // key predates pre-tokenizer names and is read as GPT-2's.
+  auto pre = file.find_string("tokenizer.ggml.pre").value_or("gpt2");
+  if (pre == "gpt-2") pre = "gpt2";
+  TokenizerSettings settings;
+  try {
+    settings.pre_tokenizer = parse_pre_tokenizer(pre);
+  } catch (const Error& e) {
+    fail("model file '{}': {}", file.path(), e.what());
+  }
+  settings.bos_id = file.find_integer("tokenizer.ggml.bos_token_id");
+  settings.eos_id = file.find_integer("tokenizer.ggml.eos_token_id");
+  settings.add_bos = file.find_bool("tokenizer.ggml.add_bos_token").value_or(false);
+  std::vector<std::int32_t> types;
+  if (file.has("tokenizer.ggml.token_type")) {
+    for (const auto type : file.get_integer_array("tokenizer.ggml.token_type")) {
+      types.push_back(static_cast<std::int32_t>(type));
+    }
+  }
+  return Tokenizer::from_token_list(file.get_string_array("tokenizer.ggml.tokens"),
+                                    file.get_string_array("tokenizer.ggml.merges"), std::move(types), settings,
+                                    fmt::format("model file '{}'", file.path()));
+}
+
+inline std::string read_text_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  require(in.good(), "cannot read '{}'", path.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  return std::move(text).str();
+}
+
+// A Hugging Face folder's tokenizer: tokenizer.json, else GPT-2's
+// vocab.json + merges.txt.
+inline Tokenizer hf_tokenizer(const std::filesystem::path& folder) {
+  std::error_code error;
+  if (std::filesystem::exists(folder / "tokenizer.json", error)) {
+    const auto path = (folder / "tokenizer.json").string();
+    return Tokenizer::from_hf_tokenizer_json(read_text_file(path), fmt::format("'{}'", path));
+  }
+  if (std::filesystem::exists(folder / "vocab.json", error) && std::filesystem::exists(folder / "merges.txt", error)) {
+    return Tokenizer::from_files((folder / "vocab.json").string(), (folder / "merges.txt").string());
+  }
+  fail("Hugging Face folder '{}' has no tokenizer.json (nor vocab.json + merges.txt)", folder.string());
+}
+
+inline nlohmann::json config_json(const DecoderConfig& c) {
+  nlohmann::json j = {{"architecture", architecture_name(c.architecture)},
+                      {"n_layer", c.n_layer},
+                      {"d_model", c.d_model},
+                      {"n_head", c.n_head},
+                      {"n_kv_head", c.n_kv_head},
+                      {"head_dim", c.head_dim},
+                      {"d_ff", c.d_ff},
+                      {"vocab_size", c.vocab_size},
+                      {"context_length", c.context_length},
+                      {"final_norm",
+                       {{"kind", c.norm_kind() == NormKind::layer_norm ? "layernorm" : "rmsnorm"}, {"eps", c.norm_eps}}},
+                      {"tied_embeddings", c.tied_embeddings}};
+  if (c.architecture == Architecture::llama) j["rope_base"] = c.rope_base;
+  return j;
+}
+
+inline nlohmann::json tokenizer_json(const Tokenizer& tokenizer, const std::string& model) {
+  auto optional_id = [](const std::optional<std::int64_t>& id) { return id ? nlohmann::json(*id) : nlohmann::json(); };
+  return {{"model", model},
+          {"pre_tokenizer", pre_tokenizer_name(tokenizer.pre_tokenizer())},
+          {"vocab_size", tokenizer.vocab_size()},
+          {"bos_id", optional_id(tokenizer.bos_id())},
+          {"eos_id", optional_id(tokenizer.eos_id())},
+          {"adds_bos", tokenizer.adds_bos()},
+          {"special_tokens", tokenizer.special_token_ids().size()}};
+}
+
+inline bool has_gguf_magic(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
+}  // namespace detail
+
+// True for what load_pretrained reads: a folder, or a file that starts with
+// GGUF's magic or is named *.gguf.
+inline bool is_pretrained_path(const std::string& path) {
+  std::error_code error;
+  return std::filesystem::is_directory(path, error) || std::filesystem::path(path).extension() == ".gguf" ||
+         (std::filesystem::is_regular_file(path, error) && detail::has_gguf_magic(path));
+}
+
+inline Pretrained load_gguf_pretrained(const std::string& path) {
+  const auto file = GgufFile::open(path);
+  auto tokenizer = detail::gguf_tokenizer(file);
+  auto model = load_gguf_decoder(file);
+  detail::require(tokenizer.vocab_size() <= model.config().vocab_size,
+                  "model file '{}': the tokenizer has {} tokens but the embedding only {} rows", path,
+                  tokenizer.vocab_size(), model.config().vocab_size);
+  std::map<std::string, std::int64_t> types;
+  for (const auto& tensor : file.tensors()) ++types[std::string(type_name(tensor.type))];
+  auto description = detail::config_json(model.config());
+  description["path"] = path;
+  description["format"] = "gguf";
+  description["name"] = file.find_string("general.name").value_or("");
+  description["tensor_types"] = types;
+  description["tokenizer"] = detail::tokenizer_json(tokenizer, "gpt2");
+  return {std::move(model), std::move(tokenizer), std::move(description)};
+}
+
+inline Pretrained load_hf_pretrained(const std::string& folder) {
+  auto model = load_hf_decoder(folder);
+  auto tokenizer = detail::hf_tokenizer(folder);
+  detail::require(tokenizer.vocab_size() <= model.config().vocab_size,
+                  "Hugging Face folder '{}': the tokenizer has {} tokens but the embedding only {} rows", folder,
+                  tokenizer.vocab_size(), model.config().vocab_size);
+  const auto hf = HfFolder::open(folder);
+  std::map<std::string, std::int64_t> types;
+  for (const auto& file : hf.files()) {
+    for (const auto& tensor : file.tensors()) ++types[std::string(dtype_name(tensor.dtype))];
+  }
+  auto description = detail::config_json(model.config());
+  description["path"] = folder;
+  description["format"] = "huggingface";
+  description["name"] = hf.architectures().empty() ? "" : hf.architectures().front();
+  description["tensor_types"] = types;
+  description["tokenizer"] = detail::tokenizer_json(tokenizer, "bpe");
+  return {std::move(model), std::move(tokenizer), std::move(description)};
+}
+
+// Only the tokenizer of a GGUF file or a Hugging Face folder: no weights are read.
+inline Tokenizer load_pretrained_tokenizer(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) return detail::hf_tokenizer(path);
+  return detail::gguf_tokenizer(GgufFile::open(path));
+}
+
+// A GGUF file or a Hugging Face folder, by what the path is.
+inline Pretrained load_pretrained(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) return load_hf_pretrained(path);
+  return load_gguf_pretrained(path);
+}
+
+}  // namespace iglens

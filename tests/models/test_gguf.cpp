@@ -1,0 +1,109 @@
+// Native Llama decoders from GGUF files against transformers: a tiny F32 file
+// written the way llama.cpp's converter lays it out, and the real SmolLM2-135M
+// (Q4_1 / Q8_0) that transformers dequantizes and runs in float64.
+// (The GGUF and HF readers cannot share a translation unit yet: both define
+// detail::half_to_float. test_hf.cpp checks the HF folder saved from SmolLM2.)
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <torch/torch.h>
+
+#include "iglens/lens.hpp"
+#include "iglens/models/load_gguf.hpp"
+#include "reference.hpp"
+
+using namespace iglens;
+using iglens::testing::ids_tensor;
+using iglens::testing::max_abs_diff;
+
+namespace {
+
+// The GGUF file the reference was computed from, as its stamp records it.
+std::string smollm2_path() {
+  return iglens::testing::read_json(iglens::testing::reference_dir() + "/smollm2/stamp.json").at("gguf");
+}
+
+// One SmolLM2 load for all test cases: it is the slow part.
+DecoderModel& smollm2() {
+  static DecoderModel model = load_gguf_decoder(smollm2_path());
+  return model;
+}
+
+}  // namespace
+
+TEST_CASE("Tiny GGUF in llama.cpp's Q/K row order equals transformers on the HF folder", "[models][gguf]") {
+  const auto dir = iglens::testing::reference_dir() + "/tiny/";
+  auto model = load_gguf_decoder(dir + "llama_untied.gguf");
+  CHECK_FALSE(model.config().tied_embeddings);
+  CHECK(model.config().n_kv_head == 2);
+  CHECK(model.config().rope_base == 100000.0);
+  model.to(torch::kFloat64);
+  torch::NoGradGuard no_grad;
+  for (const auto& sequence : iglens::testing::tiny_reference("llama_untied")) {
+    const auto ids = ids_tensor(sequence.ids);
+    CHECK(max_abs_diff(model.logits(ids)[0], sequence.logits) <= 1e-8);
+    CHECK(max_abs_diff(model.residual_stream(ids).squeeze(1), sequence.residual_stream) <= 1e-8);
+  }
+}
+
+TEST_CASE("SmolLM2 GGUF: float64 logits and every residual layer equal transformers'", "[models][smollm2]") {
+  auto model = smollm2();  // shares the weights; to() below replaces this copy's tensors only
+  const auto& c = model.config();
+  CHECK((c.n_layer == 30 && c.d_model == 576 && c.n_head == 9 && c.n_kv_head == 3 && c.head_dim == 64));
+  CHECK((c.d_ff == 1536 && c.vocab_size == 49152 && c.context_length == 8192 && c.tied_embeddings));
+  model.to(torch::kFloat64);
+  torch::NoGradGuard no_grad;
+  double worst_logit = 0.0, worst_residual = 0.0;
+  for (const auto& sequence : iglens::testing::smollm2_reference()) {
+    const auto ids = ids_tensor(sequence.ids);
+    const auto logits = model.logits(ids)[0];
+    const auto stream = model.residual_stream(ids).squeeze(1);
+    REQUIRE(stream.size(0) == c.n_layer + 1);
+    worst_logit = std::max(worst_logit, max_abs_diff(logits, sequence.logits));
+    for (std::int64_t layer = 0; layer <= c.n_layer; ++layer) {
+      worst_residual = std::max(worst_residual, max_abs_diff(stream[layer], sequence.residual_stream[layer]));
+    }
+    CHECK(max_abs_diff(model.readout().logits(stream[c.n_layer]), logits) <= 1e-9);
+  }
+  std::cout << "SmolLM2 float64 vs transformers: max |logit diff| " << worst_logit << ", max |residual diff| "
+            << worst_residual << "\n";
+  CHECK(worst_logit <= 1e-8);
+  CHECK(worst_residual <= 1e-8);
+}
+
+TEST_CASE("SmolLM2 GGUF in float32: target probabilities within 1e-4 of transformers' float64",
+          "[models][smollm2]") {
+  auto& model = smollm2();
+  REQUIRE(model.dtype() == torch::kFloat32);
+  torch::NoGradGuard no_grad;
+  double worst = 0.0;
+  for (const auto& sequence : iglens::testing::smollm2_reference()) {
+    const auto probabilities = model.logits(ids_tensor(sequence.ids))[0].to(torch::kFloat64).softmax(-1);
+    const auto expected = sequence.logits.softmax(-1);
+    const auto targets = Targets::next_tokens(sequence.ids);
+    for (std::size_t t = 0; t < targets.size(); ++t) {
+      const auto p = targets.positions[t], y = targets.ids[t];
+      worst = std::max(worst, std::abs(probabilities[p][y].item<double>() - expected[p][y].item<double>()));
+    }
+  }
+  std::cout << "SmolLM2 float32 vs transformers float64: max |target probability diff| " << worst << "\n";
+  CHECK(worst <= 1e-4);
+}
+
+TEST_CASE("SmolLM2: IG-Lens f_final equals the model's own softmax probability", "[models][smollm2]") {
+  auto model = smollm2();
+  const auto ids = iglens::testing::smollm2_reference()[1].ids;
+  const auto targets = Targets::next_tokens(ids);
+  Lens<DecoderModel> lens(model);
+  const auto attribution = lens.attribute(torch::tensor(ids, torch::kLong), targets, Options{});
+  torch::NoGradGuard no_grad;
+  const auto probabilities = model.logits(ids_tensor(ids))[0].softmax(-1);
+  for (std::size_t t = 0; t < targets.size(); ++t) {
+    const auto own = probabilities[targets.positions[t]][targets.ids[t]].item<double>();
+    CHECK(attribution.f_final[t].item<double>() == Approx(own).margin(1e-6));
+  }
+}

@@ -1,0 +1,300 @@
+"""Writes the reference data of the native decoder tests, computed by Hugging Face transformers.
+
+    write_transformers_reference.py tiny OUT_DIR
+        Tiny random GPT2LMHeadModel and LlamaForCausalLM folders (save_pretrained, safetensors), their
+        float64 logits and hidden states for three id sequences, and broken folders / GGUF files for
+        the error tests.
+    write_transformers_reference.py smollm2 GGUF OUT_DIR
+        SmolLM2 loaded from its GGUF file by transformers: float64 logits and hidden states of three
+        prompts (raw little-endian float64 files), and the same model saved as a float32 HF folder.
+        Loading takes about 40 s, so the result is kept and reused while the GGUF file is unchanged.
+
+Hidden states: transformers' last hidden state is AFTER the final norm; IG-Lens' residual stream ends
+BEFORE it, so the pre-norm residual is captured with a forward pre-hook on the final norm.
+"""
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import transformers  # noqa: E402
+import gguf  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def llama_in_float64():
+    """Makes transformers' Llama compute a float64 model in float64 throughout.
+
+    LlamaRMSNorm casts its input to float32 (meant as an upcast from half precision, a downcast from
+    float64), LlamaRotaryEmbedding computes cos/sin in float32 and the eager attention takes its softmax
+    with dtype=float32: each costs about 1e-8 to 1e-7, above the 1e-8 the tests check. The replacements
+    compute the same formulas in the input's dtype.
+    """
+    llama = transformers.models.llama.modeling_llama
+    softmax = torch.nn.functional.softmax
+
+    def softmax_keeping_float64(input, *args, dtype=None, **kwargs):
+        if input.dtype == torch.float64:
+            dtype = None
+        return softmax(input, *args, dtype=dtype, **kwargs)
+
+    def rms_norm(self, hidden_states):
+        variance = hidden_states.pow(2).mean(-1, keepdim=True)
+        return self.weight * (hidden_states * torch.rsqrt(variance + self.variance_epsilon))
+
+    def rotary(self, x, position_ids):
+        assert self.rope_type == "default", "only the default RoPE is patched"
+        dim = 2 * self.inv_freq.numel()
+        base = self.config.rope_theta
+        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
+        angles = position_ids[:, :, None].to(torch.float64) * inv_freq
+        angles = torch.cat((angles, angles), dim=-1)
+        return angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+
+    llama.nn.functional.softmax = softmax_keeping_float64  # torch's own function, seen by every module
+    llama.LlamaRMSNorm.forward = rms_norm
+    llama.LlamaRotaryEmbedding.forward = rotary
+
+
+llama_in_float64()
+
+# Three id sequences of different lengths for the tiny models (vocab 101 for Llama, 257 for GPT-2).
+TINY_IDS = [[3, 17, 42, 99, 5, 61, 0, 100, 23], [7, 7, 8], [55, 1, 90, 33, 12, 64, 2]]
+
+
+def residual_stream(model, ids):
+    """float64 logits [S, V] and residual stream [L+1, S, d] (last one before the final norm)."""
+    final_norm = model.transformer.ln_f if hasattr(model, "transformer") else model.model.norm
+    captured = {}
+    handle = final_norm.register_forward_pre_hook(lambda module, args: captured.update(pre_norm=args[0]))
+    try:
+        with torch.no_grad():
+            out = model(torch.tensor([ids]), output_hidden_states=True)
+    finally:
+        handle.remove()
+    hidden = list(out.hidden_states[:-1]) + [captured["pre_norm"]]
+    return out.logits[0], torch.stack([h[0] for h in hidden])
+
+
+def tolist(t):
+    return t.detach().to(torch.float64).numpy().tolist()
+
+
+def write_json_reference(model, ids_list, path):
+    sequences = []
+    for ids in ids_list:
+        logits, stream = residual_stream(model, ids)
+        sequences.append({"ids": ids, "logits": tolist(logits), "residual_stream": tolist(stream)})
+    with open(path, "w") as f:
+        json.dump({"sequences": sequences}, f)  # json writes floats as repr: exact round trip
+
+
+def tiny_gpt2():
+    config = transformers.GPT2Config(vocab_size=257, n_positions=32, n_embd=32, n_layer=3, n_head=4,
+                                     activation_function="gelu_new")
+    torch.manual_seed(1)
+    return transformers.GPT2LMHeadModel(config)
+
+
+def tiny_llama(tied):
+    config = transformers.LlamaConfig(vocab_size=101, hidden_size=32, intermediate_size=48,
+                                      num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+                                      max_position_embeddings=64, rope_theta=100000.0, rms_norm_eps=1e-5,
+                                      tie_word_embeddings=tied)
+    torch.manual_seed(2 if tied else 3)
+    model = transformers.LlamaForCausalLM(config)
+    # Random init leaves the norm gains at 1: perturb them so the test sees them.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+def write_byte_level_tokenizer(folder):
+    """vocab.json and merges.txt of a 257-token byte-level vocabulary, for the GPT-2 exporter."""
+    table = transformers.models.gpt2.tokenization_gpt2.bytes_to_unicode()
+    vocab = {table[b]: b for b in range(256)}
+    vocab["<|endoftext|>"] = 256
+    with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(folder, "merges.txt"), "w") as f:
+        f.write("#version: 0.2\n")
+
+
+def save_model(model, folder, **kwargs):
+    model.to(torch.float32).save_pretrained(folder, safe_serialization=True, **kwargs)
+    model.to(torch.float64)
+
+
+def edit_config(folder, **changes):
+    path = os.path.join(folder, "config.json")
+    with open(path) as f:
+        config = json.load(f)
+    config.update(changes)
+    with open(path, "w") as f:
+        json.dump(config, f, indent=2)
+
+
+def copy_folder(source, target, **config_changes):
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target)
+    if config_changes:
+        edit_config(target, **config_changes)
+
+
+def llama_cpp_permute(w, n_head):
+    """llama.cpp's converter order for Q/K rows: HF's half-split rotary pairs become interleaved pairs."""
+    rows, cols = w.shape
+    return w.reshape(n_head, 2, rows // n_head // 2, cols).swapaxes(1, 2).reshape(rows, cols)
+
+
+def write_llama_gguf(model, path, drop=None, reshape=None, arch="llama"):
+    """The tiny Llama as an F32 GGUF file, laid out like llama.cpp's converter writes it."""
+    c = model.config
+    writer = gguf.GGUFWriter(path, arch)
+    writer.add_block_count(c.num_hidden_layers)
+    writer.add_context_length(c.max_position_embeddings)
+    writer.add_embedding_length(c.hidden_size)
+    writer.add_feed_forward_length(c.intermediate_size)
+    writer.add_head_count(c.num_attention_heads)
+    writer.add_head_count_kv(c.num_key_value_heads)
+    writer.add_layer_norm_rms_eps(c.rms_norm_eps)
+    writer.add_rope_freq_base(c.rope_theta)
+    writer.add_rope_dimension_count(c.hidden_size // c.num_attention_heads)
+    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+             "lm_head.weight": "output.weight"}
+    per_layer = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+                 "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+                 "post_attention_layernorm": "ffn_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+                 "mlp.down_proj": "ffn_down"}
+    for i in range(c.num_hidden_layers):
+        for hf, gg in per_layer.items():
+            names[f"model.layers.{i}.{hf}.weight"] = f"blk.{i}.{gg}.weight"
+    for hf_name, tensor in model.state_dict().items():
+        name = names[hf_name]
+        if name == "output.weight" and c.tie_word_embeddings:
+            continue
+        if name == drop:
+            continue
+        w = tensor.to(torch.float32).numpy().copy()
+        if ".attn_q." in name:
+            w = llama_cpp_permute(w, c.num_attention_heads)
+        if ".attn_k." in name:
+            w = llama_cpp_permute(w, c.num_key_value_heads)
+        if name == reshape:
+            w = w[:-1]
+        writer.add_tensor(name, np.ascontiguousarray(w))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def write_tiny(out):
+    os.makedirs(out, exist_ok=True)
+    gpt2 = tiny_gpt2().to(torch.float64).eval()
+    llama_untied = tiny_llama(tied=False).to(torch.float64).eval()
+    llama_tied = tiny_llama(tied=True).to(torch.float64).eval()
+    models = {"gpt2": (gpt2, {}), "llama_untied": (llama_untied, {"max_shard_size": "20KB"}),
+              "llama_tied": (llama_tied, {})}
+    for name, (model, save_kwargs) in models.items():
+        folder = os.path.join(out, name)
+        shutil.rmtree(folder, ignore_errors=True)
+        save_model(model, folder, **save_kwargs)
+        write_json_reference(model, TINY_IDS, os.path.join(out, name + ".json"))
+    write_byte_level_tokenizer(os.path.join(out, "gpt2"))
+
+    # The untied Llama as a GGUF file with llama.cpp's Q/K row order.
+    write_llama_gguf(llama_untied, os.path.join(out, "llama_untied.gguf"))
+
+    # Broken inputs for the error tests.
+    bad = os.path.join(out, "bad")
+    shutil.rmtree(bad, ignore_errors=True)
+    os.makedirs(bad)
+    copy_folder(os.path.join(out, "gpt2"), os.path.join(bad, "other_architecture"),
+                architectures=["BertForMaskedLM"], model_type="bert")
+    copy_folder(os.path.join(out, "llama_tied"), os.path.join(bad, "wrong_hidden_size"), hidden_size=40,
+                head_dim=8)
+    copy_folder(os.path.join(out, "llama_tied"), os.path.join(bad, "rope_scaling"),
+                rope_scaling={"rope_type": "linear", "factor": 2.0})
+    copy_folder(os.path.join(out, "gpt2"), os.path.join(bad, "relu_gpt2"), activation_function="relu")
+    missing = os.path.join(bad, "missing_tensor")
+    os.makedirs(missing)
+    state = {k: v.to(torch.float32).contiguous() for k, v in llama_tied.state_dict().items()
+             if k != "model.layers.1.mlp.up_proj.weight" and k != "lm_head.weight"}
+    from safetensors.torch import save_file
+    save_file(state, os.path.join(missing, "model.safetensors"), metadata={"format": "pt"})
+    llama_tied.config.to_json_file(os.path.join(missing, "config.json"))
+
+    other = gguf.GGUFWriter(os.path.join(bad, "gemma3.gguf"), "gemma3")
+    other.add_block_count(1)
+    other.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    other.write_header_to_file()
+    other.write_kv_data_to_file()
+    other.write_tensors_to_file()
+    other.close()
+    write_llama_gguf(llama_untied, os.path.join(bad, "missing_tensor.gguf"), drop="blk.2.ffn_gate.weight")
+    write_llama_gguf(llama_untied, os.path.join(bad, "wrong_shape.gguf"), reshape="blk.0.attn_k.weight")
+
+
+# Three prompts for SmolLM2, ids from the GGUF file's own tokenizer (transformers' AutoTokenizer with
+# gguf_file) without the BOS it prepends: the file says tokenizer.ggml.add_bos_token = false.
+SMOLLM2_PROMPTS = ["The capital of France is", "def fibonacci(n):\n    return",
+                   "Water boils at a temperature of one hundred degrees"]
+SMOLLM2_IDS = [[504, 3575, 282, 4649, 314], [1604, 3987, 46477, 24, 94, 727, 472, 1003],
+               [12615, 36411, 418, 253, 2779, 282, 582, 3822, 5027]]
+
+
+def write_smollm2(gguf_path, out):
+    stamp_path = os.path.join(out, "stamp.json")
+    stamp = {"gguf": os.path.abspath(gguf_path), "size": os.path.getsize(gguf_path),
+             "mtime": os.path.getmtime(gguf_path), "ids": SMOLLM2_IDS,
+             "script": os.path.getmtime(__file__)}
+    if os.path.exists(stamp_path):
+        with open(stamp_path) as f:
+            if json.load(f) == stamp:
+                print(f"smollm2 reference in {out} is up to date")
+                return
+    os.makedirs(out, exist_ok=True)
+    folder, name = os.path.split(os.path.abspath(gguf_path))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    for prompt, ids in zip(SMOLLM2_PROMPTS, SMOLLM2_IDS):
+        encoded = tokenizer(prompt)["input_ids"]
+        if encoded and encoded[0] == tokenizer.bos_token_id:
+            encoded = encoded[1:]
+        assert encoded == ids, f"ids of {prompt!r} changed: {encoded}"
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, torch_dtype=torch.float64)
+    # transformers 4.46 misses that this file ties its head to token_embd (it has no output.weight) and
+    # leaves lm_head random: tie it here.
+    model.lm_head.weight = model.model.embed_tokens.weight
+    model.config.tie_word_embeddings = True
+    model.eval()
+    meta = {"sequences": []}
+    for index, ids in enumerate(SMOLLM2_IDS):
+        logits, stream = residual_stream(model, ids)
+        logits.numpy().astype("<f8").tofile(os.path.join(out, f"logits_{index}.f64"))
+        stream.numpy().astype("<f8").tofile(os.path.join(out, f"residual_{index}.f64"))
+        meta["sequences"].append({"ids": ids, "logits_shape": list(logits.shape),
+                                  "residual_shape": list(stream.shape)})
+    with open(os.path.join(out, "reference.json"), "w") as f:
+        json.dump(meta, f)
+    hf_folder = os.path.join(out, "hf")
+    shutil.rmtree(hf_folder, ignore_errors=True)
+    save_model(model, hf_folder)
+    with open(stamp_path, "w") as f:
+        json.dump(stamp, f)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "tiny":
+        write_tiny(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "smollm2":
+        write_smollm2(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)
