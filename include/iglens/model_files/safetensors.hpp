@@ -136,7 +136,7 @@ class SafetensorsFile {
         return;
       case SafetensorsDtype::bf16:
         for (std::size_t i = 0; i < count; ++i)
-          out[i] = static_cast<Float>(detail::bfloat16_to_float(detail::load_le16(bytes + 2 * i)));
+          out[i] = static_cast<Float>(detail::bf16_to_float(detail::load_le16(bytes + 2 * i)));
         return;
       case SafetensorsDtype::f64:
         for (std::size_t i = 0; i < count; ++i)

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "iglens/model_files/detail/half_float.hpp"
+
 namespace iglens {
 
 // ggml's type ids, as written in GGUF tensor infos (4 and 5 were retired).
@@ -85,35 +87,6 @@ inline const GgmlTypeLayout* ggml_type_layout(std::uint32_t id) {
 
 inline const GgmlTypeLayout& ggml_type_layout(GgmlType type) {
   return kGgmlTypeLayouts[static_cast<std::uint32_t>(type)];
-}
-
-// IEEE half to float, exactly: subnormal halves become normal floats, and
-// infinities and NaNs keep their sign and payload.
-inline float half_to_float(std::uint16_t half) {
-  const std::uint32_t sign = static_cast<std::uint32_t>(half & 0x8000u) << 16;
-  const std::uint32_t exponent = (half >> 10) & 0x1Fu;
-  const std::uint32_t mantissa = half & 0x3FFu;
-  std::uint32_t bits;
-  if (exponent == 0x1F) {
-    bits = sign | 0x7F800000u | (mantissa << 13);
-  } else if (exponent != 0) {
-    bits = sign | ((exponent + (127 - 15)) << 23) | (mantissa << 13);
-  } else {
-    // Zero or subnormal: mantissa * 2^-24 is exact in float.
-    const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;
-    std::memcpy(&bits, &magnitude, sizeof bits);
-    bits |= sign;
-  }
-  float value;
-  std::memcpy(&value, &bits, sizeof value);
-  return value;
-}
-
-inline float bf16_to_float(std::uint16_t bf16) {
-  const std::uint32_t bits = static_cast<std::uint32_t>(bf16) << 16;
-  float value;
-  std::memcpy(&value, &bits, sizeof value);
-  return value;
 }
 
 inline std::uint16_t load_u16(const std::uint8_t* bytes) {
