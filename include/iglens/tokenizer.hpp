@@ -48,6 +48,10 @@ enum class PreTokenizer {
   smollm,  // every number code point alone, then GPT-2's regex (SmolLM2)
 };
 
+inline const char* pre_tokenizer_name(PreTokenizer pre_tokenizer) {
+  return pre_tokenizer == PreTokenizer::smollm ? "smollm" : "gpt2";
+}
+
 inline PreTokenizer parse_pre_tokenizer(std::string_view name) {
   if (name == "gpt2") return PreTokenizer::gpt2;
   if (name == "smollm") return PreTokenizer::smollm;
