@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include "iglens/iglens.hpp"
+#include "program_model.hpp"
 #include "progress_bar.hpp"
 #include "report.hpp"
 
@@ -31,6 +32,7 @@ struct AttributeSettings {
   std::optional<std::string> foil;
   double onset_fraction = 0.5;
   std::string dtype = "float32", device = "cpu";
+  bool special_tokens = false;  // recognise special tokens such as <|im_start|> written in the text
 };
 
 inline torch::ScalarType parse_dtype(const std::string& name) {
@@ -87,7 +89,7 @@ inline std::int64_t single_token(const Tokenizer& tokenizer, const std::string& 
 }
 
 // Greedy continuation: the most probable next token, n times.
-inline std::vector<std::int64_t> greedy_answer(Bundle& model, std::vector<std::int64_t> ids, std::int64_t n,
+inline std::vector<std::int64_t> greedy_answer(ProgramModel& model, std::vector<std::int64_t> ids, std::int64_t n,
                                                torch::Device device) {
   torch::NoGradGuard no_grad;
   ProgressBar bar("generating ", n);
@@ -113,27 +115,27 @@ inline std::vector<double> to_doubles(const torch::Tensor& t) {
 inline Report run_attribute(const AttributeSettings& s) {
   auto options = options_from(s);
   const auto device = parse_device(s.device);
-  Lens<Bundle> lens(Bundle::load(s.model));
-  auto& bundle = lens.model();
-  const auto& info = bundle.info();
-  options.layers.resolve(info.n_layer);  // layer range errors before any computation
-  const auto& tokenizer = bundle.tokenizer();
+  Lens<ProgramModel> lens(ProgramModel::load(s.model));
+  auto& model = lens.model();
+  options.layers.resolve(model.n_layer());  // layer range errors before any computation
+  const auto& tokenizer = model.tokenizer();
   iglens::detail::require(!s.prompt.empty(), "empty prompt: give a PROMPT argument or text on --stdin");
-  const auto prompt_ids = tokenizer.encode(s.prompt);
+  // The prompt starts with BOS when the model's tokenizer says so (Llama-family files).
+  const auto prompt_ids = tokenizer.encode(s.prompt, {s.special_tokens, tokenizer.adds_bos()});
   const auto P = static_cast<std::int64_t>(prompt_ids.size());
   std::optional<std::int64_t> foil;
   if (s.foil) foil = detail::single_token(tokenizer, *s.foil);
   std::vector<std::int64_t> answer;
-  if (s.target) answer = tokenizer.encode(*s.target);
+  if (s.target) answer = tokenizer.encode(*s.target, {s.special_tokens, false});
   const auto N = s.target ? static_cast<std::int64_t>(answer.size()) : s.generate;
-  iglens::detail::require(P + N <= info.context_length,
+  iglens::detail::require(P + N <= model.context_length(),
                           "the prompt ({} tokens) plus {} {} tokens is {} tokens, more than the model's context "
                           "length of {}",
-                          P, N, s.target ? "target" : "generated", P + N, info.context_length);
+                          P, N, s.target ? "target" : "generated", P + N, model.context_length());
 
-  if (options.dtype == torch::kFloat64) bundle.to(torch::kFloat64);
-  if (device != torch::kCPU) bundle.to(device);
-  if (!s.target) answer = detail::greedy_answer(bundle, prompt_ids, N, device);
+  if (options.dtype == torch::kFloat64) model.to(torch::kFloat64);
+  if (device != torch::kCPU) model.to(device);
+  if (!s.target) answer = detail::greedy_answer(model, prompt_ids, N, device);
 
   // Position P-1+i reads the prediction of answer token i.
   Targets targets;

@@ -1,7 +1,8 @@
-// iglens: the IG-Lens map of a GPT-2 bundle's answer, from the command line.
+// iglens: the IG-Lens map of a model's answer, from the command line. The
+// model is an IG-Lens bundle (*.pt), a GGUF file or a Hugging Face folder.
 //   iglens attribute [PROMPT]   map the model's answer (or --target) to layers
 //   iglens tokenize TEXT        token ids as JSON
-//   iglens info                 the bundle's metadata as JSON
+//   iglens info                 what the model file holds, as JSON
 // Errors print one line naming the problem and exit non-zero; an interrupt
 // exits with 130 and leaves no partial file behind.
 
@@ -22,6 +23,7 @@
 #include "heatmap_svg.hpp"
 #include "iglens/iglens.hpp"
 #include "output_file.hpp"
+#include "program_model.hpp"
 #include "report.hpp"
 
 namespace {
@@ -33,32 +35,11 @@ std::string read_stdin() {
   return text;
 }
 
-nlohmann::json info_json(const iglens::Bundle& bundle) {
-  const auto& info = bundle.info();
-  auto optional_name = [](const std::string& name) { return name.empty() ? nlohmann::json() : nlohmann::json(name); };
-  return {{"path", bundle.path()},
-          {"architecture", info.architecture},
-          {"n_layer", info.n_layer},
-          {"d_model", info.d_model},
-          {"n_head", info.n_head},
-          {"vocab_size", info.vocab_size},
-          {"context_length", info.context_length},
-          {"final_norm",
-           {{"kind", info.norm_kind == iglens::NormKind::layer_norm ? "layernorm" : "rmsnorm"},
-            {"eps", info.norm_eps},
-            {"weight", info.norm_weight},
-            {"bias", optional_name(info.norm_bias)}}},
-          {"unembedding", {{"weight", info.unembedding_weight}, {"bias", optional_name(info.unembedding_bias)}}},
-          {"special_tokens", info.special_tokens},
-          {"tokenizer", {{"vocab", info.vocab_file}, {"merges", info.merges_file}}},
-          {"source", info.source}};
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   iglens::cli::install_interrupt_handler();
-  CLI::App app{"IG-Lens: between which layers of a GPT-2 is the probability of each predicted token produced?"};
+  CLI::App app{"IG-Lens: between which layers of a decoder is the probability of each predicted token produced?"};
   app.require_subcommand(1);
   const std::string demo_model = IGLENS_DEMO_MODEL;
 
@@ -71,8 +52,10 @@ int main(int argc, char** argv) {
   auto* prompt = attribute->add_option("prompt", settings.prompt, "Prompt text");
   attribute->add_flag("--stdin", prompt_from_stdin, "Read the prompt from standard input (one final newline dropped)")
       ->excludes(prompt);
-  attribute->add_option("--model", settings.model, "Model bundle (*.pt from export_gpt2.py)")
-      ->default_str(demo_model);
+  const std::string model_help = "Model: a bundle (*.pt from export_gpt2.py), a GGUF file or a Hugging Face folder";
+  attribute->add_option("--model", settings.model, model_help)->default_str(demo_model);
+  attribute->add_flag("--special-tokens", settings.special_tokens,
+                      "Recognise special tokens written in the text (e.g. <|im_start|>) as one id each");
   auto* generate = attribute->add_option("--generate", settings.generate,
                                          "Generate N tokens greedily and attribute each one")
                        ->default_val(settings.generate);
@@ -104,16 +87,18 @@ int main(int argc, char** argv) {
   attribute->add_option("--svg", svg_path, "Also write a heatmap picture (SVG) to FILE");
 
   std::string tokenize_model = demo_model, tokenize_text;
-  bool tokenize_from_stdin = false;
+  bool tokenize_from_stdin = false, tokenize_special_tokens = false;
   auto* tokenize = app.add_subcommand("tokenize", "Print the token ids of a text as JSON");
-  tokenize->add_option("--model", tokenize_model, "Model bundle whose tokenizer is used")->default_str(demo_model);
+  tokenize->add_option("--model", tokenize_model, model_help)->default_str(demo_model);
+  tokenize->add_flag("--special-tokens", tokenize_special_tokens,
+                     "Recognise special tokens written in the text (e.g. <|im_start|>) as one id each");
   auto* text = tokenize->add_option("text", tokenize_text, "Text to tokenize");
   tokenize->add_flag("--stdin", tokenize_from_stdin, "Read the text from standard input (one final newline dropped)")
       ->excludes(text);
 
   std::string info_model = demo_model;
-  auto* info = app.add_subcommand("info", "Print the bundle's metadata (iglens.json) as JSON");
-  info->add_option("--model", info_model, "Model bundle")->default_str(demo_model);
+  auto* info = app.add_subcommand("info", "Print the model's architecture, sizes, weight types and tokenizer as JSON");
+  info->add_option("--model", info_model, model_help)->default_str(demo_model);
 
   try {
     app.parse(argc, argv);
@@ -142,10 +127,11 @@ int main(int argc, char** argv) {
       }
     } else if (*tokenize) {
       if (tokenize_from_stdin) tokenize_text = read_stdin();
-      const auto bundle = iglens::Bundle::load(tokenize_model);
-      std::cout << nlohmann::json(bundle.tokenizer().encode(tokenize_text)).dump() << "\n";
+      const auto tokenizer = iglens::cli::ProgramModel::load_tokenizer(tokenize_model);
+      std::cout << nlohmann::json(tokenizer.encode(tokenize_text, {tokenize_special_tokens, tokenizer.adds_bos()})).dump()
+                << "\n";
     } else if (*info) {
-      std::cout << info_json(iglens::Bundle::load(info_model)).dump(2) << "\n";
+      std::cout << iglens::cli::ProgramModel::load(info_model).info().dump(2) << "\n";
     }
     std::fflush(stdout);
     return std::ferror(stdout) ? 1 : 0;

@@ -1,0 +1,94 @@
+#pragma once
+// The model a command names, behind one interface: an IG-Lens bundle (*.pt
+// from export_gpt2.py), a GGUF file or a Hugging Face folder. It is an
+// IG-Lens model (residual_stream, logits, readout) with its tokenizer.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "iglens/iglens.hpp"
+#include "iglens/models/pretrained.hpp"
+
+namespace iglens::cli {
+
+class ProgramModel {
+ public:
+  static ProgramModel load(const std::string& path) {
+    if (is_pretrained_path(path)) {
+      auto pretrained = load_pretrained(path);
+      return ProgramModel(std::move(pretrained.model), std::move(pretrained.tokenizer),
+                          std::move(pretrained.description));
+    }
+    auto bundle = Bundle::load(path);
+    auto tokenizer = bundle.tokenizer();
+    auto info = bundle_json(bundle);
+    return ProgramModel(std::move(bundle), std::move(tokenizer), std::move(info));
+  }
+
+  // The tokenizer alone, without reading the weights.
+  static Tokenizer load_tokenizer(const std::string& path) {
+    return is_pretrained_path(path) ? load_pretrained_tokenizer(path) : Bundle::load(path).tokenizer();
+  }
+
+  torch::Tensor residual_stream(const torch::Tensor& ids) {
+    return std::visit([&](auto& model) { return model.residual_stream(ids); }, model_);
+  }
+  torch::Tensor logits(const torch::Tensor& ids) {
+    return std::visit([&](auto& model) { return model.logits(ids); }, model_);
+  }
+  Readout readout() {
+    return std::visit([](auto& model) { return model.readout(); }, model_);
+  }
+  void to(torch::ScalarType dtype) {
+    std::visit([&](auto& model) { model.to(dtype); }, model_);
+  }
+  void to(torch::Device device) {
+    std::visit([&](auto& model) { model.to(device); }, model_);
+  }
+
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  std::int64_t n_layer() const { return info_.at("n_layer").get<std::int64_t>(); }
+  std::int64_t context_length() const { return info_.at("context_length").get<std::int64_t>(); }
+  // What `iglens info` prints.
+  const nlohmann::json& info() const { return info_; }
+
+ private:
+  ProgramModel(std::variant<Bundle, DecoderModel> model, Tokenizer tokenizer, nlohmann::json info)
+      : model_(std::move(model)), tokenizer_(std::move(tokenizer)), info_(std::move(info)) {}
+
+  static nlohmann::json bundle_json(const Bundle& bundle) {
+    const auto& info = bundle.info();
+    auto optional_name = [](const std::string& name) {
+      return name.empty() ? nlohmann::json() : nlohmann::json(name);
+    };
+    return {{"path", bundle.path()},
+            {"format", "iglens-bundle"},
+            {"architecture", info.architecture},
+            {"n_layer", info.n_layer},
+            {"d_model", info.d_model},
+            {"n_head", info.n_head},
+            {"vocab_size", info.vocab_size},
+            {"context_length", info.context_length},
+            {"final_norm",
+             {{"kind", info.norm_kind == NormKind::layer_norm ? "layernorm" : "rmsnorm"},
+              {"eps", info.norm_eps},
+              {"weight", info.norm_weight},
+              {"bias", optional_name(info.norm_bias)}}},
+            {"unembedding", {{"weight", info.unembedding_weight}, {"bias", optional_name(info.unembedding_bias)}}},
+            {"special_tokens", info.special_tokens},
+            {"tokenizer", {{"vocab", info.vocab_file}, {"merges", info.merges_file}}},
+            {"source", info.source}};
+  }
+
+  std::variant<Bundle, DecoderModel> model_;
+  Tokenizer tokenizer_;
+  nlohmann::json info_;
+};
+
+}  // namespace iglens::cli

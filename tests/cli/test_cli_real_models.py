@@ -1,0 +1,185 @@
+"""The `iglens` program on a real pretrained model: SmolLM2-135M-Instruct from
+its GGUF file, and the same weights as a Hugging Face folder.
+
+The expected numbers come from Hugging Face transformers, which loaded the
+same GGUF file (tests/models/write_transformers_reference.py: float64 logits
+and token ids of three prompts); the tokenizer.json of the folder case was
+built by the `tokenizers` library from the file's vocabulary
+(tests/tokenizer/write_smollm2_reference.py).
+
+Environment: IGLENS_PROGRAM, IGLENS_SMOLLM2_GGUF, IGLENS_MODEL_REFERENCE
+(the SmolLM2 reference folder), IGLENS_SMOLLM2_TOKENIZER_JSON.
+"""
+import json
+import math
+import os
+import subprocess
+import tempfile
+import unittest
+
+import numpy as np
+
+PROGRAM = os.environ["IGLENS_PROGRAM"]
+GGUF = os.environ["IGLENS_SMOLLM2_GGUF"]
+REFERENCE = os.environ["IGLENS_MODEL_REFERENCE"]
+TOKENIZER_JSON = os.environ["IGLENS_SMOLLM2_TOKENIZER_JSON"]
+PROMPTS = ["The capital of France is", "def fibonacci(n):\n    return",
+           "Water boils at a temperature of one hundred degrees"]
+
+
+def run(*args, timeout=300):
+    done = subprocess.run([PROGRAM, *args], capture_output=True, timeout=timeout)
+    return done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8", "replace")
+
+
+def reference_sequences():
+    with open(os.path.join(REFERENCE, "reference.json")) as f:
+        sequences = json.load(f)["sequences"]
+    for index, sequence in enumerate(sequences):
+        logits = np.fromfile(os.path.join(REFERENCE, f"logits_{index}.f64"), dtype="<f8")
+        sequence["logits"] = logits.reshape(sequence["logits_shape"])
+    return sequences
+
+
+def softmax(row):
+    shifted = np.exp(row - row.max())
+    return shifted / shifted.sum()
+
+
+class SmolLM2(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sequences = reference_sequences()
+        # A Hugging Face folder of the same weights (written by transformers)
+        # with a tokenizer.json from the `tokenizers` library.
+        cls.folder = tempfile.TemporaryDirectory()
+        for name in ("config.json", "model.safetensors"):
+            os.symlink(os.path.join(REFERENCE, "hf", name), os.path.join(cls.folder.name, name))
+        os.symlink(TOKENIZER_JSON, os.path.join(cls.folder.name, "tokenizer.json"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.folder.cleanup()
+
+    def test_info_names_architecture_sizes_types_and_tokenizer(self):
+        code, out, err = run("info", "--model", GGUF)
+        self.assertEqual(code, 0, err)
+        info = json.loads(out)
+        self.assertEqual((info["format"], info["architecture"], info["n_layer"], info["d_model"], info["n_head"],
+                          info["n_kv_head"], info["head_dim"], info["d_ff"], info["vocab_size"]),
+                         ("gguf", "llama", 30, 576, 9, 3, 64, 1536, 49152))
+        self.assertEqual(info["rope_base"], 100000.0)
+        self.assertEqual(info["final_norm"]["kind"], "rmsnorm")
+        self.assertTrue(info["tied_embeddings"])
+        self.assertEqual(info["tensor_types"], {"Q4_1": 210, "F32": 61, "Q8_0": 1})
+        tokenizer = info["tokenizer"]
+        self.assertEqual((tokenizer["pre_tokenizer"], tokenizer["bos_id"], tokenizer["eos_id"], tokenizer["adds_bos"]),
+                         ("smollm", 1, 2, False))
+
+    def test_tokenize_matches_the_files_tokenizer_in_transformers(self):
+        for prompt, sequence in zip(PROMPTS, self.sequences):
+            for model in (GGUF, self.folder.name):
+                code, out, err = run("tokenize", "--model", model, prompt)
+                self.assertEqual(code, 0, err)
+                self.assertEqual(json.loads(out), sequence["ids"], (model, prompt))
+
+    def test_special_tokens_are_one_id_only_when_asked(self):
+        text = "<|im_start|>user\nHi<|im_end|>"
+        code, out, err = run("tokenize", "--model", GGUF, "--special-tokens", text)
+        self.assertEqual(code, 0, err)
+        ids = json.loads(out)
+        self.assertEqual((ids[0], ids[-1]), (1, 2))
+        code, out, _ = run("tokenize", "--model", GGUF, text)
+        self.assertNotIn(1, json.loads(out))
+
+    def attribute(self, model, prompt, target, *extra):
+        code, out, err = run("attribute", "--model", model, prompt, "--target", target, "--format", "json", *extra)
+        self.assertEqual(code, 0, err)
+        return json.loads(out)
+
+    def test_f_final_is_the_models_probability_in_transformers(self):
+        # Each prompt's last token, predicted from the tokens before it.
+        checked = 0
+        for index, (prompt, sequence) in enumerate(zip(PROMPTS, self.sequences)):
+            ids = sequence["ids"]
+            words = prompt.rsplit(" ", 1)
+            head, target = words[0], " " + words[1]
+            head_ids = json.loads(run("tokenize", "--model", GGUF, head)[1])
+            if head_ids + json.loads(run("tokenize", "--model", GGUF, target)[1]) != ids:
+                continue  # the split at the last space changes the tokens
+            position = len(head_ids) - 1
+            expected = softmax(sequence["logits"][position])[ids[position + 1]]
+            for model in (GGUF, self.folder.name):
+                for dtype, tolerance in (("float32", 1e-4), ("float64", 1e-8)):
+                    result = self.attribute(model, head, target, "--dtype", dtype)
+                    row = result["tokens"][0]
+                    self.assertEqual(row["target_id"], ids[position + 1])
+                    self.assertAlmostEqual(row["f_final"], expected, delta=tolerance, msg=(model, dtype, index))
+                    self.assertAlmostEqual(sum(row["ig"]), row["delta"], delta=1e-6 if dtype == "float32" else 1e-12)
+                    checked += 1
+        self.assertEqual(checked, 12)  # 3 prompts x 2 model forms x 2 dtypes
+
+    def test_capital_of_france(self):
+        result = self.attribute(GGUF, "The capital of France is", " Paris", "--svg", os.devnull)
+        row = result["tokens"][0]
+        self.assertEqual(len(result["layers"]), 31)
+        self.assertGreater(row["f_final"], 0.5)
+        self.assertAlmostEqual(sum(row["ig"]), row["delta"], delta=1e-6)
+
+    def test_greedy_answer_is_transformers_argmax(self):
+        sequence = self.sequences[0]
+        result = self.attribute_generate(GGUF, PROMPTS[0])
+        self.assertEqual(result["tokens"][0]["target_id"], int(np.argmax(sequence["logits"][-1])))
+
+    def attribute_generate(self, model, prompt):
+        code, out, err = run("attribute", "--model", model, prompt, "--generate", "1", "--format", "json")
+        self.assertEqual(code, 0, err)
+        return json.loads(out)
+
+
+class BadRealModelFiles(unittest.TestCase):
+    """Broken GGUF files and folders: a non-zero exit and one line naming the problem."""
+
+    def expect_error(self, model, *fragments):
+        for command in (["attribute", "Hello"], ["info"], ["tokenize", "Hello"]):
+            code, out, err = run(*command, "--model", model)
+            self.assertNotEqual(code, 0, (command, model))
+            self.assertEqual(out, "")
+            lines = err.strip().splitlines()
+            self.assertEqual(len(lines), 1, err)
+            self.assertTrue(lines[0].startswith("iglens: error: "), err)
+            for fragment in fragments:
+                self.assertIn(fragment, lines[0])
+
+    def test_broken_gguf_files(self):
+        with open(GGUF, "rb") as f:
+            head = f.read(1 << 20)
+        size = os.path.getsize(GGUF)
+        with tempfile.TemporaryDirectory() as tmp:
+            def write(name, data):
+                path = os.path.join(tmp, name)
+                with open(path, "wb") as f:
+                    f.write(data)
+                return path
+            self.expect_error(write("magic.gguf", b"GGUX" + head[4:]), "magic.gguf")
+            self.expect_error(write("version.gguf", head[:4] + (7).to_bytes(4, "little") + head[8:]), "version 7")
+            self.expect_error(write("empty.gguf", b""), "empty.gguf")
+            # Cut inside the metadata, then inside the tensor data.
+            self.expect_error(write("cut_header.gguf", head[:4096]), "cut_header.gguf")
+            with open(GGUF, "rb") as f:
+                data = f.read(size // 2)
+            self.expect_error(write("cut_data.gguf", data), "cut_data.gguf")
+
+    def test_folders_without_weights_or_tokenizer(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(os.path.join(tmp, "config.json"), "w") as f:
+                json.dump({"architectures": ["LlamaForCausalLM"]}, f)
+            with open(os.path.join(tmp, "tokenizer.json"), "w") as f:
+                f.write("{}")
+            code, _, err = run("info", "--model", tmp)
+            self.assertNotEqual(code, 0)
+            self.assertIn("no model.safetensors", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
