@@ -294,7 +294,7 @@ class BadInputs(unittest.TestCase):
         cases = [
             ("missing.pt", "does not exist"),
             ("empty.pt", "is empty"),
-            ("folder.pt", "is a folder"),
+            ("folder.pt", "Hugging Face folder"),  # a folder is read as one; the message says what it lacks
             ("text.pt", "not a readable TorchScript archive"),
             ("cut10.pt", "not a readable TorchScript archive"),
             ("cut50.pt", "not a readable TorchScript archive"),
