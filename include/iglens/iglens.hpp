@@ -12,6 +12,7 @@
 #include "iglens/layers.hpp"
 #include "iglens/lens.hpp"
 #include "iglens/model.hpp"
+#include "iglens/models/pretrained.hpp"
 #include "iglens/norm_kind.hpp"
 #include "iglens/objective.hpp"
 #include "iglens/options.hpp"
