@@ -174,7 +174,7 @@ TEST_CASE("broken safetensors files are one-line errors naming the file and the 
     std::string message;
   };
   const std::vector<Case> cases{
-      {"missing file", [&] { return (broken / "does_not_exist.safetensors").string(); }, "cannot open (No such file"},
+      {"missing file", [&] { return (broken / "does_not_exist.safetensors").string(); }, "cannot be opened: No such file"},
       {"folder given as file", [&] { return broken.string(); }, "is a folder, not a file"},
       {"a FIFO (must not wait for a writer)", [&] {
          const auto path = (broken / "fifo.safetensors").string();

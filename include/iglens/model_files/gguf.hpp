@@ -88,7 +88,8 @@ class GgufFile {
   // Maps and checks the whole file: header, metadata, tensor infos, and that
   // each tensor's data lies inside the file.
   static GgufFile open(const std::string& path) {
-    detail::MappedFile mapping = detail::MappedFile::open(path);
+    detail::MappedFile mapping = detail::MappedFile::open(path, fmt::format("model file '{}'", path));
+    detail::require(mapping.size() > 0, "model file '{}' is empty", path);
     detail::GgufContents contents = detail::parse_gguf(mapping.data(), mapping.size(), path);
     return GgufFile(path, std::move(mapping), std::move(contents));
   }

@@ -24,7 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iglens/error.hpp"
-#include "iglens/model_files/detail/safetensors_mapping.hpp"
+#include "iglens/model_files/detail/mapped_file.hpp"
 #include "iglens/model_files/detail/safetensors_values.hpp"
 
 namespace iglens {
@@ -83,7 +83,7 @@ class SafetensorsFile {
   static SafetensorsFile open(const std::string& path) {
     SafetensorsFile file;
     file.path_ = path;
-    file.mapping_ = detail::ReadOnlyMapping::open(path);
+    file.mapping_ = detail::MappedFile::open(path, path + ":");
     file.read_header();
     return file;
   }
@@ -299,7 +299,7 @@ class SafetensorsFile {
   }
 
   std::string path_;
-  detail::ReadOnlyMapping mapping_;
+  detail::MappedFile mapping_;
   std::map<std::string, std::string> metadata_;
   std::vector<SafetensorsTensor> tensors_;
   std::unordered_map<std::string, std::size_t> index_by_name_;

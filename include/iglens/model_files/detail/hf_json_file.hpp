@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iglens/error.hpp"
-#include "iglens/model_files/detail/safetensors_mapping.hpp"
+#include "iglens/model_files/detail/mapped_file.hpp"
 
 namespace iglens::detail {
 
@@ -18,7 +18,7 @@ inline constexpr std::uint64_t kMaxHfJsonBytes = 100'000'000;
 
 // The file's JSON object; errors name `path`.
 inline nlohmann::json read_hf_json_object(const std::string& path) {
-  const auto mapping = ReadOnlyMapping::open(path);
+  const auto mapping = MappedFile::open(path, path + ":");
   require(mapping.size() <= kMaxHfJsonBytes, "{}: is {} bytes, over the limit of {} for a JSON file", path,
           mapping.size(), kMaxHfJsonBytes);
   const std::string_view text(reinterpret_cast<const char*>(mapping.data()), mapping.size());

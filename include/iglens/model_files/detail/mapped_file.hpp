@@ -1,6 +1,8 @@
 #pragma once
-// A whole file mapped read-only into memory, unmapped when the owner goes.
-// Model files are read in place: nothing is copied until dequantization.
+// A whole file mapped read-only into memory (POSIX mmap), unmapped when the
+// owner goes. Model files are read in place: a multi-GB checkpoint costs no
+// copy until a tensor is converted. GGUF, safetensors and the JSON files of a
+// Hugging Face folder all read through it.
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -20,29 +22,32 @@ namespace iglens::detail {
 
 class MappedFile {
  public:
-  // Errors name the file: missing, unreadable, a folder, not a regular file, or empty.
-  static MappedFile open(const std::string& path) {
+  // `name` is how errors name the file, e.g. "model file 'x.gguf'". An empty
+  // file gives an empty mapping (mmap refuses length 0); the format decides.
+  static MappedFile open(const std::string& path, const std::string& name) {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused as not a regular file).
+    const int descriptor = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    require(descriptor >= 0, "{} cannot be opened: {}", name, std::strerror(errno));
+    // Closed on every way out; the mapping outlives the descriptor.
+    struct Closer {
+      int descriptor;
+      ~Closer() { ::close(descriptor); }
+    } closer{descriptor};
     struct stat status {};
-    // stat before open: opening a FIFO for reading would wait for a writer.
-    if (::stat(path.c_str(), &status) != 0) {
-      fail("model file '{}' cannot be opened: {}", path, std::strerror(errno));
-    }
-    require(!S_ISDIR(status.st_mode), "model file '{}' is a folder, not a file", path);
-    require(S_ISREG(status.st_mode), "model file '{}' is not a regular file", path);
-    require(status.st_size > 0, "model file '{}' is empty", path);
-
-    const int descriptor = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (descriptor < 0) fail("model file '{}' cannot be opened: {}", path, std::strerror(errno));
-    const auto size = static_cast<std::size_t>(status.st_size);
-    void* address = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, descriptor, 0);
-    const int map_error = errno;
-    ::close(descriptor);  // the mapping keeps the file
-    if (address == MAP_FAILED) {
-      fail("model file '{}' cannot be mapped into memory: {}", path, std::strerror(map_error));
-    }
-    return MappedFile(static_cast<const std::uint8_t*>(address), size);
+    require(::fstat(descriptor, &status) == 0, "{} cannot be read: {}", name, std::strerror(errno));
+    require(!S_ISDIR(status.st_mode), "{} is a folder, not a file", name);
+    require(S_ISREG(status.st_mode), "{} is not a regular file", name);
+    MappedFile mapping;
+    mapping.size_ = static_cast<std::size_t>(status.st_size);
+    if (mapping.size_ == 0) return mapping;
+    void* address = ::mmap(nullptr, mapping.size_, PROT_READ, MAP_PRIVATE, descriptor, 0);
+    require(address != MAP_FAILED, "{} cannot be mapped into memory ({} bytes): {}", name, mapping.size_,
+            std::strerror(errno));
+    mapping.data_ = static_cast<const std::uint8_t*>(address);
+    return mapping;
   }
 
+  MappedFile() = default;
   MappedFile(MappedFile&& other) noexcept
       : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
   MappedFile& operator=(MappedFile&& other) noexcept {
@@ -61,8 +66,6 @@ class MappedFile {
   std::size_t size() const { return size_; }
 
  private:
-  MappedFile(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-
   void unmap() {
     if (data_ != nullptr) ::munmap(const_cast<std::uint8_t*>(data_), size_);
     data_ = nullptr;
