@@ -22,6 +22,9 @@ inline std::string reference_dir() {
   return dir;
 }
 
+// A broken model file or folder the reference script wrote.
+inline std::string bad_input(const std::string& name) { return reference_dir() + "/tiny/bad/" + name; }
+
 inline nlohmann::json read_json(const std::string& path) {
   std::ifstream file(path);
   if (!file) FAIL("cannot read " << path);

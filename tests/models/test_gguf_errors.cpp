@@ -11,25 +11,21 @@
 using namespace iglens;
 using Catch::Matchers::Contains;
 
-namespace {
-
-std::string bad(const std::string& name) { return iglens::testing::reference_dir() + "/tiny/bad/" + name; }
 using iglens::testing::error_of;
-
-}  // namespace
+using iglens::testing::bad_input;
 
 TEST_CASE("GGUF of another architecture is named and refused", "[models][errors]") {
-  CHECK_THAT(error_of([] { load_gguf_decoder(bad("gemma3.gguf")); }),
+  CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("gemma3.gguf")); }),
              Contains("gemma3.gguf': architecture 'gemma3' is not supported (supported: llama)"));
 }
 
 TEST_CASE("GGUF missing a tensor names it", "[models][errors]") {
-  CHECK_THAT(error_of([] { load_gguf_decoder(bad("missing_tensor.gguf")); }),
+  CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("missing_tensor.gguf")); }),
              Contains("missing_tensor.gguf' has no tensor 'blk.2.ffn_gate.weight'"));
 }
 
 TEST_CASE("GGUF tensor shape that disagrees with the metadata names both shapes", "[models][errors]") {
-  CHECK_THAT(error_of([] { load_gguf_decoder(bad("wrong_shape.gguf")); }),
+  CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("wrong_shape.gguf")); }),
              Contains("wrong_shape.gguf': tensor 'blk.0.attn_k.weight' has shape [15, 32] (torch order), but the "
                       "metadata implies [16, 32]"));
 }

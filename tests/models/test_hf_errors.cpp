@@ -11,15 +11,11 @@
 using namespace iglens;
 using Catch::Matchers::Contains;
 
-namespace {
-
-std::string bad(const std::string& name) { return iglens::testing::reference_dir() + "/tiny/bad/" + name; }
 using iglens::testing::error_of;
-
-}  // namespace
+using iglens::testing::bad_input;
 
 TEST_CASE("HF folder of another architecture is named and refused", "[models][errors]") {
-  const auto message = error_of([] { load_hf_decoder(bad("other_architecture")); });
+  const auto message = error_of([] { load_hf_decoder(bad_input("other_architecture")); });
   CHECK_THAT(message, Contains("other_architecture/config.json") &&
                           Contains("architecture 'BertForMaskedLM' in config.json is not supported (supported: "
                                    "GPT2LMHeadModel, LlamaForCausalLM)"));
@@ -27,23 +23,23 @@ TEST_CASE("HF folder of another architecture is named and refused", "[models][er
 
 TEST_CASE("HF config that disagrees with a tensor names the tensor, the file and both shapes",
           "[models][errors]") {
-  const auto message = error_of([] { load_hf_decoder(bad("wrong_hidden_size")); });
+  const auto message = error_of([] { load_hf_decoder(bad_input("wrong_hidden_size")); });
   CHECK_THAT(message, Contains("wrong_hidden_size/model.safetensors") &&
                           Contains("tensor 'model.embed_tokens.weight' has shape [101, 32], but config.json implies "
                                    "[101, 40]"));
 }
 
 TEST_CASE("HF folder missing a tensor names it", "[models][errors]") {
-  const auto message = error_of([] { load_hf_decoder(bad("missing_tensor")); });
+  const auto message = error_of([] { load_hf_decoder(bad_input("missing_tensor")); });
   CHECK_THAT(message, Contains("missing_tensor") && Contains("has no tensor 'model.layers.1.mlp.up_proj.weight'"));
 }
 
 TEST_CASE("HF configs with unsupported features are refused", "[models][errors]") {
-  CHECK_THAT(error_of([] { load_hf_decoder(bad("rope_scaling")); }),
+  CHECK_THAT(error_of([] { load_hf_decoder(bad_input("rope_scaling")); }),
              Contains("rope_scaling/config.json: rope_scaling") && Contains("is not supported"));
-  CHECK_THAT(error_of([] { load_hf_decoder(bad("relu_gpt2")); }),
+  CHECK_THAT(error_of([] { load_hf_decoder(bad_input("relu_gpt2")); }),
              Contains("relu_gpt2/config.json: activation_function 'relu' is not supported (only gelu_new)"));
-  CHECK_THAT(error_of([] { load_hf_decoder(bad("no_such_folder")); }),
+  CHECK_THAT(error_of([] { load_hf_decoder(bad_input("no_such_folder")); }),
              Contains("Hugging Face folder") && Contains("does not exist"));
 }
 
