@@ -140,8 +140,8 @@ class SmolLM2(unittest.TestCase):
 class BadRealModelFiles(unittest.TestCase):
     """Broken GGUF files and folders: a non-zero exit and one line naming the problem."""
 
-    def expect_error(self, model, *fragments):
-        for command in (["attribute", "Hello"], ["info"], ["tokenize", "Hello"]):
+    def expect_error(self, model, *fragments, commands=(["attribute", "Hello"], ["info"], ["tokenize", "Hello"])):
+        for command in commands:
             code, out, err = run(*command, "--model", model)
             self.assertNotEqual(code, 0, (command, model))
             self.assertEqual(out, "")
@@ -169,6 +169,12 @@ class BadRealModelFiles(unittest.TestCase):
             with open(GGUF, "rb") as f:
                 data = f.read(size // 2)
             self.expect_error(write("cut_data.gguf", data), "cut_data.gguf")
+
+    def test_unsupported_architecture_is_named(self):
+        gemma3 = os.path.join(REFERENCE, os.pardir, "tiny", "bad", "gemma3.gguf")
+        # tokenize reads only the tokenizer, which this file lacks.
+        self.expect_error(gemma3, "architecture 'gemma3' is not supported (supported: llama)",
+                          commands=(["attribute", "Hello"], ["info"]))
 
     def test_folders_without_weights_or_tokenizer(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -137,8 +137,9 @@ inline bool is_pretrained_path(const std::string& path) {
 
 inline Pretrained load_gguf_pretrained(const std::string& path) {
   const auto file = GgufFile::open(path);
-  auto tokenizer = detail::gguf_tokenizer(file);
+  // The architecture first: for a model such as Gemma 3 it is the first thing to name as unsupported.
   auto model = load_gguf_decoder(file);
+  auto tokenizer = detail::gguf_tokenizer(file);
   detail::require(tokenizer.vocab_size() <= model.config().vocab_size,
                   "model file '{}': the tokenizer has {} tokens but the embedding only {} rows", path,
                   tokenizer.vocab_size(), model.config().vocab_size);
