@@ -4,11 +4,16 @@
 // times (median of repeats) and ratios with each target next to them.
 //
 //   iglens-bench [--repeats N] [--threads N] [--bundle FILE --program PATH]
+//                [--real-model FILE.gguf --program PATH --transformers-python PATH --hf-folder PATH]
 //
 // --bundle/--program add the end-to-end row: `iglens attribute` on a
 // GPT-2-small-sized bundle against one forward of that model plus the floor.
+// --real-model adds the real-model table (scripts/bench-real-model.sh runs
+// it on SmolLM2-135M): loading, forward against transformers', the map
+// against the logit lens, and the program's peak memory.
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <optional>
@@ -26,6 +32,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -75,8 +82,13 @@ std::vector<std::int64_t> chosen_layers(std::int64_t K) {
   return iglens::LayerSelection::evenly_spaced(K).resolve(kLayers);
 }
 
+// Norm + head as plainly as LibTorch computes it: the floor's readout, for
+// either norm kind.
 torch::Tensor readout_logits(const iglens::NormHead& head, const torch::Tensor& h) {
-  return torch::layer_norm(h, {kDModel}, head.weight, head.bias, head.eps).matmul(head.unembedding.t());
+  auto normed = head.kind == iglens::NormKind::layer_norm
+                    ? torch::layer_norm(h, {h.size(-1)}, head.weight, head.bias, head.eps)
+                    : h * torch::rsqrt(h.square().mean(-1, true) + head.eps) * head.weight;
+  return torch::nn::functional::linear(normed, head.unembedding, head.head_bias);
 }
 
 torch::Tensor probability(const torch::Tensor& logits, const torch::Tensor& target) {
@@ -86,7 +98,7 @@ torch::Tensor probability(const torch::Tensor& logits, const torch::Tensor& targ
 // The chain vertices [T, K+1, d]: the mean baseline, then each chosen layer.
 torch::Tensor chain_vertices(const Problem& p, const std::vector<std::int64_t>& layers) {
   auto chosen = p.residual.index_select(0, torch::tensor(layers)).transpose(0, 1);  // [T, K, d]
-  auto baseline = p.residual[layers.front()].mean(0).expand({chosen.size(0), 1, kDModel});
+  auto baseline = p.residual[layers.front()].mean(0).expand({chosen.size(0), 1, chosen.size(2)});
   return torch::cat({baseline, chosen}, 1).contiguous();
 }
 
@@ -96,7 +108,7 @@ torch::Tensor target_tensor(const Problem& p) { return torch::tensor(p.targets.i
 torch::Tensor floor_lens(const Problem& p, const torch::Tensor& vertices) {
   torch::NoGradGuard no_grad;
   const auto K1 = vertices.size(1);
-  auto rows = vertices.reshape({-1, kDModel});
+  auto rows = vertices.reshape({-1, vertices.size(2)});
   auto target = target_tensor(p).repeat_interleave(K1);
   return probability(readout_logits(p.head, rows), target).view({-1, K1});
 }
@@ -289,7 +301,8 @@ void memory_table() {
 }
 
 // Runs the program with `args` and waits; a failure stops the benchmark.
-void run_program(const std::string& program, std::vector<std::string> args) {
+// Returns the child's peak resident memory in KiB.
+long run_program(const std::string& program, std::vector<std::string> args) {
   std::vector<char*> argv{const_cast<char*>(program.c_str())};
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
@@ -301,8 +314,10 @@ void run_program(const std::string& program, std::vector<std::string> args) {
     _exit(127);
   }
   int status = 0;
-  waitpid(child, &status, 0);
+  rusage usage{};
+  wait4(child, &status, 0, &usage);
   iglens::detail::require(WIFEXITED(status) && WEXITSTATUS(status) == 0, "{} {} failed", program, args.front());
+  return usage.ru_maxrss;
 }
 
 // `iglens attribute` as a user runs it, against one forward of the same
@@ -366,13 +381,193 @@ void end_to_end_table(const std::string& bundle_path, const std::string& program
              program_s / base_s, verdict(program_s / base_s <= 1.5), (program_s - start_s - load_s) / base_s);
 }
 
+// A real English text for the real-model table (written for this benchmark).
+constexpr const char* kRealText =
+    "The old lighthouse stood at the end of the harbour wall, and every evening the keeper climbed its "
+    "hundred and twelve steps to light the lamp. Fishermen coming home in the dark steered by its beam, and "
+    "children in the village learned to count by watching it turn. When the council decided to replace the "
+    "keeper with an automatic light, the whole town gathered on the quay to protest, carrying lanterns of "
+    "their own and singing the songs their grandparents had sung on stormy nights.";
+
+// Reads the whole file into `buffer` with read(): the least any loader pays.
+void read_file(const std::string& path, std::vector<char>& buffer) {
+  const int fd = open(path.c_str(), O_RDONLY);
+  iglens::detail::require(fd >= 0, "cannot open '{}'", path);
+  std::size_t done = 0;
+  while (done < buffer.size()) {
+    const ssize_t got = read(fd, buffer.data() + done, buffer.size() - done);
+    if (got <= 0) break;
+    done += static_cast<std::size_t>(got);
+  }
+  close(fd);
+  iglens::detail::require(done == buffer.size(), "'{}' ended after {} of {} bytes", path, done, buffer.size());
+}
+
+std::string shell_quoted(const std::string& text) {
+  std::string quoted = "'";
+  for (const char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// The timing script sits in the source tree's scripts/ folder; this file's
+// own path (absolute in CMake builds) leads there from any build folder.
+std::string transformers_timing_script() {
+  const auto root = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+  const auto script = root / "scripts" / "time_transformers_forward.py";
+  iglens::detail::require(std::filesystem::is_regular_file(script), "cannot find '{}'", script.string());
+  return script.string();
+}
+
+// The BLAS library this process runs on, from its memory map ("" if none is
+// mapped by name).
+std::string loaded_blas_path() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    const auto at = line.find('/');
+    if (at != std::string::npos && line.find("libopenblas", at) != std::string::npos) return line.substr(at);
+  }
+  return "";
+}
+
+// transformers' forward of `ids` (median ms), timed by the Python script in
+// a child process on the same thread count. The child preloads this
+// process's BLAS: Debian's torch otherwise gets the pthread OpenBLAS, whose
+// second thread pool fights OpenMP's on a small machine (4x slower on 2
+// cores), which would time the packaging rather than transformers.
+double transformers_forward_ms(const std::string& python, const std::string& hf_folder,
+                               const std::vector<std::int64_t>& ids, int repeats) {
+  std::string id_list;
+  for (const auto id : ids) id_list += (id_list.empty() ? "" : ",") + std::to_string(id);
+  const auto blas = loaded_blas_path();
+  const auto preload = blas.empty() ? std::string() : "LD_PRELOAD=" + shell_quoted(blas) + " ";
+  const auto command = fmt::format("{}{} {} {} --ids {} --threads {} --repeats {}", preload, shell_quoted(python),
+                                   shell_quoted(transformers_timing_script()), shell_quoted(hf_folder), id_list,
+                                   torch::get_num_threads(), repeats);
+  FILE* child = popen(command.c_str(), "r");
+  iglens::detail::require(child != nullptr, "cannot start {}", python);
+  std::string output;
+  char chunk[4096];
+  while (const auto n = std::fread(chunk, 1, sizeof chunk, child)) output.append(chunk, n);
+  const int status = pclose(child);
+  iglens::detail::require(status == 0, "the transformers timing script failed (status {})", status);
+  const auto last_line = output.substr(output.find_last_of('\n', output.size() - 2) + 1);
+  return nlohmann::json::parse(last_line).at("median_ms").get<double>();
+}
+
+// SmolLM2 (or any GGUF decoder) as users run it: loading, one forward
+// against transformers', the map against the logit lens, the program's peak
+// memory against the float32 weights.
+void real_model_table(const std::string& path, const std::string& program, const std::string& python,
+                      const std::string& hf_folder, int repeats) {
+  const int threads = torch::get_num_threads();
+  fmt::print("\n## Real model: {} ({} threads, float32)\n\n", std::filesystem::path(path).filename().string(),
+             threads);
+
+  // 1. Loading against reading the bytes once (the warm-up run warms the page cache).
+  std::vector<char> bytes(std::filesystem::file_size(path));
+  const double read_s = median_seconds(repeats, [&] { read_file(path, bytes); });
+  const double open_s = median_seconds(repeats, [&] { iglens::GgufFile::open(path); });
+  const auto file = iglens::GgufFile::open(path);
+  const double tokenizer_s = median_seconds(repeats, [&] { iglens::detail::gguf_tokenizer(file); });
+  const double decoder_s = median_seconds(repeats, [&] { iglens::load_gguf_decoder(file); });
+  const double load_s = median_seconds(repeats, [&] { iglens::load_pretrained(path); });
+  std::int64_t weight_values = 0;
+  for (const auto& tensor : file.tensors()) weight_values += tensor.numel();
+  // What the float32 model's memory costs before any value is computed: the
+  // kernel's page faults on first touch.
+  const double touch_s = median_seconds(repeats, [&] { torch::empty({weight_values}).zero_(); });
+  const double weight_mib = static_cast<double>(weight_values) * 4 / (1 << 20);
+  fmt::print("### Loading ({:.0f} MiB file, {:.0f} MiB of float32 weights)\n\n", bytes.size() / double(1 << 20),
+             weight_mib);
+  fmt::print("| part | ms |\n| --- | --- |\n| read() the file once (page cache warm) | {:.1f} |\n"
+             "| open: mmap + parse | {:.1f} |\n| tokenizer from the open file | {:.1f} |\n"
+             "| decoder from the open file (dequantise every tensor) | {:.1f} |\n"
+             "| of which the floor: touch fresh memory of the float32 weights' size | {:.1f} |\n"
+             "| load_pretrained | {:.1f} |\n\n",
+             read_s * 1e3, open_s * 1e3, tokenizer_s * 1e3, decoder_s * 1e3, touch_s * 1e3, load_s * 1e3);
+  fmt::print("load_pretrained / read = {:.2f} (target <= 2.0: {}); without the first-touch floor: {:.2f}\n",
+             load_s / read_s, verdict(load_s / read_s <= 2.0), (load_s - touch_s) / read_s);
+
+  auto pretrained = iglens::load_pretrained(path);
+  const auto& model = pretrained.model;
+  const auto& tokenizer = pretrained.tokenizer;
+
+  // 2. Forward on 64 tokens of the text, ours against transformers'.
+  auto text_ids = tokenizer.encode(kRealText, {false, tokenizer.adds_bos()});
+  iglens::detail::require(text_ids.size() >= 64, "the benchmark text has only {} tokens", text_ids.size());
+  text_ids.resize(64);
+  const auto text_tensor = torch::tensor(text_ids, torch::kLong).unsqueeze(0);
+  const double residual_s = median_seconds(repeats, [&] {
+    torch::NoGradGuard no_grad;
+    model.residual_stream(text_tensor);
+  });
+  const double logits_s = median_seconds(repeats, [&] {
+    torch::NoGradGuard no_grad;
+    model.logits(text_tensor);
+  });
+  const double transformers_s = transformers_forward_ms(python, hf_folder, text_ids, repeats) / 1e3;
+  fmt::print("\n### Forward, 64 tokens\n\n| forward | ms | / transformers | target |\n| --- | --- | --- | --- |\n");
+  fmt::print("| transformers (output_hidden_states, no_grad) | {:.1f} | 1.00 | |\n", transformers_s * 1e3);
+  const std::vector<std::pair<const char*, double>> ours{{"IG-Lens residual_stream", residual_s},
+                                                          {"IG-Lens logits", logits_s}};
+  for (const auto& [name, seconds] : ours) {
+    fmt::print("| {} | {:.1f} | {:.2f} | <= 1.0 {} |\n", name, seconds * 1e3, seconds / transformers_s,
+               verdict(seconds / transformers_s <= 1.0));
+  }
+
+  // 3. The map against the logit lens: a short prompt, the text's first 64
+  // tokens after it as the teacher-forced target, as `iglens attribute` reads them.
+  const std::int64_t m = 64;
+  const std::string prompt = "Story:";
+  auto target_ids = tokenizer.encode(std::string(" ") + kRealText);
+  target_ids.resize(64);
+  const auto target = tokenizer.decode(target_ids);
+  iglens::detail::require(tokenizer.encode(target) == target_ids, "the 64 target tokens do not re-encode alike");
+  auto sequence = tokenizer.encode(prompt, {false, tokenizer.adds_bos()});
+  const auto P = static_cast<std::int64_t>(sequence.size());
+  sequence.insert(sequence.end(), target_ids.begin(), target_ids.end() - 1);
+  Problem p(model.norm_head());
+  {
+    torch::NoGradGuard no_grad;
+    p.residual = model.residual_stream(torch::tensor(sequence, torch::kLong).unsqueeze(0)).squeeze(1);
+  }
+  for (std::int64_t i = 0; i < 64; ++i) {
+    p.targets.positions.push_back(P - 1 + i);
+    p.targets.ids.push_back(target_ids[i]);
+  }
+  const auto n = model.config().n_layer;
+  const auto all_layers = iglens::LayerSelection::all().resolve(n);
+  const auto vertices =
+      chain_vertices(p, all_layers).index_select(0, torch::tensor(p.targets.positions, torch::kLong));
+  const double floor_s = median_seconds(repeats, [&] { floor_lens(p, vertices); });
+  iglens::Options options;  // all layers, mean baseline, observed-delta
+  options.steps = m;
+  const auto readout = model.readout();
+  const double map_s = median_seconds(repeats, [&] { iglens::attribute(p.residual, p.targets, readout, options); });
+  fmt::print("\n### The map, 64 target tokens ({} rows), all {} layers, observed-delta, m {}\n\n", p.residual.size(1),
+             n, m);
+  fmt::print("| part | ms |\n| --- | --- |\n| logit lens of the {} vertices | {:.1f} |\n| engine | {:.1f} |\n\n",
+             vertices.size(0) * vertices.size(1), floor_s * 1e3, map_s * 1e3);
+  fmt::print("engine / logit lens = {:.2f} (target <= 1.3: {})\n", map_s / floor_s, verdict(map_s / floor_s <= 1.3));
+
+  // 4. The whole program's peak memory on that target.
+  const auto peak_kib = run_program(program, {"attribute", prompt, "--target", target, "--model", path, "--steps",
+                                              std::to_string(m), "--threads", std::to_string(threads), "--format",
+                                              "json", "--out", "/dev/null"});
+  const double peak_mib = static_cast<double>(peak_kib) / 1024;
+  fmt::print("\n### Peak memory of `iglens attribute --model` on that target\n\n");
+  fmt::print("peak RSS {:.0f} MiB / float32 weights {:.0f} MiB = {:.2f} (target <= 3.0: {})\n", peak_mib, weight_mib,
+             peak_mib / weight_mib, verdict(peak_mib / weight_mib <= 3.0));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
   CLI::App app{"iglens-bench: IG-Lens against the logit-lens floor and the per-point reference"};
   int repeats = 5;
   std::optional<int> threads;
-  std::string bundle, program;
+  std::string bundle, program, real_model, transformers_python, hf_folder;
   std::vector<std::string> only;
   app.add_option("--repeats", repeats, "Timed runs per measurement (median); references run a third as often")
       ->check(CLI::PositiveNumber)
@@ -381,10 +576,19 @@ int main(int argc, char** argv) try {
       ->check(CLI::PositiveNumber);
   app.add_option("--bundle", bundle, "GPT-2-small-sized bundle for the end-to-end row")->check(CLI::ExistingFile);
   app.add_option("--program", program, "The iglens program for the end-to-end row")->check(CLI::ExistingFile);
-  app.add_option("--only", only, "Run only these tables: main, steps, scaling, memory, e2e");
+  app.add_option("--real-model", real_model, "GGUF file for the real-model table (with --program)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--transformers-python", transformers_python,
+                 "Python with transformers, for the real-model table's forward row")
+      ->check(CLI::ExistingFile);
+  app.add_option("--hf-folder", hf_folder, "Hugging Face folder with the real model's weights, for transformers")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--only", only, "Run only these tables: main, steps, scaling, memory, e2e, real");
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // tables appear as they are measured, also in a log file
-  if (bundle.empty() != program.empty()) throw iglens::Error("--bundle and --program go together");
+  if (!bundle.empty() && program.empty()) throw iglens::Error("--bundle needs --program");
+  if (!real_model.empty() && (program.empty() || transformers_python.empty() || hf_folder.empty()))
+    throw iglens::Error("--real-model needs --program, --transformers-python and --hf-folder");
   torch::set_num_threads(threads.value_or(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
   auto wanted = [&](const char* name) { return only.empty() || std::count(only.begin(), only.end(), name) > 0; };
   fmt::print("# iglens-bench: d {}, V {}, {} layers, float32, {} threads, median of {} runs\n", kDModel, kVocab,
@@ -394,6 +598,8 @@ int main(int argc, char** argv) try {
   if (wanted("scaling")) scaling_table(repeats);
   if (wanted("memory")) memory_table();
   if (wanted("e2e") && !bundle.empty()) end_to_end_table(bundle, program, repeats);
+  if (wanted("real") && !real_model.empty())
+    real_model_table(real_model, program, transformers_python, hf_folder, repeats);
   return 0;
 } catch (const std::exception& e) {
   fmt::print(stderr, "iglens-bench: error: {}\n", e.what());

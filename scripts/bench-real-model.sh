@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds and runs iglens-bench's real-model table on SmolLM2-135M-Instruct
+# (Q4_1 GGUF): loading against reading the file, one forward against
+# transformers' on the same weights, the map against the logit lens, and the
+# program's peak memory against the float32 weights. The float32 Hugging Face
+# folder transformers reads is written once into build/bench/smollm2/ from
+# the GGUF file. Extra arguments go to the benchmark, e.g.
+# `bash scripts/bench-real-model.sh --threads 2 --repeats 3`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$(nproc)" --target iglens_bench iglens_cli
+model=$(bash scripts/fetch-smollm2.sh)
+venv=$(bash scripts/python-env.sh)
+hf_folder=build/bench/smollm2/hf
+if [[ ! -f $hf_folder/model.safetensors ]]; then
+  mkdir -p build/bench/smollm2
+  "$venv/bin/python" tests/models/write_transformers_reference.py smollm2 "$model" build/bench/smollm2 >&2
+fi
+exec build/examples/iglens-bench --only real --real-model "$model" --transformers-python "$venv/bin/python" \
+  --hf-folder "$hf_folder" --program build/examples/iglens "$@"
