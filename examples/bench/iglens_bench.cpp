@@ -591,8 +591,8 @@ int main(int argc, char** argv) try {
     throw iglens::Error("--real-model needs --program, --transformers-python and --hf-folder");
   torch::set_num_threads(threads.value_or(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
   auto wanted = [&](const char* name) { return only.empty() || std::count(only.begin(), only.end(), name) > 0; };
-  fmt::print("# iglens-bench: d {}, V {}, {} layers, float32, {} threads, median of {} runs\n", kDModel, kVocab,
-             kLayers, torch::get_num_threads(), repeats);
+  fmt::print("# iglens-bench: {} threads, median of {} runs; synthetic tables: d {}, V {}, {} layers, float32\n",
+             torch::get_num_threads(), repeats, kDModel, kVocab, kLayers);
   if (wanted("main")) main_table(repeats);
   if (wanted("steps")) step_table(repeats);
   if (wanted("scaling")) scaling_table(repeats);
