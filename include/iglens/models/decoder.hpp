@@ -18,6 +18,7 @@
 
 #include <torch/torch.h>
 
+#include "iglens/components/components.hpp"
 #include "iglens/detail/tensor_text.hpp"
 #include "iglens/error.hpp"
 #include "iglens/models/decoder_config.hpp"
@@ -71,6 +72,40 @@ class DecoderModel {
   // Logits [B, S, V] for ids [B, S].
   torch::Tensor logits(const torch::Tensor& ids) const {
     return torch::nn::functional::linear(final_norm(forward(check_ids(ids), nullptr)), weights_.unembedding);
+  }
+
+  // What every block writes into the residual stream of ids [1, S], from one
+  // forward pass: the stream before and after each attention, each head's
+  // write (the output projection split by head), the output bias and the MLP
+  // output, all [.., S, ..] in the model's dtype.
+  ResidualComponents components(const torch::Tensor& ids_in) const {
+    detail::require(ids_in.defined() && ids_in.dim() == 2 && ids_in.size(0) == 1,
+                    "components: token ids must be one sequence [1, S], got {}", detail::shape_string(ids_in));
+    torch::NoGradGuard no_grad;
+    const auto ids = check_ids(ids_in).to(device());
+    const auto& c = config_;
+    const auto S = ids.size(1), H = c.n_head, hd = c.head_dim, d = c.d_model;
+    std::pair<torch::Tensor, torch::Tensor> rope;
+    if (c.architecture == Architecture::llama) rope = rope_tables(S);
+    const auto future = causal_mask(S);
+    std::vector<torch::Tensor> pre, mid, heads, biases, mlps;
+    auto x = embed(ids);
+    pre.push_back(x[0]);
+    for (const auto& layer : weights_.layers) {
+      const auto mixed = attention_heads(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), rope, future);
+      // z_h W_O^h: the output projection's columns of head h applied to head h's slice.
+      heads.push_back(torch::einsum("shk,dhk->shd",
+                                    {mixed[0].reshape({S, H, hd}), layer.attn_out_weight.reshape({d, H, hd})}));
+      biases.push_back(layer.attn_out_bias.defined() ? layer.attn_out_bias.expand({S, d}).clone()
+                                                     : torch::zeros({S, d}, x.options()));
+      x = x + torch::nn::functional::linear(mixed, layer.attn_out_weight, layer.attn_out_bias);
+      mid.push_back(x[0]);
+      const auto written = mlp(layer, norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
+      mlps.push_back(written[0]);
+      x = x + written;
+      pre.push_back(x[0]);
+    }
+    return {torch::stack(pre), torch::stack(mid), torch::stack(heads), torch::stack(biases), torch::stack(mlps)};
   }
 
   // The final norm and the unembedding, for the closed-form readout.
@@ -224,8 +259,10 @@ class DecoderModel {
     return torch::cat({first * cos - second * sin, second * cos + first * sin}, -1);
   }
 
-  torch::Tensor attention(const DecoderLayerWeights& layer, const torch::Tensor& x,
-                          const std::pair<torch::Tensor, torch::Tensor>& rope, const torch::Tensor& future) const {
+  // Every head's mixed values, concatenated [B, S, n_head head_dim]: the input of the output projection.
+  torch::Tensor attention_heads(const DecoderLayerWeights& layer, const torch::Tensor& x,
+                                const std::pair<torch::Tensor, torch::Tensor>& rope,
+                                const torch::Tensor& future) const {
     const auto& c = config_;
     const auto B = x.size(0), S = x.size(1), H = c.n_head, K = c.n_kv_head, G = H / K, hd = c.head_dim;
     auto qkv = torch::nn::functional::linear(x, layer.qkv_weight, layer.qkv_bias)
@@ -241,8 +278,25 @@ class DecoderModel {
     scores.div_(std::sqrt(static_cast<double>(hd)));
     scores.view({B, K, G, S, S}).masked_fill_(future, -std::numeric_limits<double>::infinity());
     auto mixed = torch::matmul(scores.softmax(-1), v);  // [B, K, G*S, hd]
-    auto heads = mixed.view({B, H, S, hd}).transpose(1, 2).reshape({B, S, H * hd});
-    return torch::nn::functional::linear(heads, layer.attn_out_weight, layer.attn_out_bias);
+    return mixed.view({B, H, S, hd}).transpose(1, 2).reshape({B, S, H * hd});
+  }
+
+  torch::Tensor attention(const DecoderLayerWeights& layer, const torch::Tensor& x,
+                          const std::pair<torch::Tensor, torch::Tensor>& rope, const torch::Tensor& future) const {
+    return torch::nn::functional::linear(attention_heads(layer, x, rope, future), layer.attn_out_weight,
+                                         layer.attn_out_bias);
+  }
+
+  // Token (and for gpt2 position) embeddings [B, S, d] of ids already on the model's device.
+  torch::Tensor embed(const torch::Tensor& ids) const {
+    auto x = torch::embedding(weights_.token_embedding, ids);
+    if (config_.architecture == Architecture::gpt2) x = x + weights_.position_embedding.narrow(0, 0, ids.size(1));
+    return x;
+  }
+
+  // True above the diagonal: the future positions a query may not see.
+  torch::Tensor causal_mask(std::int64_t length) const {
+    return torch::ones({length, length}, torch::dtype(torch::kBool).device(device())).triu(1);
   }
 
   torch::Tensor mlp(const DecoderLayerWeights& layer, const torch::Tensor& x) const {
@@ -259,11 +313,10 @@ class DecoderModel {
   torch::Tensor forward(const torch::Tensor& ids_in, std::vector<torch::Tensor>* states) const {
     const auto ids = ids_in.to(device());
     const auto S = ids.size(1);
-    auto x = torch::embedding(weights_.token_embedding, ids);
-    if (config_.architecture == Architecture::gpt2) x = x + weights_.position_embedding.narrow(0, 0, S);
+    auto x = embed(ids);
     std::pair<torch::Tensor, torch::Tensor> rope;
     if (config_.architecture == Architecture::llama) rope = rope_tables(S);
-    const auto future = torch::ones({S, S}, torch::dtype(torch::kBool).device(device())).triu(1);
+    const auto future = causal_mask(S);
     if (states) states->push_back(x);
     for (const auto& layer : weights_.layers) {
       x = x + attention(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), rope, future);

@@ -1,0 +1,28 @@
+#pragma once
+// What each block of a decoder writes into the residual stream of one
+// sequence, in TransformerLens' names. Every write is a vector in the
+// residual basis, so a block's writes add up to its change of the stream:
+//   resid_mid[l] - resid_pre[l]   = sum_h head_results[l, :, h] + attn_bias[l]
+//   resid_pre[l+1] - resid_mid[l] = mlp_out[l]
+// (up to rounding: the forward pass adds the fused attention output).
+
+#include <cstdint>
+
+#include <torch/torch.h>
+
+namespace iglens {
+
+struct ResidualComponents {
+  torch::Tensor resid_pre;     // [L+1, S, d]: the residual stream, index L before the final norm
+  torch::Tensor resid_mid;     // [L, S, d]: after attention, before the MLP
+  torch::Tensor head_results;  // [L, S, n_head, d]: each head's write z_h W_O^h
+  torch::Tensor attn_bias;     // [L, S, d]: the attention output bias (zeros without one)
+  torch::Tensor mlp_out;       // [L, S, d]
+
+  std::int64_t n_layer() const { return resid_mid.size(0); }
+  std::int64_t length() const { return resid_mid.size(1); }
+  std::int64_t n_head() const { return head_results.size(2); }
+  std::int64_t d_model() const { return resid_mid.size(2); }
+};
+
+}  // namespace iglens
