@@ -6,6 +6,7 @@
 #include "iglens/baseline.hpp"
 #include "iglens/bundle.hpp"
 #include "iglens/bundle_info.hpp"
+#include "iglens/components/component_attribution.hpp"
 #include "iglens/engine.hpp"
 #include "iglens/error.hpp"
 #include "iglens/estimator.hpp"
