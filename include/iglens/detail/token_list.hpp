@@ -119,7 +119,9 @@ inline std::unordered_map<std::uint64_t, MergeRule> merge_rules_from_pairs(
   std::unordered_map<std::uint64_t, MergeRule> rules;
   rules.reserve(merges.size());
   for (std::size_t rank = 0; rank < merges.size(); ++rank) {
-    const auto& [left, right] = merges[rank];
+    // Named references, not a structured binding: C++17 lambdas cannot capture those.
+    const std::string& left = merges[rank].first;
+    const std::string& right = merges[rank].second;
     const auto id_of = [&](const std::string& token, const char* role) {
       const auto found = vocabulary.id_by_token.find(token);
       require(found != vocabulary.id_by_token.end(),
