@@ -179,8 +179,7 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source)
 }  // namespace detail
 
 // Every problem is an iglens::Error naming the folder or file and the tensor or key.
-inline DecoderModel load_hf_decoder(const std::string& folder) {
-  const auto hf = HfFolder::open(folder);
+inline DecoderModel load_hf_decoder(const HfFolder& hf) {
   const auto source = "Hugging Face folder '" + hf.folder() + "'";
   auto architectures = hf.architectures();
   if (architectures.empty()) {
@@ -197,5 +196,7 @@ inline DecoderModel load_hf_decoder(const std::string& folder) {
                "LlamaForCausalLM)",
                hf.folder(), architectures.empty() ? std::string("(none)") : architectures.front());
 }
+
+inline DecoderModel load_hf_decoder(const std::string& folder) { return load_hf_decoder(HfFolder::open(folder)); }
 
 }  // namespace iglens

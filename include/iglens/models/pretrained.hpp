@@ -155,12 +155,12 @@ inline Pretrained load_gguf_pretrained(const std::string& path) {
 }
 
 inline Pretrained load_hf_pretrained(const std::string& folder) {
-  auto model = load_hf_decoder(folder);
+  const auto hf = HfFolder::open(folder);
+  auto model = load_hf_decoder(hf);
   auto tokenizer = detail::hf_tokenizer(folder);
   detail::require(tokenizer.vocab_size() <= model.config().vocab_size,
                   "Hugging Face folder '{}': the tokenizer has {} tokens but the embedding only {} rows", folder,
                   tokenizer.vocab_size(), model.config().vocab_size);
-  const auto hf = HfFolder::open(folder);
   std::map<std::string, std::int64_t> types;
   for (const auto& file : hf.files()) {
     for (const auto& tensor : file.tensors()) ++types[std::string(dtype_name(tensor.dtype))];
