@@ -79,6 +79,18 @@ class Bundle {
   torch::Tensor residual_stream(const torch::Tensor& ids) { return script_.residual_stream(check_length(ids)); }
   torch::Tensor logits(const torch::Tensor& ids) { return script_.logits(check_length(ids)); }
 
+  // What every block writes for ids [1, S] (ResidualComponents). Bundles
+  // exported before the `components` method existed say how to re-export.
+  ResidualComponents components(const torch::Tensor& ids) {
+    detail::require(script_.has_components(),
+                    "model file '{}' was exported before component attribution existed (it has no 'components' "
+                    "method); re-export it: /usr/bin/python3 examples/python/export_gpt2.py --bundle {} -o NEW.pt",
+                    path_, path_);
+    detail::require(ids.defined() && ids.dim() == 2 && ids.size(0) == 1,
+                    "components: token ids must be one sequence [1, S], got {}", detail::shape_string(ids));
+    return script_.components(check_length(ids));
+  }
+
   // The closed-form norm + head read from the parameters iglens.json names.
   Readout readout() { return Readout::norm_head(norm_head()); }
 

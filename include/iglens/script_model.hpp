@@ -3,7 +3,9 @@
 //   forward(ids [B, S]) -> logits [B, S, V]
 //   residual_stream(ids) -> [L+1, B, S, d]  (index L before the final norm)
 //   readout(h [N, d]) -> logits [N, V]      (final norm + unembedding)
-// and is read through its `readout` method as a black box.
+// and is read through its `readout` method as a black box. It may also provide
+//   components(ids [1, S]) -> (resid_pre, resid_mid, head_results, attn_bias, mlp_out)
+// with the shapes of ResidualComponents, for component attribution.
 
 #include <string>
 #include <utility>
@@ -11,6 +13,8 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include "iglens/components/components.hpp"
+#include "iglens/detail/tensor_text.hpp"
 #include "iglens/detail/torch_call.hpp"
 #include "iglens/error.hpp"
 #include "iglens/readout.hpp"
@@ -39,6 +43,33 @@ class ScriptModel {
           detail::guarded_call("TorchScript method 'readout'", [&] { return module.get_method("readout")({h}); }),
           "readout");
     });
+  }
+
+  // Whether the module provides `components` (bundles exported before it existed do not).
+  bool has_components() const { return module_.find_method("components").has_value(); }
+
+  ResidualComponents components(const torch::Tensor& ids) {
+    detail::require(has_components(), "TorchScript module has no method 'components'");
+    torch::NoGradGuard no_grad;
+    const auto value = detail::guarded_call("TorchScript method 'components'",
+                                            [&] { return module_.get_method("components")({ids}); });
+    detail::require(value.isTuple() && value.toTupleRef().elements().size() == 5,
+                    "TorchScript method 'components' must return 5 tensors (resid_pre, resid_mid, head_results, "
+                    "attn_bias, mlp_out), got {}",
+                    value.tagKind());
+    const auto& parts = value.toTupleRef().elements();
+    for (const auto& part : parts) {
+      detail::require(part.isTensor(), "TorchScript method 'components' returned a {}, not a tensor",
+                      part.tagKind());
+    }
+    ResidualComponents c{parts[0].toTensor(), parts[1].toTensor(), parts[2].toTensor(), parts[3].toTensor(),
+                         parts[4].toTensor()};
+    detail::require(c.resid_pre.dim() == 3 && c.resid_mid.dim() == 3 && c.head_results.dim() == 4,
+                    "TorchScript method 'components' returned resid_pre {}, resid_mid {}, head_results {}; "
+                    "expected [L+1, S, d], [L, S, d] and [L, S, n_head, d]",
+                    detail::shape_string(c.resid_pre), detail::shape_string(c.resid_mid),
+                    detail::shape_string(c.head_results));
+    return c;
   }
 
   // Moves the parameters, e.g. to float64 for reference-grade runs.
