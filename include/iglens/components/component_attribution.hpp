@@ -3,14 +3,18 @@
 // embedding, each attention head, the attention output bias and each MLP.
 //
 // The path visits the baseline, then resid_pre[0], resid_mid[0],
-// resid_pre[1], ..., resid_pre[L]. The embedding segment and every MLP
-// half-block segment have one part, credited with their observed change of
-// f = p_target. An attention half-block segment d = sum_c d_c (heads, bias)
-// is split step by step: step s of m gets its observed change df_s, shared as
+// resid_pre[1], ..., resid_pre[L]. With the observed-delta estimator the
+// embedding segment and every MLP half-block segment have one part, credited
+// with their observed change of f = p_target. An attention half-block segment
+// d = sum_c d_c (heads, bias) is split step by step: step s of m gets its
+// observed change df_s, shared as
 //   credit_c(s) = df_s * D_c f(t*) / D_d f(t*),   D_c f = <grad f(h(t*)), d_c>,
 // t* the step midpoint, D_d f = sum_c D_c f. The weights sum to one, so the
 // parts of a segment add up to its observed change at any m, and as m grows
 // each credit tends to the Integrated Gradients integral of <grad f, d_c>.
+// The raw-gradient estimators (Riemann, Gauss-Legendre) integrate D_c f by
+// their quadrature rule on every segment instead: references that converge
+// to the same split. D_c f comes in closed form (detail/part_slopes.hpp).
 // (docs: /work/shared/notes/component-attribution.md)
 
 #include <algorithm>
@@ -21,9 +25,11 @@
 #include <torch/torch.h>
 
 #include "iglens/components/components.hpp"
+#include "iglens/components/detail/part_slopes.hpp"
 #include "iglens/detail/finite.hpp"
 #include "iglens/detail/tensor_text.hpp"
 #include "iglens/error.hpp"
+#include "iglens/estimator.hpp"
 #include "iglens/readout.hpp"
 
 namespace iglens {
@@ -33,21 +39,18 @@ struct ComponentAttribution {
   torch::Tensor credits;            // [C] float64, in the order of labels
   double f_final = 0.0;             // p_target at resid_pre[L]
   double f_baseline = 0.0;          // p_target at the baseline
-  double delta = 0.0;               // f_final - f_baseline = credits.sum()
+  double delta = 0.0;               // f_final - f_baseline = credits.sum() (observed delta: exactly)
+  Estimator estimator = Estimator::observed_delta;
+  std::int64_t steps = 0;
 };
 
 namespace detail {
 
-// Midpoints evaluated per autograd pass: bounds the [points, V] logits in memory.
-constexpr std::int64_t component_points_per_pass = 256;
+// Bytes of unscaled part logits [parts, V] held at once.
+constexpr std::int64_t component_logits_budget = std::int64_t{256} << 20;
 
-// p_target [N] at residual vectors h [N, d].
-inline torch::Tensor target_probability(const NormHead& head, const torch::Tensor& h, std::int64_t target) {
-  return torch::softmax(head.logits(h), -1).select(-1, target);
-}
-
-// The credits [C] (float64) of the parts [C, d] of the segment start -> end,
-// whose ends have the probabilities f_start and f_end, over `steps` steps.
+// Observed-delta credits [C] (float64) of the parts [C, d] of a segment whose
+// ends have the probabilities f_start and f_end, over `steps` steps.
 //
 // The ratio D_c f / D_d f is stable only where the step's observed change
 // agrees with the slope at its midpoint. Where it does not (df_s / (D_d f dt)
@@ -56,35 +59,16 @@ inline torch::Tensor target_probability(const NormHead& head, const torch::Tenso
 // df_s - D_d f dt shared in proportion to |D_c f| (equally if all are zero).
 // Either way the step's credits add up to df_s and stay within
 // 2 dt max|D_c f| + |df_s|, so they are always finite.
-inline torch::Tensor split_segment(const NormHead& head, std::int64_t target, const torch::Tensor& start,
-                                   const torch::Tensor& end, double f_start, double f_end,
-                                   const torch::Tensor& parts, std::int64_t steps) {
+inline torch::Tensor split_observed_delta(const PartSlopes& along, double f_start, double f_end, std::int64_t parts,
+                                          std::int64_t steps) {
   const auto f64 = torch::dtype(torch::kFloat64);
-  const auto point_options = start.options();
-  const auto direction = end - start;
   const double dt = 1.0 / static_cast<double>(steps);
   // f at the step boundaries: the two ends as given, so consecutive segments share their vertex values.
   auto boundary = torch::empty({steps + 1}, f64);
   boundary[0] = f_start;
   boundary[steps] = f_end;
-  auto slopes = torch::empty({steps, parts.size(0)}, f64);  // D_c f at each step midpoint
-  for (std::int64_t first = 0; first < steps; first += component_points_per_pass) {
-    const auto count = std::min(component_points_per_pass, steps - first);
-    const auto index = torch::arange(first, first + count, torch::dtype(torch::kFloat64));
-    const auto midpoint_t = ((index + 0.5) * dt).to(point_options).unsqueeze(1);
-    auto points = (start + midpoint_t * direction).detach().requires_grad_(true);
-    const auto f = target_probability(head, points, target);
-    const auto gradient = torch::autograd::grad({f.sum()}, {points})[0];
-    slopes.narrow(0, first, count).copy_(torch::matmul(gradient.detach(), parts.t()).to(torch::kFloat64));
-    // Interior boundaries t = k dt for k in [first + 1, first + count], the last boundary excluded.
-    const auto interior = std::min(count, steps - 1 - first);
-    if (interior > 0) {
-      torch::NoGradGuard no_grad;
-      const auto boundary_t = ((index.narrow(0, 0, interior) + 1.0) * dt).to(point_options).unsqueeze(1);
-      boundary.narrow(0, first + 1, interior).copy_(
-          target_probability(head, start + boundary_t * direction, target).to(torch::kFloat64));
-    }
-  }
+  if (steps > 1) boundary.narrow(0, 1, steps - 1).copy_(along.values(torch::arange(1, steps, f64) * dt));
+  const auto slopes = along.slopes((torch::arange(steps, f64) + 0.5) * dt);  // D_c f at the step midpoints [m, C]
   const auto change = boundary.narrow(0, 1, steps) - boundary.narrow(0, 0, steps);  // df_s [m]
   const auto slope = slopes.sum(1);                                                  // D_d f [m]
   const auto agreement = change / (slope * dt);
@@ -95,20 +79,29 @@ inline torch::Tensor split_segment(const NormHead& head, std::int64_t target, co
   const auto total_magnitude = magnitude.sum(1, true);
   const auto share = torch::where(total_magnitude > 0, magnitude / torch::where(total_magnitude > 0, total_magnitude,
                                                                                   torch::ones_like(total_magnitude)),
-                                  torch::full_like(magnitude, 1.0 / static_cast<double>(parts.size(0))));
+                                  torch::full_like(magnitude, 1.0 / static_cast<double>(parts)));
   const auto fallback_credits = slopes * dt + (change - slope * dt).unsqueeze(1) * share;
   return torch::where(use_ratio.unsqueeze(1), ratio_credits, fallback_credits).sum(0);
+}
+
+// Raw-gradient credits [C] (float64): the estimator's quadrature of D_c f.
+inline torch::Tensor split_by_quadrature(const PartSlopes& along, Estimator estimator, std::int64_t steps) {
+  const auto rule = quadrature_rule(estimator, steps);
+  const auto f64 = torch::dtype(torch::kFloat64);
+  const auto nodes = torch::tensor(rule.nodes, f64), weights = torch::tensor(rule.weights, f64);
+  return torch::matmul(weights, along.slopes(nodes));
 }
 
 }  // namespace detail
 
 // Credits of every component of `components` for p_target at `position`,
 // read through `head`, along the path from `baseline` ([d]; zeros when
-// undefined) with `steps` steps per attention segment. Points are evaluated
+// undefined) with `steps` steps (or nodes) per segment. Points are evaluated
 // in the components' dtype (float32 or float64); credits are float64.
 inline ComponentAttribution attribute_components(const ResidualComponents& components, std::int64_t position,
                                                  std::int64_t target, const NormHead& head_in, std::int64_t steps,
-                                                 const torch::Tensor& baseline_in = {}) {
+                                                 const torch::Tensor& baseline_in = {},
+                                                 Estimator estimator = Estimator::observed_delta) {
   const auto& c = components;
   detail::require(c.resid_pre.defined() && c.resid_mid.defined() && c.head_results.defined() &&
                       c.attn_bias.defined() && c.mlp_out.defined(),
@@ -151,26 +144,58 @@ inline ComponentAttribution attribute_components(const ResidualComponents& compo
     vertices.push_back(mid[l]);
     vertices.push_back(pre[l + 1]);
   }
-  torch::Tensor f_vertex;
-  {
-    torch::NoGradGuard no_grad;
-    f_vertex = detail::target_probability(head, torch::stack(vertices), target).to(torch::kFloat64).contiguous();
-  }
+  torch::NoGradGuard no_grad;
+  // One pass over the unembedding for all vertices, then one per group of blocks for their parts.
+  const auto vertex_stack = torch::stack(vertices);
+  const auto u_vertex = detail::unscaled_logits(head, vertex_stack);  // [2L + 2, V]
+  const auto offset = detail::logit_offset(head);
+  const auto f_vertex = torch::softmax(u_vertex / detail::norm_scale(head, vertex_stack).unsqueeze(1) + offset, -1)
+                            .select(1, target)
+                            .to(torch::kFloat64);
   const auto f = [&](std::int64_t vertex) { return f_vertex[vertex].item<double>(); };
 
+  // The segment from vertex `first` to the next, split among `parts` [C, d] with unscaled logits [C, V].
+  const auto split = [&](const torch::Tensor& parts, const torch::Tensor& u_parts, std::int64_t first) {
+    const detail::PartSlopes along(head, target, offset,
+                                   {vertices[first], vertices[first + 1], parts, u_vertex[first],
+                                    u_vertex[first + 1], u_parts});
+    if (estimator != Estimator::observed_delta) return detail::split_by_quadrature(along, estimator, steps);
+    return detail::split_observed_delta(along, f(first), f(first + 1), parts.size(0), steps);
+  };
+  // A one-part segment (the embedding, an MLP): its observed change, or the integral of its slope.
+  const auto whole = [&](std::int64_t first) {
+    if (estimator == Estimator::observed_delta) {
+      return torch::full({1}, f(first + 1) - f(first), torch::kFloat64);
+    }
+    // Unscaled logits are linear: those of end - start are u_end - u_start.
+    return split((vertices[first + 1] - vertices[first]).unsqueeze(0),
+                 (u_vertex[first + 1] - u_vertex[first]).unsqueeze(0), first);
+  };
+
   ComponentAttribution result;
-  std::vector<torch::Tensor> credits{torch::full({1}, f(1) - f(0), torch::kFloat64)};
+  std::vector<torch::Tensor> credits{whole(0)};
   result.labels.push_back("embedding");
+  // Parts [L, H + 1, d]: the heads, then the bias, of every block.
+  const auto all_parts = torch::cat({c.head_results.select(1, position), c.attn_bias.select(1, position).unsqueeze(1)}, 1);
+  const auto blocks_per_pass = std::max<std::int64_t>(
+      1, detail::component_logits_budget / ((H + 1) * head.vocab_size() * c.resid_pre.element_size()));
+  torch::Tensor u_parts;  // [blocks of this pass, H + 1, V]
   for (std::int64_t l = 0; l < L; ++l) {
+    if (l % blocks_per_pass == 0) {
+      const auto count = std::min(blocks_per_pass, L - l);
+      u_parts = detail::unscaled_logits(head, all_parts.narrow(0, l, count).reshape({count * (H + 1), d}))
+                    .view({count, H + 1, head.vocab_size()});
+    }
     const auto layer = std::to_string(l);
     for (std::int64_t h = 0; h < H; ++h) result.labels.push_back(layer + ".attn.head " + std::to_string(h));
     result.labels.push_back(layer + ".attn.bias");
     result.labels.push_back(layer + ".mlp");
-    const auto parts = torch::cat({c.head_results[l][position], c.attn_bias[l][position].unsqueeze(0)});
-    credits.push_back(detail::split_segment(head, target, pre[l], mid[l], f(2 * l + 1), f(2 * l + 2), parts, steps));
-    credits.push_back(torch::full({1}, f(2 * l + 3) - f(2 * l + 2), torch::kFloat64));
+    credits.push_back(split(all_parts[l], u_parts[l % blocks_per_pass], 2 * l + 1));
+    credits.push_back(whole(2 * l + 2));
   }
   result.credits = torch::cat(credits);
+  result.estimator = estimator;
+  result.steps = steps;
   result.f_baseline = f(0);
   result.f_final = f(2 * L + 1);
   result.delta = result.f_final - result.f_baseline;
