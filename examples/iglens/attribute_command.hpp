@@ -33,6 +33,7 @@ struct AttributeSettings {
   double onset_fraction = 0.5;
   std::string dtype = "float32", device = "cpu";
   bool special_tokens = false;  // recognise special tokens such as <|im_start|> written in the text
+  bool components = false;      // also split each token's change by head, attention bias and MLP
 };
 
 inline torch::ScalarType parse_dtype(const std::string& name) {
@@ -74,6 +75,11 @@ inline Options options_from(const AttributeSettings& s) {
                           "objective {} compares the target with a foil: give --foil TOKEN", s.objective);
   iglens::detail::require(needs_foil(options.objective) || !s.foil,
                           "--foil is only used with --objective prob-diff (objective here: {})", s.objective);
+  iglens::detail::require(!s.components || options.objective == Objective::probability,
+                          "--components attributes probability: use --objective prob");
+  // The component split has the observed-delta estimator only, until the library's estimator argument lands.
+  iglens::detail::require(!s.components || options.estimator == Estimator::observed_delta,
+                          "--components splits with --estimator observed-delta only");
   iglens::detail::require(s.generate >= 1, "--generate must be at least 1 (got {})", s.generate);
   iglens::detail::require(!s.target || !s.target->empty(), "--target is empty");
   return options;
@@ -110,6 +116,25 @@ inline std::vector<double> to_doubles(const torch::Tensor& t) {
   return {values.data_ptr<double>(), values.data_ptr<double>() + values.numel()};
 }
 
+// Each target's component split along the path the layer map takes: from the
+// same baseline vector (the baseline at layer 0, for the target's position)
+// through every block, with the same steps and estimator.
+inline std::vector<ComponentAttribution> attribute_components_of(const ResidualComponents& components,
+                                                                 const NormHead& head, const Targets& targets,
+                                                                 const Options& options) {
+  const auto baselines = options.baseline.points_for(components.resid_pre[0].unsqueeze(0))[0];  // [S, d]
+  const auto N = static_cast<std::int64_t>(targets.positions.size());
+  ProgressBar bar("components ", N);
+  std::vector<ComponentAttribution> attributions;
+  for (std::int64_t i = 0; i < N; ++i) {
+    const auto position = targets.positions[i];
+    attributions.push_back(attribute_components(components, position, targets.ids[i], head, options.steps,
+                                                baselines[position]));
+    bar.update(i + 1);
+  }
+  return attributions;
+}
+
 }  // namespace detail
 
 inline Report run_attribute(const AttributeSettings& s) {
@@ -117,7 +142,11 @@ inline Report run_attribute(const AttributeSettings& s) {
   const auto device = parse_device(s.device);
   Lens<ProgramModel> lens(ProgramModel::load(s.model));
   auto& model = lens.model();
-  options.layers.resolve(model.n_layer());  // layer range errors before any computation
+  const auto layers = options.layers.resolve(model.n_layer());  // layer range errors before any computation
+  // The component path runs through every block, from the baseline at layer 0.
+  iglens::detail::require(!s.components || static_cast<std::int64_t>(layers.size()) == model.n_layer() + 1,
+                          "--components splits every block, so it needs all layers 0..{}: drop --layers and --k",
+                          model.n_layer());
   const auto& tokenizer = model.tokenizer();
   iglens::detail::require(!s.prompt.empty(), "empty prompt: give a PROMPT argument or text on --stdin");
   // The prompt starts with BOS when the model's tokenizer says so (Llama-family files).
@@ -146,9 +175,20 @@ inline Report run_attribute(const AttributeSettings& s) {
   }
   auto sequence = prompt_ids;
   sequence.insert(sequence.end(), answer.begin(), answer.end() - 1);
-  ProgressBar bar("attributing ", N);
-  options.progress = [&bar](std::int64_t done, std::int64_t) { bar.update(done); };
-  const auto map = lens.attribute(torch::tensor(sequence, torch::kLong).to(device), targets, options);
+  const auto ids = torch::tensor(sequence, torch::kLong).to(device);
+  // Before the map, so that a bundle without a `components` method fails at once.
+  std::optional<ResidualComponents> components;
+  if (s.components) components = model.components(ids.unsqueeze(0));
+  Attribution map;
+  {
+    ProgressBar bar("attributing ", N);
+    options.progress = [&bar](std::int64_t done, std::int64_t) { bar.update(done); };
+    map = lens.attribute(ids, targets, options);
+  }
+  std::vector<ComponentAttribution> component_attributions;
+  if (components) {
+    component_attributions = detail::attribute_components_of(*components, model.norm_head(), targets, options);
+  }
 
   Report report;
   report.model = s.model;
@@ -183,7 +223,12 @@ inline Report run_attribute(const AttributeSettings& s) {
     row.f_baseline = f_baseline[i];
     row.delta = delta[i];
     if (const auto layer = onset[i].item<std::int64_t>(); layer >= 0) row.onset_layer = layer;
+    if (components) row.component_credits = detail::to_doubles(component_attributions[i].credits);
     report.tokens.push_back(std::move(row));
+  }
+  if (components) {
+    report.components = ComponentLayout{component_attributions.front().labels, estimator_name(options.estimator),
+                                        options.steps, components->n_layer(), components->n_head()};
   }
   return report;
 }

@@ -1,6 +1,7 @@
 // iglens: the IG-Lens map of a model's answer, from the command line. The
 // model is an IG-Lens bundle (*.pt), a GGUF file or a Hugging Face folder.
 //   iglens attribute [PROMPT]   map the model's answer (or --target) to layers
+//                               (and with --components to heads, biases and MLPs)
 //   iglens tokenize TEXT        token ids as JSON
 //   iglens info                 what the model file holds, as JSON
 // Errors print one line naming the problem and exit non-zero; an interrupt
@@ -47,7 +48,7 @@ int main(int argc, char** argv) {
   settings.model = demo_model;
   bool prompt_from_stdin = false;
   std::optional<int> threads;
-  std::string format = "table", out_path, svg_path;
+  std::string format = "table", out_path, svg_path, components_csv_path;
   auto* attribute = app.add_subcommand("attribute", "Attribute the model's answer to a prompt, layer by layer");
   auto* prompt = attribute->add_option("prompt", settings.prompt, "Prompt text");
   attribute->add_flag("--stdin", prompt_from_stdin, "Read the prompt from standard input (one final newline dropped)")
@@ -85,6 +86,16 @@ int main(int argc, char** argv) {
       ->default_val(format);
   attribute->add_option("--out", out_path, "Write the output to FILE instead of standard output");
   attribute->add_option("--svg", svg_path, "Also write a heatmap picture (SVG) to FILE");
+  auto* components = attribute->add_flag(
+      "--components", settings.components,
+      "Also split each token's change of probability into the embedding and every block's attention heads, "
+      "attention bias and MLP (same steps, estimator and baseline; needs all layers, so no --layers or --k, and "
+      "--objective prob). Table: each token's 8 largest; JSON: component_credits; --svg: a block x head panel "
+      "per token");
+  attribute->add_option("--components-csv", components_csv_path,
+                        "With --components, also write the component credits to FILE as CSV, one line per token "
+                        "and component: position,target_id,target,component,block,head,credit,delta")
+      ->needs(components);
 
   std::string tokenize_model = demo_model, tokenize_text;
   bool tokenize_from_stdin = false, tokenize_special_tokens = false;
@@ -111,6 +122,7 @@ int main(int argc, char** argv) {
       // Output paths are checked before any computation.
       if (!out_path.empty()) iglens::cli::check_writable(out_path, "--out");
       if (!svg_path.empty()) iglens::cli::check_writable(svg_path, "--svg");
+      if (!components_csv_path.empty()) iglens::cli::check_writable(components_csv_path, "--components-csv");
       // LibTorch's own default can be a single thread (OpenMP's choice on
       // some machines); the sweeps over the vocabulary use every core.
       const int thread_count = threads.value_or(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
@@ -120,6 +132,9 @@ int main(int argc, char** argv) {
       const auto report = iglens::cli::run_attribute(settings);
       const auto output = iglens::cli::render_report(report, format);
       if (!svg_path.empty()) iglens::cli::write_file_atomically(svg_path, iglens::cli::heatmap_svg(report));
+      if (!components_csv_path.empty()) {
+        iglens::cli::write_file_atomically(components_csv_path, iglens::cli::to_components_csv(report));
+      }
       if (out_path.empty()) {
         std::fwrite(output.data(), 1, output.size(), stdout);
       } else {

@@ -1,7 +1,8 @@
 #pragma once
 // The model a command names, behind one interface: an IG-Lens bundle (*.pt
 // from export_gpt2.py), a GGUF file or a Hugging Face folder. It is an
-// IG-Lens model (residual_stream, logits, readout) with its tokenizer.
+// IG-Lens model (residual_stream, logits, readout, components) with its
+// tokenizer.
 
 #include <cstdint>
 #include <optional>
@@ -44,6 +45,14 @@ class ProgramModel {
   }
   Readout readout() {
     return std::visit([](auto& model) { return model.readout(); }, model_);
+  }
+  // What every block writes for ids [1, S]; bundles exported without a
+  // `components` method throw an error that says how to re-export.
+  ResidualComponents components(const torch::Tensor& ids) {
+    return std::visit([&](auto& model) { return model.components(ids); }, model_);
+  }
+  NormHead norm_head() {
+    return std::visit([](auto& model) { return model.norm_head(); }, model_);
   }
   void to(torch::ScalarType dtype) {
     std::visit([&](auto& model) { model.to(dtype); }, model_);

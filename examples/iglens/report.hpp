@@ -4,6 +4,7 @@
 // spreadsheets. The JSON layout is the program's stable interface (README).
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -27,6 +28,22 @@ struct TokenRow {
   std::vector<double> ig, lens;  // ordered like Report::layers
   double f_final = 0, f_baseline = 0, delta = 0;
   std::optional<std::int64_t> onset_layer;  // none when the row carries no |IG| mass
+  std::vector<double> component_credits;    // with --components: ordered like ComponentLayout::labels
+};
+
+// What --components splits each token's change into: the embedding, then per
+// block every attention head, the attention output bias and the MLP.
+struct ComponentLayout {
+  std::vector<std::string> labels;  // "embedding", then per block l: "l.attn.head h", "l.attn.bias", "l.mlp"
+  std::string estimator;
+  std::int64_t steps = 0;
+  std::int64_t n_layer = 0, n_head = 0;
+
+  std::int64_t parts_per_block() const { return n_head + 2; }
+  // Index into labels of block l's part: heads 0..H-1, then the bias (H), then the MLP (H+1).
+  std::size_t index(std::int64_t block, std::int64_t part) const {
+    return static_cast<std::size_t>(1 + block * parts_per_block() + part);
+  }
 };
 
 struct Report {
@@ -40,6 +57,7 @@ struct Report {
   double onset_fraction = 0.5;
   double completeness_max_abs = 0;
   std::vector<TokenRow> tokens;
+  std::optional<ComponentLayout> components;  // with --components
 };
 
 // A token's bytes as one readable, quoted line: control characters, quotes,
@@ -114,11 +132,54 @@ inline std::string onset_text(const TokenRow& row) {
   return row.onset_layer ? std::to_string(*row.onset_layer) : "-";
 }
 
+// Components listed per token in the table: enough to name the heads and
+// MLPs that matter without printing hundreds of lines.
+constexpr std::size_t table_top_components = 8;
+
+// Indices of the `count` components of a row with the largest |credit|, largest first.
+inline std::vector<std::size_t> largest_components(const TokenRow& row, std::size_t count) {
+  std::vector<std::size_t> order(row.component_credits.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  count = std::min(count, order.size());
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count), order.end(),
+                    [&](std::size_t a, std::size_t b) {
+                      return std::abs(row.component_credits[a]) > std::abs(row.component_credits[b]);
+                    });
+  order.resize(count);
+  return order;
+}
+
+// A component's credit as a percentage of the token's change ("-" when there is no change).
+inline std::string share_text(double credit, double delta) {
+  return delta == 0 ? std::string("-") : fmt::format("{:+.1f}%", 100 * credit / delta);
+}
+
+// Per token, the components with the largest |credit| and their share of the change.
+inline std::string components_table(const Report& report) {
+  const auto& layout = *report.components;
+  const auto shown = std::min(table_top_components, layout.labels.size());
+  std::string out = fmt::format("\ncomponents ({}, {} steps): per token the {} of {} with the largest |credit|; "
+                                "share = credit / {}\n",
+                                layout.estimator, layout.steps, shown, layout.labels.size(), delta_label(report));
+  for (const auto& row : report.tokens) {
+    out += fmt::format("\npos {} {}  {} {:+.4f}\n", row.position, display_token(row.target), delta_label(report),
+                       row.delta);
+    TextTable table;
+    table.add_row({"  component", "credit", "share"});
+    for (const auto index : largest_components(row, shown)) {
+      const double credit = row.component_credits[index];
+      table.add_row({"  " + layout.labels[index], fmt::format("{:+.4f}", credit), share_text(credit, row.delta)});
+    }
+    out += table.render(1);
+  }
+  return out;
+}
+
 }  // namespace detail
 
 // One row per attributed token: IG@L and lens@L for each chosen layer, the
 // highest layer first, then sum, Δ and the onset layer; then the
-// completeness line.
+// completeness line; with --components, each token's largest components.
 inline std::string to_table(const Report& report) {
   std::string out = fmt::format("IG-Lens  model {}  objective {}  estimator {}  steps {}  baseline {}  dtype {}  onset at {:g} of |IG|\n",
                                 report.model, report.objective, report.estimator, report.steps, report.baseline,
@@ -147,10 +208,12 @@ inline std::string to_table(const Report& report) {
   }
   out += table.render(2);
   out += fmt::format("\nmax|sum - {}| = {:.3g}\n", delta_label(report), report.completeness_max_abs);
+  if (report.components) out += detail::components_table(report);
   return out;
 }
 
-// The stable interface for scripts; `ig` and `lens` are ordered like `layers`.
+// The stable interface for scripts; `ig` and `lens` are ordered like
+// `layers`, `component_credits` like `components.labels`.
 inline nlohmann::json to_json_value(const Report& report) {
   nlohmann::json tokens = nlohmann::json::array();
   for (const auto& row : report.tokens) {
@@ -162,21 +225,28 @@ inline nlohmann::json to_json_value(const Report& report) {
       token["foil_id"] = *row.foil_id;
       token["foil"] = row.foil;
     }
+    if (report.components) token["component_credits"] = row.component_credits;
     tokens.push_back(std::move(token));
   }
-  return {{"model", report.model},
-          {"prompt", report.prompt},
-          {"prompt_ids", report.prompt_ids},
-          {"mode", report.mode},
-          {"layers", report.layers},
-          {"estimator", report.estimator},
-          {"steps", report.steps},
-          {"baseline", report.baseline},
-          {"objective", report.objective},
-          {"dtype", report.dtype},
-          {"onset_fraction", report.onset_fraction},
-          {"completeness_max_abs", report.completeness_max_abs},
-          {"tokens", std::move(tokens)}};
+  nlohmann::json out{{"model", report.model},
+                     {"prompt", report.prompt},
+                     {"prompt_ids", report.prompt_ids},
+                     {"mode", report.mode},
+                     {"layers", report.layers},
+                     {"estimator", report.estimator},
+                     {"steps", report.steps},
+                     {"baseline", report.baseline},
+                     {"objective", report.objective},
+                     {"dtype", report.dtype},
+                     {"onset_fraction", report.onset_fraction},
+                     {"completeness_max_abs", report.completeness_max_abs},
+                     {"tokens", std::move(tokens)}};
+  if (report.components) {
+    out["components"] = {{"labels", report.components->labels},
+                         {"estimator", report.components->estimator},
+                         {"steps", report.components->steps}};
+  }
+  return out;
 }
 
 // Token text that is not valid UTF-8 (a character split across tokens) is
@@ -203,6 +273,28 @@ inline std::string to_csv(const Report& report) {
       out += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", row.position, row.target_id,
                          detail::csv_field(row.target), report.layers[j], row.ig[j], row.lens[j], row.f_final,
                          row.f_baseline, row.delta, row.onset_layer ? std::to_string(*row.onset_layer) : "");
+    }
+  }
+  return out;
+}
+
+// With --components-csv: long format, one line per token and component.
+// `block` is empty for the embedding, `head` for everything but a head.
+inline std::string to_components_csv(const Report& report) {
+  iglens::detail::require(report.components.has_value(), "the report has no component credits (run with --components)");
+  const auto& layout = *report.components;
+  std::string out = "position,target_id,target,component,block,head,credit,delta\n";
+  for (const auto& row : report.tokens) {
+    for (std::size_t i = 0; i < layout.labels.size(); ++i) {
+      std::string block, head;
+      if (i > 0) {  // index 0 is the embedding
+        const auto after_embedding = static_cast<std::int64_t>(i - 1);
+        const auto part = after_embedding % layout.parts_per_block();
+        block = std::to_string(after_embedding / layout.parts_per_block());
+        if (part < layout.n_head) head = std::to_string(part);
+      }
+      out += fmt::format("{},{},{},{},{},{},{},{}\n", row.position, row.target_id, detail::csv_field(row.target),
+                         detail::csv_field(layout.labels[i]), block, head, row.component_credits[i], row.delta);
     }
   }
   return out;

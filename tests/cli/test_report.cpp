@@ -111,3 +111,83 @@ TEST_CASE("the heatmap has a cell per token and layer, labels and a legend", "[c
   CHECK(detail::diverging_colour(0) == "#ffffff");
   CHECK(detail::diverging_colour(-1) == "#2166ac");
 }
+
+namespace {
+
+// Layers 0..2 of a two-block, two-head model, split by --components; each
+// block's parts add up to the layer map's IG of that block.
+Report components_report() {
+  auto r = two_token_report();
+  r.layers = {0, 1, 2};
+  r.components = ComponentLayout{{"embedding", "0.attn.head 0", "0.attn.head 1", "0.attn.bias", "0.mlp",
+                                  "1.attn.head 0", "1.attn.head 1", "1.attn.bias", "1.mlp"},
+                                 "observed-delta", 64, 2, 2};
+  for (auto& row : r.tokens) {
+    row.component_credits = {0.125, -0.5, 0.125, 0.0, 0.125, 0.25, 0.0625, -0.0625, 0.25};
+  }
+  r.tokens[1].delta = 0;  // no change: shares are undefined
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("with components the table lists each token's largest components and their share", "[cli][format]") {
+  const auto table = to_table(components_report());
+  const auto section = table.find("components (observed-delta, 64 steps): per token the 8 of 9 with the largest |credit|");
+  REQUIRE(section != std::string::npos);
+  const auto first_token = table.substr(section, table.find("pos 5", section) - section);
+  CHECK(first_token.find("pos 4 \",\"  \xCE\x94prob +0.3750") != std::string::npos);
+  // Largest |credit| first, the share of Δ beside it; the ninth (0.0) is left out.
+  CHECK(first_token.find("0.attn.head 0  -0.5000  -133.3%") != std::string::npos);
+  CHECK(first_token.find("0.attn.head 0") < first_token.find("1.mlp"));
+  CHECK(first_token.find("1.mlp") < first_token.find("embedding"));
+  CHECK(first_token.find("0.attn.bias") == std::string::npos);
+  CHECK(table.find("0.attn.head 0  -0.5000      -") != std::string::npos);  // Δ = 0: no share
+  CHECK(to_table(two_token_report()).find("components (") == std::string::npos);
+}
+
+TEST_CASE("with components JSON carries the labels once and each token's credits aligned with them",
+          "[cli][format]") {
+  const auto j = nlohmann::json::parse(to_json(components_report()));
+  CHECK(j["components"]["labels"].size() == 9);
+  CHECK(j["components"]["labels"][3] == "0.attn.bias");
+  CHECK(j["components"]["estimator"] == "observed-delta");
+  CHECK(j["components"]["steps"] == 64);
+  CHECK(j["tokens"][0]["component_credits"] ==
+        nlohmann::json({0.125, -0.5, 0.125, 0.0, 0.125, 0.25, 0.0625, -0.0625, 0.25}));
+  const auto plain = nlohmann::json::parse(to_json(two_token_report()));
+  CHECK_FALSE(plain.contains("components"));
+  CHECK_FALSE(plain["tokens"][0].contains("component_credits"));
+}
+
+TEST_CASE("the components CSV has one line per token and component with its block and head", "[cli][format]") {
+  const auto csv = to_components_csv(components_report());
+  CHECK(csv.rfind("position,target_id,target,component,block,head,credit,delta\n", 0) == 0);
+  CHECK(csv.find("4,44,\",\",\"embedding\",,,0.125,0.375\n") != std::string::npos);
+  CHECK(csv.find("4,44,\",\",\"1.attn.head 1\",1,1,0.0625,0.375\n") != std::string::npos);
+  CHECK(csv.find("4,44,\",\",\"0.attn.bias\",0,,0,0.375\n") != std::string::npos);
+  CHECK(csv.find("4,44,\",\",\"1.mlp\",1,,0.25,0.375\n") != std::string::npos);
+  std::size_t first_token_lines = 0;
+  for (auto at = csv.find("\n4,44,"); at != std::string::npos; at = csv.find("\n4,44,", at + 1)) ++first_token_lines;
+  CHECK(first_token_lines == 9);
+  CHECK_THROWS_WITH(to_components_csv(two_token_report()), Catch::Contains("run with --components"));
+}
+
+TEST_CASE("with components the heatmap adds a block x head panel per token on the layer map's scale",
+          "[cli][svg]") {
+  const auto svg = heatmap_svg(components_report());
+  auto count = [&](const std::string& needle) {
+    std::size_t n = 0;
+    for (auto at = svg.find(needle); at != std::string::npos; at = svg.find(needle, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count("<g><title>") == 2 * 3);                          // the layer map
+  CHECK(count("<g class=\"component\"><title>") == 2 * 2 * 4);  // 2 tokens x 2 blocks x (2 heads, bias, MLP)
+  for (const char* label : {">H0</text>", ">H1</text>", ">bias</text>", ">MLP</text>", ">block</text>"})
+    CHECK(svg.find(label) != std::string::npos);
+  CHECK(svg.find("1.attn.head 1: credit +0.062500 (+16.7% of \xCE\x94prob)") != std::string::npos);
+  // One scale for both: IG@2 = +0.5 and block 0's head 0 = -0.5 take the two ends.
+  CHECK(svg.find("fill=\"#b2182b\"") != std::string::npos);
+  CHECK(svg.find("fill=\"#2166ac\"") != std::string::npos);
+  CHECK(svg.find(">+0.500</text>") != std::string::npos);  // block 1's sum, IG@2
+}
