@@ -77,9 +77,6 @@ inline Options options_from(const AttributeSettings& s) {
                           "--foil is only used with --objective prob-diff (objective here: {})", s.objective);
   iglens::detail::require(!s.components || options.objective == Objective::probability,
                           "--components attributes probability: use --objective prob");
-  // The component split has the observed-delta estimator only, until the library's estimator argument lands.
-  iglens::detail::require(!s.components || options.estimator == Estimator::observed_delta,
-                          "--components splits with --estimator observed-delta only");
   iglens::detail::require(s.generate >= 1, "--generate must be at least 1 (got {})", s.generate);
   iglens::detail::require(!s.target || !s.target->empty(), "--target is empty");
   return options;
@@ -129,7 +126,7 @@ inline std::vector<ComponentAttribution> attribute_components_of(const ResidualC
   for (std::int64_t i = 0; i < N; ++i) {
     const auto position = targets.positions[i];
     attributions.push_back(attribute_components(components, position, targets.ids[i], head, options.steps,
-                                                baselines[position]));
+                                                baselines[position], options.estimator));
     bar.update(i + 1);
   }
   return attributions;
@@ -227,8 +224,9 @@ inline Report run_attribute(const AttributeSettings& s) {
     report.tokens.push_back(std::move(row));
   }
   if (components) {
-    report.components = ComponentLayout{component_attributions.front().labels, estimator_name(options.estimator),
-                                        options.steps, components->n_layer(), components->n_head()};
+    const auto& first = component_attributions.front();
+    report.components = ComponentLayout{first.labels, estimator_name(first.estimator), first.steps,
+                                        components->n_layer(), components->n_head()};
   }
   return report;
 }
