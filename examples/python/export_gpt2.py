@@ -2,9 +2,11 @@
 """Export a GPT-2 as one self-contained IG-Lens TorchScript bundle.
 
 The bundle (written with torch.jit.save) holds the scripted model, with the
-methods forward(ids) -> logits, residual_stream(ids) -> [L+1, B, S, d] and
-readout(h) -> logits, plus three extra files: iglens.json (model description),
-vocab.json and merges.txt (the GPT-2 BPE tokenizer).
+methods forward(ids) -> logits, residual_stream(ids) -> [L+1, B, S, d],
+readout(h) -> logits and components(ids [1, S]) -> (resid_pre, resid_mid,
+head_results, attn_bias, mlp_out), plus three extra files: iglens.json (model
+description; its "methods" lists the methods), vocab.json and merges.txt (the
+GPT-2 BPE tokenizer).
 
 Sources (exactly one):
   --hf NAME_OR_PATH       a Hugging Face GPT-2 folder (config.json,
@@ -16,10 +18,15 @@ Sources (exactly one):
   --random-config NAME    a seeded random GPT-2 (tiny or small; see --seed and
                           the --n-layer/--d-model/--n-head/--context overrides).
   --checkpoint FILE       a checkpoint written by train_demo_gpt2.py.
+  --bundle FILE           an existing bundle, older ones included: its weights,
+                          tokenizer files and source, exported again with the
+                          current code (e.g. to add the components method).
+                          The rebuilt model's logits must match the bundle's.
 
 Before anything is written the scripted module's logits are compared with the
-eager module's, and readout(residual_stream(ids)[L]) with forward(ids). The
-bundle is written under a temporary name, loaded back and checked, then
+eager module's, readout(residual_stream(ids)[L]) with forward(ids), and the
+scripted components with the eager ones, each block's parts summing to its
+change of the residual stream. The bundle is written under a temporary name, loaded back and checked, then
 renamed, so a failed export leaves no file behind.
 """
 
@@ -41,9 +48,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpt2 import GPT2, GPT2Config, load_hf_state_dict  # noqa: E402
 import safetensors_io  # noqa: E402
 
-SCRIPT_TOL = 1e-5  # scripted vs eager, readout vs forward
+SCRIPT_TOL = 1e-5  # scripted vs eager, readout vs forward, a block's parts vs its change
 HF_TOL = 1e-4  # ours vs transformers
 EOT = "<|endoftext|>"
+METHODS = ["forward", "residual_stream", "readout", "components"]  # iglens.json "methods"
+BUNDLE_FILES = ("iglens.json", "vocab.json", "merges.txt")
 
 RANDOM_CONFIGS = {
     "tiny": dict(n_layer=2, n_embd=32, n_head=4, n_positions=64),
@@ -242,6 +251,52 @@ def from_checkpoint(path: str) -> Source:
     return Source(model.eval(), cfg, vocab_json, merges_txt, f"checkpoint {path}")
 
 
+def from_bundle(path: str) -> Source:
+    """The eager GPT2 of a bundle, rebuilt from its iglens.json and weights."""
+    extra = {name: "" for name in BUNDLE_FILES}
+    try:
+        old = torch.jit.load(path, map_location="cpu", _extra_files=extra)
+    except RuntimeError as e:
+        raise ExportError(f"{path}: not a readable TorchScript archive: {str(e).splitlines()[0]}") from None
+    for name, data in extra.items():
+        if not data:
+            raise ExportError(f"{path}: no {name} inside; not an IG-Lens bundle")
+    try:
+        meta = json.loads(extra["iglens.json"])
+        if meta["format_version"] != 1 or meta["architecture"] != "gpt2":
+            raise ExportError(f"{path}: iglens.json describes format_version {meta['format_version']!r}, "
+                              f"architecture {meta['architecture']!r}; --bundle reads version 1 gpt2 bundles")
+        if meta["tokenizer"] != {"vocab": "vocab.json", "merges": "merges.txt"}:
+            raise ExportError(f"{path}: iglens.json names tokenizer files {meta['tokenizer']}, "
+                              "not vocab.json and merges.txt")
+        d_model = int(meta["d_model"])
+        state = {name: value.detach().clone() for name, value in old.state_dict().items()}
+        inner_key = "transformer.h.0.mlp.c_fc.weight"
+        inner = state[inner_key].shape[1] if inner_key in state else 4 * d_model
+        cfg = GPT2Config(vocab_size=int(meta["vocab_size"]), n_positions=int(meta["context_length"]),
+                         n_embd=d_model, n_layer=int(meta["n_layer"]), n_head=int(meta["n_head"]),
+                         n_inner=None if inner == 4 * d_model else inner,
+                         layer_norm_epsilon=float(meta["final_norm"]["eps"]))
+        source = f"{meta.get('source', 'unknown')}, re-exported from bundle {path}"
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ExportError(f"{path}: iglens.json is not valid JSON: {e}") from None
+    except (KeyError, TypeError) as e:
+        raise ExportError(f"{path}: iglens.json lacks or mistypes a field: {e}") from None
+    model = GPT2(cfg)
+    try:
+        load_hf_state_dict(model, state)
+    except ValueError as e:
+        raise ExportError(f"{path}: {e}") from None
+    model.eval()
+    # The old bundle's code may predate gpt2.py's current one: the rebuilt model must compute the same.
+    ids = torch.tensor([check_ids(json.loads(extra["vocab.json"]), cfg)])
+    with torch.no_grad():
+        d = _max_diff(model(ids), old(ids))
+    if not d <= SCRIPT_TOL:
+        raise ExportError(f"{path}: the rebuilt model's logits differ from the bundle's by {d:.3g} (> {SCRIPT_TOL})")
+    return Source(model, cfg, extra["vocab.json"], extra["merges.txt"], source)
+
+
 # --------------------------------------------------------------------------
 # Checks and writing
 
@@ -288,6 +343,34 @@ def run_checks(eager: torch.nn.Module, scripted, ids: torch.Tensor, n_layer: int
             print(f"transformers check passed (max |diff| {d:.2g})", file=sys.stderr)
 
 
+def check_components(eager: GPT2, scripted, ids: torch.Tensor, cfg: GPT2Config) -> None:
+    """Scripted components of each sequence of ids against eager, resid_pre against
+    residual_stream, and each block's parts against its change of the stream."""
+    L, H, d = cfg.n_layer, cfg.n_head, cfg.n_embd
+    names = ("resid_pre", "resid_mid", "head_results", "attn_bias", "mlp_out")
+    with torch.no_grad():
+        for row in range(ids.shape[0]):
+            one = ids[row:row + 1]
+            S = one.shape[1]
+            got = scripted.components(one)
+            want = eager.components(one)
+            shapes = ((L + 1, S, d), (L, S, d), (L, S, H, d), (L, S, d), (L, S, d))
+            for name, part, expected, eager_part in zip(names, got, shapes, want):
+                if tuple(part.shape) != expected:
+                    raise ExportError(f"components: {name} has shape {tuple(part.shape)}, expected {expected}")
+                diff = _max_diff(part, eager_part)
+                if not diff <= SCRIPT_TOL:
+                    raise ExportError(f"components: scripted {name} differs from eager by {diff:.3g} (> {SCRIPT_TOL})")
+            pre, mid, heads, bias, mlp = got
+            for what, diff in (
+                ("resid_pre differs from residual_stream", _max_diff(pre, scripted.residual_stream(one)[:, 0])),
+                ("heads + attn_bias differ from resid_mid - resid_pre", _max_diff(heads.sum(2) + bias, mid - pre[:-1])),
+                ("mlp_out differs from the next resid_pre - resid_mid", _max_diff(mlp, pre[1:] - mid)),
+            ):
+                if not diff <= SCRIPT_TOL:
+                    raise ExportError(f"components: {what} by {diff:.3g} (> {SCRIPT_TOL})")
+
+
 def unembedding_name(eager: GPT2, scripted) -> str:
     names = dict(scripted.named_parameters())
     if "lm_head.weight" in names:
@@ -314,14 +397,18 @@ def describe(cfg: GPT2Config, vocab: Dict[str, int], source: str, unembedding: s
         "special_tokens": {EOT: vocab[EOT]},
         "tokenizer": {"vocab": "vocab.json", "merges": "merges.txt"},
         "source": source,
+        "methods": list(METHODS),
     }
 
 
 def _verify_saved(path: str, meta: Dict, ids: torch.Tensor, want: torch.Tensor) -> None:
-    extra = {"iglens.json": "", "vocab.json": "", "merges.txt": ""}
+    extra = {name: "" for name in BUNDLE_FILES}
     loaded = torch.jit.load(path, map_location="cpu", _extra_files=extra)
     if json.loads(extra["iglens.json"]) != meta:
         raise ExportError("iglens.json read back from the bundle differs from what was written")
+    for method in meta["methods"]:
+        if not hasattr(loaded, method):
+            raise ExportError(f"method {method!r} listed in iglens.json is not in the saved module")
     params = dict(loaded.named_parameters())
     for name in (meta["final_norm"]["weight"], meta["final_norm"]["bias"], meta["unembedding"]["weight"]):
         if name not in params:
@@ -357,6 +444,7 @@ def export_bundle(model: GPT2, cfg: GPT2Config, vocab_json: bytes, merges_txt: b
     ids = torch.tensor([prompt, prompt[::-1]], dtype=torch.long)
     scripted = torch.jit.script(model)
     run_checks(model, scripted, ids, cfg.n_layer, reference)
+    check_components(model, scripted, ids, cfg)
     meta = describe(cfg, vocab, source, unembedding_name(model, scripted))
 
     out_path = Path(out)
@@ -391,6 +479,7 @@ def parse_args(argv=None):
     src.add_argument("--hf", metavar="NAME_OR_PATH", help="Hugging Face GPT-2 folder (or hub name with transformers)")
     src.add_argument("--random-config", choices=sorted(RANDOM_CONFIGS), help="seeded random GPT-2")
     src.add_argument("--checkpoint", metavar="FILE", help="checkpoint from train_demo_gpt2.py")
+    src.add_argument("--bundle", metavar="FILE.pt", help="existing bundle to export again with the current code")
     p.add_argument("-o", "--out", required=True, metavar="FILE.pt", help="bundle to write")
     p.add_argument("--golden", metavar="FILE.json", help="also write logits and residual stream of a fixed prompt")
     p.add_argument("--seed", type=int, default=0, help="seed for --random-config (default: %(default)s)")
@@ -421,6 +510,8 @@ def main(argv=None) -> int:
             src = from_random(args.random_config, args.seed, args.vocab, args.merges,
                               {"n_layer": args.n_layer, "n_embd": args.d_model, "n_head": args.n_head,
                                "n_positions": args.context})
+        elif args.bundle:
+            src = from_bundle(args.bundle)
         else:
             src = from_checkpoint(args.checkpoint)
         meta = export_bundle(src.model, src.cfg, src.vocab_json, src.merges_txt, src.source, args.out,

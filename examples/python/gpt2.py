@@ -17,14 +17,16 @@ non-parameter buffers (``attn.bias``, ``attn.masked_bias``) are dropped:
 
 A Conv1D weight is stored [in, out] (the transpose of nn.Linear): y = x @ W + b.
 
-The model is scriptable with ``torch.jit.script`` and exposes three methods:
+The model is scriptable with ``torch.jit.script`` and exposes four methods:
 ``forward`` (logits), ``residual_stream`` (the residual stream at every layer
-boundary) and ``readout`` (final norm + unembedding of residual vectors).
+boundary), ``readout`` (final norm + unembedding of residual vectors) and
+``components`` (what each head, attention bias and MLP writes into the
+residual stream of one sequence, for component attribution).
 """
 
 import math
 from dataclasses import dataclass, asdict
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -82,7 +84,8 @@ class Attention(nn.Module):
         self.attn_dropout = nn.Dropout(cfg.dropout)
         self.resid_dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def mix(self, x: Tensor) -> Tensor:
+        """z [B, S, D]: every head's attention-weighted values, concatenated, before c_proj."""
         B, S, D = x.shape[0], x.shape[1], x.shape[2]
         qkv = self.c_attn(x)
         q, k, v = qkv.split(D, dim=2)
@@ -94,8 +97,24 @@ class Attention(nn.Module):
         causal = torch.ones(S, S, dtype=torch.bool, device=x.device).tril()
         scores = scores.masked_fill(~causal, float("-inf"))
         probs = self.attn_dropout(torch.softmax(scores, dim=-1))
-        y = torch.matmul(probs, v).transpose(1, 2).reshape(B, S, D)
-        return self.resid_dropout(self.c_proj(y))
+        return torch.matmul(probs, v).transpose(1, 2).reshape(B, S, D)
+
+    def project(self, z: Tensor) -> Tensor:
+        """The attention output written into the residual stream: c_proj of z."""
+        return self.resid_dropout(self.c_proj(z))
+
+    def head_writes(self, z: Tensor) -> Tensor:
+        """[B, S, H, D]: head h's slice of z through its rows of c_proj.weight (Conv1D, [in, out]).
+
+        Summed over h and plus c_proj.bias, this is ``project(z)`` (in eval mode).
+        """
+        B, S = z.shape[0], z.shape[1]
+        per_head = z.reshape(B, S, self.n_head, self.head_dim)
+        weight = self.c_proj.weight.reshape(self.n_head, self.head_dim, -1)
+        return torch.einsum("bshk,hkd->bshd", [per_head, weight])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.project(self.mix(x))
 
 
 class MLP(nn.Module):
@@ -118,10 +137,16 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon)
         self.mlp = MLP(cfg)
 
+    def sublayers(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """(z, resid_mid, mlp_out): the attention heads' outputs before c_proj
+        (Attention.mix), the stream after attention, and the MLP's write."""
+        z = self.attn.mix(self.ln_1(x))
+        mid = x + self.attn.project(z)
+        return z, mid, self.mlp(self.ln_2(mid))
+
     def forward(self, x: Tensor) -> Tensor:
-        x = x + self.attn(self.ln_1(x))
-        x = x + self.mlp(self.ln_2(x))
-        return x
+        _, mid, mlp_out = self.sublayers(x)
+        return mid + mlp_out
 
 
 class Transformer(nn.Module):
@@ -178,6 +203,32 @@ class GPT2(nn.Module):
             x = block(x)
             states.append(x)
         return torch.stack(states, dim=0)
+
+    @torch.jit.export
+    def components(self, ids: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """What every block writes into the residual stream of ids [1, S], in one forward pass:
+        (resid_pre [L+1, S, d], resid_mid [L, S, d], head_results [L, S, H, d],
+        attn_bias [L, S, d], mlp_out [L, S, d]), TransformerLens' names. Per block,
+        heads + bias = resid_mid - resid_pre and mlp_out = next resid_pre - resid_mid
+        (up to rounding: the forward pass applies c_proj to all heads at once)."""
+        self._check_ids(ids)
+        if ids.shape[0] != 1:
+            raise ValueError("components: ids must be one sequence [1, S]")
+        x = self.transformer.embed(ids)
+        pre: List[Tensor] = [x[0]]
+        mid: List[Tensor] = []
+        heads: List[Tensor] = []
+        bias: List[Tensor] = []
+        mlp: List[Tensor] = []
+        for block in self.transformer.h:
+            z, resid_mid, mlp_out = block.sublayers(x)
+            heads.append(block.attn.head_writes(z)[0])
+            bias.append(block.attn.c_proj.bias.expand(x.shape[1], x.shape[2]))
+            mid.append(resid_mid[0])
+            mlp.append(mlp_out[0])
+            x = resid_mid + mlp_out
+            pre.append(x[0])
+        return (torch.stack(pre), torch.stack(mid), torch.stack(heads), torch.stack(bias), torch.stack(mlp))
 
     @torch.jit.export
     def readout(self, h: Tensor) -> Tensor:

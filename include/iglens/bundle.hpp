@@ -1,7 +1,8 @@
 #pragma once
 // An IG-Lens model bundle: one TorchScript file (*.pt) holding the model with
-// forward / residual_stream / readout methods, and three extra files:
-// iglens.json (what the model is), vocab.json and merges.txt (its tokenizer).
+// forward / residual_stream / readout methods (and, since component
+// attribution, components), and three extra files: iglens.json (what the
+// model is, which methods it has), vocab.json and merges.txt (its tokenizer).
 // examples/python/export_gpt2.py writes them.
 //
 // A bundle is an IG-Lens model. When iglens.json names a LayerNorm or RMSNorm
@@ -115,6 +116,10 @@ class Bundle {
   Bundle(std::string path, ScriptModel script, BundleInfo info, Tokenizer tokenizer)
       : path_(std::move(path)), script_(std::move(script)), info_(std::move(info)), tokenizer_(std::move(tokenizer)) {
     norm_head();  // every named parameter exists with the right shape
+    for (const auto& method : info_.methods) {
+      detail::require(script_.module().find_method(method).has_value(),
+                      "iglens.json lists method '{}', which the TorchScript module does not have", method);
+    }
   }
 
   const torch::Tensor& check_length(const torch::Tensor& ids) const {

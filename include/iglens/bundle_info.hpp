@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,10 @@ struct BundleInfo {
   std::map<std::string, std::int64_t> special_tokens;
   std::string vocab_file, merges_file;
   std::string source;
+  // The TorchScript methods the module provides. Bundles written before
+  // iglens.json listed them have the three every bundle has; newer ones
+  // add "components".
+  std::vector<std::string> methods{"forward", "residual_stream", "readout"};
 
   // `origin` names the file in messages.
   static BundleInfo parse(std::string_view text, const std::string& origin) {
@@ -75,6 +80,18 @@ struct BundleInfo {
     info.vocab_file = read.string(tokenizer, "vocab", "tokenizer.");
     info.merges_file = read.string(tokenizer, "merges", "tokenizer.");
     if (j.contains("source") && j["source"].is_string()) info.source = j["source"].get<std::string>();
+    if (j.contains("methods")) {
+      const auto& methods = j["methods"];
+      detail::require(methods.is_array(), "{}: iglens.json field 'methods' must be an array of method names",
+                      origin);
+      info.methods.clear();
+      for (const auto& method : methods) {
+        detail::require(method.is_string() && !method.get<std::string>().empty(),
+                        "{}: iglens.json field 'methods' must hold non-empty strings, got {}", origin,
+                        method.dump());
+        info.methods.push_back(method.get<std::string>());
+      }
+    }
     return info;
   }
 

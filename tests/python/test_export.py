@@ -23,7 +23,8 @@ sys.path.insert(0, str(PY_DIR))
 
 import export_gpt2  # noqa: E402
 import safetensors_io  # noqa: E402
-from gpt2 import GPT2, GPT2Config  # noqa: E402
+from gpt2 import GPT2, Attention, GPT2Config  # noqa: E402
+from write_old_style_bundle import write_old_style_bundle  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -334,9 +335,29 @@ class TestHFLoading(unittest.TestCase):
             sys.modules.pop("transformers", None)
 
 
+def export_quietly(argv):
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        rc = export_gpt2.main(argv)
+    return rc, err.getvalue()
+
+
+def load_bundle(path):
+    extra = {"iglens.json": "", "vocab.json": "", "merges.txt": ""}
+    module = torch.jit.load(path, _extra_files=extra)
+    return module, json.loads(extra["iglens.json"]), extra
+
+
+def sum_errors(components):
+    """Max |error| of heads + bias against resid_mid - resid_pre, and of mlp_out against its change."""
+    pre, mid, heads, bias, mlp = components
+    return ((heads.sum(2) + bias - (mid - pre[:-1])).abs().max().item(),
+            (mlp - (pre[1:] - mid)).abs().max().item())
+
+
 class TestBundle(unittest.TestCase):
     KEYS = {"format_version", "architecture", "n_layer", "d_model", "n_head", "vocab_size", "context_length",
-            "final_norm", "unembedding", "special_tokens", "tokenizer", "source"}
+            "final_norm", "unembedding", "special_tokens", "tokenizer", "source", "methods"}
 
     def test_tiny_bundle(self):
         with tempfile.TemporaryDirectory() as out:
@@ -360,6 +381,7 @@ class TestBundle(unittest.TestCase):
             self.assertEqual(meta["special_tokens"], {"<|endoftext|>": 256})
             self.assertEqual(meta["tokenizer"], {"vocab": "vocab.json", "merges": "merges.txt"})
             self.assertEqual(meta["source"], "random-config tiny seed 7")
+            self.assertEqual(meta["methods"], ["forward", "residual_stream", "readout", "components"])
 
             vocab = json.loads(extra["vocab.json"])
             self.assertEqual(len(vocab), 257)
@@ -415,10 +437,24 @@ class TestBundle(unittest.TestCase):
             def readout(self, h: torch.Tensor) -> torch.Tensor:
                 return self.lm_head(self.transformer.ln_f(h)) * 1.01
 
+        class LinearLayoutHeads(Attention):
+            """Reads c_proj as nn.Linear ([out, in]): the bug GPT-2's Conv1D layout invites."""
+
+            def head_writes(self, z: torch.Tensor) -> torch.Tensor:
+                B, S = z.shape[0], z.shape[1]
+                weight = self.c_proj.weight.t().reshape(self.n_head, self.head_dim, -1)
+                return torch.einsum("bshk,hkd->bshd", [z.reshape(B, S, self.n_head, self.head_dim), weight])
+
+        def heads_in_linear_layout(cfg):
+            model = GPT2(cfg)
+            model.transformer.h[0].attn.__class__ = LinearLayoutHeads
+            return model
+
         vocab, merges = export_gpt2.byte_level_tokenizer()
         cfg = GPT2Config(vocab_size=257, n_positions=16, n_embd=16, n_layer=1, n_head=2)
         cases = [(ScriptedDiffers, None, "scripted logits"), (ReadoutDiffers, None, "readout"),
-                 (GPT2, lambda ids: torch.zeros(ids.shape[0], ids.shape[1], 257), "transformers")]
+                 (GPT2, lambda ids: torch.zeros(ids.shape[0], ids.shape[1], 257), "transformers"),
+                 (heads_in_linear_layout, None, "heads \\+ attn_bias differ")]
         with tempfile.TemporaryDirectory() as out:
             for cls, reference, message in cases:
                 with self.subTest(cls=cls.__name__, message=message):
@@ -458,6 +494,112 @@ class TestBundle(unittest.TestCase):
             self.assertEqual(rc, 1)
             self.assertIn("--vocab", err.getvalue())
             self.assertEqual(os.listdir(out), [])
+
+
+class TestComponents(unittest.TestCase):
+    """The components method of an exported bundle: what each head, bias and MLP writes."""
+
+    def test_parts_sum_to_each_blocks_change(self):
+        model = random_model(seed=4)  # random biases: attn_bias is not zero
+        vocab, merges = export_gpt2.byte_level_tokenizer()
+        ids = ids_for(TINY, S=12, B=1)
+        with tempfile.TemporaryDirectory() as out:
+            path = os.path.join(out, "m.pt")
+            export_gpt2.export_bundle(model, TINY, vocab, merges, "test", path)
+            m, _, _ = load_bundle(path)
+            with torch.no_grad():
+                components = m.components(ids)
+                pre, mid, heads, bias, mlp = components
+                L, S, H, d = TINY.n_layer, 12, TINY.n_head, TINY.n_embd
+                self.assertEqual([tuple(t.shape) for t in components],
+                                 [(L + 1, S, d), (L, S, d), (L, S, H, d), (L, S, d), (L, S, d)])
+                self.assertTrue(torch.equal(pre, m.residual_stream(ids)[:, 0]))
+                heads_error, mlp_error = sum_errors(components)
+                self.assertLess(heads_error, 1e-5)
+                self.assertLess(mlp_error, 1e-5)
+                # Head 1 of block 1 by hand: its slice of z through its rows of c_proj.weight.
+                block = model.transformer.h[1]
+                z = block.attn.mix(block.ln_1(pre[1].unsqueeze(0)))[0]
+                hd = d // H
+                by_hand = z[:, hd:2 * hd] @ block.attn.c_proj.weight[hd:2 * hd, :]
+                self.assertLess((heads[1, :, 1] - by_hand).abs().max().item(), 1e-6)
+                self.assertTrue(torch.equal(bias[1], block.attn.c_proj.bias.expand(S, d)))
+                self.assertGreater(bias.abs().max().item(), 0.0)
+                with self.assertRaisesRegex(Exception, "one sequence"):
+                    m.components(ids_for(TINY, B=2))
+
+
+class TestBundleSource(unittest.TestCase):
+    """--bundle: an existing bundle exported again with the current code."""
+
+    def assert_same_model(self, old, new):
+        g = torch.Generator().manual_seed(11)
+        with torch.no_grad():
+            for S in (1, 5, 16):
+                ids = torch.randint(0, 257, (2, S), generator=g)
+                self.assertTrue(torch.equal(old(ids), new(ids)), S)
+                self.assertTrue(torch.equal(old.residual_stream(ids), new.residual_stream(ids)), S)
+        for (n1, p1), (n2, p2) in zip(old.named_parameters(), new.named_parameters()):
+            self.assertEqual(n1, n2)
+            self.assertTrue(torch.equal(p1, p2), n1)
+
+    def test_round_trip_keeps_logits_bit_identical(self):
+        with tempfile.TemporaryDirectory() as out:
+            first, second = os.path.join(out, "a.pt"), os.path.join(out, "b.pt")
+            self.assertEqual(export_quietly(["--random-config", "tiny", "--seed", "3", "-o", first])[0], 0)
+            rc, err = export_quietly(["--bundle", first, "-o", second])
+            self.assertEqual(rc, 0, err)
+            old, old_meta, old_extra = load_bundle(first)
+            new, new_meta, new_extra = load_bundle(second)
+            self.assert_same_model(old, new)
+            self.assertEqual(new_meta,
+                             dict(old_meta, source=f"random-config tiny seed 3, re-exported from bundle {first}"))
+            self.assertEqual(new_extra["vocab.json"], old_extra["vocab.json"])
+            self.assertEqual(new_extra["merges.txt"], old_extra["merges.txt"])
+            # In place: the file is replaced only once the new one is checked.
+            rc, err = export_quietly(["--bundle", second, "-o", second])
+            self.assertEqual(rc, 0, err)
+            self.assert_same_model(old, load_bundle(second)[0])
+            self.assertEqual(sorted(os.listdir(out)), ["a.pt", "b.pt"])
+
+    def test_old_style_bundle_gains_components(self):
+        model = random_model(seed=6)
+        with tempfile.TemporaryDirectory() as out:
+            old_path, new_path = os.path.join(out, "old.pt"), os.path.join(out, "new.pt")
+            write_old_style_bundle(model, TINY, old_path, "an old export")
+            old, old_meta, _ = load_bundle(old_path)
+            self.assertFalse(hasattr(old, "components"))
+            self.assertNotIn("methods", old_meta)
+            rc, err = export_quietly(["--bundle", old_path, "-o", new_path])
+            self.assertEqual(rc, 0, err)
+            new, new_meta, _ = load_bundle(new_path)
+            self.assert_same_model(old, new)
+            self.assertEqual(new_meta["methods"], ["forward", "residual_stream", "readout", "components"])
+            self.assertEqual(new_meta["source"], f"an old export, re-exported from bundle {old_path}")
+            with torch.no_grad():
+                heads_error, mlp_error = sum_errors(new.components(ids_for(TINY, B=1)))
+            self.assertLess(max(heads_error, mlp_error), 1e-5)
+
+    def test_bad_bundles_write_nothing(self):
+        with tempfile.TemporaryDirectory() as out:
+            text = os.path.join(out, "text.pt")
+            Path(text).write_text("not a model\n")
+            plain = os.path.join(out, "plain.pt")
+            torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), plain)
+            llama = os.path.join(out, "llama.pt")
+            self.assertEqual(export_quietly(["--random-config", "tiny", "-o", llama])[0], 0)
+            _, meta, extra = load_bundle(llama)
+            extra["iglens.json"] = json.dumps(dict(meta, architecture="llama"))
+            torch.jit.save(torch.jit.load(llama), llama, _extra_files=extra)
+            cases = [(os.path.join(out, "missing.pt"), "does not exist"), (text, "not a readable TorchScript"),
+                     (plain, "no iglens.json inside"), (llama, "architecture 'llama'")]
+            for path, message in cases:
+                with self.subTest(path=path):
+                    rc, err = export_quietly(["--bundle", path, "-o", os.path.join(out, "new.pt")])
+                    self.assertEqual(rc, 1)
+                    self.assertIn(message, err)
+                    self.assertIn("nothing written", err)
+                    self.assertEqual(sorted(os.listdir(out)), ["llama.pt", "plain.pt", "text.pt"])
 
 
 if __name__ == "__main__":
