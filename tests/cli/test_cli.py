@@ -24,6 +24,9 @@ PROGRAM = os.environ["IGLENS_PROGRAM"]
 DEMO = os.environ["IGLENS_DEMO_MODEL"]
 TINY = os.environ["IGLENS_TINY_BUNDLE"]
 PROMPT = "ROMEO: But soft, what light through yonder window"
+# A bundle as exported before the components method existed.
+OLD_STYLE_WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "python",
+                                "write_old_style_bundle.py")
 
 
 def run(*args, stdin=None, timeout=300):
@@ -64,7 +67,7 @@ class Outputs(unittest.TestCase):
         self.assertEqual(code, 0)
         for option in ("--generate", "--target", "--layers", "--k", "--steps", "--estimator", "--baseline",
                        "--objective", "--foil", "--onset-frac", "--dtype", "--device", "--threads", "--format",
-                       "--out", "--svg", "--stdin", "--model"):
+                       "--out", "--svg", "--stdin", "--model", "--components", "--components-csv"):
             self.assertIn(option, out)
 
     def test_generate_attributes_the_models_greedy_answer(self):
@@ -188,6 +191,97 @@ class Outputs(unittest.TestCase):
         report = run_json("--model", TINY, "abc", "--generate", "2")
         self.assertEqual(report["model"], TINY)
         self.assertLessEqual(report["completeness_max_abs"], 1e-6)
+
+
+class Components(unittest.TestCase):
+    """--components on the tiny bundle (2 blocks of 4 heads): every format, and
+    each block's parts against the layer map."""
+
+    N_LAYER, N_HEAD = 2, 4
+
+    def block_sum(self, credits, layer):
+        """Credits of what layer `layer` of the map covers: the embedding at 0, block layer-1 above."""
+        if layer == 0:
+            return credits[0]
+        first = 1 + (layer - 1) * (self.N_HEAD + 2)
+        return sum(credits[first:first + self.N_HEAD + 2])
+
+    def test_credits_split_each_block_of_the_layer_map(self):
+        for dtype in ("float32", "float64"):
+            for baseline in ("mean", "causal-mean", "zero"):
+                with self.subTest(dtype=dtype, baseline=baseline):
+                    report = run_json("--model", TINY, "abcd", "--target", "efg", "--components", "--steps", "8",
+                                      "--dtype", dtype, "--baseline", baseline)
+                    labels = report["components"]["labels"]
+                    self.assertEqual(len(labels), 1 + self.N_LAYER * (self.N_HEAD + 2))
+                    self.assertEqual(labels[:3], ["embedding", "0.attn.head 0", "0.attn.head 1"])
+                    self.assertEqual(labels[-2:], ["1.attn.bias", "1.mlp"])
+                    self.assertEqual(report["components"]["estimator"], "observed-delta")
+                    self.assertEqual(report["components"]["steps"], 8)
+                    for token in report["tokens"]:
+                        credits = token["component_credits"]
+                        self.assertEqual(len(credits), len(labels))
+                        self.assertAlmostEqual(sum(credits), token["delta"], delta=1e-6)
+                        for layer, ig in enumerate(token["ig"]):
+                            self.assertAlmostEqual(self.block_sum(credits, layer), ig, delta=1e-6)
+
+    def test_gradient_estimator_gives_the_reference_split(self):
+        report = run_json("--model", TINY, "abcd", "--target", "efg", "--components", "--steps", "16",
+                          "--dtype", "float64", "--estimator", "gauss-legendre")
+        self.assertEqual(report["components"]["estimator"], "gauss-legendre")
+        for token in report["tokens"]:
+            credits = token["component_credits"]
+            self.assertAlmostEqual(sum(credits), token["delta"], delta=1e-6)  # measured 2e-17
+            for layer, ig in enumerate(token["ig"]):
+                self.assertAlmostEqual(self.block_sum(credits, layer), ig, delta=1e-6)
+
+    def test_table_csv_and_svg_name_the_top_component(self):
+        args = ("attribute", "--model", TINY, "abcd", "--target", "ef", "--components", "--steps", "8")
+        report = run_json(*args[1:])
+        labels = report["components"]["labels"]
+        tops = [labels[max(range(len(labels)), key=lambda i: abs(t["component_credits"][i]))] for t in report["tokens"]]
+        with tempfile.TemporaryDirectory() as folder:
+            svg, components_csv = os.path.join(folder, "map.svg"), os.path.join(folder, "components.csv")
+            code, table, err = run(*args, "--svg", svg, "--components-csv", components_csv)
+            self.assertEqual(code, 0, err)
+            root = ET.parse(svg).getroot()
+            with open(components_csv, newline="") as f:
+                rows = list(csv.DictReader(f))
+        section = table[table.index("components (observed-delta, 8 steps)"):]
+        for token, top in zip(report["tokens"], tops):
+            lines = section[section.index(f"pos {token['position']} "):].splitlines()
+            self.assertEqual(lines[2].split()[0:-2], top.split())  # the first line under the header
+        self.assertEqual(len(rows), len(report["tokens"]) * len(labels))
+        by_key = {(int(r["position"]), r["component"]): r for r in rows}
+        for token, top in zip(report["tokens"], tops):
+            row = by_key[(token["position"], top)]
+            self.assertAlmostEqual(float(row["credit"]), token["component_credits"][labels.index(top)], delta=1e-12)
+        self.assertEqual(by_key[(report["tokens"][0]["position"], "1.attn.head 3")]["head"], "3")
+        self.assertEqual(by_key[(report["tokens"][0]["position"], "embedding")]["block"], "")
+        cells = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "component"]
+        self.assertEqual(len(cells), len(report["tokens"]) * self.N_LAYER * (self.N_HEAD + 2))
+        self.assertIn("1.attn.head 3: credit", cells[-3].find("{http://www.w3.org/2000/svg}title").text)
+
+    def test_bad_uses_are_one_line_errors(self):
+        with tempfile.TemporaryDirectory() as folder:
+            old = os.path.join(folder, "old.pt")
+            subprocess.run(["/usr/bin/python3", OLD_STYLE_WRITER, "-o", old], check=True, capture_output=True)
+            cases = [
+                (["--model", old], f"model file '{old}' was exported before component attribution existed"),
+                (["--model", TINY, "--objective", "logprob"], "--components attributes probability: use --objective prob"),
+                (["--model", TINY, "--layers", "1"], "--components splits every block, so it needs all layers 0..2"),
+            ]
+            for extra, message in cases:
+                with self.subTest(args=extra):
+                    code, out, err = run("attribute", "abc", "--components", *extra)
+                    self.assertNotEqual(code, 0)
+                    self.assertEqual(out, "")
+                    self.assertEqual(len(err.strip().splitlines()), 1, err)
+                    self.assertTrue(err.startswith("iglens: error: " + message), err)
+            code, _, err = run("attribute", "abc", "--components-csv", os.path.join(folder, "c.csv"))
+            self.assertNotEqual(code, 0)
+            self.assertIn("--components-csv requires --components", err)
+            self.assertEqual(os.listdir(folder), ["old.pt"])
 
 
 class ProgressBar(unittest.TestCase):
