@@ -233,7 +233,7 @@ def compare(model, report, top=None, out=sys.stdout):
             if top is not None and n >= top:
                 break
             sign = "" if (logit[k] > 0) == (ig[k] > 0) or logit[k] == 0 or ig[k] == 0 else "  sign differs"
-            print(f"  {heads[k]:<14}{logit[k]:>+12.4f}{rank_dla[k]:>6.0f}{ig[k]:>+16.5f}{rank_ig[k]:>6.0f}{sign}",
+            print(f"  {heads[k]:<14}{logit[k]:>+12.4f}{rank_dla[k]:>6.0f}{ig[k]:>+16.4f}{rank_ig[k]:>6.0f}{sign}",
                   file=out)
         others = [(label, dla[label], credits[label]) for label in labels if ".attn.head " not in label]
         print("  embedding and MLPs, DLA / IG-Lens: " +
