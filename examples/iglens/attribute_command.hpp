@@ -4,6 +4,7 @@
 // Every setting is checked before the model computes anything.
 
 #include <algorithm>
+#include <iterator>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -121,13 +122,21 @@ inline std::vector<ComponentAttribution> attribute_components_of(const ResidualC
                                                                  const Options& options) {
   const auto baselines = options.baseline.points_for(components.resid_pre[0].unsqueeze(0))[0];  // [S, d]
   const auto N = static_cast<std::int64_t>(targets.positions.size());
+  const auto positions = torch::tensor(targets.positions, torch::kLong);
   ProgressBar bar("components ", N);
   std::vector<ComponentAttribution> attributions;
-  for (std::int64_t i = 0; i < N; ++i) {
-    const auto position = targets.positions[i];
-    attributions.push_back(attribute_components(components, position, targets.ids[i], head, options.steps,
-                                                baselines[position], options.estimator));
-    bar.update(i + 1);
+  // Tokens in groups, which share passes over the unembedding, with progress between groups.
+  constexpr std::int64_t tokens_per_update = 8;
+  for (std::int64_t first = 0; first < N; first += tokens_per_update) {
+    const auto count = std::min(tokens_per_update, N - first);
+    const std::vector<std::int64_t> group_positions(targets.positions.begin() + first,
+                                                    targets.positions.begin() + first + count);
+    const std::vector<std::int64_t> group_ids(targets.ids.begin() + first, targets.ids.begin() + first + count);
+    auto group = attribute_components(components, group_positions, group_ids, head, options.steps,
+                                      baselines.index_select(0, positions.narrow(0, first, count).to(baselines.device())),
+                                      options.estimator);
+    std::move(group.begin(), group.end(), std::back_inserter(attributions));
+    bar.update(first + count);
   }
   return attributions;
 }

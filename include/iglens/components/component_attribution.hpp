@@ -94,14 +94,95 @@ inline torch::Tensor split_by_quadrature(const PartSlopes& along, Estimator esti
 
 }  // namespace detail
 
-// Credits of every component of `components` for p_target at `position`,
-// read through `head`, along the path from `baseline` ([d]; zeros when
+namespace detail {
+
+// "embedding", then per block l: "l.attn.head h" for each head, "l.attn.bias", "l.mlp".
+inline std::vector<std::string> component_labels(std::int64_t n_layer, std::int64_t n_head) {
+  std::vector<std::string> labels{"embedding"};
+  for (std::int64_t l = 0; l < n_layer; ++l) {
+    const auto layer = std::to_string(l);
+    for (std::int64_t h = 0; h < n_head; ++h) labels.push_back(layer + ".attn.head " + std::to_string(h));
+    labels.push_back(layer + ".attn.bias");
+    labels.push_back(layer + ".mlp");
+  }
+  return labels;
+}
+
+// One token's path: the vertices baseline, resid_pre[0], resid_mid[0],
+// resid_pre[1], ..., resid_pre[L] [2L + 2, d] with their unscaled logits, and
+// the parts of every attention segment [L, H + 1, d] (heads, then the bias)
+// with theirs [L, H + 1, V], or undefined when they do not fit in memory at
+// once (then they are made block group by block group).
+struct TokenPath {
+  std::int64_t target = 0;
+  torch::Tensor vertices, u_vertex, parts, u_parts;
+};
+
+inline ComponentAttribution attribute_path(const TokenPath& path, const NormHead& head, const torch::Tensor& offset,
+                                           std::int64_t steps, Estimator estimator) {
+  const auto L = path.parts.size(0), H = path.parts.size(1) - 1, d = path.parts.size(2);
+  const auto& vertices = path.vertices;
+  const auto& u_vertex = path.u_vertex;
+  const auto f_vertex = torch::softmax(u_vertex / norm_scale(head, vertices).unsqueeze(1) + offset, -1)
+                            .select(1, path.target)
+                            .to(torch::kFloat64);
+  const auto f = [&](std::int64_t vertex) { return f_vertex[vertex].item<double>(); };
+
+  // The segment from vertex `first` to the next, split among `parts` [C, d] with unscaled logits [C, V].
+  const auto split = [&](const torch::Tensor& parts, const torch::Tensor& u_parts, std::int64_t first) {
+    const PartSlopes along(head, path.target, offset,
+                           {vertices[first], vertices[first + 1], parts, u_vertex[first], u_vertex[first + 1], u_parts});
+    if (estimator != Estimator::observed_delta) return split_by_quadrature(along, estimator, steps);
+    return split_observed_delta(along, f(first), f(first + 1), parts.size(0), steps);
+  };
+  // A one-part segment (the embedding, an MLP): its observed change, or the integral of its slope.
+  const auto whole = [&](std::int64_t first) {
+    if (estimator == Estimator::observed_delta) return torch::full({1}, f(first + 1) - f(first), torch::kFloat64);
+    // Unscaled logits are linear: those of end - start are u_end - u_start.
+    return split((vertices[first + 1] - vertices[first]).unsqueeze(0),
+                 (u_vertex[first + 1] - u_vertex[first]).unsqueeze(0), first);
+  };
+
+  std::vector<torch::Tensor> credits{whole(0)};
+  const auto blocks_per_pass =
+      path.u_parts.defined()
+          ? L
+          : std::max<std::int64_t>(1, component_logits_budget / ((H + 1) * head.vocab_size() * path.parts.element_size()));
+  torch::Tensor u_parts = path.u_parts;  // [blocks of this pass, H + 1, V]
+  for (std::int64_t l = 0; l < L; ++l) {
+    if (!path.u_parts.defined() && l % blocks_per_pass == 0) {
+      const auto count = std::min(blocks_per_pass, L - l);
+      u_parts = unscaled_logits(head, path.parts.narrow(0, l, count).reshape({count * (H + 1), d}))
+                    .view({count, H + 1, head.vocab_size()});
+    }
+    credits.push_back(split(path.parts[l], u_parts[l % blocks_per_pass], 2 * l + 1));
+    credits.push_back(whole(2 * l + 2));
+  }
+  ComponentAttribution result;
+  result.labels = component_labels(L, H);
+  result.credits = torch::cat(credits);
+  result.estimator = estimator;
+  result.steps = steps;
+  result.f_baseline = f(0);
+  result.f_final = f(2 * L + 1);
+  result.delta = result.f_final - result.f_baseline;
+  return result;
+}
+
+}  // namespace detail
+
+// Credits of every component of `components` for p_target at each of
+// `positions` (targets[i] at positions[i]), read through `head`, along the
+// path from the baseline ([d] for all, [T, d] one per position; zeros when
 // undefined) with `steps` steps (or nodes) per segment. Points are evaluated
 // in the components' dtype (float32 or float64); credits are float64.
-inline ComponentAttribution attribute_components(const ResidualComponents& components, std::int64_t position,
-                                                 std::int64_t target, const NormHead& head_in, std::int64_t steps,
-                                                 const torch::Tensor& baseline_in = {},
-                                                 Estimator estimator = Estimator::observed_delta) {
+// Tokens share passes over the unembedding as far as the memory budget allows.
+inline std::vector<ComponentAttribution> attribute_components(const ResidualComponents& components,
+                                                              const std::vector<std::int64_t>& positions,
+                                                              const std::vector<std::int64_t>& targets,
+                                                              const NormHead& head_in, std::int64_t steps,
+                                                              const torch::Tensor& baselines_in = {},
+                                                              Estimator estimator = Estimator::observed_delta) {
   const auto& c = components;
   detail::require(c.resid_pre.defined() && c.resid_mid.defined() && c.head_results.defined() &&
                       c.attn_bias.defined() && c.mlp_out.defined(),
@@ -118,88 +199,86 @@ inline ComponentAttribution attribute_components(const ResidualComponents& compo
   const auto dtype = c.resid_pre.scalar_type();
   detail::require(dtype == torch::kFloat32 || dtype == torch::kFloat64,
                   "component attribution: components must be float32 or float64, got {}", detail::dtype_name(dtype));
-  detail::require(position >= 0 && position < S, "component attribution: position {} is outside [0, {})", position,
-                  S);
+  detail::require(positions.size() == targets.size(), "component attribution: {} positions but {} targets",
+                  positions.size(), targets.size());
+  const auto T = static_cast<std::int64_t>(positions.size());
   head_in.validate();
   detail::require(head_in.d_model() == d, "component attribution: the readout takes d = {}, the components have {}",
                   head_in.d_model(), d);
-  detail::require(target >= 0 && target < head_in.vocab_size(),
-                  "component attribution: target {} is outside the vocabulary [0, {})", target,
-                  head_in.vocab_size());
+  for (std::int64_t i = 0; i < T; ++i) {
+    detail::require(positions[i] >= 0 && positions[i] < S, "component attribution: position {} is outside [0, {})",
+                    positions[i], S);
+    detail::require(targets[i] >= 0 && targets[i] < head_in.vocab_size(),
+                    "component attribution: target {} is outside the vocabulary [0, {})", targets[i],
+                    head_in.vocab_size());
+  }
   detail::require(steps >= 1, "component attribution: steps must be >= 1, got {}", steps);
   const auto options = c.resid_pre.options();
-  const auto baseline = baseline_in.defined() ? baseline_in : torch::zeros({d}, options);
-  detail::require(baseline.dim() == 1 && baseline.size(0) == d, "component attribution: baseline must be [{}], got {}",
-                  d, detail::shape_string(baseline));
-  detail::require(detail::all_finite(baseline) && detail::all_finite(c.resid_pre) && detail::all_finite(c.resid_mid) &&
+  const auto baselines = baselines_in.defined() ? baselines_in : torch::zeros({d}, options);
+  detail::require((baselines.dim() == 1 && baselines.size(0) == d) ||
+                      (baselines.dim() == 2 && baselines.size(0) == T && baselines.size(1) == d),
+                  "component attribution: baseline must be [{}] or [{}, {}], got {}", d, T, d,
+                  detail::shape_string(baselines));
+  detail::require(detail::all_finite(baselines) && detail::all_finite(c.resid_pre) && detail::all_finite(c.resid_mid) &&
                       detail::all_finite(c.head_results) && detail::all_finite(c.attn_bias),
                   "component attribution: the baseline or the components contain NaN or Inf");
-  const auto head = head_in.to(options);
-  const auto start = baseline.to(options);
-  const auto pre = c.resid_pre.select(1, position), mid = c.resid_mid.select(1, position);
-
-  // f at every vertex: baseline, resid_pre[0], resid_mid[0], resid_pre[1], ..., resid_pre[L].
-  std::vector<torch::Tensor> vertices{start, pre[0]};
-  for (std::int64_t l = 0; l < L; ++l) {
-    vertices.push_back(mid[l]);
-    vertices.push_back(pre[l + 1]);
-  }
   torch::NoGradGuard no_grad;
-  // One pass over the unembedding for all vertices, then one per group of blocks for their parts.
-  const auto vertex_stack = torch::stack(vertices);
-  const auto u_vertex = detail::unscaled_logits(head, vertex_stack);  // [2L + 2, V]
+  const auto head = head_in.to(options);
   const auto offset = detail::logit_offset(head);
-  const auto f_vertex = torch::softmax(u_vertex / detail::norm_scale(head, vertex_stack).unsqueeze(1) + offset, -1)
-                            .select(1, target)
-                            .to(torch::kFloat64);
-  const auto f = [&](std::int64_t vertex) { return f_vertex[vertex].item<double>(); };
 
-  // The segment from vertex `first` to the next, split among `parts` [C, d] with unscaled logits [C, V].
-  const auto split = [&](const torch::Tensor& parts, const torch::Tensor& u_parts, std::int64_t first) {
-    const detail::PartSlopes along(head, target, offset,
-                                   {vertices[first], vertices[first + 1], parts, u_vertex[first],
-                                    u_vertex[first + 1], u_parts});
-    if (estimator != Estimator::observed_delta) return detail::split_by_quadrature(along, estimator, steps);
-    return detail::split_observed_delta(along, f(first), f(first + 1), parts.size(0), steps);
-  };
-  // A one-part segment (the embedding, an MLP): its observed change, or the integral of its slope.
-  const auto whole = [&](std::int64_t first) {
-    if (estimator == Estimator::observed_delta) {
-      return torch::full({1}, f(first + 1) - f(first), torch::kFloat64);
+  auto path_of = [&](std::int64_t i) {
+    const auto position = positions[i];
+    const auto pre = c.resid_pre.select(1, position), mid = c.resid_mid.select(1, position);
+    std::vector<torch::Tensor> vertices{(baselines.dim() == 1 ? baselines : baselines[i]).to(options), pre[0]};
+    for (std::int64_t l = 0; l < L; ++l) {
+      vertices.push_back(mid[l]);
+      vertices.push_back(pre[l + 1]);
     }
-    // Unscaled logits are linear: those of end - start are u_end - u_start.
-    return split((vertices[first + 1] - vertices[first]).unsqueeze(0),
-                 (u_vertex[first + 1] - u_vertex[first]).unsqueeze(0), first);
+    detail::TokenPath path;
+    path.target = targets[i];
+    path.vertices = torch::stack(vertices);
+    path.parts = torch::cat({c.head_results.select(1, position), c.attn_bias.select(1, position).unsqueeze(1)}, 1);
+    return path;
   };
+  // Tokens per pass over the unembedding: all their vertex and part rows at once.
+  const auto vertex_rows = 2 * L + 2, part_rows = L * (H + 1);
+  const auto token_bytes = (vertex_rows + part_rows) * head.vocab_size() * c.resid_pre.element_size();
+  const auto tokens_per_pass = detail::component_logits_budget / token_bytes;
 
-  ComponentAttribution result;
-  std::vector<torch::Tensor> credits{whole(0)};
-  result.labels.push_back("embedding");
-  // Parts [L, H + 1, d]: the heads, then the bias, of every block.
-  const auto all_parts = torch::cat({c.head_results.select(1, position), c.attn_bias.select(1, position).unsqueeze(1)}, 1);
-  const auto blocks_per_pass = std::max<std::int64_t>(
-      1, detail::component_logits_budget / ((H + 1) * head.vocab_size() * c.resid_pre.element_size()));
-  torch::Tensor u_parts;  // [blocks of this pass, H + 1, V]
-  for (std::int64_t l = 0; l < L; ++l) {
-    if (l % blocks_per_pass == 0) {
-      const auto count = std::min(blocks_per_pass, L - l);
-      u_parts = detail::unscaled_logits(head, all_parts.narrow(0, l, count).reshape({count * (H + 1), d}))
-                    .view({count, H + 1, head.vocab_size()});
+  std::vector<ComponentAttribution> results;
+  for (std::int64_t first = 0; first < T; first += std::max<std::int64_t>(1, tokens_per_pass)) {
+    const auto count = std::min(std::max<std::int64_t>(1, tokens_per_pass), T - first);
+    std::vector<detail::TokenPath> paths;
+    std::vector<torch::Tensor> rows;
+    for (std::int64_t i = first; i < first + count; ++i) {
+      paths.push_back(path_of(i));
+      rows.push_back(paths.back().vertices);
+      if (tokens_per_pass >= 1) rows.push_back(paths.back().parts.reshape({part_rows, d}));
     }
-    const auto layer = std::to_string(l);
-    for (std::int64_t h = 0; h < H; ++h) result.labels.push_back(layer + ".attn.head " + std::to_string(h));
-    result.labels.push_back(layer + ".attn.bias");
-    result.labels.push_back(layer + ".mlp");
-    credits.push_back(split(all_parts[l], u_parts[l % blocks_per_pass], 2 * l + 1));
-    credits.push_back(whole(2 * l + 2));
+    const auto u_rows = detail::unscaled_logits(head, torch::cat(rows));
+    const auto rows_per_token = tokens_per_pass >= 1 ? vertex_rows + part_rows : vertex_rows;
+    for (std::int64_t k = 0; k < count; ++k) {
+      auto& path = paths[k];
+      const auto u_token = u_rows.narrow(0, k * rows_per_token, rows_per_token);
+      path.u_vertex = u_token.narrow(0, 0, vertex_rows);
+      if (tokens_per_pass >= 1) path.u_parts = u_token.narrow(0, vertex_rows, part_rows).view({L, H + 1, -1});
+      results.push_back(detail::attribute_path(path, head, offset, steps, estimator));
+    }
   }
-  result.credits = torch::cat(credits);
-  result.estimator = estimator;
-  result.steps = steps;
-  result.f_baseline = f(0);
-  result.f_final = f(2 * L + 1);
-  result.delta = result.f_final - result.f_baseline;
-  return result;
+  return results;
+}
+
+// The same for one position, with a baseline [d] (zeros when undefined).
+inline ComponentAttribution attribute_components(const ResidualComponents& components, std::int64_t position,
+                                                 std::int64_t target, const NormHead& head, std::int64_t steps,
+                                                 const torch::Tensor& baseline = {},
+                                                 Estimator estimator = Estimator::observed_delta) {
+  detail::require(!baseline.defined() || baseline.dim() == 1,
+                  "component attribution: baseline must be [{}], got {}", components.d_model(),
+                  detail::shape_string(baseline));
+  return attribute_components(components, std::vector<std::int64_t>{position}, std::vector<std::int64_t>{target},
+                              head, steps, baseline, estimator)
+      .front();
 }
 
 }  // namespace iglens
