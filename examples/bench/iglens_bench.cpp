@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstdint>
@@ -301,6 +302,92 @@ void memory_table() {
 }
 
 // Runs the program with `args` and waits; a failure stops the benchmark.
+// What 12 heads, a bias and an MLP per block write into p's residual stream:
+// the heads and the bias carry resid_mid - resid_pre, the MLP the rest.
+iglens::ResidualComponents make_components(const Problem& p, std::int64_t heads) {
+  torch::manual_seed(1);
+  const auto T = p.residual.size(1);
+  iglens::ResidualComponents c;
+  c.resid_pre = p.residual;
+  c.head_results = 0.6 / std::sqrt(static_cast<double>(heads)) * torch::randn({kLayers, T, heads, kDModel});
+  c.attn_bias = (0.05 * torch::randn({kLayers, 1, kDModel})).expand({kLayers, T, kDModel}).contiguous();
+  c.resid_mid = p.residual.narrow(0, 0, kLayers) + c.head_results.sum(2) + c.attn_bias;
+  c.mlp_out = p.residual.narrow(0, 1, kLayers) - c.resid_mid;
+  return c;
+}
+
+// The per-point reference of the head split: for every attention segment of
+// one token, the midpoint rule with one autograd pass through norm + head per
+// point, credits_c = (1/m) sum_k <grad f(h(t_k)), d_c>.
+torch::Tensor per_point_head_split(const Problem& p, const iglens::ResidualComponents& c, std::int64_t position,
+                                   std::int64_t m) {
+  const auto target = p.targets.ids[position];
+  std::vector<torch::Tensor> credits;
+  for (std::int64_t l = 0; l < kLayers; ++l) {
+    const auto start = c.resid_pre[l][position], end = c.resid_mid[l][position];
+    const auto parts = torch::cat({c.head_results[l][position], c.attn_bias[l][position].unsqueeze(0)});
+    auto total = torch::zeros({parts.size(0)});
+    for (std::int64_t k = 0; k < m; ++k) {
+      const double t = (static_cast<double>(k) + 0.5) / static_cast<double>(m);
+      auto h = (start + t * (end - start)).detach().unsqueeze(0).requires_grad_(true);
+      const auto f = probability(readout_logits(p.head, h), torch::tensor({target}));
+      total += torch::mv(parts, torch::autograd::grad({f.sum()}, {h})[0][0]);
+    }
+    credits.push_back(total / static_cast<double>(m));
+  }
+  return torch::stack(credits);  // [L, H + 1]
+}
+
+void components_table(int repeats) {
+  const std::int64_t T = 32, heads = 12, m = 16;
+  const auto p = make_problem(T);
+  const auto c = make_components(p, heads);
+  const auto baseline = p.residual[0].mean(0);  // the layer map's mean baseline at layer 0
+  fmt::print("\n## Components: every head, bias and MLP (T {}, {} layers x {} heads, m {}, float32)\n\n", T, kLayers,
+             heads, m);
+  auto components = [&](iglens::Estimator estimator) {
+    return iglens::attribute_components(c, p.targets.positions, p.targets.ids, p.head, m, baseline, estimator);
+  };
+  // Memory first, before earlier runs leave freed pages in the allocator.
+  const double extra_mib = extra_peak_mib([&] { components(iglens::Estimator::observed_delta); });
+  std::vector<iglens::ComponentAttribution> observed, midpoint;
+  iglens::Attribution layer_map;
+  iglens::Options all_layers;  // layers 0..12 with the mean baseline: one credit per block, like the components
+  all_layers.steps = m;
+  const double layer_s =
+      median_seconds(repeats, [&] { layer_map = iglens::attribute(p.residual, p.targets, p.readout, all_layers); });
+  const double observed_s = median_seconds(repeats, [&] { observed = components(iglens::Estimator::observed_delta); });
+  const double midpoint_s = median_seconds(repeats, [&] { midpoint = components(iglens::Estimator::riemann_midpoint); });
+  // The per-point reference takes seconds per token: timed on token 0 and
+  // compared per token with the components' time over T tokens / T.
+  torch::Tensor reference;
+  const double reference_s = median_seconds(1, [&] { reference = per_point_head_split(p, c, 0, m); }, false);
+  double block_error = 0;  // per-block sums against the layer map
+  for (std::int64_t i = 0; i < T; ++i) {
+    for (std::int64_t l = 0; l < kLayers; ++l) {
+      const double block = observed[i].credits.narrow(0, 1 + l * (heads + 2), heads + 2).sum().item<double>();
+      block_error = std::max(block_error, std::abs(block - layer_map.ig[i][l + 1].item<double>()));
+    }
+  }
+  auto head_credits = midpoint[0].credits.narrow(0, 1, kLayers * (heads + 2)).view({kLayers, heads + 2});
+  const double reference_diff = max_abs_diff(head_credits.narrow(1, 0, heads + 1), reference);
+  const double per_token_s = observed_s / static_cast<double>(T);
+  const double map_ratio = observed_s / layer_s, speedup = reference_s / per_token_s;
+  fmt::print("| run | ms | ratio | target |\n| --- | --- | --- | --- |\n");
+  fmt::print("| layer map, observed-delta, all {} layers | {:.1f} | 1 | |\n", kLayers, layer_s * 1e3);
+  fmt::print("| components, observed-delta | {:.1f} | {:.1f}x the layer map | <= 20 {} |\n", observed_s * 1e3, map_ratio,
+             verdict(map_ratio <= 20));
+  fmt::print("| components, riemann-midpoint | {:.1f} | {:.1f}x the layer map | |\n", midpoint_s * 1e3,
+             midpoint_s / layer_s);
+  fmt::print("| per-point autograd head split (midpoint), per token | {:.1f} | {:.0f}x the components per token | >= 30 {} |\n",
+             reference_s * 1e3, speedup, verdict(speedup >= 30));
+  fmt::print("\nmidpoint split vs per-point autograd, token 0: max diff {:.1e} (target <= 1e-5: {}); "
+             "observed-delta block sums vs the layer map: max diff {:.1e} (target <= 1e-5: {})\n",
+             reference_diff, verdict(reference_diff <= 1e-5), block_error, verdict(block_error <= 1e-5));
+  fmt::print("extra peak RSS of the components over T {}: {:.0f} MiB (target < 1024: {})\n", T, extra_mib,
+             verdict(extra_mib < 1024));
+}
+
 // Returns the child's peak resident memory in KiB.
 long run_program(const std::string& program, std::vector<std::string> args) {
   std::vector<char*> argv{const_cast<char*>(program.c_str())};
@@ -583,7 +670,7 @@ int main(int argc, char** argv) try {
       ->check(CLI::ExistingFile);
   app.add_option("--hf-folder", hf_folder, "Hugging Face folder with the real model's weights, for transformers")
       ->check(CLI::ExistingDirectory);
-  app.add_option("--only", only, "Run only these tables: main, steps, scaling, memory, e2e, real");
+  app.add_option("--only", only, "Run only these tables: main, steps, scaling, memory, components, e2e, real");
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // tables appear as they are measured, also in a log file
   if (!bundle.empty() && program.empty()) throw iglens::Error("--bundle needs --program");
@@ -597,6 +684,7 @@ int main(int argc, char** argv) try {
   if (wanted("steps")) step_table(repeats);
   if (wanted("scaling")) scaling_table(repeats);
   if (wanted("memory")) memory_table();
+  if (wanted("components")) components_table(repeats);
   if (wanted("e2e") && !bundle.empty()) end_to_end_table(bundle, program, repeats);
   if (wanted("real") && !real_model.empty())
     real_model_table(real_model, program, transformers_python, hf_folder, repeats);
