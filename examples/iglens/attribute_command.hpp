@@ -4,8 +4,8 @@
 // Every setting is checked before the model computes anything.
 
 #include <algorithm>
-#include <iterator>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <string>
