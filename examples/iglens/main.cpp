@@ -4,6 +4,7 @@
 //                               (and with --components to heads, biases and MLPs)
 //   iglens tokenize TEXT        token ids as JSON
 //   iglens info                 what the model file holds, as JSON
+//   iglens --version            the program's and LibTorch's versions
 // Errors print one line naming the problem and exit non-zero; an interrupt
 // exits with 130 and leaves no partial file behind.
 
@@ -11,6 +12,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <iterator>
 #include <optional>
@@ -21,6 +24,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include "attribute_command.hpp"
 #include "heatmap_svg.hpp"
@@ -38,6 +42,40 @@ std::string read_stdin() {
   return text;
 }
 
+// The first word that is not an option, when it names no subcommand: the
+// top-level options (--help, --version) take no value, so that word is the
+// subcommand as typed.
+std::optional<std::string> unknown_subcommand(int argc, char** argv, const CLI::App& app) {
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i][0] == '-' && argv[i][1] != '\0') continue;
+    for (const auto* sub : app.get_subcommands({})) {
+      if (sub->check_name(argv[i])) return std::nullopt;
+    }
+    return std::string(argv[i]);
+  }
+  return std::nullopt;
+}
+
+// --out, --svg and --components-csv must name three different files; one
+// would silently overwrite another. `-` (standard output) is no file.
+void check_distinct_outputs(const std::vector<std::pair<std::string_view, std::string>>& outputs) {
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    for (std::size_t j = i + 1; j < outputs.size(); ++j) {
+      const auto& [a_option, a] = outputs[i];
+      const auto& [b_option, b] = outputs[j];
+      if (a.empty() || b.empty() || a == "-" || b == "-") continue;
+      // Made absolute first: weakly_canonical leaves a relative path to a
+      // file not yet written relative ("a.svg" but "./a.svg" -> "/cwd/a.svg").
+      std::error_code error_a, error_b;
+      const auto canonical_a = std::filesystem::weakly_canonical(std::filesystem::absolute(a), error_a);
+      const auto canonical_b = std::filesystem::weakly_canonical(std::filesystem::absolute(b), error_b);
+      const bool same = (error_a || error_b) ? a == b : canonical_a == canonical_b;
+      iglens::detail::require(!same, "{} and {} name the same file '{}': give each its own path", a_option,
+                              b_option, b);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -48,6 +86,8 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   CLI::App app{"IG-Lens: between which layers of a decoder is the probability of each predicted token produced?"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", fmt::format("iglens {} (LibTorch {})", IGLENS_VERSION, TORCH_VERSION),
+                       "Print the program's and LibTorch's versions and exit");
   const std::string demo_model = IGLENS_DEMO_MODEL;
 
   iglens::cli::AttributeSettings settings;
@@ -90,7 +130,7 @@ int main(int argc, char** argv) {
   attribute->add_option("--format", format, "Output format: table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}))
       ->default_val(format);
-  attribute->add_option("--out", out_path, "Write the output to FILE instead of standard output");
+  attribute->add_option("--out", out_path, "Write the output to FILE instead of standard output (- for standard output)");
   attribute->add_option("--svg", svg_path, "Also write a heatmap picture (SVG) to FILE");
   auto* components = attribute->add_flag(
       "--components", settings.components,
@@ -117,6 +157,10 @@ int main(int argc, char** argv) {
   auto* info = app.add_subcommand("info", "Print the model's architecture, sizes, weight types and tokenizer as JSON");
   info->add_option("--model", info_model, model_help)->default_str(demo_model);
 
+  if (const auto word = unknown_subcommand(argc, argv, app)) {
+    fmt::print(stderr, "iglens: unknown command '{}' (expected attribute, tokenize or info)\n", *word);
+    return static_cast<int>(CLI::ExitCodes::ExtrasError);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -125,7 +169,9 @@ int main(int argc, char** argv) {
 
   try {
     if (*attribute) {
-      // Output paths are checked before any computation.
+      // Output paths are checked before any computation. `--out -` is standard output.
+      if (out_path == "-") out_path.clear();
+      check_distinct_outputs({{"--out", out_path}, {"--svg", svg_path}, {"--components-csv", components_csv_path}});
       if (!out_path.empty()) iglens::cli::check_writable(out_path, "--out");
       if (!svg_path.empty()) iglens::cli::check_writable(svg_path, "--svg");
       if (!components_csv_path.empty()) iglens::cli::check_writable(components_csv_path, "--components-csv");

@@ -9,6 +9,7 @@ Environment: IGLENS_PROGRAM (the binary), IGLENS_DEMO_MODEL, IGLENS_TINY_BUNDLE.
 """
 import json
 import os
+import re
 import csv
 import io
 import signal
@@ -69,6 +70,31 @@ class Outputs(unittest.TestCase):
                        "--objective", "--foil", "--onset-frac", "--dtype", "--device", "--threads", "--format",
                        "--out", "--svg", "--stdin", "--model", "--components", "--components-csv"):
             self.assertIn(option, out)
+
+    def test_version_names_the_program_and_libtorch(self):
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
+                               "CMakeLists.txt")) as f:
+            version = re.search(r"project\(iglens VERSION ([0-9.]+)", f.read()).group(1)
+        code, out, err = run("--version")
+        self.assertEqual(code, 0, err)
+        self.assertRegex(out, r"^iglens " + re.escape(version) + r" \(LibTorch [0-9]+\.[0-9]+\.[0-9]+\)\n$")
+
+    def test_unknown_command_is_named(self):
+        for args in (["attribtue"], ["attribtue", "To be", "--out", "x.json"], ["--help-me"]):
+            with self.subTest(args=args):
+                code, out, err = run(*args)
+                self.assertNotEqual(code, 0)
+                self.assertEqual(out, "")
+                if args[0] == "attribtue":
+                    self.assertEqual(err, "iglens: unknown command 'attribtue' (expected attribute, tokenize or info)\n")
+
+    def test_out_dash_is_standard_output(self):
+        args = ["attribute", PROMPT, "--generate", "2", "--format", "json"]
+        with tempfile.TemporaryDirectory() as folder:
+            done = subprocess.run([PROGRAM, *args, "--out", "-"], capture_output=True, timeout=300, cwd=folder)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertEqual(os.listdir(folder), [])
+        self.assertEqual(json.loads(done.stdout), json.loads(run(*args)[1]))
 
     def test_generate_attributes_the_models_greedy_answer(self):
         report = run_json(PROMPT, "--generate", "6")  # the demo bundle is the default model
@@ -450,6 +476,32 @@ class BadInputs(unittest.TestCase):
         for extra, phrase in filter(None, cases):
             with self.subTest(args=extra):
                 self.expect_error(["attribute", "To be", *extra], phrase)
+
+    def test_one_file_for_two_outputs_is_refused_before_the_model_runs(self):
+        slow = ["--steps", "100000", "--estimator", "gauss-legendre", "--generate", "100"]
+        with tempfile.TemporaryDirectory() as folder:
+            same = os.path.join(folder, "same")
+            cases = [
+                (["--out", same, "--svg", same], folder, "--out and --svg name the same file"),
+                (["--out", "same", "--svg", "./sub/../same"], folder, "--out and --svg name the same file"),
+                (["--svg", "same", "--components", "--components-csv", same], folder,
+                 "--svg and --components-csv name the same file"),
+                (["--out", same, "--components", "--components-csv", os.path.join(folder, ".", "same")], "/",
+                 "--out and --components-csv name the same file"),
+            ]
+            os.mkdir(os.path.join(folder, "sub"))
+            for extra, cwd, message in cases:
+                with self.subTest(args=extra):
+                    started = time.monotonic()
+                    done = subprocess.run([PROGRAM, "attribute", "To be", *slow, *extra], capture_output=True,
+                                          timeout=60, cwd=cwd)
+                    err = done.stderr.decode()
+                    self.assertEqual(done.returncode, 1, err)
+                    self.assertEqual(done.stdout, b"")
+                    self.assertEqual(len(err.strip().splitlines()), 1, err)
+                    self.assertTrue(err.startswith("iglens: error: " + message), err)
+                    self.assertLess(time.monotonic() - started, 10)
+                    self.assertEqual(os.listdir(folder), ["sub"])
 
     def test_output_paths_are_checked_before_the_model_runs(self):
         started = time.monotonic()
