@@ -25,7 +25,8 @@ namespace iglens {
 namespace detail {
 
 inline void check_options(const Options& options) {
-  require(options.steps >= 1, "steps must be at least 1 (got {})", options.steps);
+  require(options.steps >= 1 && options.steps <= max_steps, "steps must be at least 1 and at most {} (got {})",
+          max_steps, options.steps);
   require(options.onset_fraction > 0.0 && options.onset_fraction <= 1.0,
           "onset fraction must be in (0, 1] (got {})", options.onset_fraction);
   require(options.dtype == torch::kFloat32 || options.dtype == torch::kFloat64,

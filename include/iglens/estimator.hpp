@@ -51,6 +51,11 @@ inline std::string estimator_name(Estimator estimator) {
   return "?";
 }
 
+// The most steps a segment takes: the error of the second-order rules is then
+// below 1e-8 of one step's, and a Gauss-Legendre rule of this size takes about
+// two seconds to compute.
+constexpr std::int64_t max_steps = std::int64_t{1} << 14;
+
 inline bool uses_gradient(Estimator estimator) { return estimator != Estimator::observed_delta; }
 
 // Nodes t in [0, 1] and weights of a rule: a segment's credit is
@@ -63,7 +68,8 @@ struct QuadratureRule {
 // The rule of a raw-gradient estimator with `steps` intervals (trapezoid uses
 // steps + 1 nodes, Gauss-Legendre `steps` nodes).
 inline QuadratureRule quadrature_rule(Estimator estimator, std::int64_t steps) {
-  detail::require(steps >= 1, "steps must be at least 1 (got {})", steps);
+  detail::require(steps >= 1 && steps <= max_steps, "steps must be at least 1 and at most {} (got {})", max_steps,
+                  steps);
   detail::require(uses_gradient(estimator), "{} has no quadrature rule", estimator_name(estimator));
   const double m = static_cast<double>(steps);
   QuadratureRule rule;

@@ -456,6 +456,7 @@ class BadInputs(unittest.TestCase):
             (["--layers", "1", "--k", "2"], "--k"),
             (["--steps", "0"], "steps must be at least 1"),
             (["--steps", "-3"], "steps must be at least 1"),
+            (["--steps", "100000", "--estimator", "gauss-legendre"], "at most 16384 (got 100000)"),
             (["--estimator", "simpson"], "unknown estimator 'simpson'"),
             (["--baseline", "median"], "unknown baseline 'median'"),
             (["--objective", "odds"], "unknown objective 'odds'"),

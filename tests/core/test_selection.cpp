@@ -61,6 +61,26 @@ TEST_CASE("an m-point Gauss-Legendre rule integrates polynomials of degree 2m-1 
   }
 }
 
+TEST_CASE("large Gauss-Legendre rules stay exact and symmetric", "[quadrature]") {
+  for (std::int64_t m : {64, 1000, 10000}) {
+    CAPTURE(m);
+    const auto [nodes, weights] = iglens::detail::gauss_legendre_unit_interval(m);
+    double sum = 0.0, integral = 0.0;
+    for (std::int64_t i = 0; i < m; ++i) {
+      REQUIRE(nodes[i] > 0.0);
+      REQUIRE(nodes[i] < 1.0);
+      REQUIRE(weights[i] > 0.0);
+      if (i > 0) REQUIRE(nodes[i] > nodes[i - 1]);
+      REQUIRE(nodes[i] + nodes[m - 1 - i] == 1.0);
+      sum += weights[i];
+      integral += weights[i] * std::cos(40.0 * nodes[i]);
+    }
+    CHECK(sum == Approx(1.0).epsilon(1e-13));
+    // A smooth integrand is exact to rounding at every size.
+    CHECK(integral == Approx(std::sin(40.0) / 40.0).margin(1e-13));
+  }
+}
+
 TEST_CASE("Riemann rules place their nodes as named", "[quadrature]") {
   using iglens::Estimator;
   CHECK(iglens::quadrature_rule(Estimator::riemann_left, 4).nodes == std::vector<double>{0, 0.25, 0.5, 0.75});

@@ -212,7 +212,8 @@ inline std::vector<ComponentAttribution> attribute_components(const ResidualComp
                     "component attribution: target {} is outside the vocabulary [0, {})", targets[i],
                     head_in.vocab_size());
   }
-  detail::require(steps >= 1, "component attribution: steps must be >= 1, got {}", steps);
+  detail::require(steps >= 1 && steps <= max_steps, "component attribution: steps must be in [1, {}], got {}",
+                  max_steps, steps);
   const auto options = c.resid_pre.options();
   const auto baselines = baselines_in.defined() ? baselines_in : torch::zeros({d}, options);
   detail::require((baselines.dim() == 1 && baselines.size(0) == d) ||
