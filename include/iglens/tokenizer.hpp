@@ -8,8 +8,9 @@
 // Three sources:
 //  - from_files / from_strings: GPT-2's vocab.json and merges.txt. The
 //    pre-tokenizer is GPT-2's, with "\s" as JavaScript defines it (the oracle
-//    of its tests); no special tokens are recognised in text (look their ids
-//    up with id_of()) and there is no BOS.
+//    of its tests). Its one special token, "<|endoftext|>", is also its BOS
+//    and EOS (as Hugging Face's GPT-2 tokenizer has it); GPT-2 adds no BOS
+//    by itself.
 //  - from_token_list: tokens by id, merges and token types as a GGUF file
 //    holds them (tokenizer.ggml.*).
 //  - from_hf_tokenizer_json: a Hugging Face tokenizer.json.
@@ -273,8 +274,16 @@ class Tokenizer {
     detail::ByteLevelVocabulary vocabulary = detail::parse_vocabulary(vocab_json, vocab_name);
     auto rules = detail::parse_merges(merges_txt, merges_name, vocabulary);
     detail::BpeMerges merges(vocabulary.byte_ids, std::move(rules));
-    return Tokenizer(std::move(vocabulary), std::move(merges), vocab_name);
+    Tokenizer tokenizer(std::move(vocabulary), std::move(merges), vocab_name);
+    if (const auto end_of_text = tokenizer.id_of(gpt2_end_of_text)) {
+      tokenizer.bos_id_ = tokenizer.eos_id_ = *end_of_text;
+      tokenizer.special_token_ids_ = {*end_of_text};
+      tokenizer.special_tokens_ = detail::SpecialTokenMatcher({{std::string(gpt2_end_of_text), *end_of_text}});
+    }
+    return tokenizer;
   }
+
+  static constexpr std::string_view gpt2_end_of_text = "<|endoftext|>";
 
   static std::string read_file(const std::string& path, std::string_view kind) {
     std::ifstream file(path, std::ios::binary);

@@ -38,8 +38,20 @@ TEST_CASE("GPT-2's vocabulary is looked up by key and by id", "[tokenizer][gpt2]
   CHECK(tokenizer.id_of(" the") == std::nullopt);  // keys are in the byte-level alphabet
   CHECK(tokenizer.token_text(262) == " the");
   CHECK(tokenizer.token_text(50256) == "<|endoftext|>");
-  // Special tokens are not recognised in text.
+  // Special tokens are not recognised in text unless asked for.
   CHECK(tokenizer.encode("<|endoftext|>") != std::vector<std::int64_t>{50256});
+}
+
+TEST_CASE("GPT-2's <|endoftext|> is its BOS, EOS and special token, used only when asked", "[tokenizer][gpt2]") {
+  const iglens::Tokenizer& tokenizer = gpt2_tokenizer();
+  CHECK(tokenizer.bos_id() == 50256);
+  CHECK(tokenizer.eos_id() == 50256);
+  CHECK_FALSE(tokenizer.adds_bos());
+  CHECK(tokenizer.special_token_ids() == std::vector<std::int64_t>{50256});
+  const auto text = tokenizer.encode(" text");
+  CHECK(tokenizer.encode(" text", {false, true}) == std::vector<std::int64_t>{50256, text[0]});
+  const auto special = tokenizer.encode("a<|endoftext|>b", {true, false});
+  CHECK(special == std::vector<std::int64_t>{tokenizer.encode("a")[0], 50256, tokenizer.encode("b")[0]});
 }
 
 TEST_CASE("decode returns exact bytes even when ids split a character", "[tokenizer][gpt2]") {
