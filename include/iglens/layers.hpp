@@ -24,8 +24,10 @@ class LayerSelection {
   // Every layer 0..n, the embeddings included.
   static LayerSelection all() { return LayerSelection(Kind::all, 0, {}); }
 
-  // k layers spread over 1..n exactly as the reference tool picks them:
-  // round(linspace(1, n, k)), halves to even (torch.round), n appended.
+  // k layers spread over 1..n, the last being n: for k >= 2 exactly as the
+  // reference tool picks them, round(linspace(1, n, k)) with halves to even
+  // (torch.round); k = 1 is n alone (the reference's linspace gives 1 there,
+  // and 1 plus the appended n would be two layers).
   static LayerSelection evenly_spaced(std::int64_t k) {
     return LayerSelection(Kind::evenly_spaced, k, {});
   }
@@ -74,7 +76,7 @@ class LayerSelection {
     std::vector<std::int64_t> layers;
     for (std::int64_t j = 0; j < k; ++j) {
       // linspace in double, as torch.linspace(1, n, k) computes it.
-      const double x = k == 1 ? 1.0
+      const double x = k == 1 ? static_cast<double>(n)
                               : 1.0 + static_cast<double>(j) * static_cast<double>(n - 1) /
                                           static_cast<double>(k - 1);
       layers.push_back(static_cast<std::int64_t>(std::nearbyint(x)));  // ties to even

@@ -14,7 +14,8 @@ TEST_CASE("evenly spaced layers match round(linspace(1, n, k)) with halves to ev
   CHECK(LayerSelection::evenly_spaced(4).resolve(12) == Layers{1, 5, 8, 12});
   CHECK(LayerSelection::evenly_spaced(3).resolve(6) == Layers{1, 4, 6});  // 3.5 -> 4
   CHECK(LayerSelection::evenly_spaced(3).resolve(4) == Layers{1, 2, 4});  // 2.5 -> 2
-  CHECK(LayerSelection::evenly_spaced(1).resolve(12) == Layers{1, 12});   // final always added
+  CHECK(LayerSelection::evenly_spaced(1).resolve(12) == Layers{12});  // k layers, not k + 1
+  CHECK(LayerSelection::evenly_spaced(2).resolve(12) == Layers{1, 12});
   CHECK(LayerSelection::evenly_spaced(12).resolve(12) == Layers{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
 }
 
