@@ -1,6 +1,8 @@
 #pragma once
 // Everything that shapes one attribution run, with the defaults a user of
-// the reference tool would expect.
+// the reference tool would expect, except the baseline: causal-mean, so that
+// a token's result never depends on the tokens after it (Baseline::mean() is
+// the reference's choice).
 
 #include <cstddef>
 #include <cstdint>
@@ -17,7 +19,7 @@ namespace iglens {
 
 struct Options {
   LayerSelection layers = LayerSelection::all();
-  Baseline baseline = Baseline::mean();
+  Baseline baseline = Baseline::causal_mean();
   Objective objective = Objective::probability;
   Estimator estimator = Estimator::observed_delta;
   // Steps per segment: the interval count of the quadrature, or of the

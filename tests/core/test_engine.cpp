@@ -186,7 +186,7 @@ TEST_CASE("the result carries its metadata and an Eigen view of the map", "[engi
   CHECK(a.ig.sizes() == torch::IntArrayRef{6, 3});
   CHECK(a.positions[0].item<std::int64_t>() == 3);
   CHECK(a.target_ids[0].item<std::int64_t>() == ids[4]);
-  CHECK(a.baseline == "mean");
+  CHECK(a.baseline == "causal-mean");  // the default
   auto matrix = a.ig_matrix<float>();
   CHECK(matrix.rows() == 6);
   CHECK(matrix(2, 1) == a.ig[2][1].item<float>());
