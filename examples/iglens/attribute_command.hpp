@@ -29,13 +29,17 @@ struct AttributeSettings {
   std::vector<std::int64_t> layers;   // explicit layers; empty: k or all
   std::optional<std::int64_t> k;
   std::int64_t steps = 64;
-  std::string estimator = "observed-delta", baseline = "mean", objective = "prob";
+  std::string estimator = "observed-delta", baseline = "causal-mean", objective = "prob";
   std::optional<std::string> foil;
   double onset_fraction = 0.5;
   std::string dtype = "float32", device = "cpu";
   bool special_tokens = false;  // recognise special tokens such as <|im_start|> written in the text
+  bool bos = false;             // put the BOS token first even where the model's own rule does not
   bool components = false;      // also split each token's change by head, attention bias and MLP
 };
+
+// `--foil auto`: per position, the model's most likely token other than the target.
+inline constexpr std::string_view automatic_foil = "auto";
 
 inline torch::ScalarType parse_dtype(const std::string& name) {
   if (name == "float32") return torch::kFloat32;
@@ -84,6 +88,35 @@ inline Options options_from(const AttributeSettings& s) {
 }
 
 namespace detail {
+
+// The `--generate` count or target length, checked against the room the
+// context leaves after the prompt (written so that no sum can overflow).
+inline void check_answer_fits(std::int64_t prompt_tokens, std::int64_t answer_tokens, bool teacher_forced,
+                              std::int64_t context_length) {
+  iglens::detail::require(answer_tokens <= context_length - prompt_tokens,
+                          "the prompt ({} tokens) plus {} {} tokens is more than the model's context length of {}: "
+                          "at most {} {} tokens fit",
+                          prompt_tokens, answer_tokens, teacher_forced ? "target" : "generated", context_length,
+                          std::max<std::int64_t>(0, context_length - prompt_tokens),
+                          teacher_forced ? "target" : "generated");
+}
+
+// Per position, the most likely token other than the target, from the
+// model's own logits at that position.
+inline std::vector<std::int64_t> most_likely_foils(ProgramModel& model, const torch::Tensor& ids,
+                                                   const std::vector<std::int64_t>& positions,
+                                                   const std::vector<std::int64_t>& targets) {
+  torch::NoGradGuard no_grad;
+  const auto logits = model.logits(ids.unsqueeze(0))[0].index_select(
+      0, torch::tensor(positions, torch::kLong).to(ids.device()));
+  const auto top_two = std::get<1>(logits.topk(2, -1)).to(torch::kCPU);
+  std::vector<std::int64_t> foils;
+  for (std::size_t i = 0; i < positions.size(); ++i) {
+    const auto first = top_two[static_cast<std::int64_t>(i)][0].item<std::int64_t>();
+    foils.push_back(first != targets[i] ? first : top_two[static_cast<std::int64_t>(i)][1].item<std::int64_t>());
+  }
+  return foils;
+}
 
 inline std::int64_t single_token(const Tokenizer& tokenizer, const std::string& text) {
   const auto ids = tokenizer.encode(text);
@@ -143,6 +176,24 @@ inline std::vector<ComponentAttribution> attribute_components_of(const ResidualC
 
 }  // namespace detail
 
+// The whole answer's total: its tokens' rows summed column by column.
+inline ContinuationTotal continuation_total(const std::vector<TokenRow>& rows, std::size_t layer_count) {
+  ContinuationTotal total;
+  total.tokens = static_cast<std::int64_t>(rows.size());
+  total.ig.assign(layer_count, 0.0);
+  total.lens.assign(layer_count, 0.0);
+  for (const auto& row : rows) {
+    for (std::size_t j = 0; j < layer_count; ++j) {
+      total.ig[j] += row.ig[j];
+      total.lens[j] += row.lens[j];
+    }
+    total.f_final += row.f_final;
+    total.f_baseline += row.f_baseline;
+    total.delta += row.delta;
+  }
+  return total;
+}
+
 inline Report run_attribute(const AttributeSettings& s) {
   auto options = options_from(s);
   const auto device = parse_device(s.device);
@@ -155,39 +206,53 @@ inline Report run_attribute(const AttributeSettings& s) {
                           model.n_layer());
   const auto& tokenizer = model.tokenizer();
   iglens::detail::require(!s.prompt.empty(), "empty prompt: give a PROMPT argument or text on --stdin");
-  // The prompt starts with BOS when the model's tokenizer says so (Llama-family files).
-  const auto prompt_ids = tokenizer.encode(s.prompt, {s.special_tokens, tokenizer.adds_bos()});
+  // The prompt starts with BOS when asked, or when the model's tokenizer says so (Llama-family files).
+  const auto prompt_ids = tokenizer.encode(s.prompt, {s.special_tokens, s.bos || tokenizer.adds_bos()});
   const auto P = static_cast<std::int64_t>(prompt_ids.size());
-  std::optional<std::int64_t> foil;
-  if (s.foil) foil = detail::single_token(tokenizer, *s.foil);
+  const bool auto_foil = s.foil && *s.foil == automatic_foil;
+  std::optional<std::int64_t> fixed_foil;
+  if (s.foil && !auto_foil) fixed_foil = detail::single_token(tokenizer, *s.foil);
   std::vector<std::int64_t> answer;
   if (s.target) answer = tokenizer.encode(*s.target, {s.special_tokens, false});
   const auto N = s.target ? static_cast<std::int64_t>(answer.size()) : s.generate;
-  iglens::detail::require(P + N <= model.context_length(),
-                          "the prompt ({} tokens) plus {} {} tokens is {} tokens, more than the model's context "
-                          "length of {}",
-                          P, N, s.target ? "target" : "generated", P + N, model.context_length());
+  detail::check_answer_fits(P, N, s.target.has_value(), model.context_length());
 
   if (options.dtype == torch::kFloat64) model.to(torch::kFloat64);
   if (device != torch::kCPU) model.to(device);
   if (!s.target) answer = detail::greedy_answer(model, prompt_ids, N, device);
 
-  // Position P-1+i reads the prediction of answer token i.
+  // The whole answer, its last token included: no prediction reads that
+  // position, but `--baseline mean` averages over every position, as the
+  // reference does (causal-mean and zero never see it).
+  auto sequence = prompt_ids;
+  sequence.insert(sequence.end(), answer.begin(), answer.end());
+  const auto ids = torch::tensor(sequence, torch::kLong).to(device);
+
+  // Position P-1+i reads the prediction of answer token i; a position whose
+  // target is the fixed foil has nothing to compare and is reported instead.
+  Report report;
   Targets targets;
   for (std::int64_t i = 0; i < N; ++i) {
+    if (fixed_foil && answer[i] == *fixed_foil) {
+      report.skipped.push_back({P - 1 + i, answer[i], tokenizer.token_text(answer[i]),
+                                fmt::format("the target is the foil {}", display_token(*s.foil))});
+      continue;
+    }
     targets.positions.push_back(P - 1 + i);
     targets.ids.push_back(answer[i]);
-    if (foil) targets.foils.push_back(*foil);
+    if (fixed_foil) targets.foils.push_back(*fixed_foil);
   }
-  auto sequence = prompt_ids;
-  sequence.insert(sequence.end(), answer.begin(), answer.end() - 1);
-  const auto ids = torch::tensor(sequence, torch::kLong).to(device);
+  iglens::detail::require(!targets.positions.empty(), "every answer token is the foil {}: nothing to attribute",
+                          s.foil ? display_token(*s.foil) : "");
+  if (auto_foil) targets.foils = detail::most_likely_foils(model, ids, targets.positions, targets.ids);
+  const auto T = static_cast<std::int64_t>(targets.positions.size());
+
   // Before the map, so that a bundle without a `components` method fails at once.
   std::optional<ResidualComponents> components;
   if (s.components) components = model.components(ids.unsqueeze(0));
   Attribution map;
   {
-    ProgressBar bar("attributing ", N);
+    ProgressBar bar("attributing ", T);
     options.progress = [&bar](std::int64_t done, std::int64_t) { bar.update(done); };
     map = lens.attribute(ids, targets, options);
   }
@@ -196,7 +261,6 @@ inline Report run_attribute(const AttributeSettings& s) {
     component_attributions = detail::attribute_components_of(*components, model.norm_head(), targets, options);
   }
 
-  Report report;
   report.model = s.model;
   report.prompt = s.prompt;
   report.prompt_ids = prompt_ids;
@@ -214,14 +278,14 @@ inline Report run_attribute(const AttributeSettings& s) {
              delta = detail::to_doubles(map.delta);
   const auto onset = map.onset_layer.to(torch::kCPU);
   const auto K = static_cast<std::ptrdiff_t>(map.layers.size());
-  for (std::int64_t i = 0; i < N; ++i) {
+  for (std::int64_t i = 0; i < T; ++i) {
     TokenRow row;
     row.position = targets.positions[i];
     row.target_id = targets.ids[i];
     row.target = tokenizer.token_text(row.target_id);
-    if (foil) {
-      row.foil_id = *foil;
-      row.foil = tokenizer.token_text(*foil);
+    if (!targets.foils.empty()) {
+      row.foil_id = targets.foils[i];
+      row.foil = tokenizer.token_text(*row.foil_id);
     }
     row.ig.assign(ig.begin() + i * K, ig.begin() + (i + 1) * K);
     row.lens.assign(lens_values.begin() + i * K, lens_values.begin() + (i + 1) * K);
@@ -231,6 +295,9 @@ inline Report run_attribute(const AttributeSettings& s) {
     if (const auto layer = onset[i].item<std::int64_t>(); layer >= 0) row.onset_layer = layer;
     if (components) row.component_credits = detail::to_doubles(component_attributions[i].credits);
     report.tokens.push_back(std::move(row));
+  }
+  if (map.objective == Objective::log_probability && T >= 2) {
+    report.continuation = continuation_total(report.tokens, map.layers.size());
   }
   if (components) {
     const auto& first = component_attributions.front();

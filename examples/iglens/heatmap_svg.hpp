@@ -166,7 +166,7 @@ inline std::string heatmap_svg(const Report& report) {
     const auto& row = report.tokens[i];
     const int y = top + i * cell_h;
     svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} {}</text>\n", left - 8, y + 15,
-                       row.position, detail::xml_text(detail::shortened(display_token(row.target), label_chars)));
+                       row.position, detail::xml_text(detail::shortened(token_label(row), label_chars)));
     for (int j = 0; j < K; ++j) {
       const double v = row.ig[j], t = v / scale;
       const int x = left + j * cell_w;
@@ -174,7 +174,7 @@ inline std::string heatmap_svg(const Report& report) {
           "<g><title>position {} token {} layer {}: IG {:+.6f}, lens {:.6f}</title>"
           "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"/>"
           "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\" fill=\"{}\">{:+.2f}</text></g>\n",
-          row.position, detail::xml_text(display_token(row.target)), report.layers[j], v, row.lens[j], x, y, cell_w,
+          row.position, detail::xml_text(token_label(row)), report.layers[j], v, row.lens[j], x, y, cell_w,
           cell_h, detail::diverging_colour(t), x + cell_w / 2, y + 15, std::abs(t) > 0.6 ? "white" : "#222", v);
     }
     if (row.onset_layer) {

@@ -26,6 +26,7 @@
 #include <torch/version.h>
 
 #include "attribute_command.hpp"
+#include "error_line.hpp"
 #include "heatmap_svg.hpp"
 #include "iglens/iglens.hpp"
 #include "output_file.hpp"
@@ -75,6 +76,9 @@ void check_distinct_outputs(const std::vector<std::pair<std::string_view, std::s
   }
 }
 
+// More threads than this per core only adds scheduling: 4096 took over a minute.
+constexpr int max_threads_per_core = 4;
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -101,31 +105,45 @@ int main(int argc, char** argv) {
   const std::string model_help = "Model: a bundle (*.pt from export_gpt2.py), a GGUF file or a Hugging Face folder";
   attribute->add_option("--model", settings.model, model_help)->default_str(demo_model);
   attribute->add_flag("--special-tokens", settings.special_tokens,
-                      "Recognise special tokens written in the text (e.g. <|im_start|>) as one id each");
+                      "Recognise special tokens written in the text (e.g. <|im_start|>, <|endoftext|>) as one id each");
+  const std::string bos_help =
+      "Put the BOS token first (GPT-2: <|endoftext|>); models whose own rule adds it (Llama family) always do";
+  attribute->add_flag("--bos", settings.bos, bos_help);
   auto* generate = attribute->add_option("--generate", settings.generate,
                                          "Generate N tokens greedily and attribute each one")
                        ->default_val(settings.generate);
   attribute->add_option("--target", settings.target, "Attribute this continuation instead (teacher-forced)")
       ->excludes(generate);
   auto* layers = attribute->add_option("--layers", settings.layers, "Chosen layers, 0 (embeddings) to n; n is always added");
-  attribute->add_option("--k", settings.k, "Choose k evenly spaced layers in 1..n (plus n)")->excludes(layers);
+  attribute->add_option("--k", settings.k,
+                        "Choose k layers evenly spaced over 1..n, the last being n (k = 1: n alone; "
+                        "k >= 2: round(linspace(1, n, k)), the reference's choice)")
+      ->excludes(layers);
   attribute->add_option("--steps", settings.steps, "Steps per segment (quadrature nodes for gradient estimators)")
       ->default_val(settings.steps);
   attribute->add_option("--estimator", settings.estimator,
                         "observed-delta, riemann-left, riemann-right, riemann-midpoint, riemann-trapezoid or "
                         "gauss-legendre")
       ->default_val(settings.estimator);
-  attribute->add_option("--baseline", settings.baseline, "zero, mean or causal-mean")->default_val(settings.baseline);
+  attribute->add_option("--baseline", settings.baseline,
+                        "causal-mean (mean of positions up to the token's own), mean (of every position of prompt "
+                        "and answer: the reference's) or zero")
+      ->default_val(settings.baseline);
   attribute->add_option("--objective", settings.objective, "prob, logprob, prob-diff (needs --foil) or logit")
       ->default_val(settings.objective);
-  attribute->add_option("--foil", settings.foil, "Foil token text for --objective prob-diff (exactly one token)");
+  attribute->add_option("--foil", settings.foil,
+                        "Foil for --objective prob-diff: one token's text, or auto (per position, the model's most "
+                        "likely token other than the target); a position whose target is the foil is skipped");
   attribute->add_option("--onset-frac", settings.onset_fraction,
                         "Onset layer: where cumulative |IG| first reaches this fraction")
       ->default_val(settings.onset_fraction);
   attribute->add_option("--dtype", settings.dtype, "float32 or float64 (model and attribution)")
       ->default_val(settings.dtype);
   attribute->add_option("--device", settings.device, "cpu or cuda")->default_val(settings.device);
-  attribute->add_option("--threads", threads, "LibTorch intra-op threads (default: one per core)");
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  attribute->add_option("--threads", threads,
+                        fmt::format("LibTorch intra-op threads, 1 to {} (default: one per core)",
+                                    max_threads_per_core * cores));
   attribute->add_option("--format", format, "Output format: table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}))
       ->default_val(format);
@@ -147,7 +165,9 @@ int main(int argc, char** argv) {
   auto* tokenize = app.add_subcommand("tokenize", "Print the token ids of a text as JSON");
   tokenize->add_option("--model", tokenize_model, model_help)->default_str(demo_model);
   tokenize->add_flag("--special-tokens", tokenize_special_tokens,
-                     "Recognise special tokens written in the text (e.g. <|im_start|>) as one id each");
+                     "Recognise special tokens written in the text (e.g. <|im_start|>, <|endoftext|>) as one id each");
+  bool tokenize_bos = false;
+  tokenize->add_flag("--bos", tokenize_bos, bos_help);
   auto* text = tokenize->add_option("text", tokenize_text, "Text to tokenize");
   tokenize->add_flag("--stdin", tokenize_from_stdin, "Read the text from standard input (one final newline dropped)")
       ->excludes(text);
@@ -176,8 +196,10 @@ int main(int argc, char** argv) {
       if (!components_csv_path.empty()) iglens::cli::check_writable(components_csv_path, "--components-csv");
       // LibTorch's own default can be a single thread (OpenMP's choice on
       // some machines); the sweeps over the vocabulary use every core.
-      const int thread_count = threads.value_or(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-      iglens::detail::require(thread_count >= 1, "--threads must be at least 1 (got {})", thread_count);
+      const int thread_count = threads.value_or(cores);
+      iglens::detail::require(thread_count >= 1 && thread_count <= max_threads_per_core * cores,
+                              "--threads must be 1 to {} ({} x this machine's {} cores; got {})",
+                              max_threads_per_core * cores, max_threads_per_core, cores, thread_count);
       torch::set_num_threads(thread_count);
       if (prompt_from_stdin) settings.prompt = read_stdin();
       const auto report = iglens::cli::run_attribute(settings);
@@ -194,7 +216,7 @@ int main(int argc, char** argv) {
     } else if (*tokenize) {
       if (tokenize_from_stdin) tokenize_text = read_stdin();
       const auto tokenizer = iglens::cli::ProgramModel::load_tokenizer(tokenize_model);
-      std::cout << nlohmann::json(tokenizer.encode(tokenize_text, {tokenize_special_tokens, tokenizer.adds_bos()})).dump()
+      std::cout << nlohmann::json(tokenizer.encode(tokenize_text, {tokenize_special_tokens, tokenize_bos || tokenizer.adds_bos()})).dump()
                 << "\n";
     } else if (*info) {
       std::cout << iglens::cli::ProgramModel::load(info_model).info().dump(2) << "\n";
@@ -202,10 +224,22 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     return std::ferror(stdout) ? 1 : 0;
   } catch (const iglens::Error& e) {
-    fmt::print(stderr, "iglens: error: {}\n", e.what());
+    fmt::print(stderr, "{}\n", iglens::cli::error_line(e.what()));
     return 1;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "{}\n", iglens::cli::error_line("can't allocate memory (std::bad_alloc)"));
+    return 1;
+  } catch (const c10::Error& e) {
+    const std::string message = e.what_without_backtrace();
+    if (iglens::cli::is_out_of_memory(message)) {
+      fmt::print(stderr, "{}\n", iglens::cli::error_line(message));
+      return 1;
+    }
+    fmt::print(stderr, "iglens: unexpected error: {}\n", message.substr(0, message.find('\n')));
+    return 2;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "iglens: unexpected error: {}\n", e.what());
+    const std::string message = e.what();
+    fmt::print(stderr, "iglens: unexpected error: {}\n", message.substr(0, message.find('\n')));
     return 2;
   }
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "iglens/detail/utf8.hpp"
@@ -46,6 +47,23 @@ struct ComponentLayout {
   }
 };
 
+// A position that was not attributed, and why (a fixed --foil that is the
+// position's own target leaves nothing to compare).
+struct SkippedToken {
+  std::int64_t position = 0;
+  std::int64_t target_id = 0;
+  std::string target;
+  std::string reason;
+};
+
+// The whole answer's log-probability, log p(y_1..y_N | prompt) = sum of the
+// tokens' logprob rows: each row telescopes, so the sum does too.
+struct ContinuationTotal {
+  std::int64_t tokens = 0;
+  std::vector<double> ig, lens;  // ordered like Report::layers
+  double f_final = 0, f_baseline = 0, delta = 0;
+};
+
 struct Report {
   std::string model;
   std::string prompt;
@@ -57,7 +75,13 @@ struct Report {
   double onset_fraction = 0.5;
   double completeness_max_abs = 0;
   std::vector<TokenRow> tokens;
-  std::optional<ComponentLayout> components;  // with --components
+  std::vector<SkippedToken> skipped;
+  std::optional<ContinuationTotal> continuation;  // objective logprob, two or more tokens
+  std::optional<ComponentLayout> components;      // with --components
+
+  bool has_foils() const {
+    return std::any_of(tokens.begin(), tokens.end(), [](const TokenRow& row) { return row.foil_id.has_value(); });
+  }
 };
 
 // A token's bytes as one readable, quoted line: control characters, quotes,
@@ -93,6 +117,11 @@ inline std::string display_token(std::string_view bytes) {
 inline std::size_t display_width(std::string_view text) {
   return static_cast<std::size_t>(
       std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// A row's token as the heatmap labels it: the target, and its foil when there is one.
+inline std::string token_label(const TokenRow& row) {
+  return row.foil_id ? display_token(row.target) + " vs " + display_token(row.foil) : display_token(row.target);
 }
 
 // The objective's change, as the table and the heatmap label it: Δprob, Δlogit, ...
@@ -177,37 +206,62 @@ inline std::string components_table(const Report& report) {
 
 }  // namespace detail
 
-// One row per attributed token: IG@L and lens@L for each chosen layer, the
-// highest layer first, then sum, Δ and the onset layer; then the
-// completeness line; with --components, each token's largest components.
+// One row per attributed token: IG@L and lens@L for each chosen layer, lowest
+// first as in JSON and CSV, then sum, Δ and the onset layer; the foil column
+// when there are foils; the continuation's total row under logprob; then the
+// completeness line, skipped positions and, with --components, each token's
+// largest components.
 inline std::string to_table(const Report& report) {
   std::string out = fmt::format("IG-Lens  model {}  objective {}  estimator {}  steps {}  baseline {}  dtype {}  onset at {:g} of |IG|\n",
                                 report.model, report.objective, report.estimator, report.steps, report.baseline,
                                 report.dtype, report.onset_fraction);
   out += fmt::format("prompt {} ({} tokens), {} {} token(s)\n\n", display_token(report.prompt),
                      report.prompt_ids.size(), report.mode == "generate" ? "generated" : "teacher-forced",
-                     report.tokens.size());
-  const auto K = report.layers.size();
+                     report.tokens.size() + report.skipped.size());
+  const bool foils = report.has_foils();
   detail::TextTable table;
   std::vector<std::string> header{"pos", "token"};
-  for (std::size_t j = K; j-- > 0;) header.push_back(fmt::format("IG@{}", report.layers[j]));
-  for (std::size_t j = K; j-- > 0;) header.push_back(fmt::format("lens@{}", report.layers[j]));
+  if (foils) header.push_back("foil");
+  for (const auto layer : report.layers) header.push_back(fmt::format("IG@{}", layer));
+  for (const auto layer : report.layers) header.push_back(fmt::format("lens@{}", layer));
   for (const auto& name : {std::string("sum"), delta_label(report), std::string("onsetL*")})
     header.push_back(name);
   table.add_row(header);
+  const auto numbers = [](std::vector<std::string>& cells, const std::vector<double>& ig,
+                          const std::vector<double>& lens, double delta) {
+    double sum = 0;
+    for (double v : ig) {
+      cells.push_back(fmt::format("{:+.4f}", v));
+      sum += v;
+    }
+    for (double v : lens) cells.push_back(fmt::format("{:.4f}", v));
+    cells.push_back(fmt::format("{:+.4f}", sum));
+    cells.push_back(fmt::format("{:+.4f}", delta));
+  };
   for (const auto& row : report.tokens) {
     std::vector<std::string> cells{std::to_string(row.position), display_token(row.target)};
-    double sum = 0;
-    for (std::size_t j = K; j-- > 0;) cells.push_back(fmt::format("{:+.4f}", row.ig[j]));
-    for (std::size_t j = K; j-- > 0;) cells.push_back(fmt::format("{:.4f}", row.lens[j]));
-    for (double v : row.ig) sum += v;
-    cells.push_back(fmt::format("{:+.4f}", sum));
-    cells.push_back(fmt::format("{:+.4f}", row.delta));
+    if (foils) cells.push_back(row.foil_id ? display_token(row.foil) : "");
+    numbers(cells, row.ig, row.lens, row.delta);
     cells.push_back(detail::onset_text(row));
     table.add_row(std::move(cells));
   }
-  out += table.render(2);
+  if (const auto& total = report.continuation) {
+    std::vector<std::string> cells{"all", fmt::format("({} tokens)", total->tokens)};
+    if (foils) cells.emplace_back();
+    numbers(cells, total->ig, total->lens, total->delta);
+    table.add_row(std::move(cells));
+  }
+  out += table.render(foils ? 3 : 2);
   out += fmt::format("\nmax|sum - {}| = {:.3g}\n", delta_label(report), report.completeness_max_abs);
+  if (const auto& total = report.continuation) {
+    out += fmt::format("row \"all\": the whole answer's log-probability, the sum of its {} logprob rows "
+                       "(it telescopes like each row)\n",
+                       total->tokens);
+  }
+  for (const auto& skipped : report.skipped) {
+    out += fmt::format("pos {} {}: not attributed: {}\n", skipped.position, display_token(skipped.target),
+                       skipped.reason);
+  }
   if (report.components) out += detail::components_table(report);
   return out;
 }
@@ -241,6 +295,20 @@ inline nlohmann::json to_json_value(const Report& report) {
                      {"onset_fraction", report.onset_fraction},
                      {"completeness_max_abs", report.completeness_max_abs},
                      {"tokens", std::move(tokens)}};
+  if (!report.skipped.empty()) {
+    auto& skipped = out["skipped"] = nlohmann::json::array();
+    for (const auto& token : report.skipped) {
+      skipped.push_back({{"position", token.position},
+                         {"target_id", token.target_id},
+                         {"target", token.target},
+                         {"reason", token.reason}});
+    }
+  }
+  if (const auto& total = report.continuation) {
+    out["continuation"] = {{"tokens", total->tokens},         {"ig", total->ig},
+                           {"lens", total->lens},             {"f_final", total->f_final},
+                           {"f_baseline", total->f_baseline}, {"delta", total->delta}};
+  }
   if (report.components) {
     out["components"] = {{"labels", report.components->labels},
                          {"estimator", report.components->estimator},
@@ -263,16 +331,38 @@ inline std::string csv_field(std::string_view text) {
   return out + "\"";
 }
 
+// The run's settings as "# name: value" lines above the CSV header, so that a
+// file says how it was made (pandas: read_csv(path, comment="#")).
+inline std::string csv_settings(const Report& report) {
+  std::string out = fmt::format("# model: {}\n# prompt: {}\n# prompt_ids: {}\n# mode: {}\n", report.model,
+                                display_token(report.prompt), fmt::join(report.prompt_ids, " "), report.mode);
+  out += fmt::format("# layers: {}\n# estimator: {}\n# steps: {}\n# baseline: {}\n# objective: {}\n# dtype: {}\n",
+                     fmt::join(report.layers, " "), report.estimator, report.steps, report.baseline,
+                     report.objective, report.dtype);
+  out += fmt::format("# onset_fraction: {}\n# completeness_max_abs: {}\n", report.onset_fraction,
+                     report.completeness_max_abs);
+  for (const auto& skipped : report.skipped) {
+    out += fmt::format("# skipped: position {} target_id {}: {}\n", skipped.position, skipped.target_id,
+                       skipped.reason);
+  }
+  return out;
+}
+
 }  // namespace detail
 
-// Long format, one line per token and layer, for spreadsheets and data frames.
+// Long format, one line per token and layer, for spreadsheets and data frames,
+// under the run's settings as comment lines.
 inline std::string to_csv(const Report& report) {
-  std::string out = "position,target_id,target,layer,ig,lens,f_final,f_baseline,delta,onset_layer\n";
+  std::string out = detail::csv_settings(report);
+  out += "position,target_id,target,foil_id,foil,layer,ig,lens,f_final,f_baseline,delta,onset_layer\n";
   for (const auto& row : report.tokens) {
+    const auto foil_id = row.foil_id ? std::to_string(*row.foil_id) : "";
+    const auto foil = row.foil_id ? detail::csv_field(row.foil) : "";
     for (std::size_t j = 0; j < report.layers.size(); ++j) {
-      out += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", row.position, row.target_id,
-                         detail::csv_field(row.target), report.layers[j], row.ig[j], row.lens[j], row.f_final,
-                         row.f_baseline, row.delta, row.onset_layer ? std::to_string(*row.onset_layer) : "");
+      out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", row.position, row.target_id,
+                         detail::csv_field(row.target), foil_id, foil, report.layers[j], row.ig[j], row.lens[j],
+                         row.f_final, row.f_baseline, row.delta,
+                         row.onset_layer ? std::to_string(*row.onset_layer) : "");
     }
   }
   return out;
@@ -283,7 +373,9 @@ inline std::string to_csv(const Report& report) {
 inline std::string to_components_csv(const Report& report) {
   iglens::detail::require(report.components.has_value(), "the report has no component credits (run with --components)");
   const auto& layout = *report.components;
-  std::string out = "position,target_id,target,component,block,head,credit,delta\n";
+  std::string out = detail::csv_settings(report);
+  out += fmt::format("# components_estimator: {}\n# components_steps: {}\n", layout.estimator, layout.steps);
+  out += "position,target_id,target,component,block,head,credit,delta\n";
   for (const auto& row : report.tokens) {
     for (std::size_t i = 0; i < layout.labels.size(); ++i) {
       std::string block, head;

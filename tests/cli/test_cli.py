@@ -129,7 +129,103 @@ class Outputs(unittest.TestCase):
     def test_layer_choices(self):
         self.assertEqual(run_json(PROMPT, "--generate", "1", "--layers", "2")["layers"], [2, 4])
         self.assertEqual(run_json(PROMPT, "--generate", "1", "--layers", "3", "0")["layers"], [0, 3, 4])
+        # --k k: k layers, the last being n.
+        self.assertEqual(run_json(PROMPT, "--generate", "1", "--k", "1")["layers"], [4])
         self.assertEqual(run_json(PROMPT, "--generate", "1", "--k", "2")["layers"], [1, 4])
+        self.assertEqual(run_json(PROMPT, "--generate", "1", "--k", "3")["layers"], [1, 2, 4])  # 2.5 -> 2
+
+    def test_mean_baseline_is_the_references(self):
+        """The reference averages the lowest layer over every position of prompt + answer, the
+        answer's last token included, and integrates the gradient of the readout along the path.
+        Here that is done in Python with autograd through the bundle's own readout."""
+        steps = 32
+        report = run_json(PROMPT, "--target", "s, and", "--baseline", "mean", "--layers", "1", "3",
+                          "--estimator", "riemann-midpoint", "--steps", str(steps), "--dtype", "float64")
+        self.assertEqual(report["baseline"], "mean")
+        ids = report["prompt_ids"] + [t["target_id"] for t in report["tokens"]]
+        net = model(DEMO)
+        with torch.no_grad():
+            stream = net.residual_stream(torch.tensor([ids]))[:, 0]  # [L+1, S, d]
+        layers = report["layers"]
+        baseline = stream[layers[0]].mean(0)
+
+        def prob(h, target):
+            return torch.softmax(net.readout(h), -1)[..., target]
+
+        for token in report["tokens"]:
+            vertices = [baseline] + [stream[layer, token["position"]] for layer in layers]
+            for j in range(len(layers)):
+                start, end = vertices[j], vertices[j + 1]
+                t = ((torch.arange(steps, dtype=torch.float64) + 0.5) / steps).unsqueeze(1)
+                points = (start + t * (end - start)).requires_grad_(True)
+                gradient, = torch.autograd.grad(prob(points, token["target_id"]).sum(), points)
+                reference = float((gradient.mean(0) * (end - start)).sum())
+                self.assertAlmostEqual(token["ig"][j], reference, delta=1e-5)
+            self.assertAlmostEqual(token["f_baseline"], float(prob(baseline, token["target_id"])), delta=1e-9)
+
+    def test_default_baseline_is_causal(self):
+        """causal-mean: a token's numbers do not change when later tokens are generated."""
+        one, twelve = run_json(PROMPT, "--generate", "1"), run_json(PROMPT, "--generate", "12")
+        self.assertEqual(one["baseline"], "causal-mean")
+        for a, b in zip(one["tokens"][0]["ig"], twelve["tokens"][0]["ig"]):
+            self.assertAlmostEqual(a, b, delta=1e-6)  # float32 products over sequences of two lengths
+        mean_one = run_json(PROMPT, "--generate", "1", "--baseline", "mean")
+        mean_twelve = run_json(PROMPT, "--generate", "12", "--baseline", "mean")
+        self.assertNotAlmostEqual(mean_one["tokens"][0]["ig"][0], mean_twelve["tokens"][0]["ig"][0], delta=1e-3)
+
+    def test_foils(self):
+        auto = run_json(PROMPT, "--generate", "4", "--objective", "prob-diff", "--foil", "auto")
+        ids = list(auto["prompt_ids"])
+        for token in auto["tokens"]:
+            probs = next_token_probs(DEMO, ids)[-1]
+            runner_up = int(probs.topk(2).indices[1])  # the target is the greedy answer, the top token
+            self.assertEqual(token["foil_id"], runner_up)
+            self.assertAlmostEqual(token["f_final"], float(probs[token["target_id"]] - probs[runner_up]), delta=1e-5)
+            self.assertAlmostEqual(sum(token["ig"]), token["delta"], delta=1e-6)
+            ids.append(token["target_id"])
+        # A fixed foil that is some position's target: that position is reported, the rest attributed.
+        answer = [t["target"] for t in run_json(PROMPT, "--generate", "4")["tokens"]]
+        foil = answer[1]
+        fixed = run_json(PROMPT, "--generate", "4", "--objective", "prob-diff", "--foil", foil)
+        skipped = [i for i, text in enumerate(answer) if text == foil]
+        self.assertEqual([s["target"] for s in fixed["skipped"]], [foil] * len(skipped))
+        self.assertIn("the target is the foil", fixed["skipped"][0]["reason"])
+        self.assertEqual(len(fixed["tokens"]), 4 - len(skipped))
+        self.assertTrue(all(t["foil"] == foil for t in fixed["tokens"]))
+        code, table, _ = run("attribute", PROMPT, "--generate", "4", "--objective", "prob-diff", "--foil", foil)
+        self.assertEqual(code, 0)
+        self.assertIn("foil", next(line for line in table.splitlines() if line.startswith("pos")).split())
+        self.assertIn(f"not attributed: the target is the foil", table)
+        code, text, _ = run("attribute", PROMPT, "--generate", "4", "--objective", "prob-diff", "--foil", "auto",
+                            "--format", "csv")
+        rows = list(csv.DictReader(line for line in io.StringIO(text) if not line.startswith("#")))
+        self.assertEqual([int(r["foil_id"]) for r in rows[::5]], [t["foil_id"] for t in auto["tokens"]])
+
+    def test_continuation_total_under_logprob(self):
+        report = run_json(PROMPT, "--target", "s, and", "--objective", "logprob")
+        total, tokens = report["continuation"], report["tokens"]
+        self.assertEqual(total["tokens"], len(tokens))
+        for j in range(len(report["layers"])):
+            self.assertAlmostEqual(total["ig"][j], sum(t["ig"][j] for t in tokens), delta=1e-9)
+        self.assertAlmostEqual(sum(total["ig"]), total["delta"], delta=1e-5)
+        # f_final is the log-probability of the whole continuation given the prompt.
+        ids = report["prompt_ids"] + [t["target_id"] for t in tokens]
+        log_probs = torch.log_softmax(model(DEMO).forward(torch.tensor([ids[:-1]])), -1)[0]
+        expected = sum(float(log_probs[t["position"], t["target_id"]]) for t in tokens)
+        self.assertAlmostEqual(total["f_final"], expected, delta=1e-4)
+        code, table, _ = run("attribute", PROMPT, "--target", "s, and", "--objective", "logprob")
+        self.assertIn(f'row "all": the whole answer\'s log-probability, the sum of its {len(tokens)} logprob rows',
+                      table)
+        self.assertNotIn("continuation", run_json(PROMPT, "--target", "s, and"))  # prob does not add up
+
+    def test_bos_puts_end_of_text_first(self):
+        plain = json.loads(run("tokenize", "To be")[1])
+        self.assertEqual(json.loads(run("tokenize", "--bos", "To be")[1]), [256] + plain)  # <|endoftext|>
+        self.assertEqual(json.loads(run("tokenize", "--special-tokens", "<|endoftext|>To be")[1]), [256] + plain)
+        report = run_json("To be", "--bos", "--generate", "1")
+        self.assertEqual(report["prompt_ids"], [256] + plain)
+        probs = next_token_probs(DEMO, report["prompt_ids"])[-1]
+        self.assertAlmostEqual(report["tokens"][0]["f_final"], float(probs.max()), delta=1e-5)
 
     def test_objectives(self):
         diff = run_json(PROMPT, "--generate", "3", "--objective", "prob-diff", "--foil", "x")
@@ -154,16 +250,22 @@ class Outputs(unittest.TestCase):
         code, table, _ = run("attribute", PROMPT, "--generate", "2")
         self.assertEqual(code, 0)
         header = next(line for line in table.splitlines() if line.startswith("pos"))
-        self.assertLess(header.index("IG@4"), header.index("IG@0"))
+        self.assertLess(header.index("IG@0"), header.index("IG@4"))  # low to high, as in JSON and CSV
         self.assertIn("lens@4", header)
         self.assertIn("\u0394prob", header)
         self.assertIn("onsetL*", header)
         self.assertIn("max|sum - \u0394prob| = ", table)
         code, text, _ = run("attribute", PROMPT, "--generate", "2", "--format", "csv")
         self.assertEqual(code, 0)
-        rows = list(csv.DictReader(io.StringIO(text)))
+        settings = dict(line[2:].split(": ", 1) for line in text.splitlines() if line.startswith("# "))
+        self.assertEqual(settings["model"], DEMO)
+        self.assertEqual(settings["baseline"], "causal-mean")
+        self.assertEqual(settings["layers"], "0 1 2 3 4")
+        self.assertEqual(settings["prompt"], '"' + PROMPT + '"')
+        rows = list(csv.DictReader(line for line in io.StringIO(text) if not line.startswith("#")))
         self.assertEqual(len(rows), 2 * 5)
         self.assertEqual([int(r["layer"]) for r in rows[:5]], [0, 1, 2, 3, 4])
+        self.assertEqual(rows[0]["foil_id"], "")
 
     def test_files_are_written_whole_and_replace_old_ones(self):
         with tempfile.TemporaryDirectory() as folder:
@@ -272,7 +374,7 @@ class Components(unittest.TestCase):
             self.assertEqual(code, 0, err)
             root = ET.parse(svg).getroot()
             with open(components_csv, newline="") as f:
-                rows = list(csv.DictReader(f))
+                rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
         section = table[table.index("components (observed-delta, 8 steps)"):]
         for token, top in zip(report["tokens"], tops):
             lines = section[section.index(f"pos {token['position']} "):].splitlines()
@@ -466,9 +568,11 @@ class BadInputs(unittest.TestCase):
             (["--objective", "prob-diff"], "give --foil"),
             (["--foil", "x"], "--foil is only used with --objective prob-diff"),
             (["--objective", "prob-diff", "--foil", "xy"], "is 2 tokens"),
-            (["--objective", "prob-diff", "--foil", " ", "--target", " "], "foil equals the target"),
+            (["--objective", "prob-diff", "--foil", " ", "--target", " "], 'every answer token is the foil " "'),
             (["--onset-frac", "0"], "onset fraction must be in (0, 1]"),
-            (["--threads", "0"], "--threads must be at least 1"),
+            (["--threads", "0"], "--threads must be 1 to"),
+            (["--threads", "4096"], "--threads must be 1 to"),
+            (["--generate", "9223372036854775000"], "more than the model's context length of 128"),
             (["--format", "xml"], "--format"),
             (["--generate", "two"], "--generate"),
             (["--svg", "/nonexistent-folder/map.svg"], "folder '/nonexistent-folder' does not exist"),

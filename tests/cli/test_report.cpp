@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "error_line.hpp"
 #include "heatmap_svg.hpp"
 #include "report.hpp"
 
@@ -53,20 +54,64 @@ TEST_CASE("token labels are one line of valid UTF-8", "[cli][format]") {
   CHECK(display_width("\xCE\x94prob") == 5);
 }
 
-TEST_CASE("the table lists layers highest first and ends with the completeness line", "[cli][format]") {
+TEST_CASE("the table lists layers lowest first, as JSON and CSV do, and ends with the completeness line",
+          "[cli][format]") {
   const auto table = to_table(two_token_report());
   const auto header = table.find("pos  token");
   REQUIRE(header != std::string::npos);
   const auto header_line = table.substr(header, table.find('\n', header) - header);
-  CHECK(header_line.find("IG@4") < header_line.find("IG@2"));
-  CHECK(header_line.find("IG@2") < header_line.find("IG@0"));
-  CHECK(header_line.find("IG@0") < header_line.find("lens@4"));
+  CHECK(header_line.find("IG@0") < header_line.find("IG@2"));
+  CHECK(header_line.find("IG@2") < header_line.find("IG@4"));
+  CHECK(header_line.find("IG@4") < header_line.find("lens@0"));
   CHECK(header_line.find("\xCE\x94prob") != std::string::npos);
   CHECK(header_line.find("onsetL*") != std::string::npos);
-  CHECK(table.find("+0.5000  -0.2500  +0.1250") != std::string::npos);  // IG@4 IG@2 IG@0 of row 1
+  CHECK(header_line.find("foil") == std::string::npos);
+  CHECK(table.find("+0.1250  -0.2500  +0.5000") != std::string::npos);  // IG@0 IG@2 IG@4 of row 1
   CHECK(table.find("+0.3750  +0.3750") != std::string::npos);            // sum and delta
   CHECK(table.find(R"("\n\"\xc3")") != std::string::npos);
   CHECK(table.find("max|sum - \xCE\x94prob| = 2.5e-08") != std::string::npos);
+}
+
+TEST_CASE("foils are shown in the table, CSV and heatmap; skipped positions are reported", "[cli][format]") {
+  auto report = two_token_report();
+  report.objective = "prob-diff";
+  report.tokens[0].foil_id = 45;
+  report.tokens[0].foil = "-";
+  report.tokens[1].foil_id = 46;
+  report.tokens[1].foil = ".";
+  report.skipped.push_back({6, 45, "-", "the target is the foil \"-\""});
+  const auto table = to_table(report);
+  const auto header = table.find("pos  token");
+  REQUIRE(header != std::string::npos);
+  const auto header_line = table.substr(header, table.find('\n', header) - header);
+  CHECK(header_line.find("token") < header_line.find("foil"));
+  CHECK(header_line.find("foil") < header_line.find("IG@0"));
+  const auto row = table.substr(table.find("\n4 ") + 1, table.find('\n', table.find("\n4 ") + 1));
+  CHECK(row.find("\",\"") < row.find("\"-\""));
+  CHECK(row.find("\"-\"") < row.find("+0.1250"));
+  CHECK(table.find("pos 6 \"-\": not attributed: the target is the foil \"-\"") != std::string::npos);
+  CHECK(table.find("3 token(s)") != std::string::npos);
+  const auto csv = to_csv(report);
+  CHECK(csv.find("4,44,\",\",45,\"-\",2,-0.25,") != std::string::npos);
+  CHECK(csv.find("# skipped: position 6 target_id 45: the target is the foil") != std::string::npos);
+  const auto j = nlohmann::json::parse(to_json(report));
+  CHECK(j["skipped"][0]["position"] == 6);
+  CHECK(j["tokens"][1]["foil"] == ".");
+  CHECK(heatmap_svg(report).find("4 &quot;,&quot; vs &quot;-&quot;") != std::string::npos);
+}
+
+TEST_CASE("a continuation's total is a table row and a JSON object", "[cli][format]") {
+  auto report = two_token_report();
+  report.objective = "logprob";
+  report.continuation = ContinuationTotal{2, {0.25, -0.5, 1.0}, {0.2, 0.4, 1.2}, 1.2, 0.45, 0.75};
+  const auto table = to_table(report);
+  CHECK(table.find("all  (2 tokens)  +0.2500  -0.5000  +1.0000") != std::string::npos);
+  CHECK(table.find("row \"all\": the whole answer's log-probability, the sum of its 2 logprob rows") !=
+        std::string::npos);
+  const auto j = nlohmann::json::parse(to_json(report));
+  CHECK(j["continuation"]["ig"] == nlohmann::json({0.25, -0.5, 1.0}));
+  CHECK(j["continuation"]["tokens"] == 2);
+  CHECK_FALSE(nlohmann::json::parse(to_json(two_token_report())).contains("continuation"));
 }
 
 TEST_CASE("JSON carries the documented fields with ig and lens ordered like layers", "[cli][format]") {
@@ -90,9 +135,13 @@ TEST_CASE("JSON carries the documented fields with ig and lens ordered like laye
 
 TEST_CASE("CSV has one quoted line per token and layer", "[cli][format]") {
   const auto csv = to_csv(two_token_report());
-  CHECK(csv.rfind("position,target_id,target,layer,ig,lens,f_final,f_baseline,delta,onset_layer\n", 0) == 0);
-  CHECK(csv.find("4,44,\",\",2,-0.25,0.2,0.6,0.225,0.375,4\n") != std::string::npos);
-  CHECK(csv.find("5,10,\"\n\"\"\xC3\",0,0.125,") != std::string::npos);  // quotes doubled, newline kept inside quotes
+  CHECK(csv.rfind("# model: models/demo.pt\n# prompt: \"To be\"\n# prompt_ids: 84 111 32 98 101\n", 0) == 0);
+  CHECK(csv.find("\n# layers: 0 2 4\n# estimator: observed-delta\n# steps: 64\n# baseline: mean\n") !=
+        std::string::npos);
+  CHECK(csv.find("\nposition,target_id,target,foil_id,foil,layer,ig,lens,f_final,f_baseline,delta,onset_layer\n") !=
+        std::string::npos);
+  CHECK(csv.find("4,44,\",\",,,2,-0.25,0.2,0.6,0.225,0.375,4\n") != std::string::npos);
+  CHECK(csv.find("5,10,\"\n\"\"\xC3\",,,0,0.125,") != std::string::npos);  // quotes doubled, newline kept inside quotes
   CHECK(csv.find(",0.375,\n") != std::string::npos);                    // no onset: empty field
   CHECK_THROWS_WITH(render_report(two_token_report(), "xml"), Catch::Contains("unknown output format 'xml'"));
 }
@@ -162,7 +211,9 @@ TEST_CASE("with components JSON carries the labels once and each token's credits
 
 TEST_CASE("the components CSV has one line per token and component with its block and head", "[cli][format]") {
   const auto csv = to_components_csv(components_report());
-  CHECK(csv.rfind("position,target_id,target,component,block,head,credit,delta\n", 0) == 0);
+  CHECK(csv.rfind("# model: ", 0) == 0);
+  CHECK(csv.find("\n# components_estimator: observed-delta\n# components_steps: 64\n"
+                 "position,target_id,target,component,block,head,credit,delta\n") != std::string::npos);
   CHECK(csv.find("4,44,\",\",\"embedding\",,,0.125,0.375\n") != std::string::npos);
   CHECK(csv.find("4,44,\",\",\"1.attn.head 1\",1,1,0.0625,0.375\n") != std::string::npos);
   CHECK(csv.find("4,44,\",\",\"0.attn.bias\",0,,0,0.375\n") != std::string::npos);
@@ -190,4 +241,18 @@ TEST_CASE("with components the heatmap adds a block x head panel per token on th
   CHECK(svg.find("fill=\"#b2182b\"") != std::string::npos);
   CHECK(svg.find("fill=\"#2166ac\"") != std::string::npos);
   CHECK(svg.find(">+0.500</text>") != std::string::npos);  // block 1's sum, IG@2
+}
+
+TEST_CASE("an error is one line, and out of memory names what to lower", "[cli][format]") {
+  CHECK(error_line("layer 9 is out of range [0, 4]") == "iglens: error: layer 9 is out of range [0, 4]");
+  // LibTorch's CPU allocator, as c10::Error::what() gives it: a message, then a stack trace.
+  const std::string libtorch =
+      "[enforce fail at alloc_cpu.cpp:75] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to "
+      "allocate 1099511627776 bytes. Error code 12 (Cannot allocate memory)\nframe #0: c10::ThrowEnforceNotMet\n";
+  const auto line = error_line(libtorch);
+  CHECK(line.find('\n') == std::string::npos);
+  CHECK(line.rfind("iglens: error: out of memory: lower --steps, the number of tokens (--generate or --target), "
+                   "or use --dtype float32 ([enforce fail",
+                   0) == 0);
+  CHECK(error_line("CUDA out of memory. Tried to allocate 2.00 GiB").find("lower --steps") != std::string::npos);
 }
