@@ -217,6 +217,8 @@ TEST_CASE("the HTML report embeds the report as JSON that no token can break out
   report.prompt = "a <i>b</i> & c";
   report.tokens[0].target = "</script><b>x";
   report.tokens[1].target = "<!--<script>";
+  report.tokens[1].foil_id = 32;
+  report.tokens[1].foil = " ";
   const auto html = html_report(report);
   CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
   // Only the page's own two script elements open and close.
@@ -233,6 +235,8 @@ TEST_CASE("the HTML report embeds the report as JSON that no token can break out
   CHECK(data["tokens"][0]["target"] == "</script><b>x");
   CHECK(data["tokens"][0]["label"] == "\"</script><b>x\"");
   CHECK(data["tokens"][1]["target"] == "<!--<script>");
+  CHECK(data["tokens"][1]["foil_label"] == "\" \"");
+  CHECK_FALSE(data["tokens"][0].contains("foil_label"));
   CHECK(data["tokens"][0]["ig"] == nlohmann::json({0.125, -0.25, 0.5}));
   CHECK(data["layers"] == nlohmann::json({0, 2, 4}));
   CHECK(data["colour_scale"] == 0.5);
