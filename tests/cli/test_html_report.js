@@ -16,7 +16,12 @@ const path = require("node:path");
 const {after, before, test} = require("node:test");
 const {pathToFileURL} = require("node:url");
 
-const puppeteer = require("puppeteer-core");
+let puppeteer;
+try {
+  puppeteer = require("puppeteer-core");
+} catch (error) {
+  throw new Error(`puppeteer-core is not installed (build the target browser_driver): ${error.message}`);
+}
 
 const PROGRAM = process.env.IGLENS_PROGRAM;
 const DEMO = process.env.IGLENS_DEMO_MODEL;
