@@ -7,6 +7,7 @@ packages=(
   libtorch-dev libopenblas0-pthread libopenblas0-openmp python3-torch
   libeigen3-dev libfmt-dev catch2 nlohmann-json3-dev libcli11-dev libbenchmark-dev
   nodejs
+  chromium
   clang libclang-rt-14-dev
 )
 missing=()

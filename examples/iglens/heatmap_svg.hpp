@@ -44,6 +44,17 @@ inline std::string diverging_colour(double t) {
   return fmt::format("#{:02x}{:02x}{:02x}", mix(end_r), mix(end_g), mix(end_b));
 }
 
+// One scale for the whole figure: the largest |credit| of a layer or a
+// component maps to the ends of the colour scale (1 when all are 0).
+inline double colour_scale(const Report& report) {
+  double scale = 0;
+  for (const auto& row : report.tokens) {
+    for (double v : row.ig) scale = std::max(scale, std::abs(v));
+    for (double v : row.component_credits) scale = std::max(scale, std::abs(v));
+  }
+  return scale == 0 ? 1 : scale;
+}
+
 // The first `limit` code points of a label, with an ellipsis when cut.
 inline std::string shortened(const std::string& text, std::size_t limit) {
   if (display_width(text) <= limit) return text;
@@ -122,13 +133,7 @@ inline std::string heatmap_svg(const Report& report) {
   constexpr int cell_w = 56, cell_h = 22, top = 78, label_chars = 18, char_w = 8;
   const int left = 16 + (label_chars + 7) * char_w;
   const auto K = static_cast<int>(report.layers.size()), T = static_cast<int>(report.tokens.size());
-  // One scale for the whole figure: the largest |credit| of a layer or a component.
-  double scale = 0;
-  for (const auto& row : report.tokens) {
-    for (double v : row.ig) scale = std::max(scale, std::abs(v));
-    for (double v : row.component_credits) scale = std::max(scale, std::abs(v));
-  }
-  if (scale == 0) scale = 1;
+  const double scale = detail::colour_scale(report);
   const auto model_label = detail::shortened(report.model.substr(report.model.find_last_of('/') + 1), 60);
   const auto prompt_label = detail::shortened(display_token(report.prompt), 70);
   const auto header_chars = std::max(display_width(model_label) + 40, display_width(prompt_label) + 8);

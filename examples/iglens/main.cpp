@@ -28,6 +28,7 @@
 #include "attribute_command.hpp"
 #include "error_line.hpp"
 #include "heatmap_svg.hpp"
+#include "html_report.hpp"
 #include "iglens/iglens.hpp"
 #include "output_file.hpp"
 #include "program_model.hpp"
@@ -56,7 +57,7 @@ std::optional<std::string> unknown_subcommand(int argc, char** argv, const CLI::
   return std::nullopt;
 }
 
-// --out, --svg and --components-csv must name three different files; one
+// --out, --svg, --html and --components-csv must name different files; one
 // would silently overwrite another. `-` (standard output) is no file.
 void check_distinct_outputs(const std::vector<std::pair<std::string_view, std::string>>& outputs) {
   for (std::size_t i = 0; i < outputs.size(); ++i) {
@@ -97,7 +98,7 @@ int main(int argc, char** argv) {
   settings.model = demo_model;
   bool prompt_from_stdin = false;
   std::optional<int> threads;
-  std::string format = "table", out_path, svg_path, components_csv_path;
+  std::string format = "table", out_path, svg_path, html_path, components_csv_path;
   auto* attribute = app.add_subcommand("attribute", "Attribute the model's answer to a prompt, layer by layer");
   auto* prompt = attribute->add_option("prompt", settings.prompt, "Prompt text");
   attribute->add_flag("--stdin", prompt_from_stdin, "Read the prompt from standard input (one final newline dropped)")
@@ -149,6 +150,10 @@ int main(int argc, char** argv) {
       ->default_val(format);
   attribute->add_option("--out", out_path, "Write the output to FILE instead of standard output (- for standard output)");
   attribute->add_option("--svg", svg_path, "Also write a heatmap picture (SVG) to FILE");
+  attribute->add_option("--html", html_path,
+                        "Also write an interactive report to FILE: one self-contained HTML page (no network) with "
+                        "the heatmap, each token's IG and lens per layer and, with --components, its block x head "
+                        "grid");
   auto* components = attribute->add_flag(
       "--components", settings.components,
       "Also split each token's change of probability into the embedding and every block's attention heads, "
@@ -190,9 +195,13 @@ int main(int argc, char** argv) {
     if (*attribute) {
       // Output paths are checked before any computation. `--out -` is standard output.
       if (out_path == "-") out_path.clear();
-      check_distinct_outputs({{"--out", out_path}, {"--svg", svg_path}, {"--components-csv", components_csv_path}});
+      check_distinct_outputs({{"--out", out_path},
+                              {"--svg", svg_path},
+                              {"--html", html_path},
+                              {"--components-csv", components_csv_path}});
       if (!out_path.empty()) iglens::cli::check_writable(out_path, "--out");
       if (!svg_path.empty()) iglens::cli::check_writable(svg_path, "--svg");
+      if (!html_path.empty()) iglens::cli::check_writable(html_path, "--html");
       if (!components_csv_path.empty()) iglens::cli::check_writable(components_csv_path, "--components-csv");
       // LibTorch's own default can be a single thread (OpenMP's choice on
       // some machines); the sweeps over the vocabulary use every core.
@@ -205,6 +214,7 @@ int main(int argc, char** argv) {
       const auto report = iglens::cli::run_attribute(settings);
       const auto output = iglens::cli::render_report(report, format);
       if (!svg_path.empty()) iglens::cli::write_file_atomically(svg_path, iglens::cli::heatmap_svg(report));
+      if (!html_path.empty()) iglens::cli::write_file_atomically(html_path, iglens::cli::html_report(report));
       if (!components_csv_path.empty()) {
         iglens::cli::write_file_atomically(components_csv_path, iglens::cli::to_components_csv(report));
       }

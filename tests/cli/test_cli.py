@@ -68,7 +68,7 @@ class Outputs(unittest.TestCase):
         self.assertEqual(code, 0)
         for option in ("--generate", "--target", "--layers", "--k", "--steps", "--estimator", "--baseline",
                        "--objective", "--foil", "--onset-frac", "--dtype", "--device", "--threads", "--format",
-                       "--out", "--svg", "--stdin", "--model", "--components", "--components-csv"):
+                       "--out", "--svg", "--html", "--stdin", "--model", "--components", "--components-csv"):
             self.assertIn(option, out)
 
     def test_version_names_the_program_and_libtorch(self):
@@ -576,6 +576,7 @@ class BadInputs(unittest.TestCase):
             (["--format", "xml"], "--format"),
             (["--generate", "two"], "--generate"),
             (["--svg", "/nonexistent-folder/map.svg"], "folder '/nonexistent-folder' does not exist"),
+            (["--html", "/nonexistent-folder/map.html"], "--html '/nonexistent-folder/map.html': folder"),
             (["--unknown"], "--unknown"),
         ]
         for extra, phrase in filter(None, cases):
@@ -591,6 +592,7 @@ class BadInputs(unittest.TestCase):
                 (["--out", "same", "--svg", "./sub/../same"], folder, "--out and --svg name the same file"),
                 (["--svg", "same", "--components", "--components-csv", same], folder,
                  "--svg and --components-csv name the same file"),
+                (["--svg", same, "--html", same], folder, "--svg and --html name the same file"),
                 (["--out", same, "--components", "--components-csv", os.path.join(folder, ".", "same")], "/",
                  "--out and --components-csv name the same file"),
             ]

@@ -5,6 +5,7 @@
 
 #include "error_line.hpp"
 #include "heatmap_svg.hpp"
+#include "html_report.hpp"
 #include "report.hpp"
 
 using namespace iglens::cli;
@@ -255,4 +256,68 @@ TEST_CASE("an error is one line, and out of memory names what to lower", "[cli][
                    "or use --dtype float32 ([enforce fail",
                    0) == 0);
   CHECK(error_line("CUDA out of memory. Tried to allocate 2.00 GiB").find("lower --steps") != std::string::npos);
+}
+
+namespace {
+
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// The JSON the page's script reads.
+nlohmann::json embedded_data(const std::string& html) {
+  const std::string open = "<script type=\"application/json\" id=\"iglens-data\">";
+  const auto begin = html.find(open);
+  REQUIRE(begin != std::string::npos);
+  const auto start = begin + open.size();
+  return nlohmann::json::parse(html.substr(start, html.find("</script>", start) - start));
+}
+
+}  // namespace
+
+TEST_CASE("the HTML report embeds the report as JSON that no token can break out of", "[cli][html]") {
+  auto report = two_token_report();
+  report.prompt = "a <i>b</i> & c";
+  report.tokens[0].target = "</script><b>x";
+  report.tokens[1].target = "<!--<script>";
+  report.tokens[1].foil_id = 32;
+  report.tokens[1].foil = " ";
+  const auto html = html_report(report);
+  CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
+  // Only the page's own two script elements open and close.
+  CHECK(occurrences(html, "<script") == 2);
+  CHECK(occurrences(html, "</script>") == 2);
+  CHECK(html.find("<b>x") == std::string::npos);
+  CHECK(html.find("<!--") == std::string::npos);
+  CHECK(html.find("a &lt;i&gt;b&lt;/i&gt; &amp; c") != std::string::npos);  // the prompt in the header
+  // Nothing to fetch: no src or href, and a policy that forbids loading anything.
+  CHECK(html.find(" src=") == std::string::npos);
+  CHECK(html.find("href=") == std::string::npos);
+  CHECK(html.find("default-src 'none'") != std::string::npos);
+  const auto data = embedded_data(html);
+  CHECK(data["tokens"][0]["target"] == "</script><b>x");
+  CHECK(data["tokens"][0]["label"] == "\"</script><b>x\"");
+  CHECK(data["tokens"][1]["target"] == "<!--<script>");
+  CHECK(data["tokens"][1]["foil_label"] == "\" \"");
+  CHECK_FALSE(data["tokens"][0].contains("foil_label"));
+  CHECK(data["tokens"][0]["ig"] == nlohmann::json({0.125, -0.25, 0.5}));
+  CHECK(data["layers"] == nlohmann::json({0, 2, 4}));
+  CHECK(data["colour_scale"] == 0.5);
+  CHECK(data["delta_label"] == "\xCE\x94prob");
+  CHECK_FALSE(data.contains("components"));
+}
+
+TEST_CASE("the HTML report's data keeps split characters as U+FFFD and gives the component grid's shape",
+          "[cli][html]") {
+  const auto html = html_report(components_report());
+  const auto data = embedded_data(html);
+  CHECK(data["tokens"][1]["target"] == "\n\"\xEF\xBF\xBD");
+  CHECK(data["tokens"][1]["label"] == R"("\n\"\xc3")");  // as the table prints it
+  CHECK(data["components"]["n_layer"] == 2);
+  CHECK(data["components"]["n_head"] == 2);
+  CHECK(data["components"]["labels"].size() == 9);
+  CHECK(data["tokens"][0]["component_credits"][1] == -0.5);
+  CHECK(html.find("IG-Lens: \xCE\x94prob credited to each layer and component") != std::string::npos);
 }
