@@ -301,7 +301,7 @@ inline std::string html_report(const Report& report) {
   std::string settings = html_setting("model", report.model);
   settings += html_setting("prompt", fmt::format("{} ({} tokens)", display_token(report.prompt),
                                                  report.prompt_ids.size()));
-  settings += html_setting("answer", fmt::format("{} token(s), {}", report.tokens.size(),
+  settings += html_setting("answer", fmt::format("{} token(s), {}", report.tokens.size() + report.skipped.size(),
                                                  report.mode == "generate" ? "generated" : "teacher-forced"));
   settings += html_setting("estimator", report.estimator);
   settings += html_setting("steps", std::to_string(report.steps));
@@ -310,6 +310,19 @@ inline std::string html_report(const Report& report) {
   settings += html_setting("dtype", report.dtype);
   settings += html_setting("completeness", fmt::format("max|sum - {}| = {:.3g}", delta_label(report),
                                                        report.completeness_max_abs));
+  if (const auto& total = report.continuation) {
+    std::string by_layer;
+    for (std::size_t j = 0; j < report.layers.size(); ++j) {
+      by_layer += fmt::format("{}L{} {:+.4f}", j ? ", " : "", report.layers[j], total->ig[j]);
+    }
+    settings += html_setting("whole answer",
+                             fmt::format("log p(answer | prompt) = {:.4f}, {} {:+.4f} over {} tokens; IG: {}",
+                                         total->f_final, delta_label(report), total->delta, total->tokens, by_layer));
+  }
+  for (const auto& skipped : report.skipped) {
+    settings += html_setting("not attributed", fmt::format("position {} {}: {}", skipped.position,
+                                                           display_token(skipped.target), skipped.reason));
+  }
   return fmt::format(R"html(<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -99,6 +99,8 @@ TEST_CASE("foils are shown in the table, CSV and heatmap; skipped positions are 
   CHECK(j["skipped"][0]["position"] == 6);
   CHECK(j["tokens"][1]["foil"] == ".");
   CHECK(heatmap_svg(report).find("4 &quot;,&quot; vs &quot;-&quot;") != std::string::npos);
+  CHECK(html_report(report).find("<dt>not attributed</dt><dd>position 6 &quot;-&quot;: the target is the foil") !=
+        std::string::npos);
 }
 
 TEST_CASE("a continuation's total is a table row and a JSON object", "[cli][format]") {
@@ -109,6 +111,8 @@ TEST_CASE("a continuation's total is a table row and a JSON object", "[cli][form
   CHECK(table.find("all  (2 tokens)  +0.2500  -0.5000  +1.0000") != std::string::npos);
   CHECK(table.find("row \"all\": the whole answer's log-probability, the sum of its 2 logprob rows") !=
         std::string::npos);
+  CHECK(html_report(report).find("<dt>whole answer</dt><dd>log p(answer | prompt) = 1.2000, \xCE\x94logprob +0.7500 "
+                                 "over 2 tokens; IG: L0 +0.2500, L2 -0.5000, L4 +1.0000</dd>") != std::string::npos);
   const auto j = nlohmann::json::parse(to_json(report));
   CHECK(j["continuation"]["ig"] == nlohmann::json({0.25, -0.5, 1.0}));
   CHECK(j["continuation"]["tokens"] == 2);
