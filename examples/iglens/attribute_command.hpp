@@ -254,7 +254,10 @@ inline Report run_attribute(const AttributeSettings& s) {
   {
     ProgressBar bar("attributing ", T);
     options.progress = [&bar](std::int64_t done, std::int64_t) { bar.update(done); };
-    map = lens.attribute(ids, targets, options);
+    // With components, their resid_pre is the residual stream: no second
+    // forward pass, and each block's parts add up to the map's own credit.
+    map = components ? iglens::attribute(components->resid_pre, targets, model.readout(), options)
+                     : lens.attribute(ids, targets, options);
   }
   std::vector<ComponentAttribution> component_attributions;
   if (components) {
