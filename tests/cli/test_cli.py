@@ -429,18 +429,34 @@ class ProgressBar(unittest.TestCase):
 
 class Interrupts(unittest.TestCase):
     def test_sigint_exits_130_and_leaves_no_file(self):
+        """The signal is sent once the program has drawn its progress bar (stderr on a terminal): by
+        then its handler is installed, however long loading took on a busy machine."""
+        import pty
+        import select
         with tempfile.TemporaryDirectory() as folder:
             out = os.path.join(folder, "map.json")
+            leader, follower = pty.openpty()
             process = subprocess.Popen(
                 [PROGRAM, "attribute", "To be", "--generate", "120", "--dtype", "float64", "--estimator",
                  "gauss-legendre", "--steps", "2048", "--format", "json", "--out", out, "--svg", out + ".svg"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            time.sleep(3)
+                stdout=subprocess.PIPE, stderr=follower)
+            os.close(follower)
+            drawn, deadline = b"", time.monotonic() + 120
+            while b"[" not in drawn and time.monotonic() < deadline and process.poll() is None:
+                if select.select([leader], [], [], 1)[0]:
+                    drawn += os.read(leader, 4096)
             self.assertIsNone(process.poll(), "the long run ended before it could be interrupted")
+            self.assertIn(b"[", drawn, "no progress bar within 120 s")
             process.send_signal(signal.SIGINT)
-            _, err = process.communicate(timeout=30)
+            process.wait(timeout=30)
+            try:
+                while select.select([leader], [], [], 1)[0]:
+                    drawn += os.read(leader, 4096)
+            except OSError:  # the terminal closes with the program
+                pass
+            os.close(leader)
             self.assertEqual(process.returncode, 130)
-            self.assertIn(b"interrupted", err)
+            self.assertIn(b"interrupted", drawn)
             self.assertEqual(os.listdir(folder), [])
 
 
