@@ -80,8 +80,8 @@ torch::Tensor map_chunks(std::int64_t total, std::int64_t chunk, Work&& work) {
 // nearest 0: in float32 |c|^2 overflows once the residual's RMS nears 1e19,
 // and |c(t)|^2 expanded in t loses (|ca| / |cb|)^2 ulps on a segment that
 // shrinks from ca to cb (4e-2 of a log-probability's credit at 1 / 300).
-// The O(V) sweeps run fused (fused_softmax.hpp) for float32 on the CPU and
-// as tensor expressions otherwise.
+// The O(V) sweeps run fused (fused_softmax.hpp) for float32 and float64 on
+// the CPU and as tensor expressions otherwise.
 class ClosedFormChain {
  public:
   // `head` must already be in the run's dtype and device.
@@ -207,11 +207,7 @@ class ClosedFormChain {
   // log sum_v exp(u[r, k, v] + z0[v]): [R, K+1].
   static torch::Tensor vertex_logsumexp(const torch::Tensor& u, const torch::Tensor& z0) {
 #if IGLENS_HAS_FUSED_SOFTMAX
-    if (fused_softmax_applies(u)) {
-      const auto rows = u.size(0) * u.size(1);
-      return scaled_row_logsumexp(u.view({rows, u.size(2)}), torch::ones({rows}, u.options()), z0)
-          .view({u.size(0), u.size(1)});
-    }
+    if (fused_softmax_applies(u)) return rows_logsumexp(u.view({-1, u.size(2)}), z0).view({u.size(0), u.size(1)});
 #endif
     return (u + z0).logsumexp(-1);
   }
