@@ -153,13 +153,17 @@ torch::Tensor per_point_midpoint(const Problem& p, const torch::Tensor& vertices
   return torch::cat(slopes).view({T, K, m}).mean(2);
 }
 
-iglens::Attribution engine(const Problem& p, std::int64_t K, std::int64_t m, iglens::Estimator estimator) {
+iglens::Options engine_options(std::int64_t K, std::int64_t m, iglens::Estimator estimator) {
   iglens::Options options;
   options.layers = iglens::LayerSelection::evenly_spaced(K);
   options.baseline = iglens::Baseline::mean();
   options.estimator = estimator;
   options.steps = m;
-  return iglens::attribute(p.residual, p.targets, p.readout, options);
+  return options;
+}
+
+iglens::Attribution engine(const Problem& p, std::int64_t K, std::int64_t m, iglens::Estimator estimator) {
+  return iglens::attribute(p.residual, p.targets, p.readout, engine_options(K, m, estimator));
 }
 
 // Median wall time of `repeats` runs, after one warm-up run unless the run
@@ -299,6 +303,33 @@ void memory_table() {
              reference_mib);
   fmt::print("\nUnchunked, the per-point path would hold T x K x m x V logits: {:.0f} GiB at T {}.\n",
              static_cast<double>(T * K * m) * kVocab * 4 / (1 << 30), T);
+}
+
+// float64 against float32 on the same head, timed side by side: the
+// reference-grade run, with the readout made in float64 once (as the program
+// does for --dtype float64).
+void dtype_table(int repeats) {
+  const std::int64_t T = 32, K = 12, m = 64;
+  const auto p = make_problem(T);
+  const auto readout64 = iglens::Readout::norm_head(p.head.to(torch::TensorOptions().dtype(torch::kFloat64)));
+  fmt::print("\n## float64 against float32 (T {}, K {}, m {})\n\n", T, K, m);
+  fmt::print("| estimator | float32 ms | float64 ms | float64/float32 | target | extra peak MiB float32 | float64 | "
+             "max diff |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  for (auto estimator : {iglens::Estimator::observed_delta, iglens::Estimator::riemann_midpoint,
+                         iglens::Estimator::gauss_legendre}) {
+    auto options64 = engine_options(K, m, estimator);
+    options64.dtype = torch::kFloat64;
+    iglens::Attribution result32, result64;
+    const double seconds32 = median_seconds(repeats, [&] { result32 = engine(p, K, m, estimator); });
+    const double seconds64 =
+        median_seconds(repeats, [&] { result64 = iglens::attribute(p.residual, p.targets, readout64, options64); });
+    const double mib32 = extra_peak_mib([&] { engine(p, K, m, estimator); });
+    const double mib64 = extra_peak_mib([&] { iglens::attribute(p.residual, p.targets, readout64, options64); });
+    const double ratio = seconds64 / seconds32;
+    fmt::print("| {} | {:.1f} | {:.1f} | {:.2f} | <= 4 {} | {:.0f} | {:.0f} | {:.1e} |\n",
+               iglens::estimator_name(estimator), seconds32 * 1e3, seconds64 * 1e3, ratio, verdict(ratio <= 4), mib32,
+               mib64, max_abs_diff(result32.ig, result64.ig));
+  }
 }
 
 // Runs the program with `args` and waits; a failure stops the benchmark.
@@ -670,7 +701,7 @@ int main(int argc, char** argv) try {
       ->check(CLI::ExistingFile);
   app.add_option("--hf-folder", hf_folder, "Hugging Face folder with the real model's weights, for transformers")
       ->check(CLI::ExistingDirectory);
-  app.add_option("--only", only, "Run only these tables: main, steps, scaling, memory, components, e2e, real");
+  app.add_option("--only", only, "Run only these tables: main, steps, scaling, memory, dtypes, components, e2e, real");
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // tables appear as they are measured, also in a log file
   if (!bundle.empty() && program.empty()) throw iglens::Error("--bundle needs --program");
@@ -684,6 +715,7 @@ int main(int argc, char** argv) try {
   if (wanted("steps")) step_table(repeats);
   if (wanted("scaling")) scaling_table(repeats);
   if (wanted("memory")) memory_table();
+  if (wanted("dtypes")) dtype_table(repeats);
   if (wanted("components")) components_table(repeats);
   if (wanted("e2e") && !bundle.empty()) end_to_end_table(bundle, program, repeats);
   if (wanted("real") && !real_model.empty())

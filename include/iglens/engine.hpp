@@ -7,6 +7,9 @@
 // every row telescopes to f(h_final) - f(baseline).
 
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -97,6 +100,19 @@ inline RowIds check_targets(const std::vector<Targets>& batch, std::int64_t sequ
   return rows;
 }
 
+// The (row, index) of the first true entry of a mask [R, N, ...], any of
+// its trailing entries counting, if there is one.
+inline std::optional<std::pair<std::int64_t, std::int64_t>> first_true(const torch::Tensor& mask) {
+  auto hits = (mask.dim() > 2 ? mask.flatten(2).any(-1) : mask).nonzero();
+  if (hits.size(0) == 0) return std::nullopt;
+  return std::make_pair(hits[0][0].item<std::int64_t>(), hits[0][1].item<std::int64_t>());
+}
+
+inline std::optional<std::pair<std::int64_t, std::int64_t>> first_non_finite(const torch::Tensor& values) {
+  if (all_finite(values)) return std::nullopt;
+  return first_true(~torch::isfinite(values));
+}
+
 // The vocabulary size a readout answers with, checked on one real vector of
 // the residual stream [L+1, B, S, d], already in the run's dtype.
 inline std::int64_t probe_vocab_size(const Readout& readout, const torch::Tensor& residual) {
@@ -172,18 +188,20 @@ inline Attribution attribute_batch(const torch::Tensor& residual, const std::vec
 
   auto evaluate_rows = [&](auto&& backend) {
     const auto rows_per_chunk = detail::count_within(request.budget_bytes, backend.bytes_per_row(K, Q, d));
-    std::vector<torch::Tensor> vertex_parts, segment_parts;
+    std::vector<torch::Tensor> vertex_parts, segment_parts, through_zero_parts;
     for (std::int64_t begin = 0; begin < R; begin += rows_per_chunk) {
       const auto n = std::min(R, begin + rows_per_chunk) - begin;
       auto part = backend.evaluate(chain.narrow(0, begin, n), target.narrow(0, begin, n),
                                    detail::optional_rows(foil, begin, n), request);
       vertex_parts.push_back(part.vertex);
       if (part.segment.defined()) segment_parts.push_back(part.segment);
+      if (part.through_zero.defined()) through_zero_parts.push_back(part.through_zero);
       if (options.progress) options.progress(begin + n, R);
     }
     detail::ChainValues all;
     all.vertex = torch::cat(vertex_parts, 0);
     if (!segment_parts.empty()) all.segment = torch::cat(segment_parts, 0);
+    if (!through_zero_parts.empty()) all.through_zero = torch::cat(through_zero_parts, 0);
     return all;
   };
   const auto values =
@@ -191,8 +209,37 @@ inline Attribution attribute_batch(const torch::Tensor& residual, const std::vec
           ? evaluate_rows(detail::ClosedFormChain(readout.head().to(float_options)))
           : evaluate_rows(detail::BlackBoxChain(
                 [&readout](const torch::Tensor& h) { return readout.logits(h); }, vocab_size, x.element_size()));
-  detail::require(detail::all_finite(values.vertex),
-                  "the readout gave a non-finite objective value");
+  // No NaN or Inf reaches a result: each is named by its token and layer.
+  auto token = [&](std::int64_t row) {
+    const auto position = rows.positions[row / T][row % T].item<std::int64_t>();
+    return B == 1 ? fmt::format("position {}", position)
+                  : fmt::format("position {} of sequence {}", position, row / T);
+  };
+  auto vertex_name = [&](std::int64_t k) {
+    return k == 0 ? std::string("the baseline") : fmt::format("layer {}", layers[k - 1]);
+  };
+  const auto remedy = fmt::format("it left {}'s range or met h = 0 with norm eps 0; {}use a non-zero norm eps or "
+                                  "another baseline",
+                                  detail::dtype_name(options.dtype),
+                                  options.dtype == torch::kFloat32 ? "run in float64 (--dtype float64), " : "");
+  if (values.through_zero.defined()) {
+    if (const auto at = detail::first_true(values.through_zero)) {
+      detail::fail("the path to layer {} at {} passes through h = 0, where the final norm with eps 0 is "
+                   "undefined: use a non-zero norm eps or another baseline",
+                   layers[at->second], token(at->first));
+    }
+  }
+  if (const auto at = detail::first_non_finite(values.vertex)) {
+    detail::fail("{} is not finite at {}, {}: {}", objective_name(options.objective), token(at->first),
+                 vertex_name(at->second), remedy);
+  }
+  if (values.segment.defined()) {
+    if (const auto at = detail::first_non_finite(values.segment)) {
+      detail::fail("{}'s {} is not finite on the path to layer {} at {}: {}", objective_name(options.objective),
+                   uses_gradient(options.estimator) ? "derivative" : "value", layers[at->second], token(at->first),
+                   remedy);
+    }
+  }
 
   Attribution result;
   auto vertex = values.vertex.view({B, T, K + 1});
@@ -204,6 +251,9 @@ inline Attribution attribute_batch(const torch::Tensor& residual, const std::vec
     auto w = torch::tensor(weights, torch::kDouble).to(float_options);
     auto credits = values.segment.view({B, T, K, Q}) * w;
     result.ig = credits.sum(-1);
+    if (const auto at = detail::first_non_finite(result.ig.view({R, K}))) {
+      detail::fail("the credit of layer {} at {} is not finite: {}", layers[at->second], token(at->first), remedy);
+    }
     if (options.keep_per_step) result.per_step = credits;
   } else {
     result.ig = (vertex.narrow(2, 1, K) - vertex.narrow(2, 0, K)).contiguous();

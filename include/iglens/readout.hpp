@@ -65,10 +65,11 @@ struct NormHead {
     return {kind, convert(weight), convert(bias), eps, convert(unembedding), convert(head_bias)};
   }
 
-  // norm(h): "a linear map divided by a scalar" for both kinds.
+  // norm(h): "a linear map divided by a scalar" for both kinds; the scalar
+  // in float64, where float32's mean square overflows once the RMS nears 1e19.
   torch::Tensor normalize(const torch::Tensor& h) const {
     auto centred = kind == NormKind::layer_norm ? h - h.mean(-1, true) : h;
-    auto scale = (centred.square().mean(-1, true) + eps).sqrt();
+    auto scale = (centred.to(torch::kDouble).square().mean(-1, true) + eps).sqrt().to(centred.scalar_type());
     auto out = centred / scale * weight;
     return bias.defined() ? out + bias : out;
   }

@@ -138,6 +138,57 @@ TEST_CASE("closed-form readout equals the black-box readout", "[engine][closed-f
   }
 }
 
+TEST_CASE("float32 keeps its accuracy on a segment that shrinks", "[engine][closed-form][numerics]") {
+  // The second segment ends 300 times shorter than it starts: expanded in t,
+  // float32's |c(t)|^2 lost 1e5 ulps there (errors 4e-2 and 6e-2 before).
+  for (auto kind : {NormKind::rms_norm, NormKind::layer_norm}) {
+    const auto head = random_norm_head(kind, 1e-5);
+    torch::manual_seed(6);
+    auto residual = 30 * torch::randn({3, 1, 64}, torch::kDouble);
+    residual[2] = residual[1] / 300 + 0.03 * torch::randn({1, 64}, torch::kDouble);
+    Targets targets;
+    targets.positions = {0};
+    targets.ids = {5};
+    Options o;
+    o.objective = Objective::log_probability;
+    o.estimator = Estimator::gauss_legendre;
+    o.steps = 32;
+    o.baseline = Baseline::zero();
+    o.layers = LayerSelection::explicit_list({1, 2});
+    auto o64 = o;
+    o64.dtype = torch::kFloat64;
+    const auto head64 = head.to(torch::kDouble);
+    auto reference = attribute(residual, targets, Readout::norm_head(head64).as_black_box(), o64).ig;
+    INFO("kind " << (kind == NormKind::rms_norm ? "RMSNorm" : "LayerNorm"));
+    CHECK(max_abs_diff(attribute(residual, targets, Readout::norm_head(head), o).ig, reference) <= 1e-4);
+    CHECK(max_abs_diff(attribute(residual, targets, Readout::norm_head(head64), o64).ig, reference) <= 1e-12);
+  }
+}
+
+TEST_CASE("a residual stream near float32's limit gives float64's map", "[engine][numerics]") {
+  // RMS 1e19: float32's |h|^2 overflows (the map was NaN, or 0 with a flat lens).
+  const auto head = random_norm_head(NormKind::rms_norm, 1e-6);
+  torch::manual_seed(5);
+  auto residual = 1e19 * torch::randn({4, 2, 64}).cumsum(0);
+  Targets targets;
+  targets.positions = {0, 1};
+  targets.ids = {5, 7};
+  for (auto estimator : {Estimator::observed_delta, Estimator::gauss_legendre}) {
+    Options o;
+    o.estimator = estimator;
+    o.steps = 8;
+    auto o64 = o;
+    o64.dtype = torch::kFloat64;
+    auto reference = attribute(residual, targets, Readout::norm_head(head.to(torch::kDouble)), o64);
+    for (const auto& readout : {Readout::norm_head(head), Readout::norm_head(head).as_black_box()}) {
+      auto a = attribute(residual, targets, readout, o);
+      INFO(estimator_name(estimator) << (readout.is_closed_form() ? " closed form" : " black box"));
+      CHECK(max_abs_diff(a.lens, reference.lens) <= 1e-6);
+      CHECK(max_abs_diff(a.ig, reference.ig) <= 1e-6);
+    }
+  }
+}
+
 TEST_CASE("results do not depend on chunk size, batching or threads", "[engine][invariance]") {
   auto net = make_tiny_gpt2();
   auto first = prompt_ids(10, 50, 0), second = prompt_ids(10, 50, 11);

@@ -116,3 +116,49 @@ TEST_CASE("bad inputs raise iglens::Error naming the problem", "[errors]") {
     }
   }
 }
+
+TEST_CASE("h = 0 under a norm with eps 0, or a value past the dtype's range, names the token and layer",
+          "[errors][numerics]") {
+  const auto head = random_norm_head(NormKind::rms_norm, 0.0);
+  torch::manual_seed(5);
+  auto residual = torch::randn({4, 2, 64});
+  residual[2][1] = -residual[1][1];  // position 1 goes through 0 from layer 1 to layer 2
+  Targets targets;
+  targets.positions = {0, 1};
+  targets.ids = {5, 7};
+  auto message = [&](const torch::Tensor& r, const NormHead& h, Options o) {
+    try {
+      attribute(r, targets, Readout::norm_head(h), o);
+    } catch (const iglens::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  for (auto estimator : {Estimator::observed_delta, Estimator::riemann_midpoint, Estimator::gauss_legendre}) {
+    INFO(estimator_name(estimator));
+    Options o;
+    o.estimator = estimator;
+    o.steps = 8;
+    // Observed-delta gave finite credits here, across the jump of f at h = 0.
+    CHECK_THAT(message(residual, head, o),
+               Catch::Contains("the path to layer 2 at position 1 passes through h = 0") &&
+                   Catch::Contains("use a non-zero norm eps or another baseline"));
+    auto zero_baseline = o;
+    zero_baseline.baseline = Baseline::zero();
+    zero_baseline.layers = LayerSelection::explicit_list({3});
+    CHECK_THAT(message(residual, head, zero_baseline), Catch::Contains("the path to layer 3 at position 0 passes through h = 0"));
+    auto with_eps = head;
+    with_eps.eps = 1e-6;
+    CHECK(message(residual, with_eps, zero_baseline) == "no error");
+  }
+  // Logits past float32's range: fine in float64.
+  auto huge = head;
+  huge.eps = 1e-6;
+  huge.unembedding = huge.unembedding * 1e38;
+  Options o;
+  o.objective = Objective::log_probability;
+  CHECK_THAT(message(residual, huge, o), Catch::Contains("logprob is not finite at position 0, the baseline") &&
+                                             Catch::Contains("--dtype float64"));
+  o.dtype = torch::kFloat64;
+  CHECK(message(residual, huge.to(torch::kDouble), o) == "no error");
+}

@@ -34,6 +34,18 @@ inline Targets with_foils(Targets targets, std::int64_t vocab) {
   return targets;
 }
 
+// A norm + head of seeded random parameters: d 64, V 1000, float32.
+inline NormHead random_norm_head(NormKind kind, double eps) {
+  torch::manual_seed(3);
+  NormHead head;
+  head.kind = kind;
+  head.weight = 1 + 0.1 * torch::randn({64});
+  if (kind == NormKind::layer_norm) head.bias = 0.1 * torch::randn({64});
+  head.unembedding = 0.3 * torch::randn({1000, 64});
+  head.eps = eps;
+  return head;
+}
+
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
 }

@@ -33,8 +33,10 @@ struct ChainRequest {
 };
 
 struct ChainValues {
-  torch::Tensor vertex;   // [R, K+1]
-  torch::Tensor segment;  // [R, K, Q], undefined when no segment work was asked for
+  torch::Tensor vertex;        // [R, K+1]
+  torch::Tensor segment;       // [R, K, Q], undefined when no segment work was asked for
+  torch::Tensor through_zero;  // [R, K] bool: the segment passes through a point where the
+                               // readout is undefined (h = 0 with norm eps 0); may be undefined
 };
 
 // How many items fit in `budget` bytes when each needs `bytes_each` (at least one).
@@ -67,12 +69,19 @@ torch::Tensor map_chunks(std::int64_t total, std::int64_t chunk, Work&& work) {
 }
 
 // Norm + head readout in closed form (see the notes on the closed-form
-// readout): with c the (centred) residual, u = W (g * c) and
-// s(t)^2 = |c(t)|^2 / d + eps, the logits along a segment are
-//   z(t) = ((1 - t) ua + t ub) / s(t) + z0,   z0 = W beta + c_head,
+// readout): with c the (centred) residual, s = sqrt(|c|^2 / d + eps) its
+// norm's scale and u = W (g * c / s) the logit lens of a vertex, the logits
+// along the segment c(t) = (1 - t) ca + t cb are
+//   z(t) = alpha(t) ua + beta(t) ub + z0,
+//   alpha = (1 - t) sa / s(t),  beta = t sb / s(t),  z0 = W beta_norm + c_head,
 // so each point costs O(V) and the whole map K + 1 products with W per row.
-// The O(V) sweeps run fused (fused_softmax.hpp) for float32 on the CPU and
-// as tensor expressions otherwise.
+// The norm's scalars (s at the vertices, s(t) and s'(t) at the nodes) are a
+// few numbers per segment, computed in float64 and from the segment's point
+// nearest 0: in float32 |c|^2 overflows once the residual's RMS nears 1e19,
+// and |c(t)|^2 expanded in t loses (|ca| / |cb|)^2 ulps on a segment that
+// shrinks from ca to cb (4e-2 of a log-probability's credit at 1 / 300).
+// The O(V) sweeps run fused (fused_softmax.hpp) for float32 and float64 on
+// the CPU and as tensor expressions otherwise.
 class ClosedFormChain {
  public:
   // `head` must already be in the run's dtype and device.
@@ -80,23 +89,31 @@ class ClosedFormChain {
 
   // Memory one row of K + 1 vertices and Q nodes per segment holds at once:
   // its V-vectors u (with the tensor-expression sweeps, also their
-  // temporaries) and a few [K, Q] node arrays.
-  std::size_t bytes_per_row(std::int64_t K, std::int64_t Q, std::int64_t /*d*/) const {
+  // temporaries), float64 copies of its vertices and a few [K, Q] float64
+  // node arrays.
+  std::size_t bytes_per_row(std::int64_t K, std::int64_t Q, std::int64_t d) const {
     const auto element = static_cast<std::size_t>(head_.unembedding.element_size());
     const auto u_bytes = static_cast<std::size_t>((K + 1) * head_.vocab_size()) * element;
-    const auto node_bytes = static_cast<std::size_t>(8 * K * Q) * element;
-    return (fused_softmax_applies(head_.unembedding) ? u_bytes : 4 * u_bytes) + node_bytes;
+    const auto vertex_bytes = static_cast<std::size_t>(8 * (K + 1) * d) * sizeof(double);
+    const auto node_bytes = static_cast<std::size_t>(12 * K * Q) * sizeof(double);
+    return (fused_softmax_applies(head_.unembedding) ? u_bytes : 4 * u_bytes) + vertex_bytes + node_bytes;
   }
 
   ChainValues evaluate(const torch::Tensor& chain, const torch::Tensor& target,
                        const torch::Tensor& foil, const ChainRequest& request) const {
     const auto R = chain.size(0), K1 = chain.size(1), K = K1 - 1, d = chain.size(2), V = head_.vocab_size();
+    const auto dtype = chain.scalar_type();
     const double dd = static_cast<double>(d);
-    auto centred = head_.kind == NormKind::layer_norm ? chain - chain.mean(-1, true) : chain;
-    auto squared_norm = centred.square().sum(-1);                                          // [R, K+1]
-    auto inv_s = (squared_norm / dd + head_.eps).rsqrt();                                  // [R, K+1]
+    auto wide = chain.to(torch::kDouble);
+    auto centred = head_.kind == NormKind::layer_norm ? wide - wide.mean(-1, true) : wide;  // [R, K+1, d]
+    auto s = (centred.square().sum(-1) / dd + head_.eps).sqrt();                          // [R, K+1]
+    ChainValues out;
+    SegmentLines line;
+    if (head_.eps == 0.0 || request.work != SegmentWork::none) line = segment_lines(centred);
+    // With eps 0 the norm is undefined at h = 0 and f jumps across it.
+    if (head_.eps == 0.0) out.through_zero = line.nearest_squared <= kThroughZero * line.end_squared;
     // u for every vertex, and z0 = W beta from the same pass over W as one extra row.
-    auto scaled = (centred * head_.weight).reshape({R * K1, d});
+    auto scaled = ((centred / s.unsqueeze(-1)).to(dtype) * head_.weight).reshape({R * K1, d});
     if (head_.bias.defined()) scaled = torch::cat({scaled, head_.bias.view({1, d})});
     auto products = torch::matmul(scaled, head_.unembedding.t());
     auto u = products.narrow(0, 0, R * K1).view({R, K1, V});                               // [R, K+1, V]
@@ -110,31 +127,29 @@ class ClosedFormChain {
     };
     // The logits of given tokens at every vertex: ids [R] -> [R, K+1].
     auto vertex_logits_of = [&](const torch::Tensor& ids) {
-      return ids.defined() ? u_of(ids) * inv_s + z0.index_select(0, ids).view({R, 1}) : ids;
+      return ids.defined() ? u_of(ids) + z0.index_select(0, ids).view({R, 1}) : ids;
     };
     torch::Tensor vertex_lse;
-    if (needs_softmax) vertex_lse = vertex_logsumexp(u, inv_s, z0);
-    ChainValues out;
+    if (needs_softmax) vertex_lse = vertex_logsumexp(u, z0);
     out.vertex = objective_from_parts(request.objective, vertex_logits_of(target), vertex_logits_of(foil), vertex_lse);
     if (request.work == SegmentWork::none) return out;
 
-    // Segment geometry: c(t) = ca + t dc, so |c(t)|^2 is a quadratic in t;
     // z(t) = alpha(t) ua + beta(t) ub + z0 at the nodes, one row per segment.
+    // |c(t)|^2 = |p|^2 + |dc|^2 (t - t0)^2 about the line's point p = c(t0)
+    // nearest 0: two terms that never cancel, exact at both ends.
     const auto G = R * K, Q = request.nodes.size(0);
-    auto ca = centred.narrow(1, 0, K);
-    auto dc = centred.narrow(1, 1, K) - ca;
-    auto ca2 = squared_norm.narrow(1, 0, K).reshape({G, 1});
-    auto ca_dc = (ca * dc).sum(-1).reshape({G, 1});
-    auto dc2 = dc.square().sum(-1).reshape({G, 1});
-    auto t = request.nodes.view({1, Q});
-    auto s = ((ca2 + 2.0 * t * ca_dc + t.square() * dc2) / dd + head_.eps).sqrt();  // [G, Q]
-    auto alpha = (1.0 - t) / s, beta = t / s;
+    auto t = request.nodes.to(torch::kDouble).view({1, Q});
+    auto from_p = t - line.t0.reshape({G, 1});
+    auto dc2 = line.dc_squared.reshape({G, 1});
+    auto st = ((line.p_squared.reshape({G, 1}) + dc2 * from_p.square()) / dd + head_.eps).sqrt();  // [G, Q]
+    auto sa = s.narrow(1, 0, K).reshape({G, 1}), sb = s.narrow(1, 1, K).reshape({G, 1});
+    auto alpha = ((1.0 - t) * sa / st).to(dtype), beta = (t * sb / st).to(dtype);
     const bool want_derivative = request.work == SegmentWork::derivatives;
     torch::Tensor alpha_dot, beta_dot;
     if (want_derivative) {
-      auto s_dot = (ca_dc + t * dc2) / (dd * s);
-      alpha_dot = -1.0 / s - (1.0 - t) * s_dot / s.square();
-      beta_dot = 1.0 / s - t * s_dot / s.square();
+      auto st_dot = dc2 * from_p / (dd * st);
+      alpha_dot = (-sa * (1.0 / st + (1.0 - t) * st_dot / st.square())).to(dtype);
+      beta_dot = (sb * (1.0 / st - t * st_dot / st.square())).to(dtype);
     }
     // A token's logit along each segment, and its derivative: ids [R] -> [G, Q].
     auto segment_logits_of = [&](const torch::Tensor& ids) {
@@ -166,13 +181,35 @@ class ClosedFormChain {
   }
 
  private:
-  // log sum_v exp(u[r, k, v] * inv_s[r, k] + z0[v]): [R, K+1].
-  static torch::Tensor vertex_logsumexp(const torch::Tensor& u, const torch::Tensor& inv_s, const torch::Tensor& z0) {
+  // Closer to 0 than a millionth of its longer end, a segment counts as
+  // passing through 0: f turns there within a stretch of t no rule resolves.
+  static constexpr double kThroughZero = 1e-12;
+
+  // Each segment c(t) = ca + t dc of centred vertices [R, K+1, d] (float64)
+  // as a line: the parameter t0 of its point p nearest 0 (0 for a segment of
+  // length 0), |p|^2, |dc|^2, and |c|^2 at its point nearest 0 within
+  // [0, 1] and at its longer end; all [R, K].
+  struct SegmentLines {
+    torch::Tensor t0, p_squared, dc_squared, nearest_squared, end_squared;
+  };
+  static SegmentLines segment_lines(const torch::Tensor& centred) {
+    const auto K = centred.size(1) - 1;
+    auto ca = centred.narrow(1, 0, K), cb = centred.narrow(1, 1, K), dc = cb - ca;
+    SegmentLines line;
+    line.dc_squared = dc.square().sum(-1);
+    line.t0 = torch::where(line.dc_squared > 0, -(ca * dc).sum(-1) / line.dc_squared, torch::zeros_like(line.dc_squared));
+    line.p_squared = (ca + line.t0.unsqueeze(-1) * dc).square().sum(-1);
+    line.nearest_squared = line.p_squared + line.dc_squared * (line.t0.clamp(0.0, 1.0) - line.t0).square();
+    line.end_squared = torch::maximum(ca.square().sum(-1), cb.square().sum(-1));
+    return line;
+  }
+
+  // log sum_v exp(u[r, k, v] + z0[v]): [R, K+1].
+  static torch::Tensor vertex_logsumexp(const torch::Tensor& u, const torch::Tensor& z0) {
 #if IGLENS_HAS_FUSED_SOFTMAX
-    if (fused_softmax_applies(u))
-      return scaled_row_logsumexp(u.view({-1, u.size(2)}), inv_s.reshape({-1}), z0).view(inv_s.sizes());
+    if (fused_softmax_applies(u)) return rows_logsumexp(u.view({-1, u.size(2)}), z0).view({u.size(0), u.size(1)});
 #endif
-    return (u * inv_s.unsqueeze(-1) + z0).logsumexp(-1);
+    return (u + z0).logsumexp(-1);
   }
 
   // lse and softmax means of ua, ub at every node of every segment [G, Q].

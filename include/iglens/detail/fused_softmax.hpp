@@ -5,9 +5,10 @@
 // GPT-2's 50257 (every fresh buffer is a round of page faults, every extra
 // pass a trip to memory).
 //
-// float32 on the CPU with GCC or Clang; rows are spread over as many threads
-// as LibTorch's intra-op setting, each row swept by the fastest variant this
-// CPU runs. Other dtypes and devices use the tensor expressions in chain.hpp.
+// float32 and float64 on the CPU with GCC or Clang; rows are spread over as
+// many threads as LibTorch's intra-op setting, each row swept by the fastest
+// variant this CPU runs. Other dtypes and devices use the tensor expressions
+// in chain.hpp.
 
 #include <algorithm>
 #include <cstdint>
@@ -54,22 +55,29 @@ void split_across_threads(std::int64_t count, const Work& work) {
 }
 
 inline bool fused_softmax_applies(const torch::Tensor& t) {
-  return t.scalar_type() == torch::kFloat32 && t.device().is_cpu();
+  return (t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kFloat64) && t.device().is_cpu();
 }
 
-// lse_n = log sum_v exp(scale_n * u[n, v] + z0[v]) for rows u [N, V].
-inline torch::Tensor scaled_row_logsumexp(const torch::Tensor& u_rows, const torch::Tensor& scale,
-                                          const torch::Tensor& z0) {
-  const auto u = u_rows.contiguous(), s = scale.contiguous(), bias = z0.contiguous();
+// Calls work with a value of the C++ type of a float32 or float64 tensor's elements.
+template <class Work>
+auto with_scalar_type(const torch::Tensor& t, const Work& work) {
+  return t.scalar_type() == torch::kFloat64 ? work(double{}) : work(float{});
+}
+
+// lse_n = log sum_v exp(u[n, v] + z0[v]) for rows u [N, V].
+inline torch::Tensor rows_logsumexp(const torch::Tensor& u_rows, const torch::Tensor& z0) {
+  const auto u = u_rows.contiguous(), bias = z0.contiguous();
   const auto N = u.size(0), V = u.size(1);
   auto lse = torch::empty({N}, u.options());
-  const float* u_data = u.data_ptr<float>();
-  const float* s_data = s.data_ptr<float>();
-  const float* z_data = bias.data_ptr<float>();
-  float* out = lse.data_ptr<float>();
-  const auto sweep = sweeps::fastest_variant().row_logsumexp;
-  split_across_threads(N, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t n = begin; n < end; ++n) out[n] = sweep(u_data + n * V, s_data[n], z_data, V);
+  with_scalar_type(u, [&](auto zero) {
+    using Scalar = decltype(zero);
+    const Scalar* u_data = u.data_ptr<Scalar>();
+    const Scalar* z_data = bias.data_ptr<Scalar>();
+    Scalar* out = lse.data_ptr<Scalar>();
+    const auto sweep = sweeps::fastest_variant<Scalar>().row_logsumexp;
+    split_across_threads(N, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t n = begin; n < end; ++n) out[n] = sweep(u_data + n * V, z_data, V);
+    });
   });
   return lse;
 }
@@ -84,27 +92,29 @@ inline SoftmaxMoments segment_softmax_moments(const torch::Tensor& u_rows, const
   const auto R = u.size(0), K = u.size(1) - 1, V = u.size(2), G = R * K, Q = al.size(1);
   SoftmaxMoments out;
   out.lse = torch::empty({G, Q}, u.options());
-  float* mean_a = nullptr;
-  float* mean_b = nullptr;
   if (moments) {
     out.mean_a = torch::empty({G, Q}, u.options());
     out.mean_b = torch::empty({G, Q}, u.options());
-    mean_a = out.mean_a.data_ptr<float>();
-    mean_b = out.mean_b.data_ptr<float>();
   }
-  const float* u_data = u.data_ptr<float>();
-  const float* z_data = bias.data_ptr<float>();
-  const float* alpha_data = al.data_ptr<float>();
-  const float* beta_data = be.data_ptr<float>();
-  float* lse = out.lse.data_ptr<float>();
-  const auto sweep = moments ? sweeps::fastest_variant().segment_moments : sweeps::fastest_variant().segment_values;
-  split_across_threads(G, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t g = begin; g < end; ++g) {
-      const float* a = u_data + ((g / K) * (K + 1) + g % K) * V;
-      const auto at = g * Q;
-      sweep(a, a + V, z_data, V, alpha_data + at, beta_data + at, Q, lse + at, moments ? mean_a + at : nullptr,
-            moments ? mean_b + at : nullptr);
-    }
+  with_scalar_type(u, [&](auto zero) {
+    using Scalar = decltype(zero);
+    Scalar* mean_a = moments ? out.mean_a.data_ptr<Scalar>() : nullptr;
+    Scalar* mean_b = moments ? out.mean_b.data_ptr<Scalar>() : nullptr;
+    const Scalar* u_data = u.data_ptr<Scalar>();
+    const Scalar* z_data = bias.data_ptr<Scalar>();
+    const Scalar* alpha_data = al.data_ptr<Scalar>();
+    const Scalar* beta_data = be.data_ptr<Scalar>();
+    Scalar* lse = out.lse.data_ptr<Scalar>();
+    const auto& variant = sweeps::fastest_variant<Scalar>();
+    const auto sweep = moments ? variant.segment_moments : variant.segment_values;
+    split_across_threads(G, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t g = begin; g < end; ++g) {
+        const Scalar* a = u_data + ((g / K) * (K + 1) + g % K) * V;
+        const auto at = g * Q;
+        sweep(a, a + V, z_data, V, alpha_data + at, beta_data + at, Q, lse + at, moments ? mean_a + at : nullptr,
+              moments ? mean_b + at : nullptr);
+      }
+    });
   });
   return out;
 }
