@@ -1,7 +1,8 @@
-// Golden values in the llm.c style: a small, plain, per-point implementation
-// of IG-Lens (one readout call per interpolation point, nothing shared with
-// the engine) must match the engine on a tiny model. Prints OK / NOT OK per
-// quantity with the largest difference and its tolerance.
+// The engine against a plain per-point implementation of IG-Lens (one readout
+// call per interpolation point, nothing shared with the engine) on a tiny
+// model, llm.c style: OK / NOT OK per quantity with the largest difference and
+// its tolerance. (The golden values of the README's demo are in
+// tests/cli/golden/, checked by tests/cli/test_golden_demo.py.)
 
 #include <catch2/catch.hpp>
 
@@ -76,7 +77,7 @@ bool report(const char* what, const torch::Tensor& engine, const torch::Tensor& 
 
 }  // namespace
 
-TEST_CASE("the engine matches a plain per-point implementation", "[golden]") {
+TEST_CASE("the engine matches a plain per-point implementation", "[reference]") {
   auto net = make_tiny_gpt2({}, torch::kFloat64);
   auto ids = prompt_ids(8);
   auto residual = residual_of(net, ids);
@@ -91,7 +92,7 @@ TEST_CASE("the engine matches a plain per-point implementation", "[golden]") {
   const auto layers = o.layers.resolve(net->config.n_layer);
   auto ref = per_point_reference(net, residual, targets, layers, m);
 
-  std::printf("golden: tiny GPT-2 (L=3, d=16, V=50), %zu tokens, layers 1 2 3, m=%ld, float64\n",
+  std::printf("per-point reference: tiny GPT-2 (L=3, d=16, V=50), %zu tokens, layers 1 2 3, m=%ld, float64\n",
               targets.size(), static_cast<long>(m));
   for (const auto& [name, readout] : {std::pair{"closed form", Readout::norm_head(net->norm_head())},
                                       std::pair{"black box", Readout::norm_head(net->norm_head()).as_black_box()}}) {
