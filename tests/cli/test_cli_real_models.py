@@ -147,7 +147,7 @@ class SmolLM2(unittest.TestCase):
                                     "--dtype", "float64", "--svg", svg, "--components-csv", table_csv)
             cells = [g for g in ET.parse(svg).getroot().iter(SVG + "g") if g.get("class") == "component"]
             with open(table_csv, newline="") as f:
-                csv_rows = list(csv.DictReader(f))
+                csv_rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
         labels = result["components"]["labels"]
         self.assertEqual(len(labels), 1 + n_layer * (n_head + 2))
         self.assertEqual((labels[0], labels[1], labels[n_head + 1], labels[-1]),
