@@ -77,8 +77,27 @@ TEST_CASE("the chain ends at the model's own answer", "[engine]") {
   for (const auto& readout : {Readout::norm_head(net->norm_head()), Readout::norm_head(net->norm_head()).as_black_box()}) {
     auto a = attribute(residual, targets, readout, Options{});
     CHECK(max_abs_diff(a.f_final, expected) <= 1e-5);
-    // The lens at the last layer is the same point.
-    CHECK(max_abs_diff(a.lens.select(1, -1), a.f_final) == 0.0);
+  }
+}
+
+TEST_CASE("the lens is the logit lens of the model's own final norm and head", "[engine]") {
+  auto net = make_tiny_gpt2();
+  auto ids = prompt_ids();
+  auto residual = residual_of(net, ids);
+  auto targets = Targets::next_tokens(ids);
+  torch::NoGradGuard no_grad;
+  const auto target_ids = torch::tensor(targets.ids).view({-1, 1});
+  for (const auto& readout : {Readout::norm_head(net->norm_head()), Readout::norm_head(net->norm_head()).as_black_box()}) {
+    Options o;
+    o.layers = LayerSelection::all();
+    auto a = attribute(residual, targets, readout, o);
+    REQUIRE(a.layers.size() == static_cast<std::size_t>(residual.size(0)));
+    for (std::size_t j = 0; j < a.layers.size(); ++j) {
+      // ln_f and the tied unembedding of the torch::nn module, position by position.
+      auto probs = net->readout_logits(residual[a.layers[j]].index({torch::tensor(targets.positions)})).softmax(-1);
+      INFO("layer " << a.layers[j] << (readout.is_closed_form() ? " closed form" : " black box"));
+      CHECK(max_abs_diff(a.lens.select(1, j), probs.gather(1, target_ids).squeeze(1)) <= 1e-6);
+    }
   }
 }
 
