@@ -18,5 +18,5 @@ if [[ ! -f $hf_folder/model.safetensors ]]; then
   mkdir -p build/bench/smollm2
   "$venv/bin/python" tests/models/write_transformers_reference.py smollm2 "$model" build/bench/smollm2 >&2
 fi
-exec build/examples/iglens-bench --only real --real-model "$model" --transformers-python "$venv/bin/python" \
-  --hf-folder "$hf_folder" --program build/examples/iglens "$@"
+exec build/apps/iglens-bench --only real --real-model "$model" --transformers-python "$venv/bin/python" \
+  --hf-folder "$hf_folder" --program build/apps/iglens "$@"

@@ -16,4 +16,4 @@ if [[ ! -f $bundle ]]; then
     --vocab build/tests/tokenizer/oracle/gpt2_vocab.json --merges build/tests/tokenizer/oracle/gpt2_merges.txt \
     -o "$bundle"
 fi
-exec build/examples/iglens-bench --bundle "$bundle" --program build/examples/iglens "$@"
+exec build/apps/iglens-bench --bundle "$bundle" --program build/apps/iglens "$@"

@@ -20,7 +20,7 @@ their ranks among the heads, and Spearman's rank correlation over the heads.
 Run with the reference environment's Python (scripts/python-env.sh):
 
   venv=$(bash scripts/python-env.sh)
-  "$venv/bin/python" scripts/compare_transformer_lens.py [--program build/examples/iglens]
+  "$venv/bin/python" scripts/compare_transformer_lens.py [--program build/apps/iglens]
 
 Exit status 1 if TransformerLens' logits differ from the bundle's, the DLA
 parts do not add up to the logit, or a correlation is not a finite number;

@@ -17,15 +17,15 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build --target iglens_cli
-build/examples/iglens attribute "ROMEO: But soft, what light through yonder window" \
+build/apps/iglens attribute "ROMEO: But soft, what light through yonder window" \
   --generate 12 --svg build/demo-heatmap.svg --html build/demo-report.html "$@"
 echo "heatmap: build/demo-heatmap.svg, interactive report: build/demo-report.html"
 echo
 smollm2=$(bash scripts/fetch-smollm2.sh)
-build/examples/iglens attribute --model "$smollm2" "The capital of France is" --target " Paris" \
+build/apps/iglens attribute --model "$smollm2" "The capital of France is" --target " Paris" \
   --svg build/smollm2-heatmap.svg "$@"
 echo "heatmap: build/smollm2-heatmap.svg"
 echo
-build/examples/iglens attribute --model "$smollm2" "The capital of France is" --target " Paris." --components \
+build/apps/iglens attribute --model "$smollm2" "The capital of France is" --target " Paris." --components \
   --svg build/smollm2-components.svg "$@"
 echo "heatmap with components: build/smollm2-components.svg"

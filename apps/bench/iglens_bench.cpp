@@ -434,7 +434,7 @@ long run_program(const std::string& program, std::vector<std::string> args) {
   int status = 0;
   rusage usage{};
   wait4(child, &status, 0, &usage);
-  iglens::detail::require(WIFEXITED(status) && WEXITSTATUS(status) == 0, "{} {} failed", program, args.front());
+  iglens::require(WIFEXITED(status) && WEXITSTATUS(status) == 0, "{} {} failed", program, args.front());
   return usage.ru_maxrss;
 }
 
@@ -510,7 +510,7 @@ constexpr const char* kRealText =
 // Reads the whole file into `buffer` with read(): the least any loader pays.
 void read_file(const std::string& path, std::vector<char>& buffer) {
   const int fd = open(path.c_str(), O_RDONLY);
-  iglens::detail::require(fd >= 0, "cannot open '{}'", path);
+  iglens::require(fd >= 0, "cannot open '{}'", path);
   std::size_t done = 0;
   while (done < buffer.size()) {
     const ssize_t got = read(fd, buffer.data() + done, buffer.size() - done);
@@ -518,7 +518,7 @@ void read_file(const std::string& path, std::vector<char>& buffer) {
     done += static_cast<std::size_t>(got);
   }
   close(fd);
-  iglens::detail::require(done == buffer.size(), "'{}' ended after {} of {} bytes", path, done, buffer.size());
+  iglens::require(done == buffer.size(), "'{}' ended after {} of {} bytes", path, done, buffer.size());
 }
 
 std::string shell_quoted(const std::string& text) {
@@ -532,7 +532,7 @@ std::string shell_quoted(const std::string& text) {
 std::string transformers_timing_script() {
   const auto root = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
   const auto script = root / "scripts" / "time_transformers_forward.py";
-  iglens::detail::require(std::filesystem::is_regular_file(script), "cannot find '{}'", script.string());
+  iglens::require(std::filesystem::is_regular_file(script), "cannot find '{}'", script.string());
   return script.string();
 }
 
@@ -563,12 +563,12 @@ double transformers_forward_ms(const std::string& python, const std::string& hf_
                                    shell_quoted(transformers_timing_script()), shell_quoted(hf_folder), id_list,
                                    torch::get_num_threads(), repeats);
   FILE* child = popen(command.c_str(), "r");
-  iglens::detail::require(child != nullptr, "cannot start {}", python);
+  iglens::require(child != nullptr, "cannot start {}", python);
   std::string output;
   char chunk[4096];
   while (const auto n = std::fread(chunk, 1, sizeof chunk, child)) output.append(chunk, n);
   const int status = pclose(child);
-  iglens::detail::require(status == 0, "the transformers timing script failed (status {})", status);
+  iglens::require(status == 0, "the transformers timing script failed (status {})", status);
   const auto last_line = output.substr(output.find_last_of('\n', output.size() - 2) + 1);
   return nlohmann::json::parse(last_line).at("median_ms").get<double>();
 }
@@ -587,7 +587,7 @@ void real_model_table(const std::string& path, const std::string& program, const
   const double read_s = median_seconds(repeats, [&] { read_file(path, bytes); });
   const double open_s = median_seconds(repeats, [&] { iglens::GgufFile::open(path); });
   const auto file = iglens::GgufFile::open(path);
-  const double tokenizer_s = median_seconds(repeats, [&] { iglens::detail::gguf_tokenizer(file); });
+  const double tokenizer_s = median_seconds(repeats, [&] { iglens::gguf_tokenizer(file); });
   const double decoder_s = median_seconds(repeats, [&] { iglens::load_gguf_decoder(file); });
   const double load_s = median_seconds(repeats, [&] { iglens::load_pretrained(path); });
   std::int64_t weight_values = 0;
@@ -613,7 +613,7 @@ void real_model_table(const std::string& path, const std::string& program, const
 
   // 2. Forward on 64 tokens of the text, ours against transformers'.
   auto text_ids = tokenizer.encode(kRealText, {false, tokenizer.adds_bos()});
-  iglens::detail::require(text_ids.size() >= 64, "the benchmark text has only {} tokens", text_ids.size());
+  iglens::require(text_ids.size() >= 64, "the benchmark text has only {} tokens", text_ids.size());
   text_ids.resize(64);
   const auto text_tensor = torch::tensor(text_ids, torch::kLong).unsqueeze(0);
   const double residual_s = median_seconds(repeats, [&] {
@@ -641,7 +641,7 @@ void real_model_table(const std::string& path, const std::string& program, const
   auto target_ids = tokenizer.encode(std::string(" ") + kRealText);
   target_ids.resize(64);
   const auto target = tokenizer.decode(target_ids);
-  iglens::detail::require(tokenizer.encode(target) == target_ids, "the 64 target tokens do not re-encode alike");
+  iglens::require(tokenizer.encode(target) == target_ids, "the 64 target tokens do not re-encode alike");
   auto sequence = tokenizer.encode(prompt, {false, tokenizer.adds_bos()});
   const auto P = static_cast<std::int64_t>(sequence.size());
   sequence.insert(sequence.end(), target_ids.begin(), target_ids.end() - 1);

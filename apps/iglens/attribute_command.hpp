@@ -44,17 +44,17 @@ inline constexpr std::string_view automatic_foil = "auto";
 inline torch::ScalarType parse_dtype(const std::string& name) {
   if (name == "float32") return torch::kFloat32;
   if (name == "float64") return torch::kFloat64;
-  iglens::detail::fail("unknown dtype '{}' (expected float32 or float64)", name);
+  iglens::fail("unknown dtype '{}' (expected float32 or float64)", name);
 }
 
 inline torch::Device parse_device(const std::string& name) {
   if (name == "cpu") return torch::kCPU;
   if (name == "cuda") {
-    iglens::detail::require(torch::cuda::is_available(),
+    iglens::require(torch::cuda::is_available(),
                             "--device cuda: no CUDA GPU is available to this LibTorch (use --device cpu)");
     return torch::kCUDA;
   }
-  iglens::detail::fail("unknown device '{}' (expected cpu or cuda)", name);
+  iglens::fail("unknown device '{}' (expected cpu or cuda)", name);
 }
 
 // The library options the settings ask for, checked as far as possible
@@ -63,10 +63,10 @@ inline Options options_from(const AttributeSettings& s) {
   Options options;
   std::set<std::int64_t> seen;
   for (auto layer : s.layers) {
-    iglens::detail::require(layer >= 0, "--layers: layer {} is negative; layers are 0 (embeddings) to n", layer);
-    iglens::detail::require(seen.insert(layer).second, "--layers: layer {} is listed twice", layer);
+    iglens::require(layer >= 0, "--layers: layer {} is negative; layers are 0 (embeddings) to n", layer);
+    iglens::require(seen.insert(layer).second, "--layers: layer {} is listed twice", layer);
   }
-  iglens::detail::require(s.layers.empty() || !s.k, "--layers and --k choose layers in two ways; give one");
+  iglens::require(s.layers.empty() || !s.k, "--layers and --k choose layers in two ways; give one");
   if (!s.layers.empty()) options.layers = LayerSelection::explicit_list(s.layers);
   if (s.k) options.layers = LayerSelection::evenly_spaced(*s.k);
   options.steps = s.steps;
@@ -75,15 +75,15 @@ inline Options options_from(const AttributeSettings& s) {
   options.objective = parse_objective(s.objective);
   options.onset_fraction = s.onset_fraction;
   options.dtype = parse_dtype(s.dtype);
-  iglens::detail::check_options(options);
-  iglens::detail::require(!needs_foil(options.objective) || s.foil,
+  options.validate();
+  iglens::require(!needs_foil(options.objective) || s.foil,
                           "objective {} compares the target with a foil: give --foil TOKEN", s.objective);
-  iglens::detail::require(needs_foil(options.objective) || !s.foil,
+  iglens::require(needs_foil(options.objective) || !s.foil,
                           "--foil is only used with --objective prob-diff (objective here: {})", s.objective);
-  iglens::detail::require(!s.components || options.objective == Objective::probability,
+  iglens::require(!s.components || options.objective == Objective::probability,
                           "--components attributes probability: use --objective prob");
-  iglens::detail::require(s.generate >= 1, "--generate must be at least 1 (got {})", s.generate);
-  iglens::detail::require(!s.target || !s.target->empty(), "--target is empty");
+  iglens::require(s.generate >= 1, "--generate must be at least 1 (got {})", s.generate);
+  iglens::require(!s.target || !s.target->empty(), "--target is empty");
   return options;
 }
 
@@ -93,7 +93,7 @@ namespace detail {
 // context leaves after the prompt (written so that no sum can overflow).
 inline void check_answer_fits(std::int64_t prompt_tokens, std::int64_t answer_tokens, bool teacher_forced,
                               std::int64_t context_length) {
-  iglens::detail::require(answer_tokens <= context_length - prompt_tokens,
+  iglens::require(answer_tokens <= context_length - prompt_tokens,
                           "the prompt ({} tokens) plus {} {} tokens is more than the model's context length of {}: "
                           "at most {} {} tokens fit",
                           prompt_tokens, answer_tokens, teacher_forced ? "target" : "generated", context_length,
@@ -120,7 +120,7 @@ inline std::vector<std::int64_t> most_likely_foils(ProgramModel& model, const to
 
 inline std::int64_t single_token(const Tokenizer& tokenizer, const std::string& text) {
   const auto ids = tokenizer.encode(text);
-  iglens::detail::require(ids.size() == 1, "--foil {} is {} tokens; it must be exactly one token", display_token(text),
+  iglens::require(ids.size() == 1, "--foil {} is {} tokens; it must be exactly one token", display_token(text),
                           ids.size());
   return ids.front();
 }
@@ -133,8 +133,8 @@ inline std::vector<std::int64_t> greedy_answer(ProgramModel& model, std::vector<
   std::vector<std::int64_t> answer;
   for (std::int64_t i = 0; i < n; ++i) {
     const auto logits = model.logits(torch::tensor(ids, torch::kLong).to(device).unsqueeze(0))[0][-1];
-    iglens::detail::require(iglens::detail::all_finite(logits),
-                            "the model gave NaN or Inf logits at position {} while generating", ids.size() - 1);
+    iglens::require(torch::isfinite(logits).all().item<bool>(),
+                    "the model gave NaN or Inf logits at position {} while generating", ids.size() - 1);
     answer.push_back(logits.argmax().item<std::int64_t>());
     ids.push_back(answer.back());
     bar.update(i + 1);
@@ -201,11 +201,11 @@ inline Report run_attribute(const AttributeSettings& s) {
   auto& model = lens.model();
   const auto layers = options.layers.resolve(model.n_layer());  // layer range errors before any computation
   // The component path runs through every block, from the baseline at layer 0.
-  iglens::detail::require(!s.components || static_cast<std::int64_t>(layers.size()) == model.n_layer() + 1,
+  iglens::require(!s.components || static_cast<std::int64_t>(layers.size()) == model.n_layer() + 1,
                           "--components splits every block, so it needs all layers 0..{}: drop --layers and --k",
                           model.n_layer());
   const auto& tokenizer = model.tokenizer();
-  iglens::detail::require(!s.prompt.empty(), "empty prompt: give a PROMPT argument or text on --stdin");
+  iglens::require(!s.prompt.empty(), "empty prompt: give a PROMPT argument or text on --stdin");
   // The prompt starts with BOS when asked, or when the model's tokenizer says so (Llama-family files).
   const auto prompt_ids = tokenizer.encode(s.prompt, {s.special_tokens, s.bos || tokenizer.adds_bos()});
   const auto P = static_cast<std::int64_t>(prompt_ids.size());
@@ -242,7 +242,7 @@ inline Report run_attribute(const AttributeSettings& s) {
     targets.ids.push_back(answer[i]);
     if (fixed_foil) targets.foils.push_back(*fixed_foil);
   }
-  iglens::detail::require(!targets.positions.empty(), "every answer token is the foil {}: nothing to attribute",
+  iglens::require(!targets.positions.empty(), "every answer token is the foil {}: nothing to attribute",
                           s.foil ? display_token(*s.foil) : "");
   if (auto_foil) targets.foils = detail::most_likely_foils(model, ids, targets.positions, targets.ids);
   const auto T = static_cast<std::int64_t>(targets.positions.size());

@@ -71,7 +71,7 @@ void check_distinct_outputs(const std::vector<std::pair<std::string_view, std::s
       const auto canonical_a = std::filesystem::weakly_canonical(std::filesystem::absolute(a), error_a);
       const auto canonical_b = std::filesystem::weakly_canonical(std::filesystem::absolute(b), error_b);
       const bool same = (error_a || error_b) ? a == b : canonical_a == canonical_b;
-      iglens::detail::require(!same, "{} and {} name the same file '{}': give each its own path", a_option,
+      iglens::require(!same, "{} and {} name the same file '{}': give each its own path", a_option,
                               b_option, b);
     }
   }
@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
       // LibTorch's own default can be a single thread (OpenMP's choice on
       // some machines); the sweeps over the vocabulary use every core.
       const int thread_count = threads.value_or(cores);
-      iglens::detail::require(thread_count >= 1 && thread_count <= max_threads_per_core * cores,
+      iglens::require(thread_count >= 1 && thread_count <= max_threads_per_core * cores,
                               "--threads must be 1 to {} ({} x this machine's {} cores; got {})",
                               max_threads_per_core * cores, max_threads_per_core, cores, thread_count);
       torch::set_num_threads(thread_count);

@@ -48,22 +48,22 @@ inline void install_interrupt_handler() {
 // Checks before any computation that `path` can be written: its folder exists
 // and is writable, and the path is not a folder. `what` names the option.
 inline void check_writable(const std::string& path, std::string_view what) {
-  iglens::detail::require(!path.empty(), "{}: the output path is empty", what);
+  iglens::require(!path.empty(), "{}: the output path is empty", what);
   const auto folder = detail::folder_of(path);
   struct stat info {};
-  iglens::detail::require(::stat(folder.c_str(), &info) == 0 && S_ISDIR(info.st_mode),
+  iglens::require(::stat(folder.c_str(), &info) == 0 && S_ISDIR(info.st_mode),
                           "{} '{}': folder '{}' does not exist", what, path, folder);
-  iglens::detail::require(::access(folder.c_str(), W_OK) == 0, "{} '{}': folder '{}' is not writable", what,
+  iglens::require(::access(folder.c_str(), W_OK) == 0, "{} '{}': folder '{}' is not writable", what,
                           path, folder);
   if (::stat(path.c_str(), &info) == 0) {
-    iglens::detail::require(!S_ISDIR(info.st_mode), "{} '{}' is a folder, not a file", what, path);
-    iglens::detail::require(::access(path.c_str(), W_OK) == 0, "{} '{}' exists and is not writable", what, path);
+    iglens::require(!S_ISDIR(info.st_mode), "{} '{}' is a folder, not a file", what, path);
+    iglens::require(::access(path.c_str(), W_OK) == 0, "{} '{}' exists and is not writable", what, path);
   }
 }
 
 inline void write_file_atomically(const std::string& path, std::string_view contents) {
   const std::string temporary = path + ".iglens-" + std::to_string(::getpid()) + ".tmp";
-  iglens::detail::require(temporary.size() < sizeof detail::pending_temporary, "output path '{}' is too long",
+  iglens::require(temporary.size() < sizeof detail::pending_temporary, "output path '{}' is too long",
                           path);
   // Block interrupts while the handler's buffer changes, so it never sees half a name.
   sigset_t interrupts, previous;
@@ -79,7 +79,7 @@ inline void write_file_atomically(const std::string& path, std::string_view cont
     const int error = errno;
     ::unlink(temporary.c_str());
     set_pending("");
-    iglens::detail::fail("cannot write '{}' ({} failed: {})", path, step, std::strerror(error));
+    iglens::fail("cannot write '{}' ({} failed: {})", path, step, std::strerror(error));
   };
   set_pending(temporary.c_str());
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -15,8 +15,8 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "iglens/detail/utf8.hpp"
 #include "iglens/error.hpp"
+#include "iglens/tokenizer.hpp"
 
 namespace iglens::cli {
 
@@ -99,14 +99,12 @@ inline std::string display_token(std::string_view bytes) {
     else if (byte < 0x20 || byte == 0x7F) out += fmt::format("\\x{:02x}", byte);
     else if (byte < 0x80) out.push_back(static_cast<char>(byte));
     else {
-      try {
-        const auto length = iglens::detail::decode_utf8_at(bytes, i).length;
-        out.append(bytes.substr(i, length));
-        i += length;
+      if (const auto length = utf8_character_length(bytes, i)) {
+        out.append(bytes.substr(i, *length));
+        i += *length;
         continue;
-      } catch (const Error&) {
-        out += fmt::format("\\x{:02x}", byte);  // part of a character split across tokens
       }
+      out += fmt::format("\\x{:02x}", byte);  // part of a character split across tokens
     }
     ++i;
   }
@@ -371,7 +369,7 @@ inline std::string to_csv(const Report& report) {
 // With --components-csv: long format, one line per token and component.
 // `block` is empty for the embedding, `head` for everything but a head.
 inline std::string to_components_csv(const Report& report) {
-  iglens::detail::require(report.components.has_value(), "the report has no component credits (run with --components)");
+  iglens::require(report.components.has_value(), "the report has no component credits (run with --components)");
   const auto& layout = *report.components;
   std::string out = detail::csv_settings(report);
   out += fmt::format("# components_estimator: {}\n# components_steps: {}\n", layout.estimator, layout.steps);
@@ -396,7 +394,7 @@ inline std::string render_report(const Report& report, std::string_view format) 
   if (format == "table") return to_table(report);
   if (format == "json") return to_json(report);
   if (format == "csv") return to_csv(report);
-  iglens::detail::fail("unknown output format '{}' (expected table, json or csv)", format);
+  iglens::fail("unknown output format '{}' (expected table, json or csv)", format);
 }
 
 }  // namespace iglens::cli

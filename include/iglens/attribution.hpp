@@ -43,11 +43,11 @@ struct Attribution {
   template <class Scalar>
   Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>
   ig_matrix() const {
-    detail::require(ig.dim() == 2, "ig_matrix: needs an unbatched [T, K] map, got {}",
+    require(ig.dim() == 2, "ig_matrix: needs an unbatched [T, K] map, got {}",
                     detail::shape_string(ig));
-    detail::require(ig.device().is_cpu() && ig.is_contiguous(),
+    require(ig.device().is_cpu() && ig.is_contiguous(),
                     "ig_matrix: the map must be a contiguous CPU tensor");
-    detail::require(ig.scalar_type() == c10::CppTypeToScalarType<Scalar>::value,
+    require(ig.scalar_type() == c10::CppTypeToScalarType<Scalar>::value,
                     "ig_matrix: requested {} but the map is {}",
                     detail::dtype_name(c10::CppTypeToScalarType<Scalar>::value),
                     detail::dtype_name(ig.scalar_type()));

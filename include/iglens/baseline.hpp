@@ -32,7 +32,7 @@ class Baseline {
     if (name == "zero") return zero();
     if (name == "mean") return mean();
     if (name == "causal-mean") return causal_mean();
-    detail::fail("unknown baseline '{}' (expected zero, mean or causal-mean)", name);
+    fail("unknown baseline '{}' (expected zero, mean or causal-mean)", name);
   }
 
   Kind kind() const { return kind_; }
@@ -62,21 +62,21 @@ class Baseline {
         return lowest_layer.cumsum(1) / counts;
       }
       case Kind::custom: {
-        detail::require(point_.defined(), "custom baseline: no tensor was given");
+        require(point_.defined(), "custom baseline: no tensor was given");
         const bool per_model = point_.dim() == 1 && point_.size(0) == d;
         const bool per_position = point_.dim() == 2 && point_.size(0) == S && point_.size(1) == d;
-        detail::require(per_model || per_position,
+        require(per_model || per_position,
                         "custom baseline: shape {} does not fit; expected [{}] or [{}, {}]",
                         detail::shape_string(point_), d, S, d);
-        detail::require(point_.is_floating_point(), "custom baseline: dtype {} is not floating point",
+        require(point_.is_floating_point(), "custom baseline: dtype {} is not floating point",
                         detail::dtype_name(point_.scalar_type()));
-        detail::require(detail::all_finite(point_),
+        require(detail::all_finite(point_),
                         "custom baseline: contains NaN or Inf");
         auto p = point_.to(lowest_layer.options());
         return (per_model ? p.view({1, 1, d}) : p.view({1, S, d})).expand({B, S, d});
       }
     }
-    detail::fail("baseline: unknown kind");
+    fail("baseline: unknown kind");
   }
 
  private:

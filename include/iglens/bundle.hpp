@@ -35,40 +35,40 @@ class Bundle {
  public:
   // Loads and validates a bundle file; every problem names the file.
   static Bundle load(const std::string& path) {
-    detail::require(!std::filesystem::is_directory(path), "model file '{}' is a folder, not a file", path);
+    require(!std::filesystem::is_directory(path), "model file '{}' is a folder, not a file", path);
     {
       std::ifstream file(path, std::ios::binary | std::ios::ate);
-      detail::require(file.good(), "model file '{}' does not exist or is not readable", path);
-      detail::require(file.tellg() > 0, "model file '{}' is empty", path);
+      require(file.good(), "model file '{}' does not exist or is not readable", path);
+      require(file.tellg() > 0, "model file '{}' is empty", path);
     }
     torch::jit::ExtraFilesMap extra{{"iglens.json", ""}, {"vocab.json", ""}, {"merges.txt", ""}};
     torch::jit::Module module;
     try {
       module = torch::jit::load(path, torch::kCPU, extra);
     } catch (const std::exception& e) {
-      detail::fail("model file '{}' is not a readable TorchScript archive (truncated or another format?): {}",
+      fail("model file '{}' is not a readable TorchScript archive (truncated or another format?): {}",
                    path, detail::first_line(e.what()));
     }
-    detail::require(!extra["iglens.json"].empty(), "model file '{}' has no iglens.json inside", path);
+    require(!extra["iglens.json"].empty(), "model file '{}' has no iglens.json inside", path);
     auto info = BundleInfo::parse(extra["iglens.json"], path);
     for (const auto& name : {info.vocab_file, info.merges_file}) {
-      detail::require(extra.count(name) && !extra[name].empty(),
+      require(extra.count(name) && !extra[name].empty(),
                       "model file '{}' has no tokenizer file '{}' inside", path, name);
     }
     auto tokenizer = [&] {
       try {
         return Tokenizer::from_strings(extra[info.vocab_file], extra[info.merges_file]);
       } catch (const Error& e) {
-        detail::fail("model file '{}': tokenizer: {}", path, e.what());
+        fail("model file '{}': tokenizer: {}", path, e.what());
       }
     }();
-    detail::require(tokenizer.vocab_size() == info.vocab_size,
+    require(tokenizer.vocab_size() == info.vocab_size,
                     "model file '{}': the tokenizer has {} tokens but iglens.json says vocab_size {}", path,
                     tokenizer.vocab_size(), info.vocab_size);
     try {
       return Bundle(path, ScriptModel(std::move(module)), std::move(info), std::move(tokenizer));
     } catch (const Error& e) {
-      detail::fail("model file '{}': {}", path, e.what());
+      fail("model file '{}': {}", path, e.what());
     }
   }
 
@@ -83,11 +83,11 @@ class Bundle {
   // What every block writes for ids [1, S] (ResidualComponents). Bundles
   // exported before the `components` method existed say how to re-export.
   ResidualComponents components(const torch::Tensor& ids) {
-    detail::require(script_.has_components(),
+    require(script_.has_components(),
                     "model file '{}' was exported before component attribution existed (it has no 'components' "
                     "method); re-export it: /usr/bin/python3 examples/python/export_gpt2.py --bundle {} -o NEW.pt",
                     path_, path_);
-    detail::require(ids.defined() && ids.dim() == 2 && ids.size(0) == 1,
+    require(ids.defined() && ids.dim() == 2 && ids.size(0) == 1,
                     "components: token ids must be one sequence [1, S], got {}", detail::shape_string(ids));
     return script_.components(check_length(ids));
   }
@@ -117,13 +117,13 @@ class Bundle {
       : path_(std::move(path)), script_(std::move(script)), info_(std::move(info)), tokenizer_(std::move(tokenizer)) {
     norm_head();  // every named parameter exists with the right shape
     for (const auto& method : info_.methods) {
-      detail::require(script_.module().find_method(method).has_value(),
+      require(script_.module().find_method(method).has_value(),
                       "iglens.json lists method '{}', which the TorchScript module does not have", method);
     }
   }
 
   const torch::Tensor& check_length(const torch::Tensor& ids) const {
-    detail::require(ids.dim() < 1 || ids.size(-1) <= info_.context_length,
+    require(ids.dim() < 1 || ids.size(-1) <= info_.context_length,
                     "{} tokens exceed the model's context length of {}", ids.size(-1), info_.context_length);
     return ids;
   }
@@ -131,12 +131,12 @@ class Bundle {
   torch::Tensor parameter(const std::string& name, std::vector<std::int64_t> shape) {
     for (const auto& p : script_.module().named_parameters(/*recurse=*/true)) {
       if (p.name != name) continue;
-      detail::require(p.value.sizes() == torch::IntArrayRef(shape),
+      require(p.value.sizes() == torch::IntArrayRef(shape),
                       "model file '{}': parameter '{}' has shape {}; iglens.json implies {}", path_, name,
                       detail::shape_string(p.value), detail::shape_string(shape));
       return p.value.detach();
     }
-    detail::fail("model file '{}': iglens.json names parameter '{}', which the model does not have", path_, name);
+    fail("model file '{}': iglens.json names parameter '{}', which the model does not have", path_, name);
   }
 
   std::string path_;

@@ -41,12 +41,12 @@ struct BundleInfo {
     try {
       j = nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number too large
-      detail::fail("{}: iglens.json is not valid JSON ({})", origin, e.what());
+      fail("{}: iglens.json is not valid JSON ({})", origin, e.what());
     }
-    detail::require(j.is_object(), "{}: iglens.json must be a JSON object", origin);
+    require(j.is_object(), "{}: iglens.json must be a JSON object", origin);
     Reader read{j, origin};
     const auto version = read.integer(j, "format_version", 1);
-    detail::require(version == kFormatVersion,
+    require(version == kFormatVersion,
                     "{}: iglens.json has format_version {}; this IG-Lens reads version {}", origin,
                     version, kFormatVersion);
     BundleInfo info;
@@ -58,11 +58,11 @@ struct BundleInfo {
     info.context_length = read.integer(j, "context_length", 1);
     const auto& norm = read.object(j, "final_norm");
     const auto kind = read.string(norm, "kind", "final_norm.");
-    detail::require(kind == "layernorm" || kind == "rmsnorm",
+    require(kind == "layernorm" || kind == "rmsnorm",
                     "{}: iglens.json final_norm.kind is '{}'; expected layernorm or rmsnorm", origin, kind);
     info.norm_kind = kind == "layernorm" ? NormKind::layer_norm : NormKind::rms_norm;
     info.norm_eps = read.number(norm, "eps", "final_norm.");
-    detail::require(info.norm_eps >= 0.0 && info.norm_eps < 1.0,
+    require(info.norm_eps >= 0.0 && info.norm_eps < 1.0,
                     "{}: iglens.json final_norm.eps = {} is out of range [0, 1)", origin, info.norm_eps);
     info.norm_weight = read.string(norm, "weight", "final_norm.");
     info.norm_bias = read.optional_string(norm, "bias", "final_norm.");
@@ -70,7 +70,7 @@ struct BundleInfo {
     info.unembedding_weight = read.string(head, "weight", "unembedding.");
     info.unembedding_bias = read.optional_string(head, "bias", "unembedding.");
     for (const auto& [token, id] : read.object(j, "special_tokens").items()) {
-      detail::require(id.is_number_integer() && id.get<std::int64_t>() >= 0 &&
+      require(id.is_number_integer() && id.get<std::int64_t>() >= 0 &&
                           id.get<std::int64_t>() < info.vocab_size,
                       "{}: iglens.json special_tokens['{}'] must be an id in [0, {})", origin, token,
                       info.vocab_size);
@@ -82,11 +82,11 @@ struct BundleInfo {
     if (j.contains("source") && j["source"].is_string()) info.source = j["source"].get<std::string>();
     if (j.contains("methods")) {
       const auto& methods = j["methods"];
-      detail::require(methods.is_array(), "{}: iglens.json field 'methods' must be an array of method names",
+      require(methods.is_array(), "{}: iglens.json field 'methods' must be an array of method names",
                       origin);
       info.methods.clear();
       for (const auto& method : methods) {
-        detail::require(method.is_string() && !method.get<std::string>().empty(),
+        require(method.is_string() && !method.get<std::string>().empty(),
                         "{}: iglens.json field 'methods' must hold non-empty strings, got {}", origin,
                         method.dump());
         info.methods.push_back(method.get<std::string>());
@@ -102,12 +102,12 @@ struct BundleInfo {
     const std::string& origin;
 
     const nlohmann::json& field(const nlohmann::json& object, const char* key, std::string_view prefix) const {
-      detail::require(object.contains(key), "{}: iglens.json has no field '{}{}'", origin, prefix, key);
+      require(object.contains(key), "{}: iglens.json has no field '{}{}'", origin, prefix, key);
       return object.at(key);
     }
     std::string string(const nlohmann::json& object, const char* key, std::string_view prefix = "") const {
       const auto& value = field(object, key, prefix);
-      detail::require(value.is_string() && !value.get<std::string>().empty(),
+      require(value.is_string() && !value.get<std::string>().empty(),
                       "{}: iglens.json field '{}{}' must be a non-empty string", origin, prefix, key);
       return value.get<std::string>();
     }
@@ -117,22 +117,22 @@ struct BundleInfo {
     }
     std::int64_t integer(const nlohmann::json& object, const char* key, std::int64_t minimum) const {
       const auto& value = field(object, key, "");
-      detail::require(value.is_number_integer(), "{}: iglens.json field '{}' must be an integer", origin, key);
+      require(value.is_number_integer(), "{}: iglens.json field '{}' must be an integer", origin, key);
       // Above INT64_MAX, get<int64_t> would wrap to a negative number.
-      detail::require(!value.is_number_unsigned() || value.get<std::uint64_t>() <= std::uint64_t(INT64_MAX),
+      require(!value.is_number_unsigned() || value.get<std::uint64_t>() <= std::uint64_t(INT64_MAX),
                       "{}: iglens.json field '{}' = {} is too large", origin, key, value.dump());
       const auto n = value.get<std::int64_t>();
-      detail::require(n >= minimum, "{}: iglens.json field '{}' = {} must be at least {}", origin, key, n, minimum);
+      require(n >= minimum, "{}: iglens.json field '{}' = {} must be at least {}", origin, key, n, minimum);
       return n;
     }
     double number(const nlohmann::json& object, const char* key, std::string_view prefix) const {
       const auto& value = field(object, key, prefix);
-      detail::require(value.is_number(), "{}: iglens.json field '{}{}' must be a number", origin, prefix, key);
+      require(value.is_number(), "{}: iglens.json field '{}{}' must be a number", origin, prefix, key);
       return value.get<double>();
     }
     const nlohmann::json& object(const nlohmann::json& parent, const char* key) const {
       const auto& value = field(parent, key, "");
-      detail::require(value.is_object(), "{}: iglens.json field '{}' must be an object", origin, key);
+      require(value.is_object(), "{}: iglens.json field '{}' must be an object", origin, key);
       return value;
     }
   };

@@ -27,16 +27,6 @@
 namespace iglens {
 namespace detail {
 
-inline void check_options(const Options& options) {
-  require(options.steps >= 1 && options.steps <= max_steps, "steps must be at least 1 and at most {} (got {})",
-          max_steps, options.steps);
-  require(options.onset_fraction > 0.0 && options.onset_fraction <= 1.0,
-          "onset fraction must be in (0, 1] (got {})", options.onset_fraction);
-  require(options.dtype == torch::kFloat32 || options.dtype == torch::kFloat64,
-          "dtype must be float32 or float64 (got {})", dtype_name(options.dtype));
-  require(options.memory_budget_bytes > 0, "memory budget must be positive");
-}
-
 inline void check_residual_stream(const torch::Tensor& residual) {
   require(residual.defined() && residual.dim() == 4,
           "residual stream must be [L+1, B, S, d], got {}", shape_string(residual));
@@ -141,11 +131,11 @@ inline Attribution attribute_batch(const torch::Tensor& residual, const std::vec
   // No autograd graph, even when the model's parameters require gradients:
   // the black box enables it only for its own derivatives.
   torch::NoGradGuard no_grad;
-  detail::check_options(options);
+  options.validate();
   detail::check_residual_stream(residual);
   const auto n_layers = residual.size(0) - 1, B = residual.size(1), S = residual.size(2),
              d = residual.size(3);
-  detail::require(static_cast<std::int64_t>(targets.size()) == B,
+  require(static_cast<std::int64_t>(targets.size()) == B,
                   "{} target lists for {} sequences", targets.size(), B);
   const auto layers = options.layers.resolve(n_layers);
   const auto K = static_cast<std::int64_t>(layers.size());
@@ -224,18 +214,18 @@ inline Attribution attribute_batch(const torch::Tensor& residual, const std::vec
                                   options.dtype == torch::kFloat32 ? "run in float64 (--dtype float64), " : "");
   if (values.through_zero.defined()) {
     if (const auto at = detail::first_true(values.through_zero)) {
-      detail::fail("the path to layer {} at {} passes through h = 0, where the final norm with eps 0 is "
+      fail("the path to layer {} at {} passes through h = 0, where the final norm with eps 0 is "
                    "undefined: use a non-zero norm eps or another baseline",
                    layers[at->second], token(at->first));
     }
   }
   if (const auto at = detail::first_non_finite(values.vertex)) {
-    detail::fail("{} is not finite at {}, {}: {}", objective_name(options.objective), token(at->first),
+    fail("{} is not finite at {}, {}: {}", objective_name(options.objective), token(at->first),
                  vertex_name(at->second), remedy);
   }
   if (values.segment.defined()) {
     if (const auto at = detail::first_non_finite(values.segment)) {
-      detail::fail("{}'s {} is not finite on the path to layer {} at {}: {}", objective_name(options.objective),
+      fail("{}'s {} is not finite on the path to layer {} at {}: {}", objective_name(options.objective),
                    uses_gradient(options.estimator) ? "derivative" : "value", layers[at->second], token(at->first),
                    remedy);
     }
@@ -252,7 +242,7 @@ inline Attribution attribute_batch(const torch::Tensor& residual, const std::vec
     auto credits = values.segment.view({B, T, K, Q}) * w;
     result.ig = credits.sum(-1);
     if (const auto at = detail::first_non_finite(result.ig.view({R, K}))) {
-      detail::fail("the credit of layer {} at {} is not finite: {}", layers[at->second], token(at->first), remedy);
+      fail("the credit of layer {} at {} is not finite: {}", layers[at->second], token(at->first), remedy);
     }
     if (options.keep_per_step) result.per_step = credits;
   } else {
@@ -287,7 +277,7 @@ inline Attribution attribute_batch(const torch::Tensor& residual, const std::vec
 // Attributes one sequence: residual [L+1, S, d]; per-token results are [T, ...].
 inline Attribution attribute(const torch::Tensor& residual, const Targets& targets,
                              const Readout& readout, const Options& options) {
-  detail::require(residual.defined() && residual.dim() == 3,
+  require(residual.defined() && residual.dim() == 3,
                   "residual stream of one sequence must be [L+1, S, d], got {}",
                   detail::shape_string(residual));
   auto result = attribute_batch(residual.unsqueeze(1), {targets}, readout, options);

@@ -15,8 +15,8 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-namespace detail {
-
+// Throw an Error with a formatted message; programs built on the library use
+// them for their own input checks too.
 template <class... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {
   throw Error(fmt::format(format, std::forward<Args>(args)...));
@@ -27,5 +27,4 @@ void require(bool condition, fmt::format_string<Args...> format, Args&&... args)
   if (!condition) fail(format, std::forward<Args>(args)...);
 }
 
-}  // namespace detail
 }  // namespace iglens

@@ -33,7 +33,7 @@ inline Estimator parse_estimator(std::string_view name) {
   if (name == "riemann-midpoint" || name == "midpoint") return Estimator::riemann_midpoint;
   if (name == "riemann-trapezoid" || name == "trapezoid") return Estimator::riemann_trapezoid;
   if (name == "gauss-legendre") return Estimator::gauss_legendre;
-  detail::fail(
+  fail(
       "unknown estimator '{}' (expected observed-delta, riemann-left, riemann-right, "
       "riemann-midpoint, riemann-trapezoid or gauss-legendre)",
       name);
@@ -68,9 +68,9 @@ struct QuadratureRule {
 // The rule of a raw-gradient estimator with `steps` intervals (trapezoid uses
 // steps + 1 nodes, Gauss-Legendre `steps` nodes).
 inline QuadratureRule quadrature_rule(Estimator estimator, std::int64_t steps) {
-  detail::require(steps >= 1 && steps <= max_steps, "steps must be at least 1 and at most {} (got {})", max_steps,
+  require(steps >= 1 && steps <= max_steps, "steps must be at least 1 and at most {} (got {})", max_steps,
                   steps);
-  detail::require(uses_gradient(estimator), "{} has no quadrature rule", estimator_name(estimator));
+  require(uses_gradient(estimator), "{} has no quadrature rule", estimator_name(estimator));
   const double m = static_cast<double>(steps);
   QuadratureRule rule;
   switch (estimator) {

@@ -41,7 +41,7 @@ class LayerSelection {
   // The chosen layers for a model with n_layers blocks, ascending, unique,
   // final layer included.
   std::vector<std::int64_t> resolve(std::int64_t n_layers) const {
-    detail::require(n_layers >= 1, "layer selection: the model has {} layers; need at least 1",
+    require(n_layers >= 1, "layer selection: the model has {} layers; need at least 1",
                     n_layers);
     std::vector<std::int64_t> chosen;
     switch (kind_) {
@@ -52,9 +52,9 @@ class LayerSelection {
         chosen = evenly_spaced_layers(k_, n_layers);
         break;
       case Kind::explicit_list:
-        detail::require(!layers_.empty(), "layer selection: the list of layers is empty");
+        require(!layers_.empty(), "layer selection: the list of layers is empty");
         for (std::int64_t l : layers_) {
-          detail::require(l >= 0 && l <= n_layers,
+          require(l >= 0 && l <= n_layers,
                           "layer selection: layer {} is out of range [0, {}]", l, n_layers);
         }
         chosen = layers_;
@@ -71,7 +71,7 @@ class LayerSelection {
       : kind_(kind), k_(k), layers_(std::move(layers)) {}
 
   static std::vector<std::int64_t> evenly_spaced_layers(std::int64_t k, std::int64_t n) {
-    detail::require(k >= 1 && k <= n,
+    require(k >= 1 && k <= n,
                     "layer selection: k = {} evenly spaced layers is out of range [1, {}]", k, n);
     std::vector<std::int64_t> layers;
     for (std::int64_t j = 0; j < k; ++j) {

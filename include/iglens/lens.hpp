@@ -42,11 +42,11 @@ class Lens {
     check_ids(ids, 2);
     torch::NoGradGuard no_grad;
     auto stream = detail::guarded_call("model residual_stream", [&] { return model_.residual_stream(ids); });
-    detail::require(stream.defined() && stream.dim() == 4 && stream.size(1) == ids.size(0) &&
+    require(stream.defined() && stream.dim() == 4 && stream.size(1) == ids.size(0) &&
                         stream.size(2) == ids.size(1),
                     "model returned a residual stream of shape {} for ids {}; expected [L+1, {}, {}, d]",
                     detail::shape_string(stream), detail::shape_string(ids), ids.size(0), ids.size(1));
-    detail::require(stream.is_floating_point(), "model returned a {} residual stream; expected floating point",
+    require(stream.is_floating_point(), "model returned a {} residual stream; expected floating point",
                     detail::dtype_name(stream.scalar_type()));
     return stream;
   }
@@ -66,11 +66,11 @@ class Lens {
 
  private:
   static void check_ids(const torch::Tensor& ids, int64_t dims) {
-    detail::require(ids.defined() && ids.dim() == dims, "token ids must have {} dimension(s), got {}",
+    require(ids.defined() && ids.dim() == dims, "token ids must have {} dimension(s), got {}",
                     dims, detail::shape_string(ids));
-    detail::require(ids.scalar_type() == torch::kLong, "token ids must be int64, got {}",
+    require(ids.scalar_type() == torch::kLong, "token ids must be int64, got {}",
                     detail::dtype_name(ids.scalar_type()));
-    detail::require(ids.numel() > 0, "empty sequence: no token ids");
+    require(ids.numel() > 0, "empty sequence: no token ids");
   }
 
   Model model_;

@@ -23,7 +23,7 @@ inline Objective parse_objective(std::string_view name) {
   if (name == "logprob") return Objective::log_probability;
   if (name == "prob-diff") return Objective::probability_difference;
   if (name == "logit") return Objective::logit;
-  detail::fail("unknown objective '{}' (expected prob, logprob, prob-diff or logit)", name);
+  fail("unknown objective '{}' (expected prob, logprob, prob-diff or logit)", name);
 }
 
 inline std::string objective_name(Objective objective) {

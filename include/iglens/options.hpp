@@ -11,6 +11,8 @@
 #include <torch/torch.h>
 
 #include "iglens/baseline.hpp"
+#include "iglens/detail/tensor_text.hpp"
+#include "iglens/error.hpp"
 #include "iglens/estimator.hpp"
 #include "iglens/layers.hpp"
 #include "iglens/objective.hpp"
@@ -38,6 +40,17 @@ struct Options {
   // Called after each chunk of rows with (rows done, rows in all), e.g. to
   // draw a progress bar; rows are attributed tokens over the whole batch.
   std::function<void(std::int64_t done, std::int64_t total)> progress;
+
+  // Throws iglens::Error naming the first setting out of range; the engine
+  // calls it first, and a program can call it before any heavy work.
+  void validate() const {
+    require(steps >= 1 && steps <= max_steps, "steps must be at least 1 and at most {} (got {})", max_steps, steps);
+    require(onset_fraction > 0.0 && onset_fraction <= 1.0, "onset fraction must be in (0, 1] (got {})",
+            onset_fraction);
+    require(dtype == torch::kFloat32 || dtype == torch::kFloat64, "dtype must be float32 or float64 (got {})",
+            detail::dtype_name(dtype));
+    require(memory_budget_bytes > 0, "memory budget must be positive");
+  }
 };
 
 }  // namespace iglens

@@ -35,25 +35,25 @@ struct NormHead {
   std::int64_t vocab_size() const { return unembedding.size(0); }
 
   void validate() const {
-    detail::require(unembedding.defined() && unembedding.dim() == 2,
+    require(unembedding.defined() && unembedding.dim() == 2,
                     "norm+head readout: unembedding must be [V, d], got {}",
                     detail::shape_string(unembedding));
     const auto d = d_model(), V = vocab_size();
-    detail::require(weight.defined() && weight.dim() == 1 && weight.size(0) == d,
+    require(weight.defined() && weight.dim() == 1 && weight.size(0) == d,
                     "norm+head readout: norm weight must be [{}], got {}", d,
                     detail::shape_string(weight));
-    detail::require(!bias.defined() || (bias.dim() == 1 && bias.size(0) == d),
+    require(!bias.defined() || (bias.dim() == 1 && bias.size(0) == d),
                     "norm+head readout: norm bias must be [{}], got {}", d,
                     detail::shape_string(bias));
-    detail::require(kind == NormKind::layer_norm || !bias.defined(),
+    require(kind == NormKind::layer_norm || !bias.defined(),
                     "norm+head readout: RMSNorm takes no bias");
-    detail::require(!head_bias.defined() || (head_bias.dim() == 1 && head_bias.size(0) == V),
+    require(!head_bias.defined() || (head_bias.dim() == 1 && head_bias.size(0) == V),
                     "norm+head readout: head bias must be [{}], got {}", V,
                     detail::shape_string(head_bias));
-    detail::require(eps >= 0.0, "norm+head readout: eps must be >= 0, got {}", eps);
+    require(eps >= 0.0, "norm+head readout: eps must be >= 0, got {}", eps);
     for (const auto* t : {&weight, &bias, &unembedding, &head_bias}) {
       if (t->defined()) {
-        detail::require(detail::all_finite(*t),
+        require(detail::all_finite(*t),
                         "norm+head readout: parameters contain NaN or Inf");
       }
     }
@@ -85,7 +85,7 @@ using LogitsFunction = std::function<torch::Tensor(const torch::Tensor&)>;
 class Readout {
  public:
   static Readout black_box(LogitsFunction logits) {
-    detail::require(static_cast<bool>(logits), "black-box readout: no function was given");
+    require(static_cast<bool>(logits), "black-box readout: no function was given");
     Readout r;
     r.logits_ = std::move(logits);
     return r;
@@ -103,7 +103,7 @@ class Readout {
   // True when values and derivatives along segments come in closed form.
   bool is_closed_form() const { return head_ != nullptr; }
   const NormHead& head() const {
-    detail::require(is_closed_form(), "readout: a black-box readout has no norm+head parameters");
+    require(is_closed_form(), "readout: a black-box readout has no norm+head parameters");
     return *head_;
   }
 

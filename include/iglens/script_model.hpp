@@ -25,7 +25,7 @@ class ScriptModel {
  public:
   explicit ScriptModel(torch::jit::Module module) : module_(std::move(module)) {
     for (const char* method : {"forward", "residual_stream", "readout"}) {
-      detail::require(module_.find_method(method).has_value(),
+      require(module_.find_method(method).has_value(),
                       "TorchScript module has no method '{}' (IG-Lens needs forward, residual_stream "
                       "and readout)",
                       method);
@@ -49,22 +49,22 @@ class ScriptModel {
   bool has_components() const { return module_.find_method("components").has_value(); }
 
   ResidualComponents components(const torch::Tensor& ids) {
-    detail::require(has_components(), "TorchScript module has no method 'components'");
+    require(has_components(), "TorchScript module has no method 'components'");
     torch::NoGradGuard no_grad;
     const auto value = detail::guarded_call("TorchScript method 'components'",
                                             [&] { return module_.get_method("components")({ids}); });
-    detail::require(value.isTuple() && value.toTupleRef().elements().size() == 5,
+    require(value.isTuple() && value.toTupleRef().elements().size() == 5,
                     "TorchScript method 'components' must return 5 tensors (resid_pre, resid_mid, head_results, "
                     "attn_bias, mlp_out), got {}",
                     value.tagKind());
     const auto& parts = value.toTupleRef().elements();
     for (const auto& part : parts) {
-      detail::require(part.isTensor(), "TorchScript method 'components' returned a {}, not a tensor",
+      require(part.isTensor(), "TorchScript method 'components' returned a {}, not a tensor",
                       part.tagKind());
     }
     ResidualComponents c{parts[0].toTensor(), parts[1].toTensor(), parts[2].toTensor(), parts[3].toTensor(),
                          parts[4].toTensor()};
-    detail::require(c.resid_pre.dim() == 3 && c.resid_mid.dim() == 3 && c.head_results.dim() == 4,
+    require(c.resid_pre.dim() == 3 && c.resid_mid.dim() == 3 && c.head_results.dim() == 4,
                     "TorchScript method 'components' returned resid_pre {}, resid_mid {}, head_results {}; "
                     "expected [L+1, S, d], [L, S, d] and [L, S, n_head, d]",
                     detail::shape_string(c.resid_pre), detail::shape_string(c.resid_mid),
@@ -87,7 +87,7 @@ class ScriptModel {
   }
 
   static torch::Tensor tensor_result(const c10::IValue& value, const char* method) {
-    detail::require(value.isTensor(), "TorchScript method '{}' returned {}, not a tensor", method,
+    require(value.isTensor(), "TorchScript method '{}' returned {}, not a tensor", method,
                     value.tagKind());
     return value.toTensor();
   }

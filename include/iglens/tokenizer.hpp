@@ -39,6 +39,7 @@
 #include "iglens/detail/pretokenizers.hpp"
 #include "iglens/detail/special_tokens.hpp"
 #include "iglens/detail/token_list.hpp"
+#include "iglens/detail/utf8.hpp"
 #include "iglens/error.hpp"
 
 namespace iglens {
@@ -56,10 +57,21 @@ inline const char* pre_tokenizer_name(PreTokenizer pre_tokenizer) {
 inline PreTokenizer parse_pre_tokenizer(std::string_view name) {
   if (name == "gpt2") return PreTokenizer::gpt2;
   if (name == "smollm") return PreTokenizer::smollm;
-  detail::fail("tokenizer pre-tokenizer '{}' is not supported (supported: gpt2, smollm)", name);
+  fail("tokenizer pre-tokenizer '{}' is not supported (supported: gpt2, smollm)", name);
 }
 
 // What a model's metadata says besides the vocabulary and merges.
+// The byte length of the UTF-8 character that starts at `offset`, or nullopt
+// where none does: a token's bytes can hold part of a character split across
+// tokens, which a program shows as escaped bytes.
+inline std::optional<std::size_t> utf8_character_length(std::string_view text, std::size_t offset) {
+  try {
+    return detail::decode_utf8_at(text, offset).length;
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
 struct TokenizerSettings {
   PreTokenizer pre_tokenizer = PreTokenizer::gpt2;
   std::optional<std::int64_t> bos_id;
@@ -128,7 +140,7 @@ class Tokenizer {
   std::vector<std::int64_t> encode(std::string_view utf8_text, const EncodeOptions& options) const {
     std::vector<std::int64_t> ids;
     if (options.add_bos) {
-      detail::require(bos_id_.has_value(), "{}: cannot put BOS first: the tokenizer has no BOS token",
+      require(bos_id_.has_value(), "{}: cannot put BOS first: the tokenizer has no BOS token",
                       source_name_);
       ids.push_back(*bos_id_);
     }
@@ -151,7 +163,7 @@ class Tokenizer {
     for (std::size_t position = 0; position < ids.size(); ++position) {
       const std::int64_t id = ids[position];
       if (!is_known(id)) {
-        detail::fail("cannot decode token id {} at position {}: ids are 0 to {}", id, position,
+        fail("cannot decode token id {} at position {}: ids are 0 to {}", id, position,
                      vocab_size() - 1);
       }
       bytes += vocabulary_.bytes_by_id[static_cast<std::size_t>(id)];
@@ -166,7 +178,7 @@ class Tokenizer {
   // The bytes one token decodes to.
   std::string token_text(std::int64_t id) const {
     if (!is_known(id)) {
-      detail::fail("token id {} is not in the vocabulary: ids are 0 to {}", id, vocab_size() - 1);
+      fail("token id {} is not in the vocabulary: ids are 0 to {}", id, vocab_size() - 1);
     }
     return vocabulary_.bytes_by_id[static_cast<std::size_t>(id)];
   }
@@ -206,13 +218,13 @@ class Tokenizer {
     const auto size = static_cast<std::int64_t>(vocabulary.vocabulary.bytes_by_id.size());
     const auto check_id = [&](const std::optional<std::int64_t>& id, const char* role) {
       if (id.has_value() && (*id < 0 || *id >= size)) {
-        detail::fail("{}: {} id {} is out of range: ids are 0 to {}", source_name, role, *id,
+        fail("{}: {} id {} is out of range: ids are 0 to {}", source_name, role, *id,
                      size - 1);
       }
     };
     check_id(settings.bos_id, "BOS");
     check_id(settings.eos_id, "EOS");
-    detail::require(!settings.add_bos || settings.bos_id.has_value(),
+    require(!settings.add_bos || settings.bos_id.has_value(),
                     "{}: the model adds BOS to prompts but names no BOS id", source_name);
 
     auto rules = detail::merge_rules_from_pairs(merge_pairs, vocabulary.vocabulary, source_name);
@@ -240,7 +252,7 @@ class Tokenizer {
     for (std::size_t i = 0; i < piece.size(); ++i) {
       const auto byte = static_cast<unsigned char>(piece[i]);
       if (vocabulary_.byte_ids[byte] == detail::kNoByteToken) {
-        detail::fail("{}: byte 0x{:02X} at byte offset {} of the text has no token in the "
+        fail("{}: byte 0x{:02X} at byte offset {} of the text has no token in the "
                      "vocabulary",
                      source_name_, byte, static_cast<std::size_t>(piece.data() - text.data()) + i);
       }
@@ -295,7 +307,7 @@ class Tokenizer {
   }
 
   [[noreturn]] static void fail_to_read(const std::string& path, std::string_view kind) {
-    detail::fail("cannot read {} file '{}': {}", kind, path, std::strerror(errno));
+    fail("cannot read {} file '{}': {}", kind, path, std::strerror(errno));
   }
 
   bool is_known(std::int64_t id) const { return id >= 0 && id < vocab_size(); }

@@ -7,7 +7,7 @@ the ids, and per token ig, lens and f_final. A change of 1e-6 in any of them fai
 no longer prints those numbers.
 
 After a deliberate change of the numbers, rewrite the file and say why in the commit:
-  IGLENS_PROGRAM=build/examples/iglens IGLENS_DEMO_MODEL=models/demo-shakespeare.pt \
+  IGLENS_PROGRAM=build/apps/iglens IGLENS_DEMO_MODEL=models/demo-shakespeare.pt \
     /usr/bin/python3 tests/cli/test_golden_demo.py --write
 """
 import json

@@ -184,43 +184,43 @@ inline std::vector<ComponentAttribution> attribute_components(const ResidualComp
                                                               const torch::Tensor& baselines_in = {},
                                                               Estimator estimator = Estimator::observed_delta) {
   const auto& c = components;
-  detail::require(c.resid_pre.defined() && c.resid_mid.defined() && c.head_results.defined() &&
+  require(c.resid_pre.defined() && c.resid_mid.defined() && c.head_results.defined() &&
                       c.attn_bias.defined() && c.mlp_out.defined(),
                   "component attribution: a component tensor is missing");
-  detail::require(c.resid_mid.dim() == 3 && c.head_results.dim() == 4, "component attribution: resid_mid must be "
+  require(c.resid_mid.dim() == 3 && c.head_results.dim() == 4, "component attribution: resid_mid must be "
                   "[L, S, d] and head_results [L, S, n_head, d], got {} and {}",
                   detail::shape_string(c.resid_mid), detail::shape_string(c.head_results));
   const auto L = c.n_layer(), S = c.length(), H = c.n_head(), d = c.d_model();
-  detail::require(c.resid_pre.sizes() == torch::IntArrayRef({L + 1, S, d}) &&
+  require(c.resid_pre.sizes() == torch::IntArrayRef({L + 1, S, d}) &&
                       c.head_results.sizes() == torch::IntArrayRef({L, S, H, d}) &&
                       c.attn_bias.sizes() == c.resid_mid.sizes() && c.mlp_out.sizes() == c.resid_mid.sizes(),
                   "component attribution: component shapes disagree with resid_mid {}",
                   detail::shape_string(c.resid_mid));
   const auto dtype = c.resid_pre.scalar_type();
-  detail::require(dtype == torch::kFloat32 || dtype == torch::kFloat64,
+  require(dtype == torch::kFloat32 || dtype == torch::kFloat64,
                   "component attribution: components must be float32 or float64, got {}", detail::dtype_name(dtype));
-  detail::require(positions.size() == targets.size(), "component attribution: {} positions but {} targets",
+  require(positions.size() == targets.size(), "component attribution: {} positions but {} targets",
                   positions.size(), targets.size());
   const auto T = static_cast<std::int64_t>(positions.size());
   head_in.validate();
-  detail::require(head_in.d_model() == d, "component attribution: the readout takes d = {}, the components have {}",
+  require(head_in.d_model() == d, "component attribution: the readout takes d = {}, the components have {}",
                   head_in.d_model(), d);
   for (std::int64_t i = 0; i < T; ++i) {
-    detail::require(positions[i] >= 0 && positions[i] < S, "component attribution: position {} is outside [0, {})",
+    require(positions[i] >= 0 && positions[i] < S, "component attribution: position {} is outside [0, {})",
                     positions[i], S);
-    detail::require(targets[i] >= 0 && targets[i] < head_in.vocab_size(),
+    require(targets[i] >= 0 && targets[i] < head_in.vocab_size(),
                     "component attribution: target {} is outside the vocabulary [0, {})", targets[i],
                     head_in.vocab_size());
   }
-  detail::require(steps >= 1 && steps <= max_steps, "component attribution: steps must be in [1, {}], got {}",
+  require(steps >= 1 && steps <= max_steps, "component attribution: steps must be in [1, {}], got {}",
                   max_steps, steps);
   const auto options = c.resid_pre.options();
   const auto baselines = baselines_in.defined() ? baselines_in : torch::zeros({d}, options);
-  detail::require((baselines.dim() == 1 && baselines.size(0) == d) ||
+  require((baselines.dim() == 1 && baselines.size(0) == d) ||
                       (baselines.dim() == 2 && baselines.size(0) == T && baselines.size(1) == d),
                   "component attribution: baseline must be [{}] or [{}, {}], got {}", d, T, d,
                   detail::shape_string(baselines));
-  detail::require(detail::all_finite(baselines) && detail::all_finite(c.resid_pre) && detail::all_finite(c.resid_mid) &&
+  require(detail::all_finite(baselines) && detail::all_finite(c.resid_pre) && detail::all_finite(c.resid_mid) &&
                       detail::all_finite(c.head_results) && detail::all_finite(c.attn_bias),
                   "component attribution: the baseline or the components contain NaN or Inf");
   torch::NoGradGuard no_grad;
@@ -274,7 +274,7 @@ inline ComponentAttribution attribute_components(const ResidualComponents& compo
                                                  std::int64_t target, const NormHead& head, std::int64_t steps,
                                                  const torch::Tensor& baseline = {},
                                                  Estimator estimator = Estimator::observed_delta) {
-  detail::require(!baseline.defined() || baseline.dim() == 1,
+  require(!baseline.defined() || baseline.dim() == 1,
                   "component attribution: baseline must be [{}], got {}", components.d_model(),
                   detail::shape_string(baseline));
   return attribute_components(components, std::vector<std::int64_t>{position}, std::vector<std::int64_t>{target},

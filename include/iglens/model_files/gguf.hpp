@@ -89,7 +89,7 @@ class GgufFile {
   // each tensor's data lies inside the file.
   static GgufFile open(const std::string& path) {
     detail::MappedFile mapping = detail::MappedFile::open(path, fmt::format("model file '{}'", path));
-    detail::require(mapping.size() > 0, "model file '{}' is empty", path);
+    require(mapping.size() > 0, "model file '{}' is empty", path);
     detail::GgufContents contents = detail::parse_gguf(mapping.data(), mapping.size(), path);
     return GgufFile(path, std::move(mapping), std::move(contents));
   }
@@ -116,7 +116,7 @@ class GgufFile {
   }
   const GgufValue& value(std::string_view key) const {
     const GgufValue* found = find(key);
-    if (found == nullptr) detail::fail("model file '{}' has no metadata key '{}'", path_, key);
+    if (found == nullptr) fail("model file '{}' has no metadata key '{}'", path_, key);
     return *found;
   }
   // The value in one short line, for `iglens info` (see iglens::describe).
@@ -158,7 +158,7 @@ class GgufFile {
       bool fits = false;
       values[i] = array.at(i).integer(fits);
       if (!fits) {
-        detail::fail("model file '{}': metadata '{}' element {} = {} does not fit in int64", path_, key, i,
+        fail("model file '{}': metadata '{}' element {} = {} does not fit in int64", path_, key, i,
                      static_cast<std::uint64_t>(values[i]));
       }
     }
@@ -180,13 +180,13 @@ class GgufFile {
   }
   const GgufTensor& tensor(std::string_view name) const {
     const GgufTensor* found = find_tensor(name);
-    if (found == nullptr) detail::fail("model file '{}' has no tensor '{}'", path_, name);
+    if (found == nullptr) fail("model file '{}' has no tensor '{}'", path_, name);
     return *found;
   }
   // The tensor's bytes as stored (tensor.n_bytes of them).
   const std::uint8_t* tensor_data(const GgufTensor& tensor) const {
     const bool in_file = tensor.offset <= file_size() && tensor.n_bytes <= file_size() - tensor.offset;
-    detail::require(in_file, "model file '{}': tensor '{}' does not describe data of this file", path_, tensor.name);
+    require(in_file, "model file '{}': tensor '{}' does not describe data of this file", path_, tensor.name);
     return mapping_.data() + tensor.offset;
   }
 
@@ -213,7 +213,7 @@ class GgufFile {
       : path_(std::move(path)), mapping_(std::move(mapping)), contents_(std::move(contents)) {}
 
   [[noreturn]] void wrong_type(std::string_view key, const GgufValue& value, std::string_view wanted) const {
-    detail::fail("model file '{}': metadata '{}' is a {}, not {}", path_, key, type_name(value.type()), wanted);
+    fail("model file '{}': metadata '{}' is a {}, not {}", path_, key, type_name(value.type()), wanted);
   }
 
   std::string string_of(std::string_view key, const GgufValue& value) const {
@@ -224,7 +224,7 @@ class GgufFile {
     if (!is_integer_type(value.type())) wrong_type(key, value, "an integer");
     bool fits = false;
     const std::int64_t integer = value.integer(fits);
-    if (!fits) detail::fail("model file '{}': metadata '{}' = {} does not fit in int64", path_, key, iglens::describe(value));
+    if (!fits) fail("model file '{}': metadata '{}' = {} does not fit in int64", path_, key, iglens::describe(value));
     return integer;
   }
   double number_of(std::string_view key, const GgufValue& value) const {
@@ -241,7 +241,7 @@ class GgufFile {
     if (found.type() != GgufValueType::array) wrong_type(key, found, fmt::format("an array of {}", wanted));
     const auto& array = std::get<GgufArray>(found.storage());
     if (!element_fits(array.element_type)) {
-      detail::fail("model file '{}': metadata '{}' is an array of {}, not of {}", path_, key,
+      fail("model file '{}': metadata '{}' is an array of {}, not of {}", path_, key,
                    type_name(array.element_type), wanted);
     }
     return array;

@@ -37,11 +37,11 @@ class HfFolder {
     hf.folder_ = folder.string();
     std::error_code error;
     const auto status = std::filesystem::status(folder, error);
-    detail::require(std::filesystem::exists(status), "Hugging Face folder '{}' does not exist", hf.folder_);
-    detail::require(std::filesystem::is_directory(status), "Hugging Face folder '{}' is not a folder",
+    require(std::filesystem::exists(status), "Hugging Face folder '{}' does not exist", hf.folder_);
+    require(std::filesystem::is_directory(status), "Hugging Face folder '{}' is not a folder",
                     hf.folder_);
     const auto config_path = folder / "config.json";
-    detail::require(std::filesystem::exists(config_path, error), "Hugging Face folder '{}' has no config.json",
+    require(std::filesystem::exists(config_path, error), "Hugging Face folder '{}' has no config.json",
                     hf.folder_);
     hf.config_ = detail::read_hf_json_object(config_path.string());
 
@@ -53,7 +53,7 @@ class HfFolder {
     } else if (std::filesystem::exists(index, error)) {
       hf.read_shards(folder, index.string());
     } else {
-      detail::fail(
+      fail(
           "Hugging Face folder '{}' has no model.safetensors or model.safetensors.index.json "
           "(pytorch_model.bin is not read: convert it to safetensors)",
           hf.folder_);
@@ -76,10 +76,10 @@ class HfFolder {
   std::optional<std::int64_t> find_int(const std::string& key) const {
     const auto* value = config_value(key);
     if (value == nullptr) return std::nullopt;
-    detail::require(value->is_number_integer(), "{}: config key '{}' must be an integer, found {}",
+    require(value->is_number_integer(), "{}: config key '{}' must be an integer, found {}",
                     config_name(), key, value->dump());
     // Above INT64_MAX, get<int64_t> would wrap to a negative number.
-    detail::require(!value->is_number_unsigned() || value->get<std::uint64_t>() <= std::uint64_t(INT64_MAX),
+    require(!value->is_number_unsigned() || value->get<std::uint64_t>() <= std::uint64_t(INT64_MAX),
                     "{}: config key '{}' = {} is too large", config_name(), key, value->dump());
     return value->get<std::int64_t>();
   }
@@ -87,21 +87,21 @@ class HfFolder {
   std::optional<double> find_double(const std::string& key) const {
     const auto* value = config_value(key);
     if (value == nullptr) return std::nullopt;
-    detail::require(value->is_number(), "{}: config key '{}' must be a number, found {}", config_name(), key,
+    require(value->is_number(), "{}: config key '{}' must be a number, found {}", config_name(), key,
                     value->dump());
     return value->get<double>();
   }
   std::optional<std::string> find_string(const std::string& key) const {
     const auto* value = config_value(key);
     if (value == nullptr) return std::nullopt;
-    detail::require(value->is_string(), "{}: config key '{}' must be a string, found {}", config_name(), key,
+    require(value->is_string(), "{}: config key '{}' must be a string, found {}", config_name(), key,
                     value->dump());
     return value->get<std::string>();
   }
   std::optional<bool> find_bool(const std::string& key) const {
     const auto* value = config_value(key);
     if (value == nullptr) return std::nullopt;
-    detail::require(value->is_boolean(), "{}: config key '{}' must be true or false, found {}", config_name(),
+    require(value->is_boolean(), "{}: config key '{}' must be true or false, found {}", config_name(),
                     key, value->dump());
     return value->get<bool>();
   }
@@ -110,11 +110,11 @@ class HfFolder {
   std::vector<std::string> architectures() const {
     const auto* value = config_value("architectures");
     if (value == nullptr) return {};
-    detail::require(value->is_array(), "{}: config key 'architectures' must be an array of strings, found {}",
+    require(value->is_array(), "{}: config key 'architectures' must be an array of strings, found {}",
                     config_name(), value->dump());
     std::vector<std::string> names;
     for (const auto& name : *value) {
-      detail::require(name.is_string(), "{}: config key 'architectures' must be an array of strings, found {}",
+      require(name.is_string(), "{}: config key 'architectures' must be an array of strings, found {}",
                       config_name(), value->dump());
       names.push_back(name.get<std::string>());
     }
@@ -133,7 +133,7 @@ class HfFolder {
 
   HfTensor tensor(std::string_view name) const {
     const auto found = file_of_tensor_.find(name);
-    if (found == file_of_tensor_.end()) detail::fail("Hugging Face folder '{}' has no tensor '{}'", folder_, name);
+    if (found == file_of_tensor_.end()) fail("Hugging Face folder '{}' has no tensor '{}'", folder_, name);
     const auto& file = files_[found->second];
     return {file.tensor(name), file};
   }
@@ -152,11 +152,11 @@ class HfFolder {
   void read_shards(const std::filesystem::path& folder, const std::string& index_path) {
     const auto index = detail::read_hf_json_object(index_path);
     const auto weight_map = index.find("weight_map");
-    detail::require(weight_map != index.end() && weight_map->is_object(),
+    require(weight_map != index.end() && weight_map->is_object(),
                     "{}: has no weight_map object (tensor name -> shard file)", index_path);
     std::map<std::string, std::size_t, std::less<>> file_by_shard;
     for (const auto& [name, shard_value] : weight_map->items()) {
-      detail::require(shard_value.is_string(), "{}: weight_map['{}'] must be a shard file name, found {}",
+      require(shard_value.is_string(), "{}: weight_map['{}'] must be a shard file name, found {}",
                       index_path, name, shard_value.dump());
       const auto& shard = shard_value.get_ref<const std::string&>();
       auto found = file_by_shard.find(shard);
@@ -164,16 +164,16 @@ class HfFolder {
         // A plain file name keeps every shard inside the folder ("../x" or "/x" would leave it).
         const bool plain_name = !shard.empty() && shard != "." && shard != ".." &&
                                 shard.find('/') == std::string::npos && shard.find('\\') == std::string::npos;
-        detail::require(plain_name, "{}: shard '{}' of tensor '{}' is not a file name inside the folder",
+        require(plain_name, "{}: shard '{}' of tensor '{}' is not a file name inside the folder",
                         index_path, shard, name);
         const auto shard_path = folder / shard;
         std::error_code error;
-        detail::require(std::filesystem::exists(shard_path, error),
+        require(std::filesystem::exists(shard_path, error),
                         "{}: shard '{}' of tensor '{}' does not exist in the folder", index_path, shard, name);
         files_.push_back(SafetensorsFile::open(shard_path.string()));
         found = file_by_shard.emplace(shard, files_.size() - 1).first;
       }
-      detail::require(files_[found->second].find(name) != nullptr,
+      require(files_[found->second].find(name) != nullptr,
                       "{}: tensor '{}' is indexed in shard '{}', which has no such tensor", index_path, name,
                       shard);
       file_of_tensor_.emplace(name, found->second);
@@ -189,7 +189,7 @@ class HfFolder {
 
   template <class Value>
   Value required(const std::string& key, std::optional<Value> value) const {
-    if (!value) detail::fail("{}: config key '{}' is missing or null", config_name(), key);
+    if (!value) fail("{}: config key '{}' is missing or null", config_name(), key);
     return *std::move(value);
   }
 

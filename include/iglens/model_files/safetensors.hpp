@@ -100,7 +100,7 @@ class SafetensorsFile {
 
   const SafetensorsTensor& tensor(std::string_view name) const {
     const auto* found = find(name);
-    if (found == nullptr) detail::fail("{}: has no tensor named '{}'", path_, name);
+    if (found == nullptr) fail("{}: has no tensor named '{}'", path_, name);
     return *found;
   }
 
@@ -121,7 +121,7 @@ class SafetensorsFile {
     const bool ours = tensor.byte_size == 0 ||
                       (tensor.data >= mapping_.data() &&
                        tensor.data + tensor.byte_size <= mapping_.data() + mapping_.size());
-    detail::require(ours, "{}: {} was given tensor '{}', which is not from this file", path_, operation,
+    require(ours, "{}: {} was given tensor '{}', which is not from this file", path_, operation,
                     tensor.name);
     const auto count = static_cast<std::size_t>(tensor.element_count);
     const unsigned char* bytes = tensor.data;
@@ -143,20 +143,20 @@ class SafetensorsFile {
           out[i] = static_cast<Float>(detail::double_from_bits(detail::load_le64(bytes + 8 * i)));
         return;
       default:
-        detail::fail("{}: tensor '{}' has dtype {}; {} reads only F32, F16, BF16 and F64", path_,
+        fail("{}: tensor '{}' has dtype {}; {} reads only F32, F16, BF16 and F64", path_,
                      tensor.name, dtype_name(tensor.dtype), operation);
     }
   }
 
   void read_header() {
     const std::size_t file_size = mapping_.size();
-    detail::require(file_size >= 8, "{}: is {} bytes, too short for a safetensors file (8-byte header length)",
+    require(file_size >= 8, "{}: is {} bytes, too short for a safetensors file (8-byte header length)",
                     path_, file_size);
     const std::uint64_t header_size = detail::load_le64(mapping_.data());
-    detail::require(header_size <= file_size - 8,
+    require(header_size <= file_size - 8,
                     "{}: safetensors header length {} runs past the end of the file ({} bytes)", path_,
                     header_size, file_size);
-    detail::require(header_size <= kMaxHeaderBytes,
+    require(header_size <= kMaxHeaderBytes,
                     "{}: safetensors header length {} is over the limit of {} bytes", path_, header_size,
                     kMaxHeaderBytes);
     const std::string_view header_text(reinterpret_cast<const char*>(mapping_.data() + 8), header_size);
@@ -164,7 +164,7 @@ class SafetensorsFile {
     const std::uint64_t data_size = file_size - 8 - header_size;
 
     const nlohmann::json header = parse_header(header_text);
-    detail::require(header.is_object(), "{}: safetensors header must be a JSON object, found {}", path_,
+    require(header.is_object(), "{}: safetensors header must be a JSON object, found {}", path_,
                     header.type_name());
     for (const auto& [name, entry] : header.items()) {
       if (name == "__metadata__") {
@@ -183,7 +183,7 @@ class SafetensorsFile {
     for (const auto& tensor : tensors_) {
       if (tensor.byte_size == 0) continue;
       if (furthest != nullptr) {
-        detail::require(tensor.data >= furthest->data + furthest->byte_size,
+        require(tensor.data >= furthest->data + furthest->byte_size,
                         "{}: tensors '{}' and '{}' overlap in the data section", path_, furthest->name,
                         tensor.name);
       }
@@ -200,7 +200,7 @@ class SafetensorsFile {
                                            nlohmann::json& parsed) {
       if (event == nlohmann::json::parse_event_t::key && depth == 1) {
         const auto& name = parsed.get_ref<const std::string&>();
-        detail::require(seen_names.insert(name).second, "{}: safetensors header names '{}' more than once",
+        require(seen_names.insert(name).second, "{}: safetensors header names '{}' more than once",
                         path_, name);
       }
       return true;
@@ -208,15 +208,15 @@ class SafetensorsFile {
     try {
       return nlohmann::json::parse(text, reject_repeated_names);
     } catch (const nlohmann::json::exception& error) {  // parse_error, or out_of_range for a number too large
-      detail::fail("{}: safetensors header is not valid JSON ({})", path_, error.what());
+      fail("{}: safetensors header is not valid JSON ({})", path_, error.what());
     }
   }
 
   void read_metadata(const nlohmann::json& entry) {
-    detail::require(entry.is_object(), "{}: safetensors __metadata__ must be a JSON object, found {}", path_,
+    require(entry.is_object(), "{}: safetensors __metadata__ must be a JSON object, found {}", path_,
                     entry.type_name());
     for (const auto& [key, value] : entry.items()) {
-      detail::require(value.is_string(), "{}: safetensors __metadata__ '{}' must be a string, found {}", path_,
+      require(value.is_string(), "{}: safetensors __metadata__ '{}' must be a string, found {}", path_,
                       key, value.type_name());
       metadata_.emplace(key, value.get<std::string>());
     }
@@ -224,19 +224,19 @@ class SafetensorsFile {
 
   // A non-negative integer of the header that fits in int64; `what` names it.
   std::uint64_t count_of(const nlohmann::json& value, const std::string& name, const char* what) const {
-    detail::require(value.is_number_integer(), "{}: tensor '{}' {} {} is not an integer", path_, name, what,
+    require(value.is_number_integer(), "{}: tensor '{}' {} {} is not an integer", path_, name, what,
                     value.dump());
-    detail::require(value.is_number_unsigned(), "{}: tensor '{}' {} {} is negative", path_, name, what,
+    require(value.is_number_unsigned(), "{}: tensor '{}' {} {} is negative", path_, name, what,
                     value.dump());
     const auto count = value.get<std::uint64_t>();
-    detail::require(count <= std::uint64_t(INT64_MAX), "{}: tensor '{}' {} {} is too large", path_, name, what,
+    require(count <= std::uint64_t(INT64_MAX), "{}: tensor '{}' {} {} is too large", path_, name, what,
                     count);
     return count;
   }
 
   SafetensorsDtype dtype_of(const nlohmann::json& entry, const std::string& name) const {
     const auto found = entry.find("dtype");
-    detail::require(found != entry.end() && found->is_string(), "{}: tensor '{}' has no dtype string", path_,
+    require(found != entry.end() && found->is_string(), "{}: tensor '{}' has no dtype string", path_,
                     name);
     const auto& spelling = found->get_ref<const std::string&>();
     for (const auto dtype : {SafetensorsDtype::f64, SafetensorsDtype::f32, SafetensorsDtype::f16,
@@ -245,21 +245,21 @@ class SafetensorsFile {
                              SafetensorsDtype::boolean}) {
       if (spelling == dtype_name(dtype)) return dtype;
     }
-    detail::fail(
+    fail(
         "{}: tensor '{}' has dtype '{}', which is not read (F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL are)",
         path_, name, spelling);
   }
 
   SafetensorsTensor read_tensor(const std::string& name, const nlohmann::json& entry,
                                 const unsigned char* data_section, std::uint64_t data_size) const {
-    detail::require(entry.is_object(), "{}: tensor '{}' must be a JSON object, found {}", path_, name,
+    require(entry.is_object(), "{}: tensor '{}' must be a JSON object, found {}", path_, name,
                     entry.type_name());
     SafetensorsTensor tensor;
     tensor.name = name;
     tensor.dtype = dtype_of(entry, name);
 
     const auto shape = entry.find("shape");
-    detail::require(shape != entry.end() && shape->is_array(), "{}: tensor '{}' has no shape array", path_,
+    require(shape != entry.end() && shape->is_array(), "{}: tensor '{}' has no shape array", path_,
                     name);
     for (const auto& dimension : *shape) {
       tensor.shape.push_back(static_cast<std::int64_t>(count_of(dimension, name, "dimension")));
@@ -270,7 +270,7 @@ class SafetensorsFile {
     if (std::find(tensor.shape.begin(), tensor.shape.end(), 0) != tensor.shape.end()) element_count = 0;
     for (const auto size : tensor.shape) {
       if (element_count == 0) break;
-      detail::require(element_count <= UINT64_MAX / element_size / std::uint64_t(size),
+      require(element_count <= UINT64_MAX / element_size / std::uint64_t(size),
                       "{}: tensor '{}' shape [{}] has too many elements", path_, name,
                       fmt::join(tensor.shape, ", "));
       element_count *= std::uint64_t(size);
@@ -278,17 +278,17 @@ class SafetensorsFile {
     const std::uint64_t byte_size = element_count * element_size;
 
     const auto offsets = entry.find("data_offsets");
-    detail::require(offsets != entry.end() && offsets->is_array() && offsets->size() == 2,
+    require(offsets != entry.end() && offsets->is_array() && offsets->size() == 2,
                     "{}: tensor '{}' has no data_offsets [begin, end]", path_, name);
     const std::uint64_t begin = count_of((*offsets)[0], name, "data offset");
     const std::uint64_t end = count_of((*offsets)[1], name, "data offset");
-    detail::require(begin <= end, "{}: tensor '{}' data_offsets [{}, {}] end before they begin", path_, name,
+    require(begin <= end, "{}: tensor '{}' data_offsets [{}, {}] end before they begin", path_, name,
                     begin, end);
-    detail::require(end - begin == byte_size,
+    require(end - begin == byte_size,
                     "{}: tensor '{}' data_offsets [{}, {}] hold {} bytes, but dtype {} and shape [{}] need {}",
                     path_, name, begin, end, end - begin, dtype_name(tensor.dtype),
                     fmt::join(tensor.shape, ", "), byte_size);
-    detail::require(end <= data_size,
+    require(end <= data_size,
                     "{}: tensor '{}' data_offsets [{}, {}] run past the end of the file (data section of {} "
                     "bytes)",
                     path_, name, begin, end, data_size);

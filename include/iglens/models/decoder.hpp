@@ -79,7 +79,7 @@ class DecoderModel {
   // write (the output projection split by head), the output bias and the MLP
   // output, all [.., S, ..] in the model's dtype.
   ResidualComponents components(const torch::Tensor& ids_in) const {
-    detail::require(ids_in.defined() && ids_in.dim() == 2 && ids_in.size(0) == 1,
+    require(ids_in.defined() && ids_in.dim() == 2 && ids_in.size(0) == 1,
                     "components: token ids must be one sequence [1, S], got {}", detail::shape_string(ids_in));
     torch::NoGradGuard no_grad;
     const auto ids = check_ids(ids_in).to(device());
@@ -123,7 +123,7 @@ class DecoderModel {
 
   // float32 or float64 weights; a tied head stays one tensor.
   void to(torch::ScalarType dtype) {
-    detail::require(dtype == torch::kFloat32 || dtype == torch::kFloat64,
+    require(dtype == torch::kFloat32 || dtype == torch::kFloat64,
                     "decoder model: dtype must be float32 or float64, got {}", detail::dtype_name(dtype));
     convert([&](const torch::Tensor& t) { return t.to(dtype); });
   }
@@ -165,20 +165,20 @@ class DecoderModel {
                                                           : torch::kFloat32;
     const auto device = weights_.token_embedding.defined() ? weights_.token_embedding.device()
                                                            : torch::Device(torch::kCPU);
-    detail::require(dtype == torch::kFloat32 || dtype == torch::kFloat64,
+    require(dtype == torch::kFloat32 || dtype == torch::kFloat64,
                     "{}: weights must be float32 or float64, got {}", source_, detail::dtype_name(dtype));
     // `present` says whether this architecture has the tensor at all.
     auto check = [&](const torch::Tensor& t, const std::string& name, bool present,
                      std::vector<std::int64_t> shape) {
       if (!present) {
-        detail::require(!t.defined(), "{}: {} has no weight '{}'", source_, architecture_name(c.architecture),
+        require(!t.defined(), "{}: {} has no weight '{}'", source_, architecture_name(c.architecture),
                         name);
         return;
       }
-      detail::require(t.defined(), "{}: weight '{}' is missing", source_, name);
-      detail::require(t.sizes() == torch::IntArrayRef(shape), "{}: weight '{}' has shape {}, expected {}",
+      require(t.defined(), "{}: weight '{}' is missing", source_, name);
+      require(t.sizes() == torch::IntArrayRef(shape), "{}: weight '{}' has shape {}, expected {}",
                       source_, name, detail::shape_string(t), detail::shape_string(shape));
-      detail::require(t.scalar_type() == dtype && t.device() == device,
+      require(t.scalar_type() == dtype && t.device() == device,
                       "{}: weight '{}' is {} on {}, the others {} on {}", source_, name,
                       detail::dtype_name(t.scalar_type()), t.device().str(), detail::dtype_name(dtype),
                       device.str());
@@ -186,7 +186,7 @@ class DecoderModel {
     const auto d = c.d_model, attn = c.n_head * c.head_dim;
     check(weights_.token_embedding, "token_embedding", true, {c.vocab_size, d});
     check(weights_.position_embedding, "position_embedding", gpt2, {c.context_length, d});
-    detail::require(static_cast<std::int64_t>(weights_.layers.size()) == c.n_layer,
+    require(static_cast<std::int64_t>(weights_.layers.size()) == c.n_layer,
                     "{}: {} layers of weights for a config of {}", source_, weights_.layers.size(), c.n_layer);
     for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
       const auto& layer = weights_.layers[i];
@@ -207,7 +207,7 @@ class DecoderModel {
     check(weights_.final_norm_weight, "final_norm_weight", true, {d});
     check(weights_.final_norm_bias, "final_norm_bias", gpt2, {d});
     if (c.tied_embeddings) {
-      detail::require(!weights_.unembedding.defined() || weights_.unembedding.is_same(weights_.token_embedding),
+      require(!weights_.unembedding.defined() || weights_.unembedding.is_same(weights_.token_embedding),
                       "{}: the config ties the head to the token embedding, but a separate head was given",
                       source_);
       weights_.unembedding = weights_.token_embedding;
@@ -216,15 +216,15 @@ class DecoderModel {
   }
 
   const torch::Tensor& check_ids(const torch::Tensor& ids) const {
-    detail::require(ids.defined() && ids.dim() == 2, "token ids must be [B, S], got {}",
+    require(ids.defined() && ids.dim() == 2, "token ids must be [B, S], got {}",
                     detail::shape_string(ids));
-    detail::require(ids.scalar_type() == torch::kLong, "token ids must be int64, got {}",
+    require(ids.scalar_type() == torch::kLong, "token ids must be int64, got {}",
                     detail::dtype_name(ids.scalar_type()));
-    detail::require(ids.numel() > 0, "empty sequence: no token ids");
-    detail::require(ids.size(1) <= config_.context_length, "{} tokens exceed the model's context length of {}",
+    require(ids.numel() > 0, "empty sequence: no token ids");
+    require(ids.size(1) <= config_.context_length, "{} tokens exceed the model's context length of {}",
                     ids.size(1), config_.context_length);
     const auto low = ids.min().item<std::int64_t>(), high = ids.max().item<std::int64_t>();
-    detail::require(low >= 0 && high < config_.vocab_size, "token id {} is outside the vocabulary [0, {})",
+    require(low >= 0 && high < config_.vocab_size, "token id {} is outside the vocabulary [0, {})",
                     low < 0 ? low : high, config_.vocab_size);
     return ids;
   }

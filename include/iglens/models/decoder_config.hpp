@@ -42,7 +42,7 @@ struct DecoderConfig {
 
   void validate() const {
     auto positive = [](std::int64_t value, const char* name) {
-      detail::require(value > 0, "decoder config: {} must be positive, got {}", name, value);
+      require(value > 0, "decoder config: {} must be positive, got {}", name, value);
     };
     positive(n_layer, "n_layer");
     positive(d_model, "d_model");
@@ -55,23 +55,23 @@ struct DecoderConfig {
     // Far above any real model; keeps products of sizes away from overflow.
     constexpr std::int64_t limit = std::int64_t{1} << 24;
     for (auto value : {n_layer, d_model, n_head, n_kv_head, head_dim, d_ff, vocab_size, context_length}) {
-      detail::require(value <= limit, "decoder config: size {} is implausibly large (limit {})", value, limit);
+      require(value <= limit, "decoder config: size {} is implausibly large (limit {})", value, limit);
     }
-    detail::require(n_head % n_kv_head == 0,
+    require(n_head % n_kv_head == 0,
                     "decoder config: {} attention heads are not a multiple of {} key/value heads", n_head,
                     n_kv_head);
-    detail::require(norm_eps >= 0.0 && norm_eps < 1.0, "decoder config: norm eps must be in [0, 1), got {}",
+    require(norm_eps >= 0.0 && norm_eps < 1.0, "decoder config: norm eps must be in [0, 1), got {}",
                     norm_eps);
     if (architecture == Architecture::gpt2) {
-      detail::require(n_kv_head == n_head, "decoder config: gpt2 has no grouped-query attention ({} heads, {} kv)",
+      require(n_kv_head == n_head, "decoder config: gpt2 has no grouped-query attention ({} heads, {} kv)",
                       n_head, n_kv_head);
-      detail::require(head_dim * n_head == d_model,
+      require(head_dim * n_head == d_model,
                       "decoder config: gpt2 needs n_head * head_dim == d_model, got {} * {} != {}", n_head,
                       head_dim, d_model);
-      detail::require(tied_embeddings, "decoder config: gpt2's head is always tied to its embedding");
+      require(tied_embeddings, "decoder config: gpt2's head is always tied to its embedding");
     } else {
-      detail::require(head_dim % 2 == 0, "decoder config: RoPE needs an even head_dim, got {}", head_dim);
-      detail::require(rope_base > 1.0, "decoder config: rope base must be > 1, got {}", rope_base);
+      require(head_dim % 2 == 0, "decoder config: RoPE needs an even head_dim, got {}", head_dim);
+      require(rope_base > 1.0, "decoder config: rope base must be > 1, got {}", rope_base);
     }
   }
 };

@@ -137,7 +137,7 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
 // Every problem is an iglens::Error naming the file and the tensor or key.
 inline DecoderModel load_gguf_decoder(const GgufFile& file) {
   const auto architecture = file.get_string("general.architecture");
-  detail::require(architecture == "llama", "model file '{}': architecture '{}' is not supported (supported: llama)",
+  require(architecture == "llama", "model file '{}': architecture '{}' is not supported (supported: llama)",
                   file.path(), architecture);
   return detail::load_gguf_llama(file, "GGUF file '" + file.path() + "'");
 }

@@ -192,7 +192,7 @@ inline DecoderModel load_hf_decoder(const HfFolder& hf) {
     if (name == "GPT2LMHeadModel") return detail::load_hf_gpt2(hf, source);
     if (name == "LlamaForCausalLM") return detail::load_hf_llama(hf, source);
   }
-  detail::fail("{}/config.json: architecture '{}' in config.json is not supported (supported: GPT2LMHeadModel, "
+  fail("{}/config.json: architecture '{}' in config.json is not supported (supported: GPT2LMHeadModel, "
                "LlamaForCausalLM)",
                hf.folder(), architectures.empty() ? std::string("(none)") : architectures.front());
 }

@@ -34,8 +34,6 @@ struct Pretrained {
   nlohmann::json description;  // format, architecture, sizes, weight types, tokenizer (for `iglens info`)
 };
 
-namespace detail {
-
 // The tokenizer a GGUF file describes in its tokenizer.ggml.* metadata.
 // Only byte-level BPE ("gpt2") is read; SentencePiece ("llama", Gemma's and
 // Llama 2's) and the others are named as unsupported, never guessed.
@@ -68,6 +66,8 @@ inline Tokenizer gguf_tokenizer(const GgufFile& file) {
                                     file.get_string_array("tokenizer.ggml.merges"), std::move(types), settings,
                                     fmt::format("model file '{}'", file.path()));
 }
+
+namespace detail {
 
 inline std::string read_text_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -139,8 +139,8 @@ inline Pretrained load_gguf_pretrained(const std::string& path) {
   const auto file = GgufFile::open(path);
   // The architecture first: for a model such as Gemma 3 it is the first thing to name as unsupported.
   auto model = load_gguf_decoder(file);
-  auto tokenizer = detail::gguf_tokenizer(file);
-  detail::require(tokenizer.vocab_size() <= model.config().vocab_size,
+  auto tokenizer = gguf_tokenizer(file);
+  require(tokenizer.vocab_size() <= model.config().vocab_size,
                   "model file '{}': the tokenizer has {} tokens but the embedding only {} rows", path,
                   tokenizer.vocab_size(), model.config().vocab_size);
   std::map<std::string, std::int64_t> types;
@@ -158,7 +158,7 @@ inline Pretrained load_hf_pretrained(const std::string& folder) {
   const auto hf = HfFolder::open(folder);
   auto model = load_hf_decoder(hf);
   auto tokenizer = detail::hf_tokenizer(folder);
-  detail::require(tokenizer.vocab_size() <= model.config().vocab_size,
+  require(tokenizer.vocab_size() <= model.config().vocab_size,
                   "Hugging Face folder '{}': the tokenizer has {} tokens but the embedding only {} rows", folder,
                   tokenizer.vocab_size(), model.config().vocab_size);
   std::map<std::string, std::int64_t> types;
@@ -178,7 +178,7 @@ inline Pretrained load_hf_pretrained(const std::string& folder) {
 inline Tokenizer load_pretrained_tokenizer(const std::string& path) {
   std::error_code error;
   if (std::filesystem::is_directory(path, error)) return detail::hf_tokenizer(path);
-  return detail::gguf_tokenizer(GgufFile::open(path));
+  return gguf_tokenizer(GgufFile::open(path));
 }
 
 // A GGUF file or a Hugging Face folder, by what the path is.
