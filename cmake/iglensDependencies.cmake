@@ -1,20 +1,32 @@
-# The dependencies of the iglens target. Shared by the build tree and by the
-# installed iglensConfig.cmake so both resolve them the same way.
-include(GNUInstallDirs)
-find_package(Torch REQUIRED)
-find_package(Eigen3 3.3 REQUIRED NO_MODULE)
-find_package(fmt REQUIRED)
-find_package(nlohmann_json 3 REQUIRED)
+# The packages the iglens target links, found in one way by the build tree
+# (CMakeLists.txt) and by the installed iglensConfig.cmake, which includes
+# this file from beside it. In a package config a missing dependency makes
+# find_package(iglens) fail and name it (find_dependency); in the build tree
+# it stops the configuration.
+#
+# LibTorch comes from its own CMake config (find_package(Torch), with
+# CMAKE_PREFIX_PATH or Torch_DIR for another LibTorch), or, when
+# IGLENS_TORCH_CPU_DIR names a LibTorch folder whose config asks for a CUDA
+# toolkit that is not installed, from its CPU libraries directly
+# (iglensTorchCpu.cmake). A `torch` target made before, by the user's own
+# find_package(Torch), is used as it is.
+include(CMakeFindDependencyMacro)
 
-# Imported targets are visible only in the directory that found them; a
-# project that add_subdirectory()s IG-Lens links to them (and to the targets
-# they link in turn) through the iglens target, so make them all global.
-if(NOT CMAKE_CURRENT_SOURCE_DIR STREQUAL CMAKE_SOURCE_DIR)
-  get_property(found_targets DIRECTORY PROPERTY IMPORTED_TARGETS)
-  foreach(dependency IN LISTS found_targets)
-    get_target_property(is_global ${dependency} IMPORTED_GLOBAL)
-    if(NOT is_global)
-      set_target_properties(${dependency} PROPERTIES IMPORTED_GLOBAL TRUE)
-    endif()
-  endforeach()
+macro(iglens_find_dependency)
+  if(CMAKE_FIND_PACKAGE_NAME)
+    find_dependency(${ARGN})
+  else()
+    find_package(${ARGN} REQUIRED)
+  endif()
+endmacro()
+
+if(NOT TARGET torch)
+  if(IGLENS_TORCH_CPU_DIR)
+    include(${CMAKE_CURRENT_LIST_DIR}/iglensTorchCpu.cmake)
+  else()
+    iglens_find_dependency(Torch)
+  endif()
 endif()
+iglens_find_dependency(Eigen3 3.3 NO_MODULE)
+iglens_find_dependency(fmt)
+iglens_find_dependency(nlohmann_json 3)

@@ -19,4 +19,6 @@ write_basic_package_version_file(
 install(FILES
   ${PROJECT_BINARY_DIR}/iglensConfig.cmake
   ${PROJECT_BINARY_DIR}/iglensConfigVersion.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/iglensDependencies.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/iglensTorchCpu.cmake
   DESTINATION ${IGLENS_CMAKE_DIR})

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-  -DIGLENS_SANITIZE=ON -DIGLENS_BUILD_FUZZERS=ON -DIGLENS_BUILD_EXAMPLES=OFF -DIGLENS_INSTALL=OFF \
+  -DIGLENS_SANITIZE=ON -DIGLENS_BUILD_FUZZERS=ON -DIGLENS_BUILD_PROGRAMS=OFF -DIGLENS_BUILD_EXAMPLES=OFF -DIGLENS_INSTALL=OFF \
   -DIGLENS_FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 cmake --build build-sanitize -j"$(nproc)"
 # Any report fails its test; no suppressions are needed (LibTorch made none).
