@@ -4,7 +4,9 @@ tests/cli/golden/demo-shakespeare.json holds what `iglens attribute` gives for t
 command (the bundled model, the README's prompt, 12 generated tokens, every default):
 the ids, and per token ig, lens and f_final. A change of 1e-6 in any of them fails
 (float32 runs repeat to about 1e-8 across thread counts); so does a README table that
-no longer prints those numbers.
+no longer prints those numbers. The file was written with Debian's LibTorch 1.13; another
+LibTorch's float32 kernels round differently (2.9.1 from PyPI: up to 1.1e-6), so a build
+against one sets IGLENS_GOLDEN_TOLERANCE (5e-6: a change of 1e-5 still fails).
 
 After a deliberate change of the numbers, rewrite the file and say why in the commit:
   IGLENS_PROGRAM=build/apps/iglens IGLENS_DEMO_MODEL=models/demo-shakespeare.pt \
@@ -22,7 +24,7 @@ README = os.path.join(HERE, os.pardir, os.pardir, "README.md")
 FORMAT_VERSION = 1
 PROMPT = "ROMEO: But soft, what light through yonder window"
 ARGS = ["attribute", PROMPT, "--generate", "12"]  # the demo's command (scripts/demo.sh), every default
-TOLERANCE = 1e-6
+TOLERANCE = float(os.environ.get("IGLENS_GOLDEN_TOLERANCE", "1e-6"))
 
 
 def run_demo():

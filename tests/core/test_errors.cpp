@@ -84,7 +84,7 @@ TEST_CASE("bad inputs raise iglens::Error naming the problem", "[errors]") {
              with([](Options& o) { o.dtype = torch::kFloat64; }));
        }, "readout returned float32 logits for float64 input"},
       {"readout fails inside", [&] { run(residual, targets, black_box, with([](Options& o) { o.dtype = torch::kFloat64; })); },
-       "readout failed: expected scalar type Double"},
+       "readout failed: "},  // then LibTorch's own words, which differ between versions
       {"readout returns NaN", [&] {
          run(residual, targets, Readout::black_box([&](const torch::Tensor& h) { return net->readout_logits(h) * std::nan(""); }), Options{});
        }, "readout produced NaN or Inf logits"},
