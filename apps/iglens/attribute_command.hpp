@@ -17,7 +17,7 @@
 #include "iglens/iglens.hpp"
 #include "program_model.hpp"
 #include "progress_bar.hpp"
-#include "report.hpp"
+#include "iglens/outputs/report.hpp"
 
 namespace iglens::cli {
 

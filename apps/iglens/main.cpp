@@ -27,12 +27,12 @@
 
 #include "attribute_command.hpp"
 #include "error_line.hpp"
-#include "heatmap_svg.hpp"
-#include "html_report.hpp"
+#include "iglens/outputs/heatmap_svg.hpp"
+#include "iglens/outputs/html_report.hpp"
 #include "iglens/iglens.hpp"
 #include "output_file.hpp"
 #include "program_model.hpp"
-#include "report.hpp"
+#include "iglens/outputs/report.hpp"
 
 namespace {
 
@@ -212,11 +212,11 @@ int main(int argc, char** argv) {
       torch::set_num_threads(thread_count);
       if (prompt_from_stdin) settings.prompt = read_stdin();
       const auto report = iglens::cli::run_attribute(settings);
-      const auto output = iglens::cli::render_report(report, format);
-      if (!svg_path.empty()) iglens::cli::write_file_atomically(svg_path, iglens::cli::heatmap_svg(report));
-      if (!html_path.empty()) iglens::cli::write_file_atomically(html_path, iglens::cli::html_report(report));
+      const auto output = iglens::render_report(report, format);
+      if (!svg_path.empty()) iglens::cli::write_file_atomically(svg_path, iglens::heatmap_svg(report));
+      if (!html_path.empty()) iglens::cli::write_file_atomically(html_path, iglens::html_report(report));
       if (!components_csv_path.empty()) {
-        iglens::cli::write_file_atomically(components_csv_path, iglens::cli::to_components_csv(report));
+        iglens::cli::write_file_atomically(components_csv_path, iglens::to_components_csv(report));
       }
       if (out_path.empty()) {
         std::fwrite(output.data(), 1, output.size(), stdout);

@@ -26,8 +26,8 @@ DEMO = os.environ["IGLENS_DEMO_MODEL"]
 TINY = os.environ["IGLENS_TINY_BUNDLE"]
 PROMPT = "ROMEO: But soft, what light through yonder window"
 # A bundle as exported before the components method existed.
-OLD_STYLE_WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "python",
-                                "write_old_style_bundle.py")
+OLD_STYLE_WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "python",
+                                "tests", "write_old_style_bundle.py")
 
 
 def run(*args, stdin=None, timeout=300):

@@ -18,7 +18,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include "iglens/bundle.hpp"
+#include "iglens/models/bundle.hpp"
 #include "iglens/components/component_attribution.hpp"
 #include "reference.hpp"
 

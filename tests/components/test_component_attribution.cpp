@@ -13,8 +13,8 @@
 #include <torch/torch.h>
 
 #include "iglens/components/component_attribution.hpp"
-#include "iglens/engine.hpp"
-#include "iglens/detail/gauss_legendre.hpp"
+#include "iglens/engine/engine.hpp"
+#include "iglens/engine/detail/gauss_legendre.hpp"
 #include "iglens/models/load_gguf.hpp"
 #include "iglens/models/load_hf.hpp"
 #include "reference.hpp"

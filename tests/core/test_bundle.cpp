@@ -1,4 +1,4 @@
-// A bundle written by examples/python/export_gpt2.py, read from C++: the C++
+// A bundle written by python/export_gpt2.py, read from C++: the C++
 // side reproduces Python's logits and residual stream (golden file written by
 // the exporter), and every broken file gives an error naming the file.
 // CTest exports the bundle first and passes its paths in the environment.

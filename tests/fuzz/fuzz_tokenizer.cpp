@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "iglens/tokenizer.hpp"
+#include "iglens/text/tokenizer.hpp"
 #include "utf8_oracle.hpp"
 
 namespace {

@@ -13,7 +13,7 @@
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
-#include "iglens/lens.hpp"
+#include "iglens/engine/lens.hpp"
 #include "iglens/models/load_gguf.hpp"
 #include "reference.hpp"
 

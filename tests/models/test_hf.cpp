@@ -6,8 +6,8 @@
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
-#include "iglens/bundle.hpp"
-#include "iglens/lens.hpp"
+#include "iglens/models/bundle.hpp"
+#include "iglens/engine/lens.hpp"
 #include "iglens/models/load_hf.hpp"
 #include "reference.hpp"
 

@@ -17,7 +17,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "iglens/detail/softmax_sweeps.hpp"
+#include "iglens/engine/detail/softmax_sweeps.hpp"
 
 namespace {
 

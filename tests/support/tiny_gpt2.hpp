@@ -13,7 +13,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include "iglens/readout.hpp"
+#include "iglens/engine/readout.hpp"
 
 namespace iglens::testing {
 

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "iglens/tokenizer.hpp"
+#include "iglens/text/tokenizer.hpp"
 
 struct OracleCase {
   std::string text;

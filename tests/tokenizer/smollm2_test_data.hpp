@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "iglens/tokenizer.hpp"
+#include "iglens/text/tokenizer.hpp"
 
 struct Smollm2Case {
   std::string text;

@@ -8,7 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "byte_level_vocabulary.hpp"
-#include "iglens/tokenizer.hpp"
+#include "iglens/text/tokenizer.hpp"
 
 namespace {
 

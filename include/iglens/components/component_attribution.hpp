@@ -26,11 +26,11 @@
 
 #include "iglens/components/components.hpp"
 #include "iglens/components/detail/part_slopes.hpp"
-#include "iglens/detail/finite.hpp"
-#include "iglens/detail/tensor_text.hpp"
+#include "iglens/engine/detail/finite.hpp"
+#include "iglens/engine/detail/tensor_text.hpp"
 #include "iglens/error.hpp"
-#include "iglens/estimator.hpp"
-#include "iglens/readout.hpp"
+#include "iglens/engine/estimator.hpp"
+#include "iglens/engine/readout.hpp"
 
 namespace iglens {
 

@@ -19,10 +19,10 @@
 #include <torch/torch.h>
 
 #include "iglens/components/components.hpp"
-#include "iglens/detail/tensor_text.hpp"
+#include "iglens/engine/detail/tensor_text.hpp"
 #include "iglens/error.hpp"
 #include "iglens/models/decoder_config.hpp"
-#include "iglens/readout.hpp"
+#include "iglens/engine/readout.hpp"
 
 namespace iglens {
 

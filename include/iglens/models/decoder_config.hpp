@@ -6,7 +6,7 @@
 #include <string>
 
 #include "iglens/error.hpp"
-#include "iglens/norm_kind.hpp"
+#include "iglens/engine/norm_kind.hpp"
 
 namespace iglens {
 

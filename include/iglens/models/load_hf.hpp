@@ -10,7 +10,7 @@
 
 #include <torch/torch.h>
 
-#include "iglens/detail/tensor_text.hpp"
+#include "iglens/engine/detail/tensor_text.hpp"
 #include "iglens/error.hpp"
 #include "iglens/model_files/hf_folder.hpp"
 #include "iglens/models/decoder.hpp"

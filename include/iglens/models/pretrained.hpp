@@ -24,7 +24,7 @@
 #include "iglens/models/decoder.hpp"
 #include "iglens/models/load_gguf.hpp"
 #include "iglens/models/load_hf.hpp"
-#include "iglens/tokenizer.hpp"
+#include "iglens/text/tokenizer.hpp"
 
 namespace iglens {
 

@@ -20,7 +20,7 @@
 
 #include <torch/torch.h>
 
-#include "iglens/readout.hpp"
+#include "iglens/engine/readout.hpp"
 
 namespace iglens::detail {
 

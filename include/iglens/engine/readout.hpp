@@ -1,0 +1,124 @@
+#pragma once
+// The readout maps residual vectors [N, d] to logits [N, V]: final norm, then
+// unembedding. IG-Lens reads every point of the path through it.
+//
+// Two kinds sit behind one interface:
+// - black box: any callable (a TorchScript method, a torch::nn::Module);
+//   gradients come from autograd.
+// - norm + head: a LayerNorm or RMSNorm followed by a linear head, known
+//   parameter by parameter, so values and derivatives along a straight
+//   segment follow in closed form from two V-vectors per segment.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <utility>
+
+#include <torch/torch.h>
+
+#include "iglens/engine/detail/finite.hpp"
+#include "iglens/engine/detail/tensor_text.hpp"
+#include "iglens/error.hpp"
+#include "iglens/engine/norm_kind.hpp"
+
+namespace iglens {
+
+struct NormHead {
+  NormKind kind = NormKind::layer_norm;
+  torch::Tensor weight;       // [d] norm gain
+  torch::Tensor bias;         // [d] norm shift (LayerNorm; may be undefined)
+  double eps = 1e-5;
+  torch::Tensor unembedding;  // [V, d]
+  torch::Tensor head_bias;    // [V] (may be undefined)
+
+  std::int64_t d_model() const { return unembedding.size(1); }
+  std::int64_t vocab_size() const { return unembedding.size(0); }
+
+  void validate() const {
+    require(unembedding.defined() && unembedding.dim() == 2,
+                    "norm+head readout: unembedding must be [V, d], got {}",
+                    detail::shape_string(unembedding));
+    const auto d = d_model(), V = vocab_size();
+    require(weight.defined() && weight.dim() == 1 && weight.size(0) == d,
+                    "norm+head readout: norm weight must be [{}], got {}", d,
+                    detail::shape_string(weight));
+    require(!bias.defined() || (bias.dim() == 1 && bias.size(0) == d),
+                    "norm+head readout: norm bias must be [{}], got {}", d,
+                    detail::shape_string(bias));
+    require(kind == NormKind::layer_norm || !bias.defined(),
+                    "norm+head readout: RMSNorm takes no bias");
+    require(!head_bias.defined() || (head_bias.dim() == 1 && head_bias.size(0) == V),
+                    "norm+head readout: head bias must be [{}], got {}", V,
+                    detail::shape_string(head_bias));
+    require(eps >= 0.0, "norm+head readout: eps must be >= 0, got {}", eps);
+    for (const auto* t : {&weight, &bias, &unembedding, &head_bias}) {
+      if (t->defined()) {
+        require(detail::all_finite(*t),
+                        "norm+head readout: parameters contain NaN or Inf");
+      }
+    }
+  }
+
+  // The same readout with every parameter in `options`' dtype and device.
+  NormHead to(const torch::TensorOptions& options) const {
+    auto convert = [&](const torch::Tensor& t) { return t.defined() ? t.to(options) : t; };
+    return {kind, convert(weight), convert(bias), eps, convert(unembedding), convert(head_bias)};
+  }
+
+  // norm(h): "a linear map divided by a scalar" for both kinds; the scalar
+  // in float64, where float32's mean square overflows once the RMS nears 1e19.
+  torch::Tensor normalize(const torch::Tensor& h) const {
+    auto centred = kind == NormKind::layer_norm ? h - h.mean(-1, true) : h;
+    auto scale = (centred.to(torch::kDouble).square().mean(-1, true) + eps).sqrt().to(centred.scalar_type());
+    auto out = centred / scale * weight;
+    return bias.defined() ? out + bias : out;
+  }
+
+  // Plain evaluation point by point: logits [N, V] for h [N, d].
+  torch::Tensor logits(const torch::Tensor& h) const {
+    return torch::nn::functional::linear(normalize(h), unembedding, head_bias);
+  }
+};
+
+using LogitsFunction = std::function<torch::Tensor(const torch::Tensor&)>;
+
+class Readout {
+ public:
+  static Readout black_box(LogitsFunction logits) {
+    require(static_cast<bool>(logits), "black-box readout: no function was given");
+    Readout r;
+    r.logits_ = std::move(logits);
+    return r;
+  }
+
+  static Readout norm_head(NormHead head) {
+    head.validate();
+    Readout r;
+    r.head_ = std::make_shared<const NormHead>(std::move(head));
+    auto shared = r.head_;
+    r.logits_ = [shared](const torch::Tensor& h) { return shared->logits(h); };
+    return r;
+  }
+
+  // True when values and derivatives along segments come in closed form.
+  bool is_closed_form() const { return head_ != nullptr; }
+  const NormHead& head() const {
+    require(is_closed_form(), "readout: a black-box readout has no norm+head parameters");
+    return *head_;
+  }
+
+  // Evaluates logits [N, V] for residual vectors [N, d].
+  torch::Tensor logits(const torch::Tensor& h) const { return logits_(h); }
+
+  // The same function seen as a black box: every point goes through it and
+  // gradients come from autograd. Used to check the closed form.
+  Readout as_black_box() const { return black_box(logits_); }
+
+ private:
+  Readout() = default;
+
+  std::shared_ptr<const NormHead> head_;
+  LogitsFunction logits_;
+};
+
+}  // namespace iglens

@@ -1,0 +1,98 @@
+#pragma once
+// A TorchScript module as an IG-Lens model. The module provides the methods
+//   forward(ids [B, S]) -> logits [B, S, V]
+//   residual_stream(ids) -> [L+1, B, S, d]  (index L before the final norm)
+//   readout(h [N, d]) -> logits [N, V]      (final norm + unembedding)
+// and is read through its `readout` method as a black box. It may also provide
+//   components(ids [1, S]) -> (resid_pre, resid_mid, head_results, attn_bias, mlp_out)
+// with the shapes of ResidualComponents, for component attribution.
+
+#include <string>
+#include <utility>
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "iglens/components/components.hpp"
+#include "iglens/engine/detail/tensor_text.hpp"
+#include "iglens/engine/detail/torch_call.hpp"
+#include "iglens/error.hpp"
+#include "iglens/engine/readout.hpp"
+
+namespace iglens {
+
+class ScriptModel {
+ public:
+  explicit ScriptModel(torch::jit::Module module) : module_(std::move(module)) {
+    for (const char* method : {"forward", "residual_stream", "readout"}) {
+      require(module_.find_method(method).has_value(),
+                      "TorchScript module has no method '{}' (IG-Lens needs forward, residual_stream "
+                      "and readout)",
+                      method);
+    }
+    module_.eval();
+  }
+
+  torch::Tensor residual_stream(const torch::Tensor& ids) { return call("residual_stream", ids); }
+  torch::Tensor logits(const torch::Tensor& ids) { return call("forward", ids); }
+
+  Readout readout() {
+    auto module = module_;  // a handle: shares the parameters
+    return Readout::black_box([module](const torch::Tensor& h) mutable {
+      return tensor_result(
+          detail::guarded_call("TorchScript method 'readout'", [&] { return module.get_method("readout")({h}); }),
+          "readout");
+    });
+  }
+
+  // Whether the module provides `components` (bundles exported before it existed do not).
+  bool has_components() const { return module_.find_method("components").has_value(); }
+
+  ResidualComponents components(const torch::Tensor& ids) {
+    require(has_components(), "TorchScript module has no method 'components'");
+    torch::NoGradGuard no_grad;
+    const auto value = detail::guarded_call("TorchScript method 'components'",
+                                            [&] { return module_.get_method("components")({ids}); });
+    require(value.isTuple() && value.toTupleRef().elements().size() == 5,
+                    "TorchScript method 'components' must return 5 tensors (resid_pre, resid_mid, head_results, "
+                    "attn_bias, mlp_out), got {}",
+                    value.tagKind());
+    const auto& parts = value.toTupleRef().elements();
+    for (const auto& part : parts) {
+      require(part.isTensor(), "TorchScript method 'components' returned a {}, not a tensor",
+                      part.tagKind());
+    }
+    ResidualComponents c{parts[0].toTensor(), parts[1].toTensor(), parts[2].toTensor(), parts[3].toTensor(),
+                         parts[4].toTensor()};
+    require(c.resid_pre.dim() == 3 && c.resid_mid.dim() == 3 && c.head_results.dim() == 4,
+                    "TorchScript method 'components' returned resid_pre {}, resid_mid {}, head_results {}; "
+                    "expected [L+1, S, d], [L, S, d] and [L, S, n_head, d]",
+                    detail::shape_string(c.resid_pre), detail::shape_string(c.resid_mid),
+                    detail::shape_string(c.head_results));
+    return c;
+  }
+
+  // Moves the parameters, e.g. to float64 for reference-grade runs.
+  void to(torch::ScalarType dtype) { module_.to(dtype); }
+  // Moves the parameters to a device; ids given to the methods must follow.
+  void to(torch::Device device) { module_.to(device); }
+
+  torch::jit::Module& module() { return module_; }
+
+ private:
+  torch::Tensor call(const char* method, const torch::Tensor& input) {
+    return tensor_result(detail::guarded_call(fmt::format("TorchScript method '{}'", method),
+                                              [&] { return module_.get_method(method)({input}); }),
+                         method);
+  }
+
+  static torch::Tensor tensor_result(const c10::IValue& value, const char* method) {
+    require(value.isTensor(), "TorchScript method '{}' returned {}, not a tensor", method,
+                    value.tagKind());
+    return value.toTensor();
+  }
+
+  torch::jit::Module module_;
+};
+
+}  // namespace iglens

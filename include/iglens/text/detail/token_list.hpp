@@ -1,0 +1,146 @@
+#pragma once
+// A byte-level BPE vocabulary given as a list of tokens by id, with a kind per
+// token and merges as (left, right) pairs in rank order: the form of GGUF's
+// tokenizer.ggml.* fields and of a Hugging Face tokenizer.json. Ordinary
+// tokens are written in the byte-level alphabet; special tokens (control and
+// user-defined) are literal text that is never decoded through it.
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "iglens/text/detail/bpe.hpp"
+#include "iglens/text/detail/bpe_files.hpp"
+#include "iglens/text/detail/byte_level.hpp"
+#include "iglens/text/detail/special_tokens.hpp"
+#include "iglens/text/detail/utf8.hpp"
+#include "iglens/error.hpp"
+
+namespace iglens::detail {
+
+// GGUF's token types (tokenizer.ggml.token_type).
+inline constexpr std::int32_t kNormalToken = 1;
+inline constexpr std::int32_t kControlToken = 3;
+inline constexpr std::int32_t kUserDefinedToken = 4;
+inline constexpr std::int32_t kLastTokenType = 6;  // 2 unknown, 5 unused, 6 byte: ordinary tokens
+
+inline bool is_special_type(std::int32_t type) {
+  return type == kControlToken || type == kUserDefinedToken;
+}
+
+// byte_ids of a byte that no token stands for. Real vocabularies lack some:
+// SmolLM2's has no token for 21 bytes, such as 0x04 and 0xF5 to 0xFF.
+inline constexpr std::int64_t kNoByteToken = -1;
+
+struct TokenListVocabulary {
+  ByteLevelVocabulary vocabulary;  // special tokens keyed and decoded as their literal text
+  std::vector<SpecialToken> special_tokens;
+};
+
+inline void require_utf8_token(const std::string& token, std::string_view source_name,
+                               std::int64_t id) {
+  for (std::size_t offset = 0; offset < token.size();) {
+    try {
+      offset += decode_utf8_at(token, offset).length;
+    } catch (const Error& error) {
+      fail("{}: token {} is not valid UTF-8 ({})", source_name, id, error.what());
+    }
+  }
+}
+
+// `token_types` is empty (every token ordinary) or has one entry per token.
+inline TokenListVocabulary build_token_list_vocabulary(std::vector<std::string> tokens,
+                                                       const std::vector<std::int32_t>& token_types,
+                                                       std::string_view source_name) {
+  // Two ids must fit in one 64-bit merge key (see BpeMerges::pair_key).
+  require(tokens.size() < static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()),
+          "{}: {} tokens are too many", source_name, tokens.size());
+  require(token_types.empty() || token_types.size() == tokens.size(),
+          "{}: the token type list has {} entries for {} tokens", source_name, token_types.size(),
+          tokens.size());
+
+  TokenListVocabulary result;
+  ByteLevelVocabulary& vocabulary = result.vocabulary;
+  vocabulary.bytes_by_id.resize(tokens.size());
+  vocabulary.id_by_token.reserve(tokens.size());
+  std::vector<bool> special(tokens.size(), false);
+  for (std::size_t index = 0; index < tokens.size(); ++index) {
+    const auto id = static_cast<std::int64_t>(index);
+    std::string& token = tokens[index];
+    const std::int32_t type = token_types.empty() ? kNormalToken : token_types[index];
+    require(type >= kNormalToken && type <= kLastTokenType,
+            "{}: token {} has type {}; token types are 1 to 6", source_name, id, type);
+    require(!token.empty(), "{}: token {} is the empty string", source_name, id);
+    require_utf8_token(token, source_name, id);
+    special[index] = is_special_type(type);
+    if (special[index]) {
+      vocabulary.bytes_by_id[index] = token;
+      result.special_tokens.push_back({token, id});
+    } else {
+      vocabulary.bytes_by_id[index] = token_bytes(token, source_name, id);
+    }
+    const auto [existing, inserted] = vocabulary.id_by_token.emplace(std::move(token), id);
+    if (!inserted) {
+      fail("{}: tokens {} and {} are both \"{}\"", source_name, existing->second, id,
+           existing->first);
+    }
+  }
+
+  for (unsigned byte = 0; byte < 256; ++byte) {
+    std::string symbol;
+    append_utf8(symbol, kByteToSymbol[byte]);
+    const auto found = vocabulary.id_by_token.find(symbol);
+    const bool has_token = found != vocabulary.id_by_token.end() && !special[found->second];
+    vocabulary.byte_ids[byte] = has_token ? found->second : kNoByteToken;
+  }
+  return result;
+}
+
+// Merge `rank` written as "left right": byte-level tokens hold no space.
+inline std::pair<std::string, std::string> split_merge(std::string_view merge, std::size_t rank,
+                                                       std::string_view source_name) {
+  const std::size_t space = merge.find(' ');
+  require(space != std::string_view::npos && space > 0 && space + 1 < merge.size() &&
+              merge.find(' ', space + 1) == std::string_view::npos,
+          "{}: merge {} \"{}\" is not two tokens separated by one space", source_name, rank,
+          merge);
+  return {std::string(merge.substr(0, space)), std::string(merge.substr(space + 1))};
+}
+
+// Merge rules from (left, right) pairs, lowest rank first.
+inline std::unordered_map<std::uint64_t, MergeRule> merge_rules_from_pairs(
+    const std::vector<std::pair<std::string, std::string>>& merges,
+    const ByteLevelVocabulary& vocabulary, std::string_view source_name) {
+  std::unordered_map<std::uint64_t, MergeRule> rules;
+  rules.reserve(merges.size());
+  for (std::size_t rank = 0; rank < merges.size(); ++rank) {
+    // Named references, not a structured binding: C++17 lambdas cannot capture those.
+    const std::string& left = merges[rank].first;
+    const std::string& right = merges[rank].second;
+    const auto id_of = [&](const std::string& token, const char* role) {
+      const auto found = vocabulary.id_by_token.find(token);
+      require(found != vocabulary.id_by_token.end(),
+              "{}: merge {} (\"{} {}\"): the {} \"{}\" is not in the vocabulary", source_name,
+              rank, left, right, role, token);
+      return found->second;
+    };
+    const std::int64_t left_id = id_of(left, "left token");
+    const std::int64_t right_id = id_of(right, "right token");
+    const std::int64_t merged_id = id_of(left + right, "merged token");
+    const auto [existing, inserted] = rules.try_emplace(
+        BpeMerges::pair_key(left_id, right_id),
+        MergeRule{static_cast<std::int64_t>(rank), merged_id});
+    if (!inserted) {
+      fail("{}: merge {} (\"{} {}\") repeats merge {}", source_name, rank, left, right,
+           existing->second.rank);
+    }
+  }
+  return rules;
+}
+
+}  // namespace iglens::detail

@@ -1,0 +1,328 @@
+#pragma once
+// iglens::Tokenizer: byte-level BPE tokenizers (GPT-2's, and those of
+// Llama-family models such as SmolLM2), text <-> token ids. Encoding follows
+// the original GPT-2 encoder: split the text into pieces with the
+// pre-tokenizer's rules, write each piece's bytes in the byte-level alphabet,
+// then merge symbol pairs by rank.
+//
+// Three sources:
+//  - from_files / from_strings: GPT-2's vocab.json and merges.txt. The
+//    pre-tokenizer is GPT-2's, with "\s" as JavaScript defines it (the oracle
+//    of its tests). Its one special token, "<|endoftext|>", is also its BOS
+//    and EOS (as Hugging Face's GPT-2 tokenizer has it); GPT-2 adds no BOS
+//    by itself.
+//  - from_token_list: tokens by id, merges and token types as a GGUF file
+//    holds them (tokenizer.ggml.*).
+//  - from_hf_tokenizer_json: a Hugging Face tokenizer.json.
+// The last two follow Hugging Face `tokenizers`: "\s" is Unicode White_Space,
+// and special tokens (control and user-defined) are literal text, matched in
+// text only when EncodeOptions::special_tokens asks for it.
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "iglens/text/detail/bpe.hpp"
+#include "iglens/text/detail/bpe_files.hpp"
+#include "iglens/text/detail/gpt2_pretokenizer.hpp"
+#include "iglens/text/detail/hf_tokenizer_json.hpp"
+#include "iglens/text/detail/pretokenizers.hpp"
+#include "iglens/text/detail/special_tokens.hpp"
+#include "iglens/text/detail/token_list.hpp"
+#include "iglens/text/detail/utf8.hpp"
+#include "iglens/error.hpp"
+
+namespace iglens {
+
+// How text is split into pieces before BPE (GGUF's tokenizer.ggml.pre).
+enum class PreTokenizer {
+  gpt2,    // GPT-2's regex
+  smollm,  // every number code point alone, then GPT-2's regex (SmolLM2)
+};
+
+inline const char* pre_tokenizer_name(PreTokenizer pre_tokenizer) {
+  return pre_tokenizer == PreTokenizer::smollm ? "smollm" : "gpt2";
+}
+
+inline PreTokenizer parse_pre_tokenizer(std::string_view name) {
+  if (name == "gpt2") return PreTokenizer::gpt2;
+  if (name == "smollm") return PreTokenizer::smollm;
+  fail("tokenizer pre-tokenizer '{}' is not supported (supported: gpt2, smollm)", name);
+}
+
+// What a model's metadata says besides the vocabulary and merges.
+// The byte length of the UTF-8 character that starts at `offset`, or nullopt
+// where none does: a token's bytes can hold part of a character split across
+// tokens, which a program shows as escaped bytes.
+inline std::optional<std::size_t> utf8_character_length(std::string_view text, std::size_t offset) {
+  try {
+    return detail::decode_utf8_at(text, offset).length;
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+struct TokenizerSettings {
+  PreTokenizer pre_tokenizer = PreTokenizer::gpt2;
+  std::optional<std::int64_t> bos_id;
+  std::optional<std::int64_t> eos_id;
+  bool add_bos = false;  // the model's own rule: prompts start with BOS
+};
+
+struct EncodeOptions {
+  bool special_tokens = false;  // recognise special tokens written in the text
+  bool add_bos = false;         // put the BOS id first (an Error if the tokenizer has none)
+};
+
+class Tokenizer {
+ public:
+  // Reads a GPT-2-style vocab.json and merges.txt.
+  static Tokenizer from_files(const std::string& vocab_json_path,
+                              const std::string& merges_txt_path) {
+    return from_named_strings(read_file(vocab_json_path, "vocabulary"), vocab_json_path,
+                              read_file(merges_txt_path, "merges"), merges_txt_path);
+  }
+
+  // The same from the files' contents, e.g. when they are bundled in memory.
+  static Tokenizer from_strings(std::string_view vocab_json, std::string_view merges_txt) {
+    return from_named_strings(vocab_json, "vocab.json", merges_txt, "merges.txt");
+  }
+
+  // A vocabulary as GGUF files hold it: tokens by id (ordinary ones in the
+  // byte-level alphabet, special ones as literal text), merges "left right" in
+  // rank order, and a GGUF token type per token (1 normal, 2 unknown,
+  // 3 control, 4 user-defined, 5 unused, 6 byte). Control and user-defined
+  // tokens are the special tokens. Empty `token_types` means every token is
+  // ordinary: no special tokens, and every token must be a byte-level string.
+  static Tokenizer from_token_list(std::vector<std::string> tokens,
+                                   std::vector<std::string> merges,
+                                   std::vector<std::int32_t> token_types,
+                                   TokenizerSettings settings, std::string_view source_name) {
+    std::vector<std::pair<std::string, std::string>> merge_pairs;
+    merge_pairs.reserve(merges.size());
+    for (std::size_t rank = 0; rank < merges.size(); ++rank) {
+      merge_pairs.push_back(detail::split_merge(merges[rank], rank, source_name));
+    }
+    return from_parts(std::move(tokens), merge_pairs, token_types, settings, source_name);
+  }
+
+  // A Hugging Face tokenizer.json of a byte-level BPE model (see
+  // detail/hf_tokenizer_json.hpp for what is accepted). Its added tokens must
+  // be special. BOS comes from a TemplateProcessing post-processor that puts
+  // one special token before the text, which also makes adds_bos() true;
+  // tokenizer.json says nothing clear about EOS, so eos_id() is unset.
+  static Tokenizer from_hf_tokenizer_json(std::string_view json, std::string_view source_name) {
+    detail::HfTokenizerDescription description = detail::parse_hf_tokenizer_json(json, source_name);
+    TokenizerSettings settings;
+    settings.pre_tokenizer = parse_pre_tokenizer(description.pre_tokenizer);
+    settings.bos_id = description.bos_id;
+    settings.add_bos = description.add_bos;
+    return from_parts(std::move(description.tokens), description.merges, description.token_types,
+                      settings, source_name);
+  }
+
+  // Token ids of UTF-8 text, with no special tokens recognised and no BOS;
+  // invalid UTF-8 is an Error naming the byte offset.
+  std::vector<std::int64_t> encode(std::string_view utf8_text) const {
+    return encode(utf8_text, EncodeOptions{});
+  }
+
+  std::vector<std::int64_t> encode(std::string_view utf8_text, const EncodeOptions& options) const {
+    std::vector<std::int64_t> ids;
+    if (options.add_bos) {
+      require(bos_id_.has_value(), "{}: cannot put BOS first: the tokenizer has no BOS token",
+                      source_name_);
+      ids.push_back(*bos_id_);
+    }
+    PieceCache cache;
+    if (options.special_tokens && !special_tokens_.empty()) {
+      special_tokens_.split(
+          utf8_text,
+          [&](std::size_t begin, std::size_t end) { encode_range(utf8_text, begin, end, ids, cache); },
+          [&](std::int64_t id) { ids.push_back(id); });
+    } else {
+      encode_range(utf8_text, 0, utf8_text.size(), ids, cache);
+    }
+    return ids;
+  }
+
+  // The exact bytes the ids stand for (not necessarily valid UTF-8 when the
+  // ids split a character); special tokens give their literal text.
+  std::string decode(const std::vector<std::int64_t>& ids) const {
+    std::string bytes;
+    for (std::size_t position = 0; position < ids.size(); ++position) {
+      const std::int64_t id = ids[position];
+      if (!is_known(id)) {
+        fail("cannot decode token id {} at position {}: ids are 0 to {}", id, position,
+                     vocab_size() - 1);
+      }
+      bytes += vocabulary_.bytes_by_id[static_cast<std::size_t>(id)];
+    }
+    return bytes;
+  }
+
+  std::int64_t vocab_size() const {
+    return static_cast<std::int64_t>(vocabulary_.bytes_by_id.size());
+  }
+
+  // The bytes one token decodes to.
+  std::string token_text(std::int64_t id) const {
+    if (!is_known(id)) {
+      fail("token id {} is not in the vocabulary: ids are 0 to {}", id, vocab_size() - 1);
+    }
+    return vocabulary_.bytes_by_id[static_cast<std::size_t>(id)];
+  }
+
+  // The id of a vocabulary key as written in vocab.json, e.g. "<|endoftext|>"
+  // or "\u0120the" (" the").
+  std::optional<std::int64_t> id_of(std::string_view token) const {
+    const auto found = vocabulary_.id_by_token.find(std::string(token));
+    if (found == vocabulary_.id_by_token.end()) return std::nullopt;
+    return found->second;
+  }
+
+  std::optional<std::int64_t> bos_id() const { return bos_id_; }
+  std::optional<std::int64_t> eos_id() const { return eos_id_; }
+  // Whether the model's prompts start with BOS (its metadata's rule; encode
+  // adds BOS only when EncodeOptions::add_bos asks).
+  bool adds_bos() const { return adds_bos_; }
+  PreTokenizer pre_tokenizer() const { return pre_tokenizer_; }
+  // Ids of the tokens that EncodeOptions::special_tokens recognises, ascending.
+  const std::vector<std::int64_t>& special_token_ids() const { return special_token_ids_; }
+
+ private:
+  // Where a piece's ids start and end in the ids being built: text repeats its
+  // words, so each distinct piece is merged once per call and copied after that.
+  using PieceCache = std::unordered_map<std::string_view, std::pair<std::size_t, std::size_t>>;
+
+  Tokenizer(detail::ByteLevelVocabulary vocabulary, detail::BpeMerges merges,
+            std::string_view source_name)
+      : vocabulary_(std::move(vocabulary)), merges_(std::move(merges)), source_name_(source_name) {}
+
+  static Tokenizer from_parts(std::vector<std::string> tokens,
+                              const std::vector<std::pair<std::string, std::string>>& merge_pairs,
+                              const std::vector<std::int32_t>& token_types,
+                              const TokenizerSettings& settings, std::string_view source_name) {
+    detail::TokenListVocabulary vocabulary =
+        detail::build_token_list_vocabulary(std::move(tokens), token_types, source_name);
+    const auto size = static_cast<std::int64_t>(vocabulary.vocabulary.bytes_by_id.size());
+    const auto check_id = [&](const std::optional<std::int64_t>& id, const char* role) {
+      if (id.has_value() && (*id < 0 || *id >= size)) {
+        fail("{}: {} id {} is out of range: ids are 0 to {}", source_name, role, *id,
+                     size - 1);
+      }
+    };
+    check_id(settings.bos_id, "BOS");
+    check_id(settings.eos_id, "EOS");
+    require(!settings.add_bos || settings.bos_id.has_value(),
+                    "{}: the model adds BOS to prompts but names no BOS id", source_name);
+
+    auto rules = detail::merge_rules_from_pairs(merge_pairs, vocabulary.vocabulary, source_name);
+    detail::BpeMerges merges(vocabulary.vocabulary.byte_ids, std::move(rules));
+    Tokenizer tokenizer(std::move(vocabulary.vocabulary), std::move(merges), source_name);
+    tokenizer.pre_tokenizer_ = settings.pre_tokenizer;
+    tokenizer.white_space_ = detail::WhiteSpaceRule::kUnicode;
+    tokenizer.bos_id_ = settings.bos_id;
+    tokenizer.eos_id_ = settings.eos_id;
+    tokenizer.adds_bos_ = settings.add_bos;
+    const auto& byte_ids = tokenizer.vocabulary_.byte_ids;
+    tokenizer.lacks_byte_tokens_ =
+        std::find(byte_ids.begin(), byte_ids.end(), detail::kNoByteToken) != byte_ids.end();
+    for (const detail::SpecialToken& special : vocabulary.special_tokens) {
+      tokenizer.special_token_ids_.push_back(special.id);
+    }
+    std::sort(tokenizer.special_token_ids_.begin(), tokenizer.special_token_ids_.end());
+    tokenizer.special_tokens_ = detail::SpecialTokenMatcher(std::move(vocabulary.special_tokens));
+    return tokenizer;
+  }
+
+  // Hugging Face `tokenizers` silently drops a byte that has no token; a
+  // silent loss of text is worse than an error.
+  void require_byte_tokens(std::string_view text, std::string_view piece) const {
+    for (std::size_t i = 0; i < piece.size(); ++i) {
+      const auto byte = static_cast<unsigned char>(piece[i]);
+      if (vocabulary_.byte_ids[byte] == detail::kNoByteToken) {
+        fail("{}: byte 0x{:02X} at byte offset {} of the text has no token in the "
+                     "vocabulary",
+                     source_name_, byte, static_cast<std::size_t>(piece.data() - text.data()) + i);
+      }
+    }
+  }
+
+  // Appends the ids of the bytes [begin, end) of `text`, split as a whole text.
+  void encode_range(std::string_view text, std::size_t begin, std::size_t end,
+                    std::vector<std::int64_t>& ids, PieceCache& cache) const {
+    const auto encode_piece = [&](std::string_view piece) {
+      const auto [found, is_new] = cache.try_emplace(piece);
+      auto& [first, last] = found->second;
+      if (is_new) {
+        if (lacks_byte_tokens_) require_byte_tokens(text, piece);
+        first = ids.size();
+        merges_.encode_piece(piece, ids);
+        last = ids.size();
+      } else {
+        for (std::size_t i = first; i < last; ++i) ids.push_back(ids[i]);
+      }
+    };
+    if (pre_tokenizer_ == PreTokenizer::smollm) {
+      detail::split_smollm_pretokens(text, begin, end, encode_piece);
+    } else {
+      detail::split_gpt2_pretokens(text, begin, end, white_space_, encode_piece);
+    }
+  }
+
+  static Tokenizer from_named_strings(std::string_view vocab_json, std::string_view vocab_name,
+                                      std::string_view merges_txt, std::string_view merges_name) {
+    detail::ByteLevelVocabulary vocabulary = detail::parse_vocabulary(vocab_json, vocab_name);
+    auto rules = detail::parse_merges(merges_txt, merges_name, vocabulary);
+    detail::BpeMerges merges(vocabulary.byte_ids, std::move(rules));
+    Tokenizer tokenizer(std::move(vocabulary), std::move(merges), vocab_name);
+    if (const auto end_of_text = tokenizer.id_of(gpt2_end_of_text)) {
+      tokenizer.bos_id_ = tokenizer.eos_id_ = *end_of_text;
+      tokenizer.special_token_ids_ = {*end_of_text};
+      tokenizer.special_tokens_ = detail::SpecialTokenMatcher({{std::string(gpt2_end_of_text), *end_of_text}});
+    }
+    return tokenizer;
+  }
+
+  static constexpr std::string_view gpt2_end_of_text = "<|endoftext|>";
+
+  static std::string read_file(const std::string& path, std::string_view kind) {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) fail_to_read(path, kind);
+    std::ostringstream contents;
+    contents << file.rdbuf();
+    if (file.bad()) fail_to_read(path, kind);
+    return std::move(contents).str();
+  }
+
+  [[noreturn]] static void fail_to_read(const std::string& path, std::string_view kind) {
+    fail("cannot read {} file '{}': {}", kind, path, std::strerror(errno));
+  }
+
+  bool is_known(std::int64_t id) const { return id >= 0 && id < vocab_size(); }
+
+  detail::ByteLevelVocabulary vocabulary_;
+  detail::BpeMerges merges_;
+  std::string source_name_;  // names the tokenizer in errors
+  PreTokenizer pre_tokenizer_ = PreTokenizer::gpt2;
+  detail::WhiteSpaceRule white_space_ = detail::WhiteSpaceRule::kJavaScript;
+  detail::SpecialTokenMatcher special_tokens_;
+  std::vector<std::int64_t> special_token_ids_;
+  std::optional<std::int64_t> bos_id_;
+  std::optional<std::int64_t> eos_id_;
+  bool adds_bos_ = false;
+  bool lacks_byte_tokens_ = false;  // some byte has no token: check text before merging
+};
+
+}  // namespace iglens
