@@ -16,8 +16,9 @@ int main(int argc, char** argv) try {
   auto map = lens.attribute(torch::tensor(ids), iglens::Targets::next_tokens(ids), options);
   std::cout << "layers:";
   for (auto layer : map.layers) std::cout << ' ' << layer;
-  std::cout << "\nIG (tokens x layers):\n" << map.ig << "\nrow sums:\n" << map.ig.sum(1)
-            << "\ndelta p:\n" << map.delta << "\ncompleteness error " << map.completeness_error << '\n';
+  std::cout << "\nIG (tokens x layers):\n" << map.ig << '\n';
+  std::cout << "row sums:\n" << map.ig.sum(1) << "\ndelta p:\n" << map.delta << '\n';
+  std::cout << "completeness error " << map.completeness_error << '\n';
 } catch (const std::exception& e) {
   std::cerr << "error: " << e.what() << '\n';
   return 1;

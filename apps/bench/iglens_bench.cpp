@@ -18,10 +18,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
-#include <cstdio>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -31,11 +31,11 @@
 #include <utility>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/script.h>
 #include <torch/torch.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "iglens/iglens.hpp"
 
@@ -211,7 +211,9 @@ void main_table(int repeats) {
   fmt::print("\n## Against the floor and the per-point reference (T {}, K {}, m {}, float32)\n\n", T, K, m);
   const double floor_s = median_seconds(repeats, [&] { floor_lens(p, vertices); });
   fmt::print("floor (logit lens of the {} vertices): {:.1f} ms\n\n", T * (K + 1), floor_s * 1e3);
-  fmt::print("| estimator | engine ms | per-point ms | engine/floor | target | per-point/engine | target | max diff | target |\n");
+  fmt::print(
+      "| estimator | engine ms | per-point ms | engine/floor | target | per-point/engine | target | max diff | target "
+      "|\n");
   fmt::print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
   // Each reference runs once per three engine runs; Gauss-Legendre is
   // compared with the midpoint reference's result and time.
@@ -221,7 +223,8 @@ void main_table(int repeats) {
   };
   auto time_reference = [&](const std::function<torch::Tensor()>& run) {
     Reference r;
-    r.seconds = median_seconds(std::max(1, repeats / 3), [&] { r.ig = run(); }, false);
+    r.seconds = median_seconds(
+        std::max(1, repeats / 3), [&] { r.ig = run(); }, false);
     return r;
   };
   const auto observed_reference = time_reference([&] { return per_point_observed_delta(p, vertices, m); });
@@ -246,8 +249,8 @@ void main_table(int repeats) {
     // difference is the midpoint rule's own error, shown but not a target.
     const bool same_rule = row.estimator != iglens::Estimator::gauss_legendre;
     fmt::print("| {} | {:.1f} | {:.1f} | {:.2f} | <= {} {} | {:.0f} | >= {} {} | {:.1e} | {} |\n",
-               iglens::estimator_name(row.estimator), engine_s * 1e3, reference_s * 1e3, ratio,
-               row.engine_floor_target, verdict(ratio <= row.engine_floor_target), speedup, row.speedup_target,
+               iglens::estimator_name(row.estimator), engine_s * 1e3, reference_s * 1e3, ratio, row.engine_floor_target,
+               verdict(ratio <= row.engine_floor_target), speedup, row.speedup_target,
                verdict(speedup >= row.speedup_target), diff,
                same_rule ? fmt::format("<= 1e-5 {}", verdict(diff <= 1e-5)) : std::string("(vs midpoint)"));
   }
@@ -257,9 +260,11 @@ void step_table(int repeats) {
   const std::int64_t T = 32, K = 12;
   const auto p = make_problem(T);
   fmt::print("\n## Engine time against the step count m (T {}, K {})\n\n", T, K);
-  fmt::print("| estimator | m = 1 | m = 16 | m = 64 | m = 256 | 256 vs 1 | 256 vs 16 |\n| --- | --- | --- | --- | --- | --- | --- |\n");
-  for (auto estimator : {iglens::Estimator::observed_delta, iglens::Estimator::riemann_midpoint,
-                         iglens::Estimator::gauss_legendre}) {
+  fmt::print(
+      "| estimator | m = 1 | m = 16 | m = 64 | m = 256 | 256 vs 1 | 256 vs 16 |\n| --- | --- | --- | --- | --- | --- | "
+      "--- |\n");
+  for (auto estimator :
+       {iglens::Estimator::observed_delta, iglens::Estimator::riemann_midpoint, iglens::Estimator::gauss_legendre}) {
     std::vector<double> ms;
     for (std::int64_t m : {1, 16, 64, 256}) {
       ms.push_back(1e3 * median_seconds(repeats, [&] { engine(p, K, m, estimator); }));
@@ -274,7 +279,8 @@ void step_table(int repeats) {
 
 void scaling_table(int repeats) {
   fmt::print("\n## Scaling in T x (K+1) (observed-delta, m 64)\n\n");
-  fmt::print("| T | K | T x (K+1) | engine ms | floor ms | us per vertex (engine) |\n| --- | --- | --- | --- | --- | --- |\n");
+  fmt::print(
+      "| T | K | T x (K+1) | engine ms | floor ms | us per vertex (engine) |\n| --- | --- | --- | --- | --- | --- |\n");
   for (std::int64_t T : {16, 64, 256}) {
     const auto p = make_problem(T);
     for (std::int64_t K : {4, 12}) {
@@ -313,10 +319,11 @@ void dtype_table(int repeats) {
   const auto p = make_problem(T);
   const auto readout64 = iglens::Readout::norm_head(p.head.to(torch::TensorOptions().dtype(torch::kFloat64)));
   fmt::print("\n## float64 against float32 (T {}, K {}, m {})\n\n", T, K, m);
-  fmt::print("| estimator | float32 ms | float64 ms | float64/float32 | target | extra peak MiB float32 | float64 | "
-             "max diff |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
-  for (auto estimator : {iglens::Estimator::observed_delta, iglens::Estimator::riemann_midpoint,
-                         iglens::Estimator::gauss_legendre}) {
+  fmt::print(
+      "| estimator | float32 ms | float64 ms | float64/float32 | target | extra peak MiB float32 | float64 | "
+      "max diff |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  for (auto estimator :
+       {iglens::Estimator::observed_delta, iglens::Estimator::riemann_midpoint, iglens::Estimator::gauss_legendre}) {
     auto options64 = engine_options(K, m, estimator);
     options64.dtype = torch::kFloat64;
     iglens::Attribution result32, result64;
@@ -388,11 +395,13 @@ void components_table(int repeats) {
   const double layer_s =
       median_seconds(repeats, [&] { layer_map = iglens::attribute(p.residual, p.targets, p.readout, all_layers); });
   const double observed_s = median_seconds(repeats, [&] { observed = components(iglens::Estimator::observed_delta); });
-  const double midpoint_s = median_seconds(repeats, [&] { midpoint = components(iglens::Estimator::riemann_midpoint); });
+  const double midpoint_s =
+      median_seconds(repeats, [&] { midpoint = components(iglens::Estimator::riemann_midpoint); });
   // The per-point reference takes seconds per token: timed on token 0 and
   // compared per token with the components' time over T tokens / T.
   torch::Tensor reference;
-  const double reference_s = median_seconds(1, [&] { reference = per_point_head_split(p, c, 0, m); }, false);
+  const double reference_s = median_seconds(
+      1, [&] { reference = per_point_head_split(p, c, 0, m); }, false);
   double block_error = 0;  // per-block sums against the layer map
   for (std::int64_t i = 0; i < T; ++i) {
     for (std::int64_t l = 0; l < kLayers; ++l) {
@@ -406,15 +415,18 @@ void components_table(int repeats) {
   const double map_ratio = observed_s / layer_s, speedup = reference_s / per_token_s;
   fmt::print("| run | ms | ratio | target |\n| --- | --- | --- | --- |\n");
   fmt::print("| layer map, observed-delta, all {} layers | {:.1f} | 1 | |\n", kLayers, layer_s * 1e3);
-  fmt::print("| components, observed-delta | {:.1f} | {:.1f}x the layer map | <= 20 {} |\n", observed_s * 1e3, map_ratio,
-             verdict(map_ratio <= 20));
+  fmt::print("| components, observed-delta | {:.1f} | {:.1f}x the layer map | <= 20 {} |\n", observed_s * 1e3,
+             map_ratio, verdict(map_ratio <= 20));
   fmt::print("| components, riemann-midpoint | {:.1f} | {:.1f}x the layer map | |\n", midpoint_s * 1e3,
              midpoint_s / layer_s);
-  fmt::print("| per-point autograd head split (midpoint), per token | {:.1f} | {:.0f}x the components per token | >= 30 {} |\n",
-             reference_s * 1e3, speedup, verdict(speedup >= 30));
-  fmt::print("\nmidpoint split vs per-point autograd, token 0: max diff {:.1e} (target <= 1e-5: {}); "
-             "observed-delta block sums vs the layer map: max diff {:.1e} (target <= 1e-5: {})\n",
-             reference_diff, verdict(reference_diff <= 1e-5), block_error, verdict(block_error <= 1e-5));
+  fmt::print(
+      "| per-point autograd head split (midpoint), per token | {:.1f} | {:.0f}x the components per token | >= 30 {} "
+      "|\n",
+      reference_s * 1e3, speedup, verdict(speedup >= 30));
+  fmt::print(
+      "\nmidpoint split vs per-point autograd, token 0: max diff {:.1e} (target <= 1e-5: {}); "
+      "observed-delta block sums vs the layer map: max diff {:.1e} (target <= 1e-5: {})\n",
+      reference_diff, verdict(reference_diff <= 1e-5), block_error, verdict(block_error <= 1e-5));
   fmt::print("extra peak RSS of the components over T {}: {:.0f} MiB (target < 1024: {})\n", T, extra_mib,
              verdict(extra_mib < 1024));
 }
@@ -483,20 +495,22 @@ void end_to_end_table(const std::string& bundle_path, const std::string& program
   const double load_s = median_seconds(repeats, [&] { iglens::Bundle::load(bundle_path); });
   const double start_s = median_seconds(repeats, [&] { run_program(program, {"--help"}); });
   const double program_s = median_seconds(repeats, [&] {
-    run_program(program, {"attribute", prompt, "--target", target, "--model", bundle_path, "--steps",
-                          std::to_string(m), "--format", "json", "--out", "/dev/null"});
+    run_program(program, {"attribute", prompt, "--target", target, "--model", bundle_path, "--steps", std::to_string(m),
+                          "--format", "json", "--out", "/dev/null"});
   });
   const double base_s = forward_s + floor_s;
-  fmt::print("| part | ms |\n| --- | --- |\n| one forward (residual stream) | {:.0f} |\n| floor | {:.0f} |\n"
-             "| attribution in process (forward, readout, map; model loaded) | {:.0f} |\n"
-             "| LibTorch process start (`iglens --help`) | {:.0f} |\n| loading the bundle | {:.0f} |\n"
-             "| iglens attribute, whole process | {:.0f} |\n\n",
-             forward_s * 1e3, floor_s * 1e3, in_process_s * 1e3, start_s * 1e3, load_s * 1e3, program_s * 1e3);
+  fmt::print(
+      "| part | ms |\n| --- | --- |\n| one forward (residual stream) | {:.0f} |\n| floor | {:.0f} |\n"
+      "| attribution in process (forward, readout, map; model loaded) | {:.0f} |\n"
+      "| LibTorch process start (`iglens --help`) | {:.0f} |\n| loading the bundle | {:.0f} |\n"
+      "| iglens attribute, whole process | {:.0f} |\n\n",
+      forward_s * 1e3, floor_s * 1e3, in_process_s * 1e3, start_s * 1e3, load_s * 1e3, program_s * 1e3);
   fmt::print("in process: attribution / (forward + floor) = {:.2f} (target <= 1.5: {})\n", in_process_s / base_s,
              verdict(in_process_s / base_s <= 1.5));
-  fmt::print("whole process / (forward + floor) = {:.2f} (target <= 1.5: {}); without LibTorch's start and the "
-             "file load, which one forward does not include: {:.2f}\n",
-             program_s / base_s, verdict(program_s / base_s <= 1.5), (program_s - start_s - load_s) / base_s);
+  fmt::print(
+      "whole process / (forward + floor) = {:.2f} (target <= 1.5: {}); without LibTorch's start and the "
+      "file load, which one forward does not include: {:.2f}\n",
+      program_s / base_s, verdict(program_s / base_s <= 1.5), (program_s - start_s - load_s) / base_s);
 }
 
 // A real English text for the real-model table (written for this benchmark).
@@ -579,8 +593,7 @@ double transformers_forward_ms(const std::string& python, const std::string& hf_
 void real_model_table(const std::string& path, const std::string& program, const std::string& python,
                       const std::string& hf_folder, int repeats) {
   const int threads = torch::get_num_threads();
-  fmt::print("\n## Real model: {} ({} threads, float32)\n\n", std::filesystem::path(path).filename().string(),
-             threads);
+  fmt::print("\n## Real model: {} ({} threads, float32)\n\n", std::filesystem::path(path).filename().string(), threads);
 
   // 1. Loading against reading the bytes once (the warm-up run warms the page cache).
   std::vector<char> bytes(std::filesystem::file_size(path));
@@ -598,12 +611,13 @@ void real_model_table(const std::string& path, const std::string& program, const
   const double weight_mib = static_cast<double>(weight_values) * 4 / (1 << 20);
   fmt::print("### Loading ({:.0f} MiB file, {:.0f} MiB of float32 weights)\n\n", bytes.size() / double(1 << 20),
              weight_mib);
-  fmt::print("| part | ms |\n| --- | --- |\n| read() the file once (page cache warm) | {:.1f} |\n"
-             "| open: mmap + parse | {:.1f} |\n| tokenizer from the open file | {:.1f} |\n"
-             "| decoder from the open file (dequantise every tensor) | {:.1f} |\n"
-             "| of which the floor: touch fresh memory of the float32 weights' size | {:.1f} |\n"
-             "| load_pretrained | {:.1f} |\n\n",
-             read_s * 1e3, open_s * 1e3, tokenizer_s * 1e3, decoder_s * 1e3, touch_s * 1e3, load_s * 1e3);
+  fmt::print(
+      "| part | ms |\n| --- | --- |\n| read() the file once (page cache warm) | {:.1f} |\n"
+      "| open: mmap + parse | {:.1f} |\n| tokenizer from the open file | {:.1f} |\n"
+      "| decoder from the open file (dequantise every tensor) | {:.1f} |\n"
+      "| of which the floor: touch fresh memory of the float32 weights' size | {:.1f} |\n"
+      "| load_pretrained | {:.1f} |\n\n",
+      read_s * 1e3, open_s * 1e3, tokenizer_s * 1e3, decoder_s * 1e3, touch_s * 1e3, load_s * 1e3);
   fmt::print("load_pretrained / read = {:.2f} (target <= 2.0: {}); without the first-touch floor: {:.2f}\n",
              load_s / read_s, verdict(load_s / read_s <= 2.0), (load_s - touch_s) / read_s);
 
@@ -628,7 +642,7 @@ void real_model_table(const std::string& path, const std::string& program, const
   fmt::print("\n### Forward, 64 tokens\n\n| forward | ms | / transformers | target |\n| --- | --- | --- | --- |\n");
   fmt::print("| transformers (output_hidden_states, no_grad) | {:.1f} | 1.00 | |\n", transformers_s * 1e3);
   const std::vector<std::pair<const char*, double>> ours{{"IG-Lens residual_stream", residual_s},
-                                                          {"IG-Lens logits", logits_s}};
+                                                         {"IG-Lens logits", logits_s}};
   for (const auto& [name, seconds] : ours) {
     fmt::print("| {} | {:.1f} | {:.2f} | <= 1.0 {} |\n", name, seconds * 1e3, seconds / transformers_s,
                verdict(seconds / transformers_s <= 1.0));
@@ -656,8 +670,7 @@ void real_model_table(const std::string& path, const std::string& program, const
   }
   const auto n = model.config().n_layer;
   const auto all_layers = iglens::LayerSelection::all().resolve(n);
-  const auto vertices =
-      chain_vertices(p, all_layers).index_select(0, torch::tensor(p.targets.positions, torch::kLong));
+  const auto vertices = chain_vertices(p, all_layers).index_select(0, torch::tensor(p.targets.positions, torch::kLong));
   const double floor_s = median_seconds(repeats, [&] { floor_lens(p, vertices); });
   iglens::Options options;  // all layers, mean baseline, observed-delta
   options.steps = m;
@@ -670,9 +683,9 @@ void real_model_table(const std::string& path, const std::string& program, const
   fmt::print("engine / logit lens = {:.2f} (target <= 1.3: {})\n", map_s / floor_s, verdict(map_s / floor_s <= 1.3));
 
   // 4. The whole program's peak memory on that target.
-  const auto peak_kib = run_program(program, {"attribute", prompt, "--target", target, "--model", path, "--steps",
-                                              std::to_string(m), "--threads", std::to_string(threads), "--format",
-                                              "json", "--out", "/dev/null"});
+  const auto peak_kib =
+      run_program(program, {"attribute", prompt, "--target", target, "--model", path, "--steps", std::to_string(m),
+                            "--threads", std::to_string(threads), "--format", "json", "--out", "/dev/null"});
   const double peak_mib = static_cast<double>(peak_kib) / 1024;
   fmt::print("\n### Peak memory of `iglens attribute --model` on that target\n\n");
   fmt::print("peak RSS {:.0f} MiB / float32 weights {:.0f} MiB = {:.2f} (target <= 3.0: {})\n", peak_mib, weight_mib,

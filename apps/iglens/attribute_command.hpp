@@ -15,16 +15,16 @@
 #include <torch/torch.h>
 
 #include "iglens/iglens.hpp"
+#include "iglens/outputs/report.hpp"
 #include "program_model.hpp"
 #include "progress_bar.hpp"
-#include "iglens/outputs/report.hpp"
 
 namespace iglens::cli {
 
 struct AttributeSettings {
   std::string model;
   std::string prompt;
-  std::int64_t generate = 8;         // greedy answer length, unless target is set
+  std::int64_t generate = 8;          // greedy answer length, unless target is set
   std::optional<std::string> target;  // teacher-forced continuation
   std::vector<std::int64_t> layers;   // explicit layers; empty: k or all
   std::optional<std::int64_t> k;
@@ -51,7 +51,7 @@ inline torch::Device parse_device(const std::string& name) {
   if (name == "cpu") return torch::kCPU;
   if (name == "cuda") {
     iglens::require(torch::cuda::is_available(),
-                            "--device cuda: no CUDA GPU is available to this LibTorch (use --device cpu)");
+                    "--device cuda: no CUDA GPU is available to this LibTorch (use --device cpu)");
     return torch::kCUDA;
   }
   iglens::fail("unknown device '{}' (expected cpu or cuda)", name);
@@ -77,11 +77,11 @@ inline Options options_from(const AttributeSettings& s) {
   options.dtype = parse_dtype(s.dtype);
   options.validate();
   iglens::require(!needs_foil(options.objective) || s.foil,
-                          "objective {} compares the target with a foil: give --foil TOKEN", s.objective);
+                  "objective {} compares the target with a foil: give --foil TOKEN", s.objective);
   iglens::require(needs_foil(options.objective) || !s.foil,
-                          "--foil is only used with --objective prob-diff (objective here: {})", s.objective);
+                  "--foil is only used with --objective prob-diff (objective here: {})", s.objective);
   iglens::require(!s.components || options.objective == Objective::probability,
-                          "--components attributes probability: use --objective prob");
+                  "--components attributes probability: use --objective prob");
   iglens::require(s.generate >= 1, "--generate must be at least 1 (got {})", s.generate);
   iglens::require(!s.target || !s.target->empty(), "--target is empty");
   return options;
@@ -94,11 +94,10 @@ namespace detail {
 inline void check_answer_fits(std::int64_t prompt_tokens, std::int64_t answer_tokens, bool teacher_forced,
                               std::int64_t context_length) {
   iglens::require(answer_tokens <= context_length - prompt_tokens,
-                          "the prompt ({} tokens) plus {} {} tokens is more than the model's context length of {}: "
-                          "at most {} {} tokens fit",
-                          prompt_tokens, answer_tokens, teacher_forced ? "target" : "generated", context_length,
-                          std::max<std::int64_t>(0, context_length - prompt_tokens),
-                          teacher_forced ? "target" : "generated");
+                  "the prompt ({} tokens) plus {} {} tokens is more than the model's context length of {}: "
+                  "at most {} {} tokens fit",
+                  prompt_tokens, answer_tokens, teacher_forced ? "target" : "generated", context_length,
+                  std::max<std::int64_t>(0, context_length - prompt_tokens), teacher_forced ? "target" : "generated");
 }
 
 // Per position, the most likely token other than the target, from the
@@ -107,8 +106,8 @@ inline std::vector<std::int64_t> most_likely_foils(ProgramModel& model, const to
                                                    const std::vector<std::int64_t>& positions,
                                                    const std::vector<std::int64_t>& targets) {
   torch::NoGradGuard no_grad;
-  const auto logits = model.logits(ids.unsqueeze(0))[0].index_select(
-      0, torch::tensor(positions, torch::kLong).to(ids.device()));
+  const auto logits =
+      model.logits(ids.unsqueeze(0))[0].index_select(0, torch::tensor(positions, torch::kLong).to(ids.device()));
   const auto top_two = std::get<1>(logits.topk(2, -1)).to(torch::kCPU);
   std::vector<std::int64_t> foils;
   for (std::size_t i = 0; i < positions.size(); ++i) {
@@ -121,7 +120,7 @@ inline std::vector<std::int64_t> most_likely_foils(ProgramModel& model, const to
 inline std::int64_t single_token(const Tokenizer& tokenizer, const std::string& text) {
   const auto ids = tokenizer.encode(text);
   iglens::require(ids.size() == 1, "--foil {} is {} tokens; it must be exactly one token", display_token(text),
-                          ids.size());
+                  ids.size());
   return ids.front();
 }
 
@@ -165,9 +164,9 @@ inline std::vector<ComponentAttribution> attribute_components_of(const ResidualC
     const std::vector<std::int64_t> group_positions(targets.positions.begin() + first,
                                                     targets.positions.begin() + first + count);
     const std::vector<std::int64_t> group_ids(targets.ids.begin() + first, targets.ids.begin() + first + count);
-    auto group = attribute_components(components, group_positions, group_ids, head, options.steps,
-                                      baselines.index_select(0, positions.narrow(0, first, count).to(baselines.device())),
-                                      options.estimator);
+    auto group = attribute_components(
+        components, group_positions, group_ids, head, options.steps,
+        baselines.index_select(0, positions.narrow(0, first, count).to(baselines.device())), options.estimator);
     std::move(group.begin(), group.end(), std::back_inserter(attributions));
     bar.update(first + count);
   }
@@ -202,8 +201,8 @@ inline Report run_attribute(const AttributeSettings& s) {
   const auto layers = options.layers.resolve(model.n_layer());  // layer range errors before any computation
   // The component path runs through every block, from the baseline at layer 0.
   iglens::require(!s.components || static_cast<std::int64_t>(layers.size()) == model.n_layer() + 1,
-                          "--components splits every block, so it needs all layers 0..{}: drop --layers and --k",
-                          model.n_layer());
+                  "--components splits every block, so it needs all layers 0..{}: drop --layers and --k",
+                  model.n_layer());
   const auto& tokenizer = model.tokenizer();
   iglens::require(!s.prompt.empty(), "empty prompt: give a PROMPT argument or text on --stdin");
   // The prompt starts with BOS when asked, or when the model's tokenizer says so (Llama-family files).
@@ -243,7 +242,7 @@ inline Report run_attribute(const AttributeSettings& s) {
     if (fixed_foil) targets.foils.push_back(*fixed_foil);
   }
   iglens::require(!targets.positions.empty(), "every answer token is the foil {}: nothing to attribute",
-                          s.foil ? display_token(*s.foil) : "");
+                  s.foil ? display_token(*s.foil) : "");
   if (auto_foil) targets.foils = detail::most_likely_foils(model, ids, targets.positions, targets.ids);
   const auto T = static_cast<std::int64_t>(targets.positions.size());
 

@@ -19,20 +19,20 @@
 #include <string>
 #include <thread>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 #include <torch/version.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "attribute_command.hpp"
 #include "error_line.hpp"
+#include "iglens/iglens.hpp"
 #include "iglens/outputs/heatmap_svg.hpp"
 #include "iglens/outputs/html_report.hpp"
-#include "iglens/iglens.hpp"
+#include "iglens/outputs/report.hpp"
 #include "output_file.hpp"
 #include "program_model.hpp"
-#include "iglens/outputs/report.hpp"
 
 namespace {
 
@@ -71,8 +71,7 @@ void check_distinct_outputs(const std::vector<std::pair<std::string_view, std::s
       const auto canonical_a = std::filesystem::weakly_canonical(std::filesystem::absolute(a), error_a);
       const auto canonical_b = std::filesystem::weakly_canonical(std::filesystem::absolute(b), error_b);
       const bool same = (error_a || error_b) ? a == b : canonical_a == canonical_b;
-      iglens::require(!same, "{} and {} name the same file '{}': give each its own path", a_option,
-                              b_option, b);
+      iglens::require(!same, "{} and {} name the same file '{}': give each its own path", a_option, b_option, b);
     }
   }
 }
@@ -110,45 +109,51 @@ int main(int argc, char** argv) {
   const std::string bos_help =
       "Put the BOS token first (GPT-2: <|endoftext|>); models whose own rule adds it (Llama family) always do";
   attribute->add_flag("--bos", settings.bos, bos_help);
-  auto* generate = attribute->add_option("--generate", settings.generate,
-                                         "Generate N tokens greedily and attribute each one")
-                       ->default_val(settings.generate);
+  auto* generate =
+      attribute->add_option("--generate", settings.generate, "Generate N tokens greedily and attribute each one")
+          ->default_val(settings.generate);
   attribute->add_option("--target", settings.target, "Attribute this continuation instead (teacher-forced)")
       ->excludes(generate);
-  auto* layers = attribute->add_option("--layers", settings.layers, "Chosen layers, 0 (embeddings) to n; n is always added");
-  attribute->add_option("--k", settings.k,
-                        "Choose k layers evenly spaced over 1..n, the last being n (k = 1: n alone; "
-                        "k >= 2: round(linspace(1, n, k)), the reference's choice)")
+  auto* layers =
+      attribute->add_option("--layers", settings.layers, "Chosen layers, 0 (embeddings) to n; n is always added");
+  attribute
+      ->add_option("--k", settings.k,
+                   "Choose k layers evenly spaced over 1..n, the last being n (k = 1: n alone; "
+                   "k >= 2: round(linspace(1, n, k)), the reference's choice)")
       ->excludes(layers);
   attribute->add_option("--steps", settings.steps, "Steps per segment (quadrature nodes for gradient estimators)")
       ->default_val(settings.steps);
-  attribute->add_option("--estimator", settings.estimator,
-                        "observed-delta, riemann-left, riemann-right, riemann-midpoint, riemann-trapezoid or "
-                        "gauss-legendre")
+  attribute
+      ->add_option("--estimator", settings.estimator,
+                   "observed-delta, riemann-left, riemann-right, riemann-midpoint, riemann-trapezoid or "
+                   "gauss-legendre")
       ->default_val(settings.estimator);
-  attribute->add_option("--baseline", settings.baseline,
-                        "causal-mean (mean of positions up to the token's own), mean (of every position of prompt "
-                        "and answer: the reference's) or zero")
+  attribute
+      ->add_option("--baseline", settings.baseline,
+                   "causal-mean (mean of positions up to the token's own), mean (of every position of prompt "
+                   "and answer: the reference's) or zero")
       ->default_val(settings.baseline);
   attribute->add_option("--objective", settings.objective, "prob, logprob, prob-diff (needs --foil) or logit")
       ->default_val(settings.objective);
   attribute->add_option("--foil", settings.foil,
                         "Foil for --objective prob-diff: one token's text, or auto (per position, the model's most "
                         "likely token other than the target); a position whose target is the foil is skipped");
-  attribute->add_option("--onset-frac", settings.onset_fraction,
-                        "Onset layer: where cumulative |IG| first reaches this fraction")
+  attribute
+      ->add_option("--onset-frac", settings.onset_fraction,
+                   "Onset layer: where cumulative |IG| first reaches this fraction")
       ->default_val(settings.onset_fraction);
   attribute->add_option("--dtype", settings.dtype, "float32 or float64 (model and attribution)")
       ->default_val(settings.dtype);
   attribute->add_option("--device", settings.device, "cpu or cuda")->default_val(settings.device);
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  attribute->add_option("--threads", threads,
-                        fmt::format("LibTorch intra-op threads, 1 to {} (default: one per core)",
-                                    max_threads_per_core * cores));
+  attribute->add_option(
+      "--threads", threads,
+      fmt::format("LibTorch intra-op threads, 1 to {} (default: one per core)", max_threads_per_core * cores));
   attribute->add_option("--format", format, "Output format: table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}))
       ->default_val(format);
-  attribute->add_option("--out", out_path, "Write the output to FILE instead of standard output (- for standard output)");
+  attribute->add_option("--out", out_path,
+                        "Write the output to FILE instead of standard output (- for standard output)");
   attribute->add_option("--svg", svg_path, "Also write a heatmap picture (SVG) to FILE");
   attribute->add_option("--html", html_path,
                         "Also write an interactive report to FILE: one self-contained HTML page (no network) with "
@@ -160,9 +165,10 @@ int main(int argc, char** argv) {
       "attention bias and MLP (same steps, estimator and baseline; needs all layers, so no --layers or --k, and "
       "--objective prob). Table: each token's 8 largest; JSON: component_credits; --svg: a block x head panel "
       "per token");
-  attribute->add_option("--components-csv", components_csv_path,
-                        "With --components, also write the component credits to FILE as CSV, one line per token "
-                        "and component: position,target_id,target,component,block,head,credit,delta")
+  attribute
+      ->add_option("--components-csv", components_csv_path,
+                   "With --components, also write the component credits to FILE as CSV, one line per token "
+                   "and component: position,target_id,target,component,block,head,credit,delta")
       ->needs(components);
 
   std::string tokenize_model = demo_model, tokenize_text;
@@ -195,10 +201,8 @@ int main(int argc, char** argv) {
     if (*attribute) {
       // Output paths are checked before any computation. `--out -` is standard output.
       if (out_path == "-") out_path.clear();
-      check_distinct_outputs({{"--out", out_path},
-                              {"--svg", svg_path},
-                              {"--html", html_path},
-                              {"--components-csv", components_csv_path}});
+      check_distinct_outputs(
+          {{"--out", out_path}, {"--svg", svg_path}, {"--html", html_path}, {"--components-csv", components_csv_path}});
       if (!out_path.empty()) iglens::cli::check_writable(out_path, "--out");
       if (!svg_path.empty()) iglens::cli::check_writable(svg_path, "--svg");
       if (!html_path.empty()) iglens::cli::check_writable(html_path, "--html");
@@ -207,8 +211,8 @@ int main(int argc, char** argv) {
       // some machines); the sweeps over the vocabulary use every core.
       const int thread_count = threads.value_or(cores);
       iglens::require(thread_count >= 1 && thread_count <= max_threads_per_core * cores,
-                              "--threads must be 1 to {} ({} x this machine's {} cores; got {})",
-                              max_threads_per_core * cores, max_threads_per_core, cores, thread_count);
+                      "--threads must be 1 to {} ({} x this machine's {} cores; got {})", max_threads_per_core * cores,
+                      max_threads_per_core, cores, thread_count);
       torch::set_num_threads(thread_count);
       if (prompt_from_stdin) settings.prompt = read_stdin();
       const auto report = iglens::cli::run_attribute(settings);
@@ -226,7 +230,9 @@ int main(int argc, char** argv) {
     } else if (*tokenize) {
       if (tokenize_from_stdin) tokenize_text = read_stdin();
       const auto tokenizer = iglens::cli::ProgramModel::load_tokenizer(tokenize_model);
-      std::cout << nlohmann::json(tokenizer.encode(tokenize_text, {tokenize_special_tokens, tokenize_bos || tokenizer.adds_bos()})).dump()
+      std::cout << nlohmann::json(
+                       tokenizer.encode(tokenize_text, {tokenize_special_tokens, tokenize_bos || tokenizer.adds_bos()}))
+                       .dump()
                 << "\n";
     } else if (*info) {
       std::cout << iglens::cli::ProgramModel::load(info_model).info().dump(2) << "\n";

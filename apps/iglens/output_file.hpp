@@ -51,10 +51,9 @@ inline void check_writable(const std::string& path, std::string_view what) {
   iglens::require(!path.empty(), "{}: the output path is empty", what);
   const auto folder = detail::folder_of(path);
   struct stat info {};
-  iglens::require(::stat(folder.c_str(), &info) == 0 && S_ISDIR(info.st_mode),
-                          "{} '{}': folder '{}' does not exist", what, path, folder);
-  iglens::require(::access(folder.c_str(), W_OK) == 0, "{} '{}': folder '{}' is not writable", what,
-                          path, folder);
+  iglens::require(::stat(folder.c_str(), &info) == 0 && S_ISDIR(info.st_mode), "{} '{}': folder '{}' does not exist",
+                  what, path, folder);
+  iglens::require(::access(folder.c_str(), W_OK) == 0, "{} '{}': folder '{}' is not writable", what, path, folder);
   if (::stat(path.c_str(), &info) == 0) {
     iglens::require(!S_ISDIR(info.st_mode), "{} '{}' is a folder, not a file", what, path);
     iglens::require(::access(path.c_str(), W_OK) == 0, "{} '{}' exists and is not writable", what, path);
@@ -63,8 +62,7 @@ inline void check_writable(const std::string& path, std::string_view what) {
 
 inline void write_file_atomically(const std::string& path, std::string_view contents) {
   const std::string temporary = path + ".iglens-" + std::to_string(::getpid()) + ".tmp";
-  iglens::require(temporary.size() < sizeof detail::pending_temporary, "output path '{}' is too long",
-                          path);
+  iglens::require(temporary.size() < sizeof detail::pending_temporary, "output path '{}' is too long", path);
   // Block interrupts while the handler's buffer changes, so it never sees half a name.
   sigset_t interrupts, previous;
   sigemptyset(&interrupts);

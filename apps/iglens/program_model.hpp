@@ -10,8 +10,8 @@
 #include <utility>
 #include <variant>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "iglens/iglens.hpp"
 #include "iglens/models/pretrained.hpp"
@@ -73,9 +73,7 @@ class ProgramModel {
 
   static nlohmann::json bundle_json(const Bundle& bundle) {
     const auto& info = bundle.info();
-    auto optional_name = [](const std::string& name) {
-      return name.empty() ? nlohmann::json() : nlohmann::json(name);
-    };
+    auto optional_name = [](const std::string& name) { return name.empty() ? nlohmann::json() : nlohmann::json(name); };
     return {{"path", bundle.path()},
             {"format", "iglens-bundle"},
             {"architecture", info.architecture},

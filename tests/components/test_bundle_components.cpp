@@ -13,13 +13,13 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 #include <torch/script.h>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
-#include "iglens/models/bundle.hpp"
 #include "iglens/components/component_attribution.hpp"
+#include "iglens/models/bundle.hpp"
 #include "reference.hpp"
 
 using namespace iglens;
@@ -143,18 +143,17 @@ TEST_CASE("a bundle exported before components existed says how to re-export it"
 }
 
 TEST_CASE("iglens.json: methods are optional, and must be names when given", "[bundle][info]") {
-  nlohmann::json meta = {
-      {"format_version", 1},
-      {"architecture", "gpt2"},
-      {"n_layer", 1},
-      {"d_model", 4},
-      {"n_head", 1},
-      {"vocab_size", 257},
-      {"context_length", 8},
-      {"final_norm", {{"kind", "layernorm"}, {"eps", 1e-5}, {"weight", "w"}, {"bias", "b"}}},
-      {"unembedding", {{"weight", "u"}, {"bias", nullptr}}},
-      {"special_tokens", nlohmann::json::object()},
-      {"tokenizer", {{"vocab", "vocab.json"}, {"merges", "merges.txt"}}}};
+  nlohmann::json meta = {{"format_version", 1},
+                         {"architecture", "gpt2"},
+                         {"n_layer", 1},
+                         {"d_model", 4},
+                         {"n_head", 1},
+                         {"vocab_size", 257},
+                         {"context_length", 8},
+                         {"final_norm", {{"kind", "layernorm"}, {"eps", 1e-5}, {"weight", "w"}, {"bias", "b"}}},
+                         {"unembedding", {{"weight", "u"}, {"bias", nullptr}}},
+                         {"special_tokens", nlohmann::json::object()},
+                         {"tokenizer", {{"vocab", "vocab.json"}, {"merges", "merges.txt"}}}};
   CHECK(BundleInfo::parse(meta.dump(), "old.pt").methods ==
         std::vector<std::string>{"forward", "residual_stream", "readout"});
   meta["methods"] = {"forward", "residual_stream", "readout", "components"};

@@ -9,12 +9,12 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include "iglens/components/component_attribution.hpp"
-#include "iglens/engine/engine.hpp"
 #include "iglens/engine/detail/gauss_legendre.hpp"
+#include "iglens/engine/engine.hpp"
 #include "iglens/models/load_gguf.hpp"
 #include "iglens/models/load_hf.hpp"
 #include "reference.hpp"
@@ -118,11 +118,12 @@ TEST_CASE("component attribution: labels, and credits add up to delta and to the
           CHECK(result.f_baseline == Approx(f_baseline).margin(tolerance));
           CHECK(result.f_final == Approx(f_final).margin(tolerance));
           CHECK(std::abs(result.credits.sum().item<double>() - result.delta) <= tolerance);
-          CHECK(std::abs(result.credits[0].item<double>() -
-                         (probability(head, pre[0], test.target) - f_baseline)) <= tolerance);
+          CHECK(std::abs(result.credits[0].item<double>() - (probability(head, pre[0], test.target) - f_baseline)) <=
+                tolerance);
           for (std::int64_t l = 0; l < L; ++l) {
             CAPTURE(l);
-            const double layer_map = probability(head, pre[l + 1], test.target) - probability(head, pre[l], test.target);
+            const double layer_map =
+                probability(head, pre[l + 1], test.target) - probability(head, pre[l], test.target);
             const double block = result.credits.narrow(0, block_start(l, H), H + 2).sum().item<double>();
             CHECK(std::abs(block - layer_map) <= tolerance);
           }
@@ -320,8 +321,9 @@ TEST_CASE("component attribution: bad arguments are one-line errors", "[componen
   CHECK(error_of([&] { attribute_components(c, c.length(), 0, head, 4); }).find("position") != std::string::npos);
   CHECK(error_of([&] { attribute_components(c, 0, head.vocab_size(), head, 4); }).find("target") != std::string::npos);
   CHECK(error_of([&] { attribute_components(c, 0, 0, head, 0); }).find("steps") != std::string::npos);
-  CHECK(error_of([&] { attribute_components(c, 0, 0, head, 4, torch::zeros({3}, torch::kFloat64)); })
-            .find("baseline") != std::string::npos);
+  CHECK(error_of([&] {
+          attribute_components(c, 0, 0, head, 4, torch::zeros({3}, torch::kFloat64));
+        }).find("baseline") != std::string::npos);
   auto broken = c;
   broken.head_results = c.head_results.narrow(1, 0, 1);
   CHECK(error_of([&] { attribute_components(broken, 0, 0, head, 4); }).find("shapes") != std::string::npos);
@@ -356,7 +358,8 @@ TEST_CASE("component attribution on SmolLM2: exact sums, and a head split that c
     const auto map = iglens::attribute(c.resid_pre, Targets{{position}, {target}, {}}, model.readout(), options);
     for (std::int64_t l = 0; l <= L; ++l) {
       CAPTURE(l);
-      const auto credits = l == 0 ? result.credits.narrow(0, 0, 1) : result.credits.narrow(0, block_start(l - 1, H), H + 2);
+      const auto credits =
+          l == 0 ? result.credits.narrow(0, 0, 1) : result.credits.narrow(0, block_start(l - 1, H), H + 2);
       CHECK(std::abs(credits.sum().item<double>() - map.ig[0][l].item<double>()) <=
             (dtype == torch::kFloat32 ? 1e-5 : 1e-12));
     }
@@ -376,13 +379,15 @@ TEST_CASE("component attribution on SmolLM2: exact sums, and a head split that c
     CHECK(max_abs_diff(reference, gauss_legendre_integral(head, pre[block], mid[block], parts, target, 96)) <= 1e-12);
     CHECK(reference.abs().max().item<double>() > 1e-3);
     const auto error_at = [&](Estimator estimator, std::int64_t steps) {
-      const auto credits = attribute_components(one_block(c, block), position, target, head, steps, {}, estimator).credits;
+      const auto credits =
+          attribute_components(one_block(c, block), position, target, head, steps, {}, estimator).credits;
       return max_abs_diff(credits.narrow(0, 1, H + 1), reference);
     };
     // This block moves f by about 0.7, so the 1/m^2 error of the second-order
     // rules is larger than on the tiny models (observed delta measured:
     // 1.2e-4, 7.7e-6, 4.8e-7).
-    for (const auto estimator : {Estimator::observed_delta, Estimator::riemann_midpoint, Estimator::riemann_trapezoid}) {
+    for (const auto estimator :
+         {Estimator::observed_delta, Estimator::riemann_midpoint, Estimator::riemann_trapezoid}) {
       const double e16 = error_at(estimator, 16), e64 = error_at(estimator, 64), e256 = error_at(estimator, 256);
       CAPTURE(estimator_name(estimator), e16, e64, e256);
       std::printf("%s %.3e %.3e %.3e\n", estimator_name(estimator).c_str(), e16, e64, e256);

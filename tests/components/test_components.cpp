@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <string>
 
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include "iglens/models/load_gguf.hpp"
 #include "iglens/models/load_hf.hpp"
@@ -66,8 +66,8 @@ TEST_CASE("components: heads + bias and the MLP add up to each block's change (t
                                    {"llama_untied", tiny("llama_untied")},
                                    {"llama_untied", tiny("llama_untied.gguf")}}) {
     CAPTURE(path);
-    auto model = path.size() > 5 && path.substr(path.size() - 5) == ".gguf" ? load_gguf_decoder(path)
-                                                                            : load_hf_decoder(path);
+    auto model =
+        path.size() > 5 && path.substr(path.size() - 5) == ".gguf" ? load_gguf_decoder(path) : load_hf_decoder(path);
     for (const auto& sequence : iglens::testing::tiny_reference(name)) {
       CAPTURE(sequence.ids.size());
       model.to(torch::kFloat32);

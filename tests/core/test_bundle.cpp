@@ -44,9 +44,7 @@ std::string read_file(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+void write_file(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
 }  // namespace
 
@@ -60,7 +58,8 @@ TEST_CASE("C++ reproduces the exporter's logits and residual stream", "[.bundle]
   const double logits_diff = max_abs_diff(logits, tensor_from_json(golden["logits"]));
   const double residual_diff = max_abs_diff(residual, tensor_from_json(golden["residual_stream"]));
   std::printf("%s logits vs Python          max|diff| %.2e\n", logits_diff <= 1e-5 ? "OK    " : "NOT OK", logits_diff);
-  std::printf("%s residual stream vs Python max|diff| %.2e\n", residual_diff <= 1e-5 ? "OK    " : "NOT OK", residual_diff);
+  std::printf("%s residual stream vs Python max|diff| %.2e\n", residual_diff <= 1e-5 ? "OK    " : "NOT OK",
+              residual_diff);
   CHECK(logits_diff <= 1e-5);
   CHECK(residual_diff <= 1e-5);
   CHECK(bundle.info().n_layer + 1 == residual.size(0));
@@ -159,8 +158,10 @@ TEST_CASE("broken bundle files give errors that name the file and the problem", 
       {with_field("param.pt", "/final_norm/weight"_json_pointer, "no.such.weight"),
        "names parameter 'no.such.weight', which the model does not have"},
       {with_field("param_shape.pt", "/d_model"_json_pointer, 31), "has shape [32]; iglens.json implies [31]"},
-      {with_field("vocab_size.pt", "/vocab_size"_json_pointer, 300), "the tokenizer has 257 tokens but iglens.json says vocab_size 300"},
-      {with_field("special.pt", "/special_tokens"_json_pointer, {{"<|endoftext|>", 999}}), "special_tokens['<|endoftext|>']"},
+      {with_field("vocab_size.pt", "/vocab_size"_json_pointer, 300),
+       "the tokenizer has 257 tokens but iglens.json says vocab_size 300"},
+      {with_field("special.pt", "/special_tokens"_json_pointer, {{"<|endoftext|>", 999}}),
+       "special_tokens['<|endoftext|>']"},
       {without_field("no_head.pt", "unembedding"), "has no field 'unembedding'"},
   };
   for (const auto& [path, message] : cases) {
@@ -177,5 +178,6 @@ TEST_CASE("broken bundle files give errors that name the file and the problem", 
   plain.define("def forward(self, x):\n    return x\n");
   const auto plain_path = (dir / "plain.pt").string();
   plain.save(plain_path, extra);
-  CHECK_THROWS_WITH(Bundle::load(plain_path), Catch::Contains("has no method 'residual_stream'") && Catch::Contains(plain_path));
+  CHECK_THROWS_WITH(Bundle::load(plain_path),
+                    Catch::Contains("has no method 'residual_stream'") && Catch::Contains(plain_path));
 }

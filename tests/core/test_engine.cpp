@@ -26,8 +26,11 @@ Options options_for(Objective objective, torch::ScalarType dtype) {
 // with foils, and the tolerance two exact computations agree to there.
 struct DtypeCase {
   explicit DtypeCase(torch::ScalarType dtype)
-      : tolerance(dtype == torch::kFloat32 ? 1e-5 : 1e-10), net(make_tiny_gpt2({}, dtype)), ids(prompt_ids()),
-        residual(residual_of(net, ids)), targets(with_foils(Targets::next_tokens(ids), 50)) {}
+      : tolerance(dtype == torch::kFloat32 ? 1e-5 : 1e-10),
+        net(make_tiny_gpt2({}, dtype)),
+        ids(prompt_ids()),
+        residual(residual_of(net, ids)),
+        targets(with_foils(Targets::next_tokens(ids), 50)) {}
 
   double tolerance;
   TinyGpt2 net;
@@ -53,8 +56,8 @@ TEST_CASE("rows telescope exactly with observed-delta at any step count", "[engi
           o.steps = steps;
           o.keep_per_step = true;
           auto a = attribute(residual, targets, Readout::norm_head(net->norm_head()), o);
-          INFO("dtype " << dtype << " objective " << objective_name(objective) << " baseline "
-                        << baseline.name() << " steps " << steps);
+          INFO("dtype " << dtype << " objective " << objective_name(objective) << " baseline " << baseline.name()
+                        << " steps " << steps);
           CHECK(a.completeness_error <= tolerance);
           // Each step's credits add up to its segment, so the profile telescopes too.
           CHECK(max_abs_diff(a.per_step.sum(-1), a.ig) <= tolerance);
@@ -74,7 +77,8 @@ TEST_CASE("the chain ends at the model's own answer", "[engine]") {
   torch::NoGradGuard no_grad;
   auto probs = net->logits(as_tensor(ids).unsqueeze(0)).squeeze(0).softmax(-1);  // [S, V]
   auto expected = probs.gather(1, torch::tensor(targets.ids).view({-1, 1})).squeeze(1);
-  for (const auto& readout : {Readout::norm_head(net->norm_head()), Readout::norm_head(net->norm_head()).as_black_box()}) {
+  for (const auto& readout :
+       {Readout::norm_head(net->norm_head()), Readout::norm_head(net->norm_head()).as_black_box()}) {
     auto a = attribute(residual, targets, readout, Options{});
     CHECK(max_abs_diff(a.f_final, expected) <= 1e-5);
   }
@@ -87,7 +91,8 @@ TEST_CASE("the lens is the logit lens of the model's own final norm and head", "
   auto targets = Targets::next_tokens(ids);
   torch::NoGradGuard no_grad;
   const auto target_ids = torch::tensor(targets.ids).view({-1, 1});
-  for (const auto& readout : {Readout::norm_head(net->norm_head()), Readout::norm_head(net->norm_head()).as_black_box()}) {
+  for (const auto& readout :
+       {Readout::norm_head(net->norm_head()), Readout::norm_head(net->norm_head()).as_black_box()}) {
     Options o;
     o.layers = LayerSelection::all();
     auto a = attribute(residual, targets, readout, o);
@@ -300,8 +305,8 @@ TEST_CASE("on a CUDA GPU the engine gives the CPU's numbers", "[engine][cuda]") 
         o.steps = 6;
         o.keep_per_step = true;
         auto on_cpu = attribute(c.residual, c.targets, cpu_readout, o);
-        for (const auto& [name, gpu_version] : {std::pair{"closed form", gpu_readout},
-                                                std::pair{"black box", gpu_readout.as_black_box()}}) {
+        for (const auto& [name, gpu_version] :
+             {std::pair{"closed form", gpu_readout}, std::pair{"black box", gpu_readout.as_black_box()}}) {
           INFO(name << " dtype " << dtype << " objective " << objective_name(objective) << " estimator "
                     << estimator_name(estimator));
           auto on_gpu = attribute(c.residual.to(gpu), c.targets, gpu_version, o);

@@ -14,7 +14,7 @@ TEST_CASE("evenly spaced layers match round(linspace(1, n, k)) with halves to ev
   CHECK(LayerSelection::evenly_spaced(4).resolve(12) == Layers{1, 5, 8, 12});
   CHECK(LayerSelection::evenly_spaced(3).resolve(6) == Layers{1, 4, 6});  // 3.5 -> 4
   CHECK(LayerSelection::evenly_spaced(3).resolve(4) == Layers{1, 2, 4});  // 2.5 -> 2
-  CHECK(LayerSelection::evenly_spaced(1).resolve(12) == Layers{12});  // k layers, not k + 1
+  CHECK(LayerSelection::evenly_spaced(1).resolve(12) == Layers{12});      // k layers, not k + 1
   CHECK(LayerSelection::evenly_spaced(2).resolve(12) == Layers{1, 12});
   CHECK(LayerSelection::evenly_spaced(12).resolve(12) == Layers{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
 }
@@ -26,10 +26,8 @@ TEST_CASE("explicit layers are sorted, de-duplicated and end with the final laye
 }
 
 TEST_CASE("bad layer selections name the problem", "[layers][errors]") {
-  CHECK_THROWS_WITH(LayerSelection::explicit_list({5}).resolve(4),
-                    Catch::Contains("layer 5 is out of range [0, 4]"));
-  CHECK_THROWS_WITH(LayerSelection::explicit_list({-1}).resolve(4),
-                    Catch::Contains("layer -1 is out of range"));
+  CHECK_THROWS_WITH(LayerSelection::explicit_list({5}).resolve(4), Catch::Contains("layer 5 is out of range [0, 4]"));
+  CHECK_THROWS_WITH(LayerSelection::explicit_list({-1}).resolve(4), Catch::Contains("layer -1 is out of range"));
   CHECK_THROWS_WITH(LayerSelection::explicit_list({}).resolve(4), Catch::Contains("empty"));
   CHECK_THROWS_WITH(LayerSelection::evenly_spaced(0).resolve(4), Catch::Contains("k = 0"));
   CHECK_THROWS_WITH(LayerSelection::evenly_spaced(5).resolve(4), Catch::Contains("k = 5"));
@@ -114,16 +112,16 @@ TEST_CASE("onset is the earliest layer where cumulative |IG| reaches the fractio
   auto ig = torch::tensor({0.1, -0.1, 0.6, 0.2, 0.0, 0.0, 0.0, 0.0}, torch::kDouble).view({2, 4});
   Layers layers{2, 5, 7, 9};
   auto half = iglens::detail::onset_layers(ig, layers, 0.5);
-  CHECK(half[0].item<std::int64_t>() == 7);  // 0.1, 0.2, 0.8 of 1.0
+  CHECK(half[0].item<std::int64_t>() == 7);   // 0.1, 0.2, 0.8 of 1.0
   CHECK(half[1].item<std::int64_t>() == -1);  // no mass
   CHECK(iglens::detail::onset_layers(ig, layers, 0.1)[0].item<std::int64_t>() == 2);
   CHECK(iglens::detail::onset_layers(ig, layers, 1.0)[0].item<std::int64_t>() == 9);
 }
 
 TEST_CASE("names parse both ways and unknown names are errors", "[names]") {
-  for (auto e : {iglens::Estimator::observed_delta, iglens::Estimator::riemann_left, iglens::Estimator::riemann_right,
-                 iglens::Estimator::riemann_midpoint, iglens::Estimator::riemann_trapezoid,
-                 iglens::Estimator::gauss_legendre}) {
+  for (auto e :
+       {iglens::Estimator::observed_delta, iglens::Estimator::riemann_left, iglens::Estimator::riemann_right,
+        iglens::Estimator::riemann_midpoint, iglens::Estimator::riemann_trapezoid, iglens::Estimator::gauss_legendre}) {
     CHECK(iglens::parse_estimator(iglens::estimator_name(e)) == e);
   }
   for (auto o : {iglens::Objective::probability, iglens::Objective::log_probability,

@@ -172,7 +172,8 @@ TEST_CASE("broken headers", "[gguf][bad-file]") {
 TEST_CASE("truncated files", "[gguf][bad-file]") {
   const std::string whole = small_gguf().bytes;
   for (const int percent : {10, 50, 90}) {
-    const std::string path = write_file("truncated_" + std::to_string(percent), whole.substr(0, whole.size() * percent / 100));
+    const std::string path =
+        write_file("truncated_" + std::to_string(percent), whole.substr(0, whole.size() * percent / 100));
     INFO(percent << " %");
     REQUIRE_THROWS_WITH(iglens::GgufFile::open(path),
                         Contains(path) && (Contains("the file ends inside") || Contains("bytes left in the file") ||
@@ -204,7 +205,8 @@ TEST_CASE("lengths and counts beyond the file", "[gguf][bad-file]") {
                           Contains("runs past the end of the file (size 608)"));
   file = small_gguf();
   file.set_u64(file.second_offset_at, ~std::uint64_t{0} - 31);  // aligned, and would wrap around when added
-  REQUIRE_THROWS_WITH(iglens::GgufFile::open(write_file("offset_wraps", file)), Contains("runs past the end of the file"));
+  REQUIRE_THROWS_WITH(iglens::GgufFile::open(write_file("offset_wraps", file)),
+                      Contains("runs past the end of the file"));
 }
 
 TEST_CASE("bad tensor infos", "[gguf][bad-file]") {
@@ -248,9 +250,9 @@ TEST_CASE("bad metadata", "[gguf][bad-file]") {
     SmallGguf file = small_gguf();
     file.set_u32(file.alignment_value_at, alignment);
     const std::string path = write_file("alignment_" + std::to_string(alignment), file);
-    REQUIRE_THROWS_WITH(iglens::GgufFile::open(path),
-                        Contains(path) && Contains("general.alignment " + std::to_string(alignment) +
-                                                   " is not a power of two"));
+    REQUIRE_THROWS_WITH(
+        iglens::GgufFile::open(path),
+        Contains(path) && Contains("general.alignment " + std::to_string(alignment) + " is not a power of two"));
   }
   SmallGguf file = small_gguf();
   file.set_u32(file.alignment_value_at - 4, 13);  // the value type
@@ -274,11 +276,13 @@ TEST_CASE("getters and tensor lookups name the key, the tensor and the file", "[
   REQUIRE_THROWS_WITH(file.get_integer("general.architecture"),
                       Contains(path) && Contains("metadata 'general.architecture' is a string, not an integer"));
   REQUIRE_THROWS_WITH(file.find_bool("general.alignment"), Contains("'general.alignment' is a uint32, not a bool"));
-  REQUIRE_THROWS_WITH(file.get_string_array("test.bytes"), Contains("'test.bytes' is an array of uint8, not of strings"));
+  REQUIRE_THROWS_WITH(file.get_string_array("test.bytes"),
+                      Contains("'test.bytes' is an array of uint8, not of strings"));
   REQUIRE_THROWS_WITH(file.get_number_array("general.architecture"), Contains("is a string, not an array of numbers"));
   REQUIRE_THROWS_WITH(file.get_string("llama.block_count"),
                       Contains("model file '" + path + "' has no metadata key 'llama.block_count'"));
-  REQUIRE_THROWS_WITH(file.tensor("output.weight"), Contains("model file '" + path + "' has no tensor 'output.weight'"));
+  REQUIRE_THROWS_WITH(file.tensor("output.weight"),
+                      Contains("model file '" + path + "' has no tensor 'output.weight'"));
   CHECK(file.find_tensor("output.weight") == nullptr);
 
   small.set_u32(small.first_type_at, 10);  // Q2_K: 256 values take 84 bytes, which fit

@@ -42,8 +42,9 @@ TEST_CASE("metadata of every value type reads back as gguf-py wrote it", "[gguf]
   CHECK_FALSE(file.get_bool("test.false"));
   CHECK(file.get_string("test.string") == "h\xC3\xA9llo w\xC3\xB6rld");
   CHECK(file.get_number("test.u64_huge") == 9223372036854775813.0);
-  REQUIRE_THROWS_WITH(file.get_integer("test.u64_huge"),
-                      Contains("metadata.gguf") && Contains("'test.u64_huge' = 9223372036854775813 does not fit in int64"));
+  REQUIRE_THROWS_WITH(
+      file.get_integer("test.u64_huge"),
+      Contains("metadata.gguf") && Contains("'test.u64_huge' = 9223372036854775813 does not fit in int64"));
 
   CHECK(file.get_integer_array("test.ints") == std::vector<std::int64_t>{1, -2, 3});
   CHECK(file.get_integer_array("test.u8s") == std::vector<std::int64_t>{0, 255});
@@ -54,7 +55,9 @@ TEST_CASE("metadata of every value type reads back as gguf-py wrote it", "[gguf]
   CHECK(file.get_number_array("test.floats") == std::vector<double>{0.5, -1.25});
   CHECK(file.get_number_array("test.f64s") == std::vector<double>{0.1, -1e300});
   CHECK(file.get_number_array("test.ints") == std::vector<double>{1, -2, 3});
-  CHECK(file.get_string_array("test.strings") == std::vector<std::string>{"a", "", "\xC3\xA7" "a"});
+  CHECK(file.get_string_array("test.strings") == std::vector<std::string>{"a", "",
+                                                                          "\xC3\xA7"
+                                                                          "a"});
   const auto& bools = std::get<iglens::GgufArray>(file.value("test.bools").storage());
   REQUIRE(bools.size() == 3);
   CHECK(std::get<bool>(bools.at(0).storage()));
@@ -108,12 +111,10 @@ TEST_CASE("every dequantizable type matches gguf.quants.dequantize on random blo
   const auto file = iglens::GgufFile::open(fixture_path("quant_types.gguf"));
   using T = iglens::GgmlType;
   const std::vector<TypeCase> cases = {
-      {"F32", T::F32, {100, 64}, true},      {"F16", T::F16, {256, 256}, true},
-      {"BF16", T::BF16, {256, 256}, true},   {"Q4_0", T::Q4_0, {960, 10}, false},
-      {"Q4_1", T::Q4_1, {960, 10}, false},   {"Q5_0", T::Q5_0, {960, 10}, false},
-      {"Q5_1", T::Q5_1, {960, 10}, false},   {"Q8_0", T::Q8_0, {960, 10}, false},
-      {"Q4_K", T::Q4_K, {12800, 4}, false},  {"Q5_K", T::Q5_K, {12800, 4}, false},
-      {"Q6_K", T::Q6_K, {12800, 4}, false},
+      {"F32", T::F32, {100, 64}, true},     {"F16", T::F16, {256, 256}, true},    {"BF16", T::BF16, {256, 256}, true},
+      {"Q4_0", T::Q4_0, {960, 10}, false},  {"Q4_1", T::Q4_1, {960, 10}, false},  {"Q5_0", T::Q5_0, {960, 10}, false},
+      {"Q5_1", T::Q5_1, {960, 10}, false},  {"Q8_0", T::Q8_0, {960, 10}, false},  {"Q4_K", T::Q4_K, {12800, 4}, false},
+      {"Q5_K", T::Q5_K, {12800, 4}, false}, {"Q6_K", T::Q6_K, {12800, 4}, false},
   };
   CHECK(file.tensors().size() == cases.size());
   for (const TypeCase& type_case : cases) {
@@ -141,8 +142,8 @@ TEST_CASE("F16 and BF16 cover subnormals, infinities and NaNs", "[gguf][referenc
   // The fixture holds all 65536 bit patterns in order; spot-check the special ones.
   const auto file = iglens::GgufFile::open(fixture_path("quant_types.gguf"));
   const std::vector<float> half = file.dequantize(file.tensor("F16"));
-  CHECK(half[0x0001] == 0x1p-24f);             // smallest subnormal
-  CHECK(half[0x03FF] == 1023 * 0x1p-24f);      // largest subnormal
+  CHECK(half[0x0001] == 0x1p-24f);         // smallest subnormal
+  CHECK(half[0x03FF] == 1023 * 0x1p-24f);  // largest subnormal
   CHECK(half[0x7C00] == std::numeric_limits<float>::infinity());
   CHECK(half[0xFC00] == -std::numeric_limits<float>::infinity());
   CHECK(std::isnan(half[0x7E00]));

@@ -68,7 +68,8 @@ void check_config(const iglens::HfFolder& folder, const nlohmann::json& expected
     if (value.is_boolean()) {
       CHECK(folder.get_bool(key) == value.get<bool>());
     } else if (value.is_number_integer()) {
-      if (value.is_number_unsigned() && value.get<std::uint64_t>() > std::uint64_t(INT64_MAX)) continue;  // an error, tested alone
+      if (value.is_number_unsigned() && value.get<std::uint64_t>() > std::uint64_t(INT64_MAX))
+        continue;  // an error, tested alone
       CHECK(folder.get_int(key) == value.get<std::int64_t>());
       CHECK(folder.get_double(key) == value.get<double>());
     } else if (value.is_number_float()) {
@@ -101,8 +102,7 @@ TEST_CASE("a tiny GPT-2 saved by transformers lists every tensor with its values
   CHECK_FALSE(folder.has_tensor("lm_head.weight"));
 }
 
-TEST_CASE("a tiny Llama saved by transformers in 30 KB shards lists every tensor with its values",
-          "[hf_folder]") {
+TEST_CASE("a tiny Llama saved by transformers in 30 KB shards lists every tensor with its values", "[hf_folder]") {
   const auto expected = read_json(kFixtures / "llama.json");
   const auto folder = iglens::HfFolder::open(kFixtures / "llama");
   CHECK(folder.files().size() == expected["files"].size());
@@ -189,35 +189,73 @@ TEST_CASE("broken Hugging Face folders are one-line errors naming the file or fo
       {"a file, not a folder", [&] { return valid / "config.json"; }, in_folder("is not a folder")},
       {"no config.json", [&] { return folder_of("no_config", [](auto& f) { fs::remove(f / "config.json"); }); },
        in_folder("has no config.json")},
-      {"config.json not JSON", [&] { return folder_of("config_not_json", [](auto& f) { write_text(f / "config.json", "{\"a\": "); }); },
+      {"config.json not JSON",
+       [&] { return folder_of("config_not_json", [](auto& f) { write_text(f / "config.json", "{\"a\": "); }); },
        in_file("config.json", "is not valid JSON")},
-      {"config.json number overflow", [&] { return folder_of("config_1e999", [](auto& f) { write_text(f / "config.json", "{\"a\": 1e999}"); }); },
+      {"config.json number overflow",
+       [&] { return folder_of("config_1e999", [](auto& f) { write_text(f / "config.json", "{\"a\": 1e999}"); }); },
        in_file("config.json", "is not valid JSON")},
-      {"config.json not an object", [&] { return folder_of("config_array", [](auto& f) { write_text(f / "config.json", "[1]"); }); },
+      {"config.json not an object",
+       [&] { return folder_of("config_array", [](auto& f) { write_text(f / "config.json", "[1]"); }); },
        in_file("config.json", "must be a JSON object, found array")},
-      {"config.json a folder", [&] { return folder_of("config_folder", [](auto& f) { fs::remove(f / "config.json"); fs::create_directory(f / "config.json"); }); },
+      {"config.json a folder",
+       [&] {
+         return folder_of("config_folder", [](auto& f) {
+           fs::remove(f / "config.json");
+           fs::create_directory(f / "config.json");
+         });
+       },
        in_file("config.json", "is a folder, not a file")},
       {"no weights", [&] { return folder_of("no_weights", [&](auto& f) { fs::remove(f / index_name); }); },
        in_folder("has no model.safetensors or model.safetensors.index.json (pytorch_model.bin is not read: "
                  "convert it to safetensors)")},
-      {"index not JSON", [&] { return folder_of("index_not_json", [&](auto& f) { write_text(f / index_name, "weight_map"); }); },
+      {"index not JSON",
+       [&] { return folder_of("index_not_json", [&](auto& f) { write_text(f / index_name, "weight_map"); }); },
        in_file(index_name, "is not valid JSON")},
-      {"index without weight_map", [&] { return folder_of("no_weight_map", [&](auto& f) { write_text(f / index_name, "{\"metadata\": {}}"); }); },
+      {"index without weight_map",
+       [&] { return folder_of("no_weight_map", [&](auto& f) { write_text(f / index_name, "{\"metadata\": {}}"); }); },
        in_file(index_name, "has no weight_map object (tensor name -> shard file)")},
-      {"index naming a missing shard", [&] { return folder_of("missing_shard", [](auto& f) { fs::remove(f / "model-00002-of-00002.safetensors"); }); },
-       in_file(index_name, "shard 'model-00002-of-00002.safetensors' of tensor 'layers.1.weight' does not exist in the folder")},
-      {"index with a ../ path", [&] { return with_weight_map("dot_dot", [](auto& m) { m["norm.weight"] = "../sharded/model-00002-of-00002.safetensors"; }); },
-       in_file(index_name, "shard '../sharded/model-00002-of-00002.safetensors' of tensor 'norm.weight' is not a file name inside the folder")},
-      {"index with an absolute path", [&] { return with_weight_map("absolute", [&](auto& m) { m["norm.weight"] = (valid / "model-00002-of-00002.safetensors").string(); }); },
+      {"index naming a missing shard",
+       [&] { return folder_of("missing_shard", [](auto& f) { fs::remove(f / "model-00002-of-00002.safetensors"); }); },
+       in_file(index_name,
+               "shard 'model-00002-of-00002.safetensors' of tensor 'layers.1.weight' does not exist in the folder")},
+      {"index with a ../ path",
+       [&] {
+         return with_weight_map("dot_dot",
+                                [](auto& m) { m["norm.weight"] = "../sharded/model-00002-of-00002.safetensors"; });
+       },
+       in_file(index_name,
+               "shard '../sharded/model-00002-of-00002.safetensors' of tensor 'norm.weight' is not a file name inside "
+               "the folder")},
+      {"index with an absolute path",
+       [&] {
+         return with_weight_map(
+             "absolute", [&](auto& m) { m["norm.weight"] = (valid / "model-00002-of-00002.safetensors").string(); });
+       },
        in_file(index_name, "shard '" + (valid / "model-00002-of-00002.safetensors").string() +
                                "' of tensor 'norm.weight' is not a file name inside the folder")},
-      {"index with a shard that is not a string", [&] { return with_weight_map("shard_number", [](auto& m) { m["norm.weight"] = 2; }); },
+      {"index with a shard that is not a string",
+       [&] { return with_weight_map("shard_number", [](auto& m) { m["norm.weight"] = 2; }); },
        in_file(index_name, "weight_map['norm.weight'] must be a shard file name, found 2")},
-      {"index whose shard lacks the tensor", [&] { return with_weight_map("wrong_shard", [](auto& m) { m["norm.weight"] = "model-00001-of-00002.safetensors"; }); },
-       in_file(index_name, "tensor 'norm.weight' is indexed in shard 'model-00001-of-00002.safetensors', which has no such tensor")},
-      {"index naming a tensor no shard has", [&] { return with_weight_map("extra_tensor", [](auto& m) { m["lm_head.weight"] = "model-00001-of-00002.safetensors"; }); },
-       in_file(index_name, "tensor 'lm_head.weight' is indexed in shard 'model-00001-of-00002.safetensors', which has no such tensor")},
-      {"a broken shard", [&] { return folder_of("broken_shard", [](auto& f) { fs::resize_file(f / "model-00002-of-00002.safetensors", 4); }); },
+      {"index whose shard lacks the tensor",
+       [&] {
+         return with_weight_map("wrong_shard", [](auto& m) { m["norm.weight"] = "model-00001-of-00002.safetensors"; });
+       },
+       in_file(
+           index_name,
+           "tensor 'norm.weight' is indexed in shard 'model-00001-of-00002.safetensors', which has no such tensor")},
+      {"index naming a tensor no shard has",
+       [&] {
+         return with_weight_map("extra_tensor",
+                                [](auto& m) { m["lm_head.weight"] = "model-00001-of-00002.safetensors"; });
+       },
+       in_file(
+           index_name,
+           "tensor 'lm_head.weight' is indexed in shard 'model-00001-of-00002.safetensors', which has no such tensor")},
+      {"a broken shard",
+       [&] {
+         return folder_of("broken_shard", [](auto& f) { fs::resize_file(f / "model-00002-of-00002.safetensors", 4); });
+       },
        in_file("model-00002-of-00002.safetensors", "is 4 bytes, too short for a safetensors file")},
   };
   for (const auto& c : cases) {

@@ -84,15 +84,14 @@ TEST_CASE("every dtype reads as numpy and torch wrote it, bit for bit", "[safete
     const auto raw = read_bytes(kFixtures / entry["raw"].get<std::string>());
     REQUIRE(tensor.byte_size == raw.size());
     CHECK(std::memcmp(tensor.data, raw.data(), raw.size()) == 0);
-    REQUIRE(tensor.element_count * std::int64_t(iglens::dtype_size(tensor.dtype)) ==
-            std::int64_t(tensor.byte_size));
+    REQUIRE(tensor.element_count * std::int64_t(iglens::dtype_size(tensor.dtype)) == std::int64_t(tensor.byte_size));
 
     if (!entry.contains("f32")) {
       std::vector<float> unused(tensor.element_count + 1);
-      CHECK_THROWS_WITH(file.to_float32(tensor, unused.data()),
-                        Contains(file_name) && Contains("tensor '" + name + "' has dtype " +
-                                                        entry["dtype"].get<std::string>() +
-                                                        "; to_float32 reads only F32, F16, BF16 and F64"));
+      CHECK_THROWS_WITH(
+          file.to_float32(tensor, unused.data()),
+          Contains(file_name) && Contains("tensor '" + name + "' has dtype " + entry["dtype"].get<std::string>() +
+                                          "; to_float32 reads only F32, F16, BF16 and F64"));
       continue;
     }
     // Compared as bits: NaN payloads and signed zeros must match too.
@@ -174,14 +173,17 @@ TEST_CASE("broken safetensors files are one-line errors naming the file and the 
     std::string message;
   };
   const std::vector<Case> cases{
-      {"missing file", [&] { return (broken / "does_not_exist.safetensors").string(); }, "cannot be opened: No such file"},
+      {"missing file", [&] { return (broken / "does_not_exist.safetensors").string(); },
+       "cannot be opened: No such file"},
       {"folder given as file", [&] { return broken.string(); }, "is a folder, not a file"},
-      {"a FIFO (must not wait for a writer)", [&] {
+      {"a FIFO (must not wait for a writer)",
+       [&] {
          const auto path = (broken / "fifo.safetensors").string();
          fs::remove(path);
          REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
          return path;
-       }, "is not a regular file"},
+       },
+       "is not a regular file"},
       {"empty file", [&] { return file_of("empty", ""); }, "is 0 bytes, too short for a safetensors file"},
       {"shorter than the length", [&] { return file_of("short", valid.substr(0, 5)); }, "is 5 bytes, too short"},
       {"header length 2^62", [&] { return with_length("length_2_62", std::uint64_t(1) << 62); },
@@ -192,49 +194,100 @@ TEST_CASE("broken safetensors files are one-line errors naming the file and the 
        "safetensors header length 150000000 is over the limit of 100000000 bytes"},
       {"header not JSON", [&] { return with_header_text("not_json", "{\"a\": {\"dtype\": \"F32\","); },
        "safetensors header is not valid JSON"},
-      {"header of zero bytes", [&] { return with_header_text("zero_header", ""); }, "safetensors header is not valid JSON"},
-      {"JSON number 1e999", [&] { return with_header_text("number_overflow", R"({"a": {"dtype": "F32", "shape": [1e999], "data_offsets": [0, 16]}})"); },
+      {"header of zero bytes", [&] { return with_header_text("zero_header", ""); },
        "safetensors header is not valid JSON"},
-      {"header an array", [&] { return with_header_text("array", "[1, 2]"); }, "safetensors header must be a JSON object, found array"},
-      {"repeated name", [&] { return with_header_text("repeated", R"({"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}, "a": {"dtype": "U8", "shape": [1], "data_offsets": [1, 2]}})"); },
+      {"JSON number 1e999",
+       [&] {
+         return with_header_text("number_overflow",
+                                 R"({"a": {"dtype": "F32", "shape": [1e999], "data_offsets": [0, 16]}})");
+       },
+       "safetensors header is not valid JSON"},
+      {"header an array", [&] { return with_header_text("array", "[1, 2]"); },
+       "safetensors header must be a JSON object, found array"},
+      {"repeated name",
+       [&] {
+         return with_header_text(
+             "repeated",
+             R"({"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}, "a": {"dtype": "U8", "shape": [1], "data_offsets": [1, 2]}})");
+       },
        "safetensors header names 'a' more than once"},
       {"dtype F8_E4M3", [&] { return with_header("f8", [](auto& h) { h["a"]["dtype"] = "F8_E4M3"; }); },
        "tensor 'a' has dtype 'F8_E4M3', which is not read (F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL are)"},
-      {"dtype Q4", [&] { return with_header("q4", [](auto& h) { h["b"]["dtype"] = "Q4"; }); }, "tensor 'b' has dtype 'Q4', which is not read"},
-      {"dtype not a string", [&] { return with_header("dtype_number", [](auto& h) { h["a"]["dtype"] = 32; }); }, "tensor 'a' has no dtype string"},
-      {"tensor not an object", [&] { return with_header("tensor_array", [](auto& h) { h["a"] = {1, 2}; }); }, "tensor 'a' must be a JSON object, found array"},
-      {"no shape", [&] { return with_header("no_shape", [](auto& h) { h["a"].erase("shape"); }); }, "tensor 'a' has no shape array"},
-      {"shape/offset mismatch", [&] { return with_header("mismatch", [](auto& h) { h["a"]["shape"] = {2, 3}; }); },
+      {"dtype Q4", [&] { return with_header("q4", [](auto& h) { h["b"]["dtype"] = "Q4"; }); },
+       "tensor 'b' has dtype 'Q4', which is not read"},
+      {"dtype not a string", [&] { return with_header("dtype_number", [](auto& h) { h["a"]["dtype"] = 32; }); },
+       "tensor 'a' has no dtype string"},
+      {"tensor not an object", [&] { return with_header("tensor_array", [](auto& h) {
+                                       h["a"] = {1, 2};
+                                     }); },
+       "tensor 'a' must be a JSON object, found array"},
+      {"no shape", [&] { return with_header("no_shape", [](auto& h) { h["a"].erase("shape"); }); },
+       "tensor 'a' has no shape array"},
+      {"shape/offset mismatch", [&] { return with_header("mismatch", [](auto& h) {
+                                        h["a"]["shape"] = {2, 3};
+                                      }); },
        "tensor 'a' data_offsets [0, 16] hold 16 bytes, but dtype F32 and shape [2, 3] need 24"},
       {"dtype/offset mismatch", [&] { return with_header("dtype_mismatch", [](auto& h) { h["a"]["dtype"] = "F64"; }); },
        "tensor 'a' data_offsets [0, 16] hold 16 bytes, but dtype F64 and shape [2, 2] need 32"},
       {"data past the end of the file", [&] { return file_of("truncated", valid.substr(0, valid.size() - 2)); },
        "tensor 'b' data_offsets [16, 22] run past the end of the file (data section of 20 bytes)"},
-      {"offsets beyond the data", [&] { return with_header("far_offsets", [](auto& h) { h["b"]["data_offsets"] = {1000016, 1000022}; }); },
+      {"offsets beyond the data",
+       [&] { return with_header("far_offsets", [](auto& h) {
+               h["b"]["data_offsets"] = {1000016, 1000022};
+             }); },
        "tensor 'b' data_offsets [1000016, 1000022] run past the end of the file"},
-      {"overlapping tensors", [&] { return with_header("overlap", [](auto& h) { h["b"]["data_offsets"] = {10, 16}; }); },
+      {"overlapping tensors",
+       [&] { return with_header("overlap", [](auto& h) {
+               h["b"]["data_offsets"] = {10, 16};
+             }); },
        "tensors 'a' and 'b' overlap in the data section"},
       {"the same bytes twice", [&] { return with_header("same_bytes", [](auto& h) { h["b"] = h["a"]; }); },
        "tensors 'a' and 'b' overlap in the data section"},
-      {"offsets reversed", [&] { return with_header("reversed", [](auto& h) { h["a"]["data_offsets"] = {16, 0}; }); },
+      {"offsets reversed", [&] { return with_header("reversed", [](auto& h) {
+                                   h["a"]["data_offsets"] = {16, 0};
+                                 }); },
        "tensor 'a' data_offsets [16, 0] end before they begin"},
-      {"three offsets", [&] { return with_header("three_offsets", [](auto& h) { h["a"]["data_offsets"] = {0, 8, 16}; }); },
+      {"three offsets",
+       [&] { return with_header("three_offsets", [](auto& h) {
+               h["a"]["data_offsets"] = {0, 8, 16};
+             }); },
        "tensor 'a' has no data_offsets [begin, end]"},
-      {"negative offset", [&] { return with_header("negative_offset", [](auto& h) { h["a"]["data_offsets"] = {-16, 0}; }); },
+      {"negative offset",
+       [&] { return with_header("negative_offset", [](auto& h) {
+               h["a"]["data_offsets"] = {-16, 0};
+             }); },
        "tensor 'a' data offset -16 is negative"},
-      {"negative dimension", [&] { return with_header("negative_dim", [](auto& h) { h["a"]["shape"] = {-2, -2}; }); },
+      {"negative dimension", [&] { return with_header("negative_dim", [](auto& h) {
+                                     h["a"]["shape"] = {-2, -2};
+                                   }); },
        "tensor 'a' dimension -2 is negative"},
-      {"fractional dimension", [&] { return with_header("fractional_dim", [](auto& h) { h["a"]["shape"] = {2.5, 2}; }); },
+      {"fractional dimension",
+       [&] { return with_header("fractional_dim", [](auto& h) {
+               h["a"]["shape"] = {2.5, 2};
+             }); },
        "tensor 'a' dimension 2.5 is not an integer"},
-      {"dimension over int64", [&] { return with_header("dim_u64", [](auto& h) { h["a"]["shape"] = {std::numeric_limits<std::uint64_t>::max()}; }); },
+      {"dimension over int64",
+       [&] {
+         return with_header("dim_u64", [](auto& h) { h["a"]["shape"] = {std::numeric_limits<std::uint64_t>::max()}; });
+       },
        "tensor 'a' dimension 18446744073709551615 is too large"},
-      {"huge dimensions (element count overflows)", [&] { return with_header("huge_dims", [](auto& h) { h["a"]["shape"] = {std::int64_t(1) << 32, std::int64_t(1) << 32}; }); },
+      {"huge dimensions (element count overflows)",
+       [&] {
+         return with_header("huge_dims", [](auto& h) {
+           h["a"]["shape"] = {std::int64_t(1) << 32, std::int64_t(1) << 32};
+         });
+       },
        "tensor 'a' shape [4294967296, 4294967296] has too many elements"},
-      {"huge dimension (byte count overflows)", [&] { return with_header("huge_bytes", [](auto& h) { h["a"]["shape"] = {std::int64_t(1) << 62}; }); },
+      {"huge dimension (byte count overflows)",
+       [&] { return with_header("huge_bytes", [](auto& h) { h["a"]["shape"] = {std::int64_t(1) << 62}; }); },
        "tensor 'a' shape [4611686018427387904] has too many elements"},
-      {"__metadata__ not strings", [&] { return with_header("metadata_number", [](auto& h) { h["__metadata__"] = {{"format", 1}}; }); },
+      {"__metadata__ not strings",
+       [&] { return with_header("metadata_number", [](auto& h) {
+               h["__metadata__"] = {{"format", 1}};
+             }); },
        "safetensors __metadata__ 'format' must be a string, found number"},
-      {"__metadata__ not an object", [&] { return with_header("metadata_string", [](auto& h) { h["__metadata__"] = "pt"; }); },
+      {"__metadata__ not an object",
+       [&] { return with_header("metadata_string", [](auto& h) { h["__metadata__"] = "pt"; }); },
        "safetensors __metadata__ must be a JSON object, found string"},
   };
   for (const auto& c : cases) {
@@ -250,8 +303,8 @@ TEST_CASE("an empty tensor inside another's bytes overlaps nothing", "[safetenso
   auto small = small_file();
   small.header["empty"] = {{"dtype", "F32"}, {"shape", {0, 4}}, {"data_offsets", {8, 8}}};
   // A zero dimension makes the tensor empty however large the others are.
-  small.header["empty_huge"] = {{"dtype", "F64"}, {"shape", {std::int64_t(1) << 62, 0, std::int64_t(1) << 62}},
-                                {"data_offsets", {22, 22}}};
+  small.header["empty_huge"] = {
+      {"dtype", "F64"}, {"shape", {std::int64_t(1) << 62, 0, std::int64_t(1) << 62}}, {"data_offsets", {22, 22}}};
   const auto path = (kFixtures / "broken_safetensors_empty.safetensors").string();
   write_bytes(path, assemble(small.header.dump(), small.data));
   const auto file = iglens::SafetensorsFile::open(path);

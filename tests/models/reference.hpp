@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
-#include "iglens/error.hpp"
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include "iglens/error.hpp"
 
 namespace iglens::testing {
 
@@ -52,7 +52,8 @@ inline torch::Tensor raw_f64_tensor(const std::string& path, const std::vector<s
   auto out = torch::empty(shape, torch::kFloat64);
   std::ifstream file(path, std::ios::binary);
   file.read(reinterpret_cast<char*>(out.data_ptr<double>()), out.numel() * sizeof(double));
-  if (!file || file.peek() != std::ifstream::traits_type::eof()) FAIL(path << " does not hold " << out.numel() << " float64 values");
+  if (!file || file.peek() != std::ifstream::traits_type::eof())
+    FAIL(path << " does not hold " << out.numel() << " float64 values");
   return out;
 }
 
@@ -80,11 +81,11 @@ inline std::vector<ReferenceSequence> smollm2_reference() {
   std::vector<ReferenceSequence> sequences;
   for (std::size_t i = 0; i < json.at("sequences").size(); ++i) {
     const auto& s = json["sequences"][i];
-    sequences.push_back(
-        {s.at("ids").get<std::vector<std::int64_t>>(),
-         raw_f64_tensor(dir + "logits_" + std::to_string(i) + ".f64", s.at("logits_shape").get<std::vector<std::int64_t>>()),
-         raw_f64_tensor(dir + "residual_" + std::to_string(i) + ".f64",
-                        s.at("residual_shape").get<std::vector<std::int64_t>>())});
+    sequences.push_back({s.at("ids").get<std::vector<std::int64_t>>(),
+                         raw_f64_tensor(dir + "logits_" + std::to_string(i) + ".f64",
+                                        s.at("logits_shape").get<std::vector<std::int64_t>>()),
+                         raw_f64_tensor(dir + "residual_" + std::to_string(i) + ".f64",
+                                        s.at("residual_shape").get<std::vector<std::int64_t>>())});
   }
   return sequences;
 }

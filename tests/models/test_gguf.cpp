@@ -10,8 +10,8 @@
 #include <string>
 #include <utility>
 
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include "iglens/engine/lens.hpp"
 #include "iglens/models/load_gguf.hpp"
@@ -76,8 +76,7 @@ TEST_CASE("SmolLM2 GGUF: float64 logits and every residual layer equal transform
   CHECK(worst_residual <= 1e-8);
 }
 
-TEST_CASE("SmolLM2 GGUF in float32: target probabilities within 1e-4 of transformers' float64",
-          "[models][smollm2]") {
+TEST_CASE("SmolLM2 GGUF in float32: target probabilities within 1e-4 of transformers' float64", "[models][smollm2]") {
   auto& model = smollm2();
   REQUIRE(model.dtype() == torch::kFloat32);
   torch::NoGradGuard no_grad;

@@ -11,8 +11,8 @@
 using namespace iglens;
 using Catch::Matchers::Contains;
 
-using iglens::testing::error_of;
 using iglens::testing::bad_input;
+using iglens::testing::error_of;
 
 TEST_CASE("GGUF of another architecture is named and refused", "[models][errors]") {
   CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("gemma3.gguf")); }),

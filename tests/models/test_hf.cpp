@@ -3,11 +3,11 @@
 
 #include <string>
 
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
-#include "iglens/models/bundle.hpp"
 #include "iglens/engine/lens.hpp"
+#include "iglens/models/bundle.hpp"
 #include "iglens/models/load_hf.hpp"
 #include "reference.hpp"
 
@@ -51,8 +51,7 @@ TEST_CASE("Hugging Face GPT-2 folder: float64 logits and residual stream equal t
   check_against_reference(model, "gpt2", 1e-8);
 }
 
-TEST_CASE("Hugging Face Llama folders (GQA, tied and untied, sharded): float64 equals transformers'",
-          "[models][hf]") {
+TEST_CASE("Hugging Face Llama folders (GQA, tied and untied, sharded): float64 equals transformers'", "[models][hf]") {
   for (const auto* name : {"llama_untied", "llama_tied"}) {
     auto model = load_hf_decoder(tiny_folder(name));
     const auto& c = model.config();

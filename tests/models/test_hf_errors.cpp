@@ -11,8 +11,8 @@
 using namespace iglens;
 using Catch::Matchers::Contains;
 
-using iglens::testing::error_of;
 using iglens::testing::bad_input;
+using iglens::testing::error_of;
 
 TEST_CASE("HF folder of another architecture is named and refused", "[models][errors]") {
   const auto message = error_of([] { load_hf_decoder(bad_input("other_architecture")); });
@@ -21,8 +21,7 @@ TEST_CASE("HF folder of another architecture is named and refused", "[models][er
                                    "GPT2LMHeadModel, LlamaForCausalLM)"));
 }
 
-TEST_CASE("HF config that disagrees with a tensor names the tensor, the file and both shapes",
-          "[models][errors]") {
+TEST_CASE("HF config that disagrees with a tensor names the tensor, the file and both shapes", "[models][errors]") {
   const auto message = error_of([] { load_hf_decoder(bad_input("wrong_hidden_size")); });
   CHECK_THAT(message, Contains("wrong_hidden_size/model.safetensors") &&
                           Contains("tensor 'model.embed_tokens.weight' has shape [101, 32], but config.json implies "
@@ -42,4 +41,3 @@ TEST_CASE("HF configs with unsupported features are refused", "[models][errors]"
   CHECK_THAT(error_of([] { load_hf_decoder(bad_input("no_such_folder")); }),
              Contains("Hugging Face folder") && Contains("does not exist"));
 }
-

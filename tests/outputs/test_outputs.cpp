@@ -54,8 +54,7 @@ TEST_CASE("token labels are one line of valid UTF-8", "[outputs]") {
   CHECK(display_width("\xCE\x94prob") == 5);
 }
 
-TEST_CASE("the table lists layers lowest first, as JSON and CSV do, and ends with the completeness line",
-          "[outputs]") {
+TEST_CASE("the table lists layers lowest first, as JSON and CSV do, and ends with the completeness line", "[outputs]") {
   const auto table = to_table(two_token_report());
   const auto header = table.find("pos  token");
   REQUIRE(header != std::string::npos);
@@ -67,7 +66,7 @@ TEST_CASE("the table lists layers lowest first, as JSON and CSV do, and ends wit
   CHECK(header_line.find("onsetL*") != std::string::npos);
   CHECK(header_line.find("foil") == std::string::npos);
   CHECK(table.find("+0.1250  -0.2500  +0.5000") != std::string::npos);  // IG@0 IG@2 IG@4 of row 1
-  CHECK(table.find("+0.3750  +0.3750") != std::string::npos);            // sum and delta
+  CHECK(table.find("+0.3750  +0.3750") != std::string::npos);           // sum and delta
   CHECK(table.find(R"("\n\"\xc3")") != std::string::npos);
   CHECK(table.find("max|sum - \xCE\x94prob| = 2.5e-08") != std::string::npos);
 }
@@ -126,8 +125,8 @@ TEST_CASE("JSON carries the documented fields with ig and lens ordered like laye
   }
   CHECK(j["layers"] == nlohmann::json({0, 2, 4}));
   const auto& token = j["tokens"][0];
-  for (const char* key : {"position", "target_id", "target", "ig", "lens", "f_final", "f_baseline", "delta",
-                          "onset_layer"}) {
+  for (const char* key :
+       {"position", "target_id", "target", "ig", "lens", "f_final", "f_baseline", "delta", "onset_layer"}) {
     CHECK(token.contains(key));
   }
   CHECK(token["ig"] == nlohmann::json({0.125, -0.25, 0.5}));
@@ -146,7 +145,7 @@ TEST_CASE("CSV has one quoted line per token and layer", "[outputs]") {
         std::string::npos);
   CHECK(csv.find("4,44,\",\",,,2,-0.25,0.2,0.6,0.225,0.375,4\n") != std::string::npos);
   CHECK(csv.find("5,10,\"\n\"\"\xC3\",,,0,0.125,") != std::string::npos);  // quotes doubled, newline kept inside quotes
-  CHECK(csv.find(",0.375,\n") != std::string::npos);                    // no onset: empty field
+  CHECK(csv.find(",0.375,\n") != std::string::npos);                       // no onset: empty field
   CHECK_THROWS_WITH(render_report(two_token_report(), "xml"), Catch::Contains("unknown output format 'xml'"));
 }
 
@@ -174,7 +173,10 @@ Report components_report() {
   r.layers = {0, 1, 2};
   r.components = ComponentLayout{{"embedding", "0.attn.head 0", "0.attn.head 1", "0.attn.bias", "0.mlp",
                                   "1.attn.head 0", "1.attn.head 1", "1.attn.bias", "1.mlp"},
-                                 "observed-delta", 64, 2, 2};
+                                 "observed-delta",
+                                 64,
+                                 2,
+                                 2};
   for (auto& row : r.tokens) {
     row.component_credits = {0.125, -0.5, 0.125, 0.0, 0.125, 0.25, 0.0625, -0.0625, 0.25};
   }
@@ -186,7 +188,8 @@ Report components_report() {
 
 TEST_CASE("with components the table lists each token's largest components and their share", "[outputs]") {
   const auto table = to_table(components_report());
-  const auto section = table.find("components (observed-delta, 64 steps): per token the 8 of 9 with the largest |credit|");
+  const auto section =
+      table.find("components (observed-delta, 64 steps): per token the 8 of 9 with the largest |credit|");
   REQUIRE(section != std::string::npos);
   const auto first_token = table.substr(section, table.find("pos 5", section) - section);
   CHECK(first_token.find("pos 4 \",\"  \xCE\x94prob +0.3750") != std::string::npos);
@@ -199,8 +202,7 @@ TEST_CASE("with components the table lists each token's largest components and t
   CHECK(to_table(two_token_report()).find("components (") == std::string::npos);
 }
 
-TEST_CASE("with components JSON carries the labels once and each token's credits aligned with them",
-          "[outputs]") {
+TEST_CASE("with components JSON carries the labels once and each token's credits aligned with them", "[outputs]") {
   const auto j = nlohmann::json::parse(to_json(components_report()));
   CHECK(j["components"]["labels"].size() == 9);
   CHECK(j["components"]["labels"][3] == "0.attn.bias");

@@ -113,8 +113,8 @@ TEMPLATE_TEST_CASE("segment sweeps match exact sums at every node", "[softmax]",
         std::vector<TestType> lse(Q), mean_a(Q), mean_b(Q), lse_only(Q);
         variant.segment_moments(a.data(), b.data(), z0.data(), V, alpha.data(), beta.data(), Q, lse.data(),
                                 mean_a.data(), mean_b.data());
-        variant.segment_values(a.data(), b.data(), z0.data(), V, alpha.data(), beta.data(), Q, lse_only.data(),
-                               nullptr, nullptr);
+        variant.segment_values(a.data(), b.data(), z0.data(), V, alpha.data(), beta.data(), Q, lse_only.data(), nullptr,
+                               nullptr);
         for (std::int64_t q = 0; q < Q; ++q) {
           const auto expected = reference(a, b, z0, alpha[q], beta[q]);
           CHECK(lse[q] == Approx(double(expected.lse)).epsilon(kRelative<TestType>).margin(10 * kRelative<TestType>));

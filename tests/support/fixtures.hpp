@@ -18,9 +18,7 @@ inline std::vector<std::int64_t> prompt_ids(std::int64_t length = 10, std::int64
   return ids;
 }
 
-inline torch::Tensor as_tensor(const std::vector<std::int64_t>& ids) {
-  return torch::tensor(ids, torch::kLong);
-}
+inline torch::Tensor as_tensor(const std::vector<std::int64_t>& ids) { return torch::tensor(ids, torch::kLong); }
 
 // Residual stream [L+1, S, d] of one prompt.
 inline torch::Tensor residual_of(TinyGpt2& net, const std::vector<std::int64_t>& ids) {

@@ -44,8 +44,7 @@ struct BlockImpl : torch::nn::Module {
     const auto B = x.size(0), S = x.size(1), d = x.size(2), hd = d / n_head;
     auto parts = qkv(ln1(x)).split(d, -1);
     auto heads = [&](const torch::Tensor& t) { return t.view({B, S, n_head, hd}).transpose(1, 2); };
-    auto att = torch::matmul(heads(parts[0]), heads(parts[1]).transpose(-2, -1)) /
-               std::sqrt(static_cast<double>(hd));
+    auto att = torch::matmul(heads(parts[0]), heads(parts[1]).transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
     auto mask = torch::ones({S, S}, torch::dtype(torch::kBool).device(x.device())).triu(1);
     att = att.masked_fill(mask, -std::numeric_limits<double>::infinity()).softmax(-1);
     auto y = torch::matmul(att, heads(parts[2])).transpose(1, 2).reshape({B, S, d});
@@ -67,8 +66,7 @@ struct TinyGpt2Impl : torch::nn::Module {
         wte(register_module("wte", torch::nn::Embedding(c.vocab_size, c.d_model))),
         wpe(register_module("wpe", torch::nn::Embedding(c.context, c.d_model))),
         blocks(register_module("blocks", torch::nn::ModuleList())),
-        ln_f(register_module("ln_f",
-                             torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.d_model}).eps(1e-5)))) {
+        ln_f(register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.d_model}).eps(1e-5)))) {
     for (std::int64_t l = 0; l < c.n_layer; ++l) blocks->push_back(Block(c.d_model, c.n_head));
     // Non-trivial norm gains and shifts, so the closed form's g and beta matter.
     torch::NoGradGuard no_grad;
@@ -93,15 +91,11 @@ struct TinyGpt2Impl : torch::nn::Module {
     return torch::stack(states);
   }
 
-  torch::Tensor readout_logits(const torch::Tensor& h) {
-    return torch::nn::functional::linear(ln_f(h), wte->weight);
-  }
+  torch::Tensor readout_logits(const torch::Tensor& h) { return torch::nn::functional::linear(ln_f(h), wte->weight); }
 
   torch::Tensor logits(const torch::Tensor& ids) { return readout_logits(residual_stream(ids)[-1]); }
 
-  NormHead norm_head() {
-    return {NormKind::layer_norm, ln_f->weight, ln_f->bias, 1e-5, wte->weight, torch::Tensor()};
-  }
+  NormHead norm_head() { return {NormKind::layer_norm, ln_f->weight, ln_f->bias, 1e-5, wte->weight, torch::Tensor()}; }
 
   TinyConfig config;
   torch::nn::Embedding wte, wpe;
@@ -148,8 +142,8 @@ inline torch::jit::Module scripted_twin(const TinyGpt2& net) {
   };
   m.register_parameter("wte", net->wte->weight.detach().clone(), false);
   m.register_parameter("wpe", net->wpe->weight.detach().clone(), false);
-  for (const char* name : {"ln1.weight", "ln1.bias", "qkv.weight", "qkv.bias", "proj.weight", "proj.bias",
-                           "ln2.weight", "ln2.bias", "fc.weight", "fc.bias", "fc_proj.weight", "fc_proj.bias"}) {
+  for (const char* name : {"ln1.weight", "ln1.bias", "qkv.weight", "qkv.bias", "proj.weight", "proj.bias", "ln2.weight",
+                           "ln2.bias", "fc.weight", "fc.bias", "fc_proj.weight", "fc_proj.bias"}) {
     std::string flat = name;
     flat[flat.find('.')] = '_';
     m.register_parameter(flat, stacked(name), false);

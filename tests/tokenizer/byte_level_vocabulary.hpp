@@ -15,14 +15,12 @@ inline std::vector<std::string> gpt2_byte_symbols() {
   std::vector<std::string> symbols;
   int next_substitute = 256;
   for (int byte = 0; byte < 256; ++byte) {
-    const bool printable =
-        (byte >= 33 && byte <= 126) || (byte >= 161 && byte <= 172) || byte >= 174;
+    const bool printable = (byte >= 33 && byte <= 126) || (byte >= 161 && byte <= 172) || byte >= 174;
     const int code_point = printable ? byte : next_substitute++;
     if (code_point < 0x80) {
       symbols.push_back(std::string(1, static_cast<char>(code_point)));
     } else {
-      symbols.push_back({static_cast<char>(0xC0 | (code_point >> 6)),
-                         static_cast<char>(0x80 | (code_point & 0x3F))});
+      symbols.push_back({static_cast<char>(0xC0 | (code_point >> 6)), static_cast<char>(0x80 | (code_point & 0x3F))});
     }
   }
   return symbols;

@@ -27,8 +27,7 @@ inline const std::vector<OracleCase>& oracle_cases() {
     std::ifstream file(IGLENS_TEST_ORACLE_IDS);
     std::vector<OracleCase> loaded;
     for (const auto& item : nlohmann::json::parse(file)) {
-      loaded.push_back(
-          {item.at("text").get<std::string>(), item.at("ids").get<std::vector<std::int64_t>>()});
+      loaded.push_back({item.at("text").get<std::string>(), item.at("ids").get<std::vector<std::int64_t>>()});
     }
     return loaded;
   }();

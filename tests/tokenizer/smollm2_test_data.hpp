@@ -62,8 +62,8 @@ inline iglens::Tokenizer smollm2_tokenizer_with(iglens::PreTokenizer pre_tokeniz
   const Smollm2Vocabulary& vocabulary = smollm2_vocabulary();
   iglens::TokenizerSettings settings = vocabulary.settings;
   settings.pre_tokenizer = pre_tokenizer;
-  return iglens::Tokenizer::from_token_list(vocabulary.tokens, vocabulary.merges,
-                                            vocabulary.token_types, settings, "SmolLM2 GGUF");
+  return iglens::Tokenizer::from_token_list(vocabulary.tokens, vocabulary.merges, vocabulary.token_types, settings,
+                                            "SmolLM2 GGUF");
 }
 
 // From the GGUF fields, with their own "smollm" pre-tokenizer.
@@ -86,11 +86,9 @@ inline const std::vector<Smollm2Case>& smollm2_cases() {
   static const std::vector<Smollm2Case> cases = [] {
     std::vector<Smollm2Case> loaded;
     for (const auto& item : nlohmann::json::parse(read_reference_file("smollm2_cases.json"))) {
-      const auto ids = [&](const char* key) {
-        return item.at(key).get<std::vector<std::int64_t>>();
-      };
-      loaded.push_back({item.at("text").get<std::string>(), ids("smollm"), ids("smollm_special"),
-                        ids("gpt2"), ids("gpt2_special")});
+      const auto ids = [&](const char* key) { return item.at(key).get<std::vector<std::int64_t>>(); };
+      loaded.push_back(
+          {item.at("text").get<std::string>(), ids("smollm"), ids("smollm_special"), ids("gpt2"), ids("gpt2_special")});
     }
     return loaded;
   }();

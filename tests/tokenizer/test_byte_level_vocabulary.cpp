@@ -27,8 +27,7 @@ std::string text_with_every_utf8_byte() {
   }
   for (int lead = 0xC2; lead < 0xE0; ++lead) text += {static_cast<char>(lead), '\x80'};
   for (int lead = 0xE1; lead < 0xF0; ++lead) text += {static_cast<char>(lead), '\x80', '\x80'};
-  for (int lead = 0xF1; lead < 0xF5; ++lead)
-    text += {static_cast<char>(lead), '\x80', '\x80', '\x80'};
+  for (int lead = 0xF1; lead < 0xF5; ++lead) text += {static_cast<char>(lead), '\x80', '\x80', '\x80'};
   return text + "\xE0\xA0\x80\xF0\x90\x80\x80";  // the leads with a raised floor
 }
 
@@ -55,8 +54,7 @@ TEST_CASE("without merges every byte is its own token", "[tokenizer][byte-level]
     const std::string text = text_with_every_utf8_byte();
     CHECK(tokenizer.encode(text) == byte_values(text));
     CHECK(tokenizer.encode("<|endoftext|>") == byte_values("<|endoftext|>"));
-    CHECK(tokenizer.encode("It's  a\ttest \xE2\x9C\x93\n") ==
-          byte_values("It's  a\ttest \xE2\x9C\x93\n"));
+    CHECK(tokenizer.encode("It's  a\ttest \xE2\x9C\x93\n") == byte_values("It's  a\ttest \xE2\x9C\x93\n"));
   }
 }
 
@@ -71,27 +69,24 @@ TEST_CASE("the lowest-ranked merge applies first", "[tokenizer][byte-level]") {
 
 TEST_CASE("a merge joins non-overlapping pairs from the left", "[tokenizer][byte-level]") {
   // ids: "aa"=257, "aaa"=258
-  const auto tokenizer =
-      iglens::Tokenizer::from_strings(byte_level_vocab({"aa", "aaa"}).dump(), "a a\naa a\n");
+  const auto tokenizer = iglens::Tokenizer::from_strings(byte_level_vocab({"aa", "aaa"}).dump(), "a a\naa a\n");
   CHECK(tokenizer.encode("aa") == std::vector<std::int64_t>{257});
   CHECK(tokenizer.encode("aaaa") == std::vector<std::int64_t>{257, 257});
   CHECK(tokenizer.encode("aaaaa") == std::vector<std::int64_t>{257, 258});
 }
 
-TEST_CASE("all occurrences of a merge apply before the pairs they form",
-          "[tokenizer][byte-level]") {
+TEST_CASE("all occurrences of a merge apply before the pairs they form", "[tokenizer][byte-level]") {
   // "aa a" ranks above "a a" but can only form after it. GPT-2 merges every
   // "a a" in "aaaa" first, giving "aa aa", rather than going on to "aaa a".
-  const auto tokenizer =
-      iglens::Tokenizer::from_strings(byte_level_vocab({"aa", "aaa"}).dump(), "aa a\na a\n");
+  const auto tokenizer = iglens::Tokenizer::from_strings(byte_level_vocab({"aa", "aaa"}).dump(), "aa a\na a\n");
   CHECK(tokenizer.encode("aaaa") == std::vector<std::int64_t>{257, 257});
   CHECK(tokenizer.encode("aaa") == std::vector<std::int64_t>{258});
 }
 
 TEST_CASE("merges never cross pre-tokenisation pieces", "[tokenizer][byte-level]") {
   // ids: "Ġb"=257, "ab"=258; " b" joins as one piece, "a" and " b" do not.
-  const auto tokenizer = iglens::Tokenizer::from_strings(
-      byte_level_vocab({symbols_of(" b"), "ab"}).dump(), symbols_of(" ") + " b\na b\n");
+  const auto tokenizer =
+      iglens::Tokenizer::from_strings(byte_level_vocab({symbols_of(" b"), "ab"}).dump(), symbols_of(" ") + " b\na b\n");
   CHECK(tokenizer.encode("a b") == std::vector<std::int64_t>{97, 257});
   CHECK(tokenizer.encode("ab") == std::vector<std::int64_t>{258});
   CHECK(tokenizer.encode("a1b") == std::vector<std::int64_t>{97, 49, 98});

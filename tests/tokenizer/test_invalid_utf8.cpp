@@ -50,9 +50,9 @@ TEST_CASE("invalid UTF-8 is an error naming the byte offset", "[tokenizer][utf8]
   for (const InvalidText& text : cases) {
     INFO("bytes " << quoted(text.bytes));
     CHECK_THROWS_AS(gpt2_tokenizer().encode(text.bytes), iglens::Error);
-    CHECK_THROWS_WITH(gpt2_tokenizer().encode(text.bytes),
-                      Contains(fmt::format("invalid UTF-8 at byte offset {}: ", text.offset)) &&
-                          Contains(text.problem));
+    CHECK_THROWS_WITH(
+        gpt2_tokenizer().encode(text.bytes),
+        Contains(fmt::format("invalid UTF-8 at byte offset {}: ", text.offset)) && Contains(text.problem));
   }
 }
 

@@ -23,8 +23,7 @@ const iglens::EncodeOptions kSpecials{/*special_tokens=*/true, /*add_bos=*/false
 
 // Checks one tokenizer against the reference ids of every case.
 template <class Expected>
-void check_all_cases(const iglens::Tokenizer& tokenizer, const iglens::EncodeOptions& options,
-                     Expected expected) {
+void check_all_cases(const iglens::Tokenizer& tokenizer, const iglens::EncodeOptions& options, Expected expected) {
   for (const Smollm2Case& reference : smollm2_cases()) {
     INFO("text " << quoted(reference.text) << " (left: ours, right: tokenizers')");
     CHECK(tokenizer.encode(reference.text, options) == expected(reference));
@@ -33,9 +32,7 @@ void check_all_cases(const iglens::Tokenizer& tokenizer, const iglens::EncodeOpt
 
 }  // namespace
 
-TEST_CASE("the SmolLM2 reference covers enough strings", "[.smollm2]") {
-  REQUIRE(smollm2_cases().size() >= 1000);
-}
+TEST_CASE("the SmolLM2 reference covers enough strings", "[.smollm2]") { REQUIRE(smollm2_cases().size() >= 1000); }
 
 TEST_CASE("the GGUF token list gives SmolLM2's tokenizer", "[.smollm2]") {
   const iglens::Tokenizer& tokenizer = smollm2_tokenizer();
@@ -59,14 +56,12 @@ TEST_CASE("smollm pre-tokenizer, special tokens as text: tokenizers' ids", "[.sm
 }
 
 TEST_CASE("smollm pre-tokenizer, special tokens recognised: tokenizers' ids", "[.smollm2]") {
-  check_all_cases(smollm2_tokenizer(), kSpecials,
-                  [](const Smollm2Case& c) { return c.smollm_special; });
+  check_all_cases(smollm2_tokenizer(), kSpecials, [](const Smollm2Case& c) { return c.smollm_special; });
 }
 
 TEST_CASE("gpt2 pre-tokenizer on SmolLM2's vocabulary: tokenizers' ids", "[.smollm2]") {
   check_all_cases(smollm2_gpt2_tokenizer(), {}, [](const Smollm2Case& c) { return c.gpt2; });
-  check_all_cases(smollm2_gpt2_tokenizer(), kSpecials,
-                  [](const Smollm2Case& c) { return c.gpt2_special; });
+  check_all_cases(smollm2_gpt2_tokenizer(), kSpecials, [](const Smollm2Case& c) { return c.gpt2_special; });
 }
 
 TEST_CASE("the settings change the ids of some strings", "[.smollm2]") {
@@ -139,8 +134,8 @@ TEST_CASE("bad SmolLM2 tokenizer inputs are errors that name the problem", "[.sm
   const Smollm2Vocabulary& vocabulary = smollm2_vocabulary();
   const auto build = [&](std::vector<std::string> merges, std::vector<std::int32_t> types,
                          iglens::TokenizerSettings settings) {
-    return iglens::Tokenizer::from_token_list(vocabulary.tokens, std::move(merges),
-                                              std::move(types), settings, "SmolLM2 GGUF");
+    return iglens::Tokenizer::from_token_list(vocabulary.tokens, std::move(merges), std::move(types), settings,
+                                              "SmolLM2 GGUF");
   };
 
   SECTION("a merge naming an unknown token, by its rank") {
@@ -179,31 +174,33 @@ TEST_CASE("bad SmolLM2 tokenizer inputs are errors that name the problem", "[.sm
     CHECK(plain.encode("<|im_end|>", kSpecials).size() > 1);
     auto tokens = vocabulary.tokens;
     tokens[3] = "<｜special｜>";  // full-width bars are not byte-level symbols
-    CHECK_NOTHROW(iglens::Tokenizer::from_token_list(tokens, vocabulary.merges,
-                                                     vocabulary.token_types, vocabulary.settings,
-                                                     "SmolLM2 GGUF"));
-    CHECK_THROWS_WITH(iglens::Tokenizer::from_token_list(tokens, vocabulary.merges, {},
-                                                         vocabulary.settings, "SmolLM2 GGUF"),
-                      Contains("token \"<｜special｜>\" (id 3) contains U+FF5C"));
+    CHECK_NOTHROW(iglens::Tokenizer::from_token_list(tokens, vocabulary.merges, vocabulary.token_types,
+                                                     vocabulary.settings, "SmolLM2 GGUF"));
+    CHECK_THROWS_WITH(
+        iglens::Tokenizer::from_token_list(tokens, vocabulary.merges, {}, vocabulary.settings, "SmolLM2 GGUF"),
+        Contains("token \"<｜special｜>\" (id 3) contains U+FF5C"));
   }
 }
 
 TEST_CASE("text bytes that SmolLM2 has no token for are errors, not dropped", "[.smollm2]") {
   // tokenizers drops them silently: "a\x04b" would decode as "ab".
   const iglens::Tokenizer& tokenizer = smollm2_tokenizer();
-  CHECK_THROWS_WITH(tokenizer.encode("a\x04" "b"),
+  CHECK_THROWS_WITH(tokenizer.encode("a\x04"
+                                     "b"),
                     Contains("byte 0x04 at byte offset 1 of the text has no token"));
-  CHECK_THROWS_WITH(tokenizer.encode("<|im_end|>x\x1D", kSpecials),
-                    Contains("byte 0x1D at byte offset 11"));
-  CHECK(tokenizer.decode(tokenizer.encode("a\x05" "b")) == "a\x05" "b");
+  CHECK_THROWS_WITH(tokenizer.encode("<|im_end|>x\x1D", kSpecials), Contains("byte 0x1D at byte offset 11"));
+  CHECK(tokenizer.decode(tokenizer.encode("a\x05"
+                                          "b")) ==
+        "a\x05"
+        "b");
 }
 
 TEST_CASE("a special token that is not a byte-level string decodes to its text", "[.smollm2]") {
   const Smollm2Vocabulary& vocabulary = smollm2_vocabulary();
   auto tokens = vocabulary.tokens;
   tokens[3] = "<｜special｜>";
-  const auto tokenizer = iglens::Tokenizer::from_token_list(
-      tokens, vocabulary.merges, vocabulary.token_types, vocabulary.settings, "SmolLM2 GGUF");
+  const auto tokenizer = iglens::Tokenizer::from_token_list(tokens, vocabulary.merges, vocabulary.token_types,
+                                                            vocabulary.settings, "SmolLM2 GGUF");
   const std::string text = "a<｜special｜>b";
   const auto ids = tokenizer.encode(text, kSpecials);
   REQUIRE(ids.size() == 3);
@@ -217,28 +214,25 @@ TEST_CASE("unsupported pre-tokenizers and models are named in the error", "[toke
   CHECK(iglens::parse_pre_tokenizer("smollm") == iglens::PreTokenizer::smollm);
   CHECK_THROWS_WITH(iglens::parse_pre_tokenizer("xyz"),
                     Equals("tokenizer pre-tokenizer 'xyz' is not supported (supported: gpt2, smollm)"));
+  CHECK_THROWS_WITH(
+      iglens::Tokenizer::from_hf_tokenizer_json(R"({"model": {"type": "WordPiece", "vocab": {}}})", "bert.json"),
+      Equals("bert.json: model type 'WordPiece' is not supported (supported: BPE)"));
   CHECK_THROWS_WITH(iglens::Tokenizer::from_hf_tokenizer_json(
-                        R"({"model": {"type": "WordPiece", "vocab": {}}})", "bert.json"),
-                    Equals("bert.json: model type 'WordPiece' is not supported (supported: BPE)"));
-  CHECK_THROWS_WITH(
-      iglens::Tokenizer::from_hf_tokenizer_json(
-          R"({"model": {"type": "BPE", "vocab": {}, "merges": []},
+                        R"({"model": {"type": "BPE", "vocab": {}, "merges": []},
               "pre_tokenizer": {"type": "Metaspace", "replacement": "_"}})",
-          "llama.json"),
-      Contains("llama.json: pre_tokenizer Metaspace") && Contains("not supported"));
-  CHECK_THROWS_WITH(
-      iglens::Tokenizer::from_hf_tokenizer_json(
-          R"({"model": {"type": "BPE", "vocab": {}, "merges": []},
+                        "llama.json"),
+                    Contains("llama.json: pre_tokenizer Metaspace") && Contains("not supported"));
+  CHECK_THROWS_WITH(iglens::Tokenizer::from_hf_tokenizer_json(
+                        R"({"model": {"type": "BPE", "vocab": {}, "merges": []},
               "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
                 {"type": "Split", "pattern": {"Regex": "x"}}, {"type": "ByteLevel"}]}})",
-          "llama3.json"),
-      Contains("pre_tokenizer Sequence[Split, ByteLevel]"));
+                        "llama3.json"),
+                    Contains("pre_tokenizer Sequence[Split, ByteLevel]"));
   CHECK_THROWS_WITH(iglens::Tokenizer::from_hf_tokenizer_json("{\"model\": ", "cut.json"),
                     Contains("cut.json: not valid JSON"));
-  CHECK_THROWS_WITH(
-      iglens::Tokenizer::from_hf_tokenizer_json(
-          R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 4000000000}, "merges": []},
+  CHECK_THROWS_WITH(iglens::Tokenizer::from_hf_tokenizer_json(
+                        R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 4000000000}, "merges": []},
               "pre_tokenizer": {"type": "ByteLevel"}})",
-          "gap.json"),
-      Contains("gap.json: token \"b\" has id 4000000000"));
+                        "gap.json"),
+                    Contains("gap.json: token \"b\" has id 4000000000"));
 }

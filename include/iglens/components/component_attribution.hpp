@@ -28,9 +28,9 @@
 #include "iglens/components/detail/part_slopes.hpp"
 #include "iglens/engine/detail/finite.hpp"
 #include "iglens/engine/detail/tensor_text.hpp"
-#include "iglens/error.hpp"
 #include "iglens/engine/estimator.hpp"
 #include "iglens/engine/readout.hpp"
+#include "iglens/error.hpp"
 
 namespace iglens {
 
@@ -70,16 +70,17 @@ inline torch::Tensor split_observed_delta(const PartSlopes& along, double f_star
   if (steps > 1) boundary.narrow(0, 1, steps - 1).copy_(along.values(torch::arange(1, steps, f64) * dt));
   const auto slopes = along.slopes((torch::arange(steps, f64) + 0.5) * dt);  // D_c f at the step midpoints [m, C]
   const auto change = boundary.narrow(0, 1, steps) - boundary.narrow(0, 0, steps);  // df_s [m]
-  const auto slope = slopes.sum(1);                                                  // D_d f [m]
+  const auto slope = slopes.sum(1);                                                 // D_d f [m]
   const auto agreement = change / (slope * dt);
   const auto use_ratio = (slope != 0) & (agreement >= 0) & (agreement <= 2);
   const auto safe_slope = torch::where(use_ratio, slope, torch::ones_like(slope));
   const auto ratio_credits = slopes * (change / safe_slope).unsqueeze(1);
   const auto magnitude = slopes.abs();
   const auto total_magnitude = magnitude.sum(1, true);
-  const auto share = torch::where(total_magnitude > 0, magnitude / torch::where(total_magnitude > 0, total_magnitude,
-                                                                                  torch::ones_like(total_magnitude)),
-                                  torch::full_like(magnitude, 1.0 / static_cast<double>(parts)));
+  const auto share =
+      torch::where(total_magnitude > 0,
+                   magnitude / torch::where(total_magnitude > 0, total_magnitude, torch::ones_like(total_magnitude)),
+                   torch::full_like(magnitude, 1.0 / static_cast<double>(parts)));
   const auto fallback_credits = slopes * dt + (change - slope * dt).unsqueeze(1) * share;
   return torch::where(use_ratio.unsqueeze(1), ratio_credits, fallback_credits).sum(0);
 }
@@ -130,8 +131,9 @@ inline ComponentAttribution attribute_path(const TokenPath& path, const NormHead
 
   // The segment from vertex `first` to the next, split among `parts` [C, d] with unscaled logits [C, V].
   const auto split = [&](const torch::Tensor& parts, const torch::Tensor& u_parts, std::int64_t first) {
-    const PartSlopes along(head, path.target, offset,
-                           {vertices[first], vertices[first + 1], parts, u_vertex[first], u_vertex[first + 1], u_parts});
+    const PartSlopes along(
+        head, path.target, offset,
+        {vertices[first], vertices[first + 1], parts, u_vertex[first], u_vertex[first + 1], u_parts});
     if (estimator != Estimator::observed_delta) return split_by_quadrature(along, estimator, steps);
     return split_observed_delta(along, f(first), f(first + 1), parts.size(0), steps);
   };
@@ -145,9 +147,9 @@ inline ComponentAttribution attribute_path(const TokenPath& path, const NormHead
 
   std::vector<torch::Tensor> credits{whole(0)};
   const auto blocks_per_pass =
-      path.u_parts.defined()
-          ? L
-          : std::max<std::int64_t>(1, component_logits_budget / ((H + 1) * head.vocab_size() * path.parts.element_size()));
+      path.u_parts.defined() ? L
+                             : std::max<std::int64_t>(1, component_logits_budget /
+                                                             ((H + 1) * head.vocab_size() * path.parts.element_size()));
   torch::Tensor u_parts = path.u_parts;  // [blocks of this pass, H + 1, V]
   for (std::int64_t l = 0; l < L; ++l) {
     if (!path.u_parts.defined() && l % blocks_per_pass == 0) {
@@ -184,45 +186,43 @@ inline std::vector<ComponentAttribution> attribute_components(const ResidualComp
                                                               const torch::Tensor& baselines_in = {},
                                                               Estimator estimator = Estimator::observed_delta) {
   const auto& c = components;
-  require(c.resid_pre.defined() && c.resid_mid.defined() && c.head_results.defined() &&
-                      c.attn_bias.defined() && c.mlp_out.defined(),
-                  "component attribution: a component tensor is missing");
-  require(c.resid_mid.dim() == 3 && c.head_results.dim() == 4, "component attribution: resid_mid must be "
-                  "[L, S, d] and head_results [L, S, n_head, d], got {} and {}",
-                  detail::shape_string(c.resid_mid), detail::shape_string(c.head_results));
+  require(c.resid_pre.defined() && c.resid_mid.defined() && c.head_results.defined() && c.attn_bias.defined() &&
+              c.mlp_out.defined(),
+          "component attribution: a component tensor is missing");
+  require(c.resid_mid.dim() == 3 && c.head_results.dim() == 4,
+          "component attribution: resid_mid must be "
+          "[L, S, d] and head_results [L, S, n_head, d], got {} and {}",
+          detail::shape_string(c.resid_mid), detail::shape_string(c.head_results));
   const auto L = c.n_layer(), S = c.length(), H = c.n_head(), d = c.d_model();
   require(c.resid_pre.sizes() == torch::IntArrayRef({L + 1, S, d}) &&
-                      c.head_results.sizes() == torch::IntArrayRef({L, S, H, d}) &&
-                      c.attn_bias.sizes() == c.resid_mid.sizes() && c.mlp_out.sizes() == c.resid_mid.sizes(),
-                  "component attribution: component shapes disagree with resid_mid {}",
-                  detail::shape_string(c.resid_mid));
+              c.head_results.sizes() == torch::IntArrayRef({L, S, H, d}) &&
+              c.attn_bias.sizes() == c.resid_mid.sizes() && c.mlp_out.sizes() == c.resid_mid.sizes(),
+          "component attribution: component shapes disagree with resid_mid {}", detail::shape_string(c.resid_mid));
   const auto dtype = c.resid_pre.scalar_type();
   require(dtype == torch::kFloat32 || dtype == torch::kFloat64,
-                  "component attribution: components must be float32 or float64, got {}", detail::dtype_name(dtype));
-  require(positions.size() == targets.size(), "component attribution: {} positions but {} targets",
-                  positions.size(), targets.size());
+          "component attribution: components must be float32 or float64, got {}", detail::dtype_name(dtype));
+  require(positions.size() == targets.size(), "component attribution: {} positions but {} targets", positions.size(),
+          targets.size());
   const auto T = static_cast<std::int64_t>(positions.size());
   head_in.validate();
   require(head_in.d_model() == d, "component attribution: the readout takes d = {}, the components have {}",
-                  head_in.d_model(), d);
+          head_in.d_model(), d);
   for (std::int64_t i = 0; i < T; ++i) {
     require(positions[i] >= 0 && positions[i] < S, "component attribution: position {} is outside [0, {})",
-                    positions[i], S);
+            positions[i], S);
     require(targets[i] >= 0 && targets[i] < head_in.vocab_size(),
-                    "component attribution: target {} is outside the vocabulary [0, {})", targets[i],
-                    head_in.vocab_size());
+            "component attribution: target {} is outside the vocabulary [0, {})", targets[i], head_in.vocab_size());
   }
-  require(steps >= 1 && steps <= max_steps, "component attribution: steps must be in [1, {}], got {}",
-                  max_steps, steps);
+  require(steps >= 1 && steps <= max_steps, "component attribution: steps must be in [1, {}], got {}", max_steps,
+          steps);
   const auto options = c.resid_pre.options();
   const auto baselines = baselines_in.defined() ? baselines_in : torch::zeros({d}, options);
   require((baselines.dim() == 1 && baselines.size(0) == d) ||
-                      (baselines.dim() == 2 && baselines.size(0) == T && baselines.size(1) == d),
-                  "component attribution: baseline must be [{}] or [{}, {}], got {}", d, T, d,
-                  detail::shape_string(baselines));
+              (baselines.dim() == 2 && baselines.size(0) == T && baselines.size(1) == d),
+          "component attribution: baseline must be [{}] or [{}, {}], got {}", d, T, d, detail::shape_string(baselines));
   require(detail::all_finite(baselines) && detail::all_finite(c.resid_pre) && detail::all_finite(c.resid_mid) &&
-                      detail::all_finite(c.head_results) && detail::all_finite(c.attn_bias),
-                  "component attribution: the baseline or the components contain NaN or Inf");
+              detail::all_finite(c.head_results) && detail::all_finite(c.attn_bias),
+          "component attribution: the baseline or the components contain NaN or Inf");
   torch::NoGradGuard no_grad;
   const auto head = head_in.to(options);
   const auto offset = detail::logit_offset(head);
@@ -274,11 +274,10 @@ inline ComponentAttribution attribute_components(const ResidualComponents& compo
                                                  std::int64_t target, const NormHead& head, std::int64_t steps,
                                                  const torch::Tensor& baseline = {},
                                                  Estimator estimator = Estimator::observed_delta) {
-  require(!baseline.defined() || baseline.dim() == 1,
-                  "component attribution: baseline must be [{}], got {}", components.d_model(),
-                  detail::shape_string(baseline));
-  return attribute_components(components, std::vector<std::int64_t>{position}, std::vector<std::int64_t>{target},
-                              head, steps, baseline, estimator)
+  require(!baseline.defined() || baseline.dim() == 1, "component attribution: baseline must be [{}], got {}",
+          components.d_model(), detail::shape_string(baseline));
+  return attribute_components(components, std::vector<std::int64_t>{position}, std::vector<std::int64_t>{target}, head,
+                              steps, baseline, estimator)
       .front();
 }
 

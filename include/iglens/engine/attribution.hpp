@@ -5,32 +5,32 @@
 #include <string>
 #include <vector>
 
-#include <Eigen/Core>
 #include <torch/torch.h>
+#include <Eigen/Core>
 
 #include "iglens/engine/detail/tensor_text.hpp"
-#include "iglens/error.hpp"
 #include "iglens/engine/estimator.hpp"
 #include "iglens/engine/objective.hpp"
+#include "iglens/error.hpp"
 
 namespace iglens {
 
 // Shapes: T attributed tokens and K chosen layers; a batched run has a
 // leading sequence dimension B on every per-token tensor.
 struct Attribution {
-  torch::Tensor ig;                 // [T, K] credit of each chosen layer; rows sum to delta
-  torch::Tensor lens;               // [T, K] f at each chosen layer (the logit lens of f)
-  torch::Tensor f_baseline;         // [T]
-  torch::Tensor f_final;            // [T] f at the last layer: the model's own answer
-  torch::Tensor delta;              // [T] f_final - f_baseline
-  torch::Tensor convergence_delta;  // [T] sum(ig) - delta (quadrature error of gradient estimators)
-  torch::Tensor onset_layer;        // [T] int64; -1 where the row carries no |IG| mass
-  torch::Tensor per_step;           // [T, K, nodes] with Options::keep_per_step, else undefined
-  torch::Tensor positions;          // [T] int64
-  torch::Tensor target_ids;         // [T] int64
-  torch::Tensor foil_ids;           // [T] int64 (prob-diff only)
-  std::vector<std::int64_t> layers; // the K chosen layers, ascending
-  double completeness_error = 0.0;  // max over rows of |sum(ig) - delta|
+  torch::Tensor ig;                  // [T, K] credit of each chosen layer; rows sum to delta
+  torch::Tensor lens;                // [T, K] f at each chosen layer (the logit lens of f)
+  torch::Tensor f_baseline;          // [T]
+  torch::Tensor f_final;             // [T] f at the last layer: the model's own answer
+  torch::Tensor delta;               // [T] f_final - f_baseline
+  torch::Tensor convergence_delta;   // [T] sum(ig) - delta (quadrature error of gradient estimators)
+  torch::Tensor onset_layer;         // [T] int64; -1 where the row carries no |IG| mass
+  torch::Tensor per_step;            // [T, K, nodes] with Options::keep_per_step, else undefined
+  torch::Tensor positions;           // [T] int64
+  torch::Tensor target_ids;          // [T] int64
+  torch::Tensor foil_ids;            // [T] int64 (prob-diff only)
+  std::vector<std::int64_t> layers;  // the K chosen layers, ascending
+  double completeness_error = 0.0;   // max over rows of |sum(ig) - delta|
 
   Estimator estimator = Estimator::observed_delta;
   std::int64_t steps = 0;
@@ -41,16 +41,11 @@ struct Attribution {
   // Zero-copy row-major view of the [T, K] map for Eigen users. Scalar must
   // match the run's dtype (float or double).
   template <class Scalar>
-  Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>
-  ig_matrix() const {
-    require(ig.dim() == 2, "ig_matrix: needs an unbatched [T, K] map, got {}",
-                    detail::shape_string(ig));
-    require(ig.device().is_cpu() && ig.is_contiguous(),
-                    "ig_matrix: the map must be a contiguous CPU tensor");
-    require(ig.scalar_type() == c10::CppTypeToScalarType<Scalar>::value,
-                    "ig_matrix: requested {} but the map is {}",
-                    detail::dtype_name(c10::CppTypeToScalarType<Scalar>::value),
-                    detail::dtype_name(ig.scalar_type()));
+  Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> ig_matrix() const {
+    require(ig.dim() == 2, "ig_matrix: needs an unbatched [T, K] map, got {}", detail::shape_string(ig));
+    require(ig.device().is_cpu() && ig.is_contiguous(), "ig_matrix: the map must be a contiguous CPU tensor");
+    require(ig.scalar_type() == c10::CppTypeToScalarType<Scalar>::value, "ig_matrix: requested {} but the map is {}",
+            detail::dtype_name(c10::CppTypeToScalarType<Scalar>::value), detail::dtype_name(ig.scalar_type()));
     return {ig.data_ptr<Scalar>(), ig.size(0), ig.size(1)};
   }
 };
@@ -60,8 +55,7 @@ namespace detail {
 // Earliest chosen layer where cumulative |IG| reaches `fraction` of the row's
 // |IG| mass; cum is non-decreasing, so the index is the count of layers below
 // the threshold.
-inline torch::Tensor onset_layers(const torch::Tensor& ig, const std::vector<std::int64_t>& layers,
-                                  double fraction) {
+inline torch::Tensor onset_layers(const torch::Tensor& ig, const std::vector<std::int64_t>& layers, double fraction) {
   auto cumulative = ig.abs().to(torch::kDouble).cumsum(-1);
   auto total = cumulative.select(-1, -1);
   auto below = (cumulative < (total * fraction).unsqueeze(-1)).sum(-1);

@@ -40,10 +40,14 @@ class Baseline {
 
   std::string name() const {
     switch (kind_) {
-      case Kind::zero: return "zero";
-      case Kind::mean: return "mean";
-      case Kind::causal_mean: return "causal-mean";
-      case Kind::custom: return "custom";
+      case Kind::zero:
+        return "zero";
+      case Kind::mean:
+        return "mean";
+      case Kind::causal_mean:
+        return "causal-mean";
+      case Kind::custom:
+        return "custom";
     }
     return "?";
   }
@@ -65,13 +69,11 @@ class Baseline {
         require(point_.defined(), "custom baseline: no tensor was given");
         const bool per_model = point_.dim() == 1 && point_.size(0) == d;
         const bool per_position = point_.dim() == 2 && point_.size(0) == S && point_.size(1) == d;
-        require(per_model || per_position,
-                        "custom baseline: shape {} does not fit; expected [{}] or [{}, {}]",
-                        detail::shape_string(point_), d, S, d);
+        require(per_model || per_position, "custom baseline: shape {} does not fit; expected [{}] or [{}, {}]",
+                detail::shape_string(point_), d, S, d);
         require(point_.is_floating_point(), "custom baseline: dtype {} is not floating point",
-                        detail::dtype_name(point_.scalar_type()));
-        require(detail::all_finite(point_),
-                        "custom baseline: contains NaN or Inf");
+                detail::dtype_name(point_.scalar_type()));
+        require(detail::all_finite(point_), "custom baseline: contains NaN or Inf");
         auto p = point_.to(lowest_layer.options());
         return (per_model ? p.view({1, 1, d}) : p.view({1, S, d})).expand({B, S, d});
       }

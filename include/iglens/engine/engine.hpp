@@ -19,17 +19,17 @@
 #include "iglens/engine/detail/finite.hpp"
 #include "iglens/engine/detail/tensor_text.hpp"
 #include "iglens/engine/detail/torch_call.hpp"
-#include "iglens/error.hpp"
 #include "iglens/engine/options.hpp"
 #include "iglens/engine/readout.hpp"
 #include "iglens/engine/targets.hpp"
+#include "iglens/error.hpp"
 
 namespace iglens {
 namespace detail {
 
 inline void check_residual_stream(const torch::Tensor& residual) {
-  require(residual.defined() && residual.dim() == 4,
-          "residual stream must be [L+1, B, S, d], got {}", shape_string(residual));
+  require(residual.defined() && residual.dim() == 4, "residual stream must be [L+1, B, S, d], got {}",
+          shape_string(residual));
   require(residual.is_floating_point(), "residual stream must be floating point, got {}",
           dtype_name(residual.scalar_type()));
   require(residual.size(0) >= 2, "residual stream has {} layer(s); need embeddings and at least one block",
@@ -53,39 +53,37 @@ struct RowIds {
   torch::Tensor positions, targets, foils;
 };
 
-inline RowIds check_targets(const std::vector<Targets>& batch, std::int64_t sequence_length,
-                            std::int64_t vocab_size, Objective objective) {
+inline RowIds check_targets(const std::vector<Targets>& batch, std::int64_t sequence_length, std::int64_t vocab_size,
+                            Objective objective) {
   require(!batch.empty() && !batch.front().positions.empty(), "no positions to attribute");
   const auto T = batch.front().positions.size();
   std::vector<std::int64_t> positions, targets, foils;
   for (std::size_t b = 0; b < batch.size(); ++b) {
     const auto& t = batch[b];
     require(t.positions.size() == T,
-            "every sequence of a batch needs the same number of positions ({} vs {} in sequence {})",
-            T, t.positions.size(), b);
+            "every sequence of a batch needs the same number of positions ({} vs {} in sequence {})", T,
+            t.positions.size(), b);
     require(t.ids.size() == T, "{} target ids for {} positions", t.ids.size(), T);
     require(!needs_foil(objective) || t.foils.size() == T,
-            "objective {} needs one foil per position ({} foils for {} positions)",
-            objective_name(objective), t.foils.size(), T);
+            "objective {} needs one foil per position ({} foils for {} positions)", objective_name(objective),
+            t.foils.size(), T);
     for (std::size_t i = 0; i < T; ++i) {
-      require(t.positions[i] >= 0 && t.positions[i] < sequence_length,
-              "position {} is out of range [0, {})", t.positions[i], sequence_length);
-      require(t.ids[i] >= 0 && t.ids[i] < vocab_size, "target id {} is out of range [0, {})",
-              t.ids[i], vocab_size);
+      require(t.positions[i] >= 0 && t.positions[i] < sequence_length, "position {} is out of range [0, {})",
+              t.positions[i], sequence_length);
+      require(t.ids[i] >= 0 && t.ids[i] < vocab_size, "target id {} is out of range [0, {})", t.ids[i], vocab_size);
       positions.push_back(t.positions[i]);
       targets.push_back(t.ids[i]);
       if (needs_foil(objective)) {
-        require(t.foils[i] >= 0 && t.foils[i] < vocab_size, "foil id {} is out of range [0, {})",
-                t.foils[i], vocab_size);
-        require(t.foils[i] != t.ids[i], "foil equals the target (id {}) at position {}", t.ids[i],
-                t.positions[i]);
+        require(t.foils[i] >= 0 && t.foils[i] < vocab_size, "foil id {} is out of range [0, {})", t.foils[i],
+                vocab_size);
+        require(t.foils[i] != t.ids[i], "foil equals the target (id {}) at position {}", t.ids[i], t.positions[i]);
         foils.push_back(t.foils[i]);
       }
     }
   }
   const auto B = static_cast<std::int64_t>(batch.size()), TT = static_cast<std::int64_t>(T);
-  RowIds rows{torch::tensor(positions, torch::kLong).view({B, TT}),
-              torch::tensor(targets, torch::kLong).view({B, TT}), torch::Tensor()};
+  RowIds rows{torch::tensor(positions, torch::kLong).view({B, TT}), torch::tensor(targets, torch::kLong).view({B, TT}),
+              torch::Tensor()};
   if (needs_foil(objective)) rows.foils = torch::tensor(foils, torch::kLong).view({B, TT});
   return rows;
 }
@@ -108,8 +106,7 @@ inline std::optional<std::pair<std::int64_t, std::int64_t>> first_non_finite(con
 inline std::int64_t probe_vocab_size(const Readout& readout, const torch::Tensor& residual) {
   const auto d = residual.size(3);
   if (readout.is_closed_form()) {
-    require(readout.head().d_model() == d,
-            "readout expects d_model {} but the residual stream has d = {}",
+    require(readout.head().d_model() == d, "readout expects d_model {} but the residual stream has d = {}",
             readout.head().d_model(), d);
     return readout.head().vocab_size();
   }
@@ -133,10 +130,8 @@ inline Attribution attribute_batch(const torch::Tensor& residual, const std::vec
   torch::NoGradGuard no_grad;
   options.validate();
   detail::check_residual_stream(residual);
-  const auto n_layers = residual.size(0) - 1, B = residual.size(1), S = residual.size(2),
-             d = residual.size(3);
-  require(static_cast<std::int64_t>(targets.size()) == B,
-                  "{} target lists for {} sequences", targets.size(), B);
+  const auto n_layers = residual.size(0) - 1, B = residual.size(1), S = residual.size(2), d = residual.size(3);
+  require(static_cast<std::int64_t>(targets.size()) == B, "{} target lists for {} sequences", targets.size(), B);
   const auto layers = options.layers.resolve(n_layers);
   const auto K = static_cast<std::int64_t>(layers.size());
   const auto device = residual.device();
@@ -197,37 +192,36 @@ inline Attribution attribute_batch(const torch::Tensor& residual, const std::vec
   const auto values =
       readout.is_closed_form()
           ? evaluate_rows(detail::ClosedFormChain(readout.head().to(float_options)))
-          : evaluate_rows(detail::BlackBoxChain(
-                [&readout](const torch::Tensor& h) { return readout.logits(h); }, vocab_size, x.element_size()));
+          : evaluate_rows(detail::BlackBoxChain([&readout](const torch::Tensor& h) { return readout.logits(h); },
+                                                vocab_size, x.element_size()));
   // No NaN or Inf reaches a result: each is named by its token and layer.
   auto token = [&](std::int64_t row) {
     const auto position = rows.positions[row / T][row % T].item<std::int64_t>();
-    return B == 1 ? fmt::format("position {}", position)
-                  : fmt::format("position {} of sequence {}", position, row / T);
+    return B == 1 ? fmt::format("position {}", position) : fmt::format("position {} of sequence {}", position, row / T);
   };
   auto vertex_name = [&](std::int64_t k) {
     return k == 0 ? std::string("the baseline") : fmt::format("layer {}", layers[k - 1]);
   };
-  const auto remedy = fmt::format("it left {}'s range or met h = 0 with norm eps 0; {}use a non-zero norm eps or "
-                                  "another baseline",
-                                  detail::dtype_name(options.dtype),
-                                  options.dtype == torch::kFloat32 ? "run in float64 (--dtype float64), " : "");
+  const auto remedy = fmt::format(
+      "it left {}'s range or met h = 0 with norm eps 0; {}use a non-zero norm eps or "
+      "another baseline",
+      detail::dtype_name(options.dtype), options.dtype == torch::kFloat32 ? "run in float64 (--dtype float64), " : "");
   if (values.through_zero.defined()) {
     if (const auto at = detail::first_true(values.through_zero)) {
-      fail("the path to layer {} at {} passes through h = 0, where the final norm with eps 0 is "
-                   "undefined: use a non-zero norm eps or another baseline",
-                   layers[at->second], token(at->first));
+      fail(
+          "the path to layer {} at {} passes through h = 0, where the final norm with eps 0 is "
+          "undefined: use a non-zero norm eps or another baseline",
+          layers[at->second], token(at->first));
     }
   }
   if (const auto at = detail::first_non_finite(values.vertex)) {
-    fail("{} is not finite at {}, {}: {}", objective_name(options.objective), token(at->first),
-                 vertex_name(at->second), remedy);
+    fail("{} is not finite at {}, {}: {}", objective_name(options.objective), token(at->first), vertex_name(at->second),
+         remedy);
   }
   if (values.segment.defined()) {
     if (const auto at = detail::first_non_finite(values.segment)) {
       fail("{}'s {} is not finite on the path to layer {} at {}: {}", objective_name(options.objective),
-                   uses_gradient(options.estimator) ? "derivative" : "value", layers[at->second], token(at->first),
-                   remedy);
+           uses_gradient(options.estimator) ? "derivative" : "value", layers[at->second], token(at->first), remedy);
     }
   }
 
@@ -275,15 +269,14 @@ inline Attribution attribute_batch(const torch::Tensor& residual, const std::vec
 }
 
 // Attributes one sequence: residual [L+1, S, d]; per-token results are [T, ...].
-inline Attribution attribute(const torch::Tensor& residual, const Targets& targets,
-                             const Readout& readout, const Options& options) {
-  require(residual.defined() && residual.dim() == 3,
-                  "residual stream of one sequence must be [L+1, S, d], got {}",
-                  detail::shape_string(residual));
+inline Attribution attribute(const torch::Tensor& residual, const Targets& targets, const Readout& readout,
+                             const Options& options) {
+  require(residual.defined() && residual.dim() == 3, "residual stream of one sequence must be [L+1, S, d], got {}",
+          detail::shape_string(residual));
   auto result = attribute_batch(residual.unsqueeze(1), {targets}, readout, options);
-  for (auto* t : {&result.ig, &result.lens, &result.f_baseline, &result.f_final, &result.delta,
-                  &result.convergence_delta, &result.onset_layer, &result.per_step, &result.positions,
-                  &result.target_ids, &result.foil_ids}) {
+  for (auto* t :
+       {&result.ig, &result.lens, &result.f_baseline, &result.f_final, &result.delta, &result.convergence_delta,
+        &result.onset_layer, &result.per_step, &result.positions, &result.target_ids, &result.foil_ids}) {
     if (t->defined()) *t = t->squeeze(0).contiguous();
   }
   return result;

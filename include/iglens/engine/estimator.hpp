@@ -41,12 +41,18 @@ inline Estimator parse_estimator(std::string_view name) {
 
 inline std::string estimator_name(Estimator estimator) {
   switch (estimator) {
-    case Estimator::observed_delta: return "observed-delta";
-    case Estimator::riemann_left: return "riemann-left";
-    case Estimator::riemann_right: return "riemann-right";
-    case Estimator::riemann_midpoint: return "riemann-midpoint";
-    case Estimator::riemann_trapezoid: return "riemann-trapezoid";
-    case Estimator::gauss_legendre: return "gauss-legendre";
+    case Estimator::observed_delta:
+      return "observed-delta";
+    case Estimator::riemann_left:
+      return "riemann-left";
+    case Estimator::riemann_right:
+      return "riemann-right";
+    case Estimator::riemann_midpoint:
+      return "riemann-midpoint";
+    case Estimator::riemann_trapezoid:
+      return "riemann-trapezoid";
+    case Estimator::gauss_legendre:
+      return "gauss-legendre";
   }
   return "?";
 }
@@ -68,8 +74,7 @@ struct QuadratureRule {
 // The rule of a raw-gradient estimator with `steps` intervals (trapezoid uses
 // steps + 1 nodes, Gauss-Legendre `steps` nodes).
 inline QuadratureRule quadrature_rule(Estimator estimator, std::int64_t steps) {
-  require(steps >= 1 && steps <= max_steps, "steps must be at least 1 and at most {} (got {})", max_steps,
-                  steps);
+  require(steps >= 1 && steps <= max_steps, "steps must be at least 1 and at most {} (got {})", max_steps, steps);
   require(uses_gradient(estimator), "{} has no quadrature rule", estimator_name(estimator));
   const double m = static_cast<double>(steps);
   QuadratureRule rule;

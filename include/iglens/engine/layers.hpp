@@ -28,9 +28,7 @@ class LayerSelection {
   // reference tool picks them, round(linspace(1, n, k)) with halves to even
   // (torch.round); k = 1 is n alone (the reference's linspace gives 1 there,
   // and 1 plus the appended n would be two layers).
-  static LayerSelection evenly_spaced(std::int64_t k) {
-    return LayerSelection(Kind::evenly_spaced, k, {});
-  }
+  static LayerSelection evenly_spaced(std::int64_t k) { return LayerSelection(Kind::evenly_spaced, k, {}); }
 
   static LayerSelection explicit_list(std::vector<std::int64_t> layers) {
     return LayerSelection(Kind::explicit_list, 0, std::move(layers));
@@ -41,8 +39,7 @@ class LayerSelection {
   // The chosen layers for a model with n_layers blocks, ascending, unique,
   // final layer included.
   std::vector<std::int64_t> resolve(std::int64_t n_layers) const {
-    require(n_layers >= 1, "layer selection: the model has {} layers; need at least 1",
-                    n_layers);
+    require(n_layers >= 1, "layer selection: the model has {} layers; need at least 1", n_layers);
     std::vector<std::int64_t> chosen;
     switch (kind_) {
       case Kind::all:
@@ -54,8 +51,7 @@ class LayerSelection {
       case Kind::explicit_list:
         require(!layers_.empty(), "layer selection: the list of layers is empty");
         for (std::int64_t l : layers_) {
-          require(l >= 0 && l <= n_layers,
-                          "layer selection: layer {} is out of range [0, {}]", l, n_layers);
+          require(l >= 0 && l <= n_layers, "layer selection: layer {} is out of range [0, {}]", l, n_layers);
         }
         chosen = layers_;
         break;
@@ -71,14 +67,12 @@ class LayerSelection {
       : kind_(kind), k_(k), layers_(std::move(layers)) {}
 
   static std::vector<std::int64_t> evenly_spaced_layers(std::int64_t k, std::int64_t n) {
-    require(k >= 1 && k <= n,
-                    "layer selection: k = {} evenly spaced layers is out of range [1, {}]", k, n);
+    require(k >= 1 && k <= n, "layer selection: k = {} evenly spaced layers is out of range [1, {}]", k, n);
     std::vector<std::int64_t> layers;
     for (std::int64_t j = 0; j < k; ++j) {
       // linspace in double, as torch.linspace(1, n, k) computes it.
       const double x = k == 1 ? static_cast<double>(n)
-                              : 1.0 + static_cast<double>(j) * static_cast<double>(n - 1) /
-                                          static_cast<double>(k - 1);
+                              : 1.0 + static_cast<double>(j) * static_cast<double>(n - 1) / static_cast<double>(k - 1);
       layers.push_back(static_cast<std::int64_t>(std::nearbyint(x)));  // ties to even
     }
     return layers;

@@ -11,10 +11,10 @@
 #include "iglens/engine/detail/tensor_text.hpp"
 #include "iglens/engine/detail/torch_call.hpp"
 #include "iglens/engine/engine.hpp"
-#include "iglens/error.hpp"
 #include "iglens/engine/model.hpp"
 #include "iglens/engine/options.hpp"
 #include "iglens/engine/targets.hpp"
+#include "iglens/error.hpp"
 
 namespace iglens {
 
@@ -42,34 +42,31 @@ class Lens {
     check_ids(ids, 2);
     torch::NoGradGuard no_grad;
     auto stream = detail::guarded_call("model residual_stream", [&] { return model_.residual_stream(ids); });
-    require(stream.defined() && stream.dim() == 4 && stream.size(1) == ids.size(0) &&
-                        stream.size(2) == ids.size(1),
-                    "model returned a residual stream of shape {} for ids {}; expected [L+1, {}, {}, d]",
-                    detail::shape_string(stream), detail::shape_string(ids), ids.size(0), ids.size(1));
+    require(stream.defined() && stream.dim() == 4 && stream.size(1) == ids.size(0) && stream.size(2) == ids.size(1),
+            "model returned a residual stream of shape {} for ids {}; expected [L+1, {}, {}, d]",
+            detail::shape_string(stream), detail::shape_string(ids), ids.size(0), ids.size(1));
     require(stream.is_floating_point(), "model returned a {} residual stream; expected floating point",
-                    detail::dtype_name(stream.scalar_type()));
+            detail::dtype_name(stream.scalar_type()));
     return stream;
   }
 
   // One sequence of ids [S].
   Attribution attribute(const torch::Tensor& ids, const Targets& targets, const Options& options) {
     check_ids(ids, 1);
-    return iglens::attribute(residual_stream(ids.unsqueeze(0)).squeeze(1), targets, model_.readout(),
-                             options);
+    return iglens::attribute(residual_stream(ids.unsqueeze(0)).squeeze(1), targets, model_.readout(), options);
   }
 
   // A batch of equally long sequences, ids [B, S], one Targets per sequence.
-  Attribution attribute_batch(const torch::Tensor& ids, const std::vector<Targets>& targets,
-                              const Options& options) {
+  Attribution attribute_batch(const torch::Tensor& ids, const std::vector<Targets>& targets, const Options& options) {
     return iglens::attribute_batch(residual_stream(ids), targets, model_.readout(), options);
   }
 
  private:
   static void check_ids(const torch::Tensor& ids, int64_t dims) {
-    require(ids.defined() && ids.dim() == dims, "token ids must have {} dimension(s), got {}",
-                    dims, detail::shape_string(ids));
+    require(ids.defined() && ids.dim() == dims, "token ids must have {} dimension(s), got {}", dims,
+            detail::shape_string(ids));
     require(ids.scalar_type() == torch::kLong, "token ids must be int64, got {}",
-                    detail::dtype_name(ids.scalar_type()));
+            detail::dtype_name(ids.scalar_type()));
     require(ids.numel() > 0, "empty sequence: no token ids");
   }
 

@@ -21,17 +21,15 @@ namespace detail {
 template <class Model, class = void>
 struct has_residual_stream : std::false_type {};
 template <class Model>
-struct has_residual_stream<Model, std::void_t<decltype(std::declval<Model&>().residual_stream(
-                                      std::declval<const torch::Tensor&>()))>>
-    : std::is_convertible<decltype(std::declval<Model&>().residual_stream(
-                              std::declval<const torch::Tensor&>())),
+struct has_residual_stream<
+    Model, std::void_t<decltype(std::declval<Model&>().residual_stream(std::declval<const torch::Tensor&>()))>>
+    : std::is_convertible<decltype(std::declval<Model&>().residual_stream(std::declval<const torch::Tensor&>())),
                           torch::Tensor> {};
 
 template <class Model, class = void>
 struct has_logits : std::false_type {};
 template <class Model>
-struct has_logits<Model, std::void_t<decltype(std::declval<Model&>().logits(
-                             std::declval<const torch::Tensor&>()))>>
+struct has_logits<Model, std::void_t<decltype(std::declval<Model&>().logits(std::declval<const torch::Tensor&>()))>>
     : std::is_convertible<decltype(std::declval<Model&>().logits(std::declval<const torch::Tensor&>())),
                           torch::Tensor> {};
 
@@ -44,8 +42,7 @@ struct has_readout<Model, std::void_t<decltype(std::declval<Model&>().readout())
 }  // namespace detail
 
 template <class Model>
-inline constexpr bool is_model_v = detail::has_residual_stream<Model>::value &&
-                                   detail::has_logits<Model>::value &&
-                                   detail::has_readout<Model>::value;
+inline constexpr bool is_model_v =
+    detail::has_residual_stream<Model>::value&& detail::has_logits<Model>::value&& detail::has_readout<Model>::value;
 
 }  // namespace iglens

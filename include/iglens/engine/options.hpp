@@ -12,10 +12,10 @@
 
 #include "iglens/engine/baseline.hpp"
 #include "iglens/engine/detail/tensor_text.hpp"
-#include "iglens/error.hpp"
 #include "iglens/engine/estimator.hpp"
 #include "iglens/engine/layers.hpp"
 #include "iglens/engine/objective.hpp"
+#include "iglens/error.hpp"
 
 namespace iglens {
 
@@ -45,8 +45,7 @@ struct Options {
   // calls it first, and a program can call it before any heavy work.
   void validate() const {
     require(steps >= 1 && steps <= max_steps, "steps must be at least 1 and at most {} (got {})", max_steps, steps);
-    require(onset_fraction > 0.0 && onset_fraction <= 1.0, "onset fraction must be in (0, 1] (got {})",
-            onset_fraction);
+    require(onset_fraction > 0.0 && onset_fraction <= 1.0, "onset fraction must be in (0, 1] (got {})", onset_fraction);
     require(dtype == torch::kFloat32 || dtype == torch::kFloat64, "dtype must be float32 or float64 (got {})",
             detail::dtype_name(dtype));
     require(memory_budget_bytes > 0, "memory budget must be positive");

@@ -18,15 +18,15 @@
 
 #include "iglens/engine/detail/finite.hpp"
 #include "iglens/engine/detail/tensor_text.hpp"
-#include "iglens/error.hpp"
 #include "iglens/engine/norm_kind.hpp"
+#include "iglens/error.hpp"
 
 namespace iglens {
 
 struct NormHead {
   NormKind kind = NormKind::layer_norm;
-  torch::Tensor weight;       // [d] norm gain
-  torch::Tensor bias;         // [d] norm shift (LayerNorm; may be undefined)
+  torch::Tensor weight;  // [d] norm gain
+  torch::Tensor bias;    // [d] norm shift (LayerNorm; may be undefined)
   double eps = 1e-5;
   torch::Tensor unembedding;  // [V, d]
   torch::Tensor head_bias;    // [V] (may be undefined)
@@ -35,26 +35,20 @@ struct NormHead {
   std::int64_t vocab_size() const { return unembedding.size(0); }
 
   void validate() const {
-    require(unembedding.defined() && unembedding.dim() == 2,
-                    "norm+head readout: unembedding must be [V, d], got {}",
-                    detail::shape_string(unembedding));
+    require(unembedding.defined() && unembedding.dim() == 2, "norm+head readout: unembedding must be [V, d], got {}",
+            detail::shape_string(unembedding));
     const auto d = d_model(), V = vocab_size();
     require(weight.defined() && weight.dim() == 1 && weight.size(0) == d,
-                    "norm+head readout: norm weight must be [{}], got {}", d,
-                    detail::shape_string(weight));
+            "norm+head readout: norm weight must be [{}], got {}", d, detail::shape_string(weight));
     require(!bias.defined() || (bias.dim() == 1 && bias.size(0) == d),
-                    "norm+head readout: norm bias must be [{}], got {}", d,
-                    detail::shape_string(bias));
-    require(kind == NormKind::layer_norm || !bias.defined(),
-                    "norm+head readout: RMSNorm takes no bias");
+            "norm+head readout: norm bias must be [{}], got {}", d, detail::shape_string(bias));
+    require(kind == NormKind::layer_norm || !bias.defined(), "norm+head readout: RMSNorm takes no bias");
     require(!head_bias.defined() || (head_bias.dim() == 1 && head_bias.size(0) == V),
-                    "norm+head readout: head bias must be [{}], got {}", V,
-                    detail::shape_string(head_bias));
+            "norm+head readout: head bias must be [{}], got {}", V, detail::shape_string(head_bias));
     require(eps >= 0.0, "norm+head readout: eps must be >= 0, got {}", eps);
     for (const auto* t : {&weight, &bias, &unembedding, &head_bias}) {
       if (t->defined()) {
-        require(detail::all_finite(*t),
-                        "norm+head readout: parameters contain NaN or Inf");
+        require(detail::all_finite(*t), "norm+head readout: parameters contain NaN or Inf");
       }
     }
   }

@@ -33,7 +33,8 @@ namespace iglens {
 
 namespace detail {
 
-inline constexpr std::string_view kDequantizableTypes = "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K";
+inline constexpr std::string_view kDequantizableTypes =
+    "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K";
 
 // Converts a tensor of the file `file_data` to float32, splitting its blocks
 // over up to `threads` threads when it is large. Checks the tensor against the
@@ -42,8 +43,8 @@ inline void dequantize_tensor(const std::uint8_t* file_data, std::size_t file_si
                               const GgufTensor& tensor, float* out, unsigned threads) {
   const GgmlTypeLayout* layout = ggml_type_layout(static_cast<std::uint32_t>(tensor.type));
   if (layout == nullptr || !layout->dequantizable) {
-    fail("model file '{}': tensor '{}' has type {}, which IG-Lens cannot dequantize (supported: {})", path,
-         tensor.name, type_name(tensor.type), kDequantizableTypes);
+    fail("model file '{}': tensor '{}' has type {}, which IG-Lens cannot dequantize (supported: {})", path, tensor.name,
+         type_name(tensor.type), kDequantizableTypes);
   }
   std::uint64_t numel = 1;
   for (const std::int64_t dim : tensor.shape) {
@@ -159,7 +160,7 @@ class GgufFile {
       values[i] = array.at(i).integer(fits);
       if (!fits) {
         fail("model file '{}': metadata '{}' element {} = {} does not fit in int64", path_, key, i,
-                     static_cast<std::uint64_t>(values[i]));
+             static_cast<std::uint64_t>(values[i]));
       }
     }
     return values;
@@ -241,8 +242,8 @@ class GgufFile {
     if (found.type() != GgufValueType::array) wrong_type(key, found, fmt::format("an array of {}", wanted));
     const auto& array = std::get<GgufArray>(found.storage());
     if (!element_fits(array.element_type)) {
-      fail("model file '{}': metadata '{}' is an array of {}, not of {}", path_, key,
-                   type_name(array.element_type), wanted);
+      fail("model file '{}': metadata '{}' is an array of {}, not of {}", path_, key, type_name(array.element_type),
+           wanted);
     }
     return array;
   }

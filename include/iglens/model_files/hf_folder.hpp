@@ -38,11 +38,9 @@ class HfFolder {
     std::error_code error;
     const auto status = std::filesystem::status(folder, error);
     require(std::filesystem::exists(status), "Hugging Face folder '{}' does not exist", hf.folder_);
-    require(std::filesystem::is_directory(status), "Hugging Face folder '{}' is not a folder",
-                    hf.folder_);
+    require(std::filesystem::is_directory(status), "Hugging Face folder '{}' is not a folder", hf.folder_);
     const auto config_path = folder / "config.json";
-    require(std::filesystem::exists(config_path, error), "Hugging Face folder '{}' has no config.json",
-                    hf.folder_);
+    require(std::filesystem::exists(config_path, error), "Hugging Face folder '{}' has no config.json", hf.folder_);
     hf.config_ = detail::read_hf_json_object(config_path.string());
 
     const auto single = folder / "model.safetensors";
@@ -76,33 +74,31 @@ class HfFolder {
   std::optional<std::int64_t> find_int(const std::string& key) const {
     const auto* value = config_value(key);
     if (value == nullptr) return std::nullopt;
-    require(value->is_number_integer(), "{}: config key '{}' must be an integer, found {}",
-                    config_name(), key, value->dump());
+    require(value->is_number_integer(), "{}: config key '{}' must be an integer, found {}", config_name(), key,
+            value->dump());
     // Above INT64_MAX, get<int64_t> would wrap to a negative number.
     require(!value->is_number_unsigned() || value->get<std::uint64_t>() <= std::uint64_t(INT64_MAX),
-                    "{}: config key '{}' = {} is too large", config_name(), key, value->dump());
+            "{}: config key '{}' = {} is too large", config_name(), key, value->dump());
     return value->get<std::int64_t>();
   }
   // Integers are accepted too: JSON writes 1.0 as 1 in some configs.
   std::optional<double> find_double(const std::string& key) const {
     const auto* value = config_value(key);
     if (value == nullptr) return std::nullopt;
-    require(value->is_number(), "{}: config key '{}' must be a number, found {}", config_name(), key,
-                    value->dump());
+    require(value->is_number(), "{}: config key '{}' must be a number, found {}", config_name(), key, value->dump());
     return value->get<double>();
   }
   std::optional<std::string> find_string(const std::string& key) const {
     const auto* value = config_value(key);
     if (value == nullptr) return std::nullopt;
-    require(value->is_string(), "{}: config key '{}' must be a string, found {}", config_name(), key,
-                    value->dump());
+    require(value->is_string(), "{}: config key '{}' must be a string, found {}", config_name(), key, value->dump());
     return value->get<std::string>();
   }
   std::optional<bool> find_bool(const std::string& key) const {
     const auto* value = config_value(key);
     if (value == nullptr) return std::nullopt;
-    require(value->is_boolean(), "{}: config key '{}' must be true or false, found {}", config_name(),
-                    key, value->dump());
+    require(value->is_boolean(), "{}: config key '{}' must be true or false, found {}", config_name(), key,
+            value->dump());
     return value->get<bool>();
   }
 
@@ -110,12 +106,12 @@ class HfFolder {
   std::vector<std::string> architectures() const {
     const auto* value = config_value("architectures");
     if (value == nullptr) return {};
-    require(value->is_array(), "{}: config key 'architectures' must be an array of strings, found {}",
-                    config_name(), value->dump());
+    require(value->is_array(), "{}: config key 'architectures' must be an array of strings, found {}", config_name(),
+            value->dump());
     std::vector<std::string> names;
     for (const auto& name : *value) {
-      require(name.is_string(), "{}: config key 'architectures' must be an array of strings, found {}",
-                      config_name(), value->dump());
+      require(name.is_string(), "{}: config key 'architectures' must be an array of strings, found {}", config_name(),
+              value->dump());
       names.push_back(name.get<std::string>());
     }
     return names;
@@ -153,29 +149,28 @@ class HfFolder {
     const auto index = detail::read_hf_json_object(index_path);
     const auto weight_map = index.find("weight_map");
     require(weight_map != index.end() && weight_map->is_object(),
-                    "{}: has no weight_map object (tensor name -> shard file)", index_path);
+            "{}: has no weight_map object (tensor name -> shard file)", index_path);
     std::map<std::string, std::size_t, std::less<>> file_by_shard;
     for (const auto& [name, shard_value] : weight_map->items()) {
-      require(shard_value.is_string(), "{}: weight_map['{}'] must be a shard file name, found {}",
-                      index_path, name, shard_value.dump());
+      require(shard_value.is_string(), "{}: weight_map['{}'] must be a shard file name, found {}", index_path, name,
+              shard_value.dump());
       const auto& shard = shard_value.get_ref<const std::string&>();
       auto found = file_by_shard.find(shard);
       if (found == file_by_shard.end()) {
         // A plain file name keeps every shard inside the folder ("../x" or "/x" would leave it).
         const bool plain_name = !shard.empty() && shard != "." && shard != ".." &&
                                 shard.find('/') == std::string::npos && shard.find('\\') == std::string::npos;
-        require(plain_name, "{}: shard '{}' of tensor '{}' is not a file name inside the folder",
-                        index_path, shard, name);
+        require(plain_name, "{}: shard '{}' of tensor '{}' is not a file name inside the folder", index_path, shard,
+                name);
         const auto shard_path = folder / shard;
         std::error_code error;
         require(std::filesystem::exists(shard_path, error),
-                        "{}: shard '{}' of tensor '{}' does not exist in the folder", index_path, shard, name);
+                "{}: shard '{}' of tensor '{}' does not exist in the folder", index_path, shard, name);
         files_.push_back(SafetensorsFile::open(shard_path.string()));
         found = file_by_shard.emplace(shard, files_.size() - 1).first;
       }
       require(files_[found->second].find(name) != nullptr,
-                      "{}: tensor '{}' is indexed in shard '{}', which has no such tensor", index_path, name,
-                      shard);
+              "{}: tensor '{}' is indexed in shard '{}', which has no such tensor", index_path, name, shard);
       file_of_tensor_.emplace(name, found->second);
     }
   }

@@ -34,16 +34,26 @@ enum class SafetensorsDtype { f64, f32, f16, bf16, i64, i32, i16, i8, u8, boolea
 // The dtype as the header spells it: "F32", "BOOL", ...
 inline const char* dtype_name(SafetensorsDtype dtype) {
   switch (dtype) {
-    case SafetensorsDtype::f64: return "F64";
-    case SafetensorsDtype::f32: return "F32";
-    case SafetensorsDtype::f16: return "F16";
-    case SafetensorsDtype::bf16: return "BF16";
-    case SafetensorsDtype::i64: return "I64";
-    case SafetensorsDtype::i32: return "I32";
-    case SafetensorsDtype::i16: return "I16";
-    case SafetensorsDtype::i8: return "I8";
-    case SafetensorsDtype::u8: return "U8";
-    case SafetensorsDtype::boolean: return "BOOL";
+    case SafetensorsDtype::f64:
+      return "F64";
+    case SafetensorsDtype::f32:
+      return "F32";
+    case SafetensorsDtype::f16:
+      return "F16";
+    case SafetensorsDtype::bf16:
+      return "BF16";
+    case SafetensorsDtype::i64:
+      return "I64";
+    case SafetensorsDtype::i32:
+      return "I32";
+    case SafetensorsDtype::i16:
+      return "I16";
+    case SafetensorsDtype::i8:
+      return "I8";
+    case SafetensorsDtype::u8:
+      return "U8";
+    case SafetensorsDtype::boolean:
+      return "BOOL";
   }
   return "?";
 }
@@ -51,15 +61,19 @@ inline const char* dtype_name(SafetensorsDtype dtype) {
 inline std::size_t dtype_size(SafetensorsDtype dtype) {
   switch (dtype) {
     case SafetensorsDtype::f64:
-    case SafetensorsDtype::i64: return 8;
+    case SafetensorsDtype::i64:
+      return 8;
     case SafetensorsDtype::f32:
-    case SafetensorsDtype::i32: return 4;
+    case SafetensorsDtype::i32:
+      return 4;
     case SafetensorsDtype::f16:
     case SafetensorsDtype::bf16:
-    case SafetensorsDtype::i16: return 2;
+    case SafetensorsDtype::i16:
+      return 2;
     case SafetensorsDtype::i8:
     case SafetensorsDtype::u8:
-    case SafetensorsDtype::boolean: return 1;
+    case SafetensorsDtype::boolean:
+      return 1;
   }
   return 1;
 }
@@ -106,23 +120,17 @@ class SafetensorsFile {
 
   // Writes tensor.element_count values to `out`. F32, F16, BF16 and F64 only;
   // F16 and BF16 convert exactly, F64 rounds to nearest.
-  void to_float32(const SafetensorsTensor& tensor, float* out) const {
-    convert(tensor, out, "to_float32");
-  }
+  void to_float32(const SafetensorsTensor& tensor, float* out) const { convert(tensor, out, "to_float32"); }
   // F16, BF16 and F32 widen exactly.
-  void to_float64(const SafetensorsTensor& tensor, double* out) const {
-    convert(tensor, out, "to_float64");
-  }
+  void to_float64(const SafetensorsTensor& tensor, double* out) const { convert(tensor, out, "to_float64"); }
 
  private:
   template <class Float>
   void convert(const SafetensorsTensor& tensor, Float* out, const char* operation) const {
     // A tensor of another file would be read through a mapping this file does not own.
-    const bool ours = tensor.byte_size == 0 ||
-                      (tensor.data >= mapping_.data() &&
-                       tensor.data + tensor.byte_size <= mapping_.data() + mapping_.size());
-    require(ours, "{}: {} was given tensor '{}', which is not from this file", path_, operation,
-                    tensor.name);
+    const bool ours = tensor.byte_size == 0 || (tensor.data >= mapping_.data() &&
+                                                tensor.data + tensor.byte_size <= mapping_.data() + mapping_.size());
+    require(ours, "{}: {} was given tensor '{}', which is not from this file", path_, operation, tensor.name);
     const auto count = static_cast<std::size_t>(tensor.element_count);
     const unsigned char* bytes = tensor.data;
     switch (tensor.dtype) {
@@ -143,29 +151,26 @@ class SafetensorsFile {
           out[i] = static_cast<Float>(detail::double_from_bits(detail::load_le64(bytes + 8 * i)));
         return;
       default:
-        fail("{}: tensor '{}' has dtype {}; {} reads only F32, F16, BF16 and F64", path_,
-                     tensor.name, dtype_name(tensor.dtype), operation);
+        fail("{}: tensor '{}' has dtype {}; {} reads only F32, F16, BF16 and F64", path_, tensor.name,
+             dtype_name(tensor.dtype), operation);
     }
   }
 
   void read_header() {
     const std::size_t file_size = mapping_.size();
-    require(file_size >= 8, "{}: is {} bytes, too short for a safetensors file (8-byte header length)",
-                    path_, file_size);
+    require(file_size >= 8, "{}: is {} bytes, too short for a safetensors file (8-byte header length)", path_,
+            file_size);
     const std::uint64_t header_size = detail::load_le64(mapping_.data());
-    require(header_size <= file_size - 8,
-                    "{}: safetensors header length {} runs past the end of the file ({} bytes)", path_,
-                    header_size, file_size);
-    require(header_size <= kMaxHeaderBytes,
-                    "{}: safetensors header length {} is over the limit of {} bytes", path_, header_size,
-                    kMaxHeaderBytes);
+    require(header_size <= file_size - 8, "{}: safetensors header length {} runs past the end of the file ({} bytes)",
+            path_, header_size, file_size);
+    require(header_size <= kMaxHeaderBytes, "{}: safetensors header length {} is over the limit of {} bytes", path_,
+            header_size, kMaxHeaderBytes);
     const std::string_view header_text(reinterpret_cast<const char*>(mapping_.data() + 8), header_size);
     const unsigned char* data_section = mapping_.data() + 8 + header_size;
     const std::uint64_t data_size = file_size - 8 - header_size;
 
     const nlohmann::json header = parse_header(header_text);
-    require(header.is_object(), "{}: safetensors header must be a JSON object, found {}", path_,
-                    header.type_name());
+    require(header.is_object(), "{}: safetensors header must be a JSON object, found {}", path_, header.type_name());
     for (const auto& [name, entry] : header.items()) {
       if (name == "__metadata__") {
         read_metadata(entry);
@@ -184,8 +189,7 @@ class SafetensorsFile {
       if (tensor.byte_size == 0) continue;
       if (furthest != nullptr) {
         require(tensor.data >= furthest->data + furthest->byte_size,
-                        "{}: tensors '{}' and '{}' overlap in the data section", path_, furthest->name,
-                        tensor.name);
+                "{}: tensors '{}' and '{}' overlap in the data section", path_, furthest->name, tensor.name);
       }
       furthest = &tensor;
     }
@@ -196,12 +200,10 @@ class SafetensorsFile {
     // nlohmann::json keeps only the last of repeated keys; a repeated tensor
     // name would silently hide one tensor, so it is an error.
     std::unordered_set<std::string> seen_names;
-    const auto reject_repeated_names = [&](int depth, nlohmann::json::parse_event_t event,
-                                           nlohmann::json& parsed) {
+    const auto reject_repeated_names = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
       if (event == nlohmann::json::parse_event_t::key && depth == 1) {
         const auto& name = parsed.get_ref<const std::string&>();
-        require(seen_names.insert(name).second, "{}: safetensors header names '{}' more than once",
-                        path_, name);
+        require(seen_names.insert(name).second, "{}: safetensors header names '{}' more than once", path_, name);
       }
       return true;
     };
@@ -214,53 +216,46 @@ class SafetensorsFile {
 
   void read_metadata(const nlohmann::json& entry) {
     require(entry.is_object(), "{}: safetensors __metadata__ must be a JSON object, found {}", path_,
-                    entry.type_name());
+            entry.type_name());
     for (const auto& [key, value] : entry.items()) {
-      require(value.is_string(), "{}: safetensors __metadata__ '{}' must be a string, found {}", path_,
-                      key, value.type_name());
+      require(value.is_string(), "{}: safetensors __metadata__ '{}' must be a string, found {}", path_, key,
+              value.type_name());
       metadata_.emplace(key, value.get<std::string>());
     }
   }
 
   // A non-negative integer of the header that fits in int64; `what` names it.
   std::uint64_t count_of(const nlohmann::json& value, const std::string& name, const char* what) const {
-    require(value.is_number_integer(), "{}: tensor '{}' {} {} is not an integer", path_, name, what,
-                    value.dump());
-    require(value.is_number_unsigned(), "{}: tensor '{}' {} {} is negative", path_, name, what,
-                    value.dump());
+    require(value.is_number_integer(), "{}: tensor '{}' {} {} is not an integer", path_, name, what, value.dump());
+    require(value.is_number_unsigned(), "{}: tensor '{}' {} {} is negative", path_, name, what, value.dump());
     const auto count = value.get<std::uint64_t>();
-    require(count <= std::uint64_t(INT64_MAX), "{}: tensor '{}' {} {} is too large", path_, name, what,
-                    count);
+    require(count <= std::uint64_t(INT64_MAX), "{}: tensor '{}' {} {} is too large", path_, name, what, count);
     return count;
   }
 
   SafetensorsDtype dtype_of(const nlohmann::json& entry, const std::string& name) const {
     const auto found = entry.find("dtype");
-    require(found != entry.end() && found->is_string(), "{}: tensor '{}' has no dtype string", path_,
-                    name);
+    require(found != entry.end() && found->is_string(), "{}: tensor '{}' has no dtype string", path_, name);
     const auto& spelling = found->get_ref<const std::string&>();
-    for (const auto dtype : {SafetensorsDtype::f64, SafetensorsDtype::f32, SafetensorsDtype::f16,
-                             SafetensorsDtype::bf16, SafetensorsDtype::i64, SafetensorsDtype::i32,
-                             SafetensorsDtype::i16, SafetensorsDtype::i8, SafetensorsDtype::u8,
-                             SafetensorsDtype::boolean}) {
+    for (const auto dtype :
+         {SafetensorsDtype::f64, SafetensorsDtype::f32, SafetensorsDtype::f16, SafetensorsDtype::bf16,
+          SafetensorsDtype::i64, SafetensorsDtype::i32, SafetensorsDtype::i16, SafetensorsDtype::i8,
+          SafetensorsDtype::u8, SafetensorsDtype::boolean}) {
       if (spelling == dtype_name(dtype)) return dtype;
     }
-    fail(
-        "{}: tensor '{}' has dtype '{}', which is not read (F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL are)",
-        path_, name, spelling);
+    fail("{}: tensor '{}' has dtype '{}', which is not read (F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL are)",
+         path_, name, spelling);
   }
 
-  SafetensorsTensor read_tensor(const std::string& name, const nlohmann::json& entry,
-                                const unsigned char* data_section, std::uint64_t data_size) const {
-    require(entry.is_object(), "{}: tensor '{}' must be a JSON object, found {}", path_, name,
-                    entry.type_name());
+  SafetensorsTensor read_tensor(const std::string& name, const nlohmann::json& entry, const unsigned char* data_section,
+                                std::uint64_t data_size) const {
+    require(entry.is_object(), "{}: tensor '{}' must be a JSON object, found {}", path_, name, entry.type_name());
     SafetensorsTensor tensor;
     tensor.name = name;
     tensor.dtype = dtype_of(entry, name);
 
     const auto shape = entry.find("shape");
-    require(shape != entry.end() && shape->is_array(), "{}: tensor '{}' has no shape array", path_,
-                    name);
+    require(shape != entry.end() && shape->is_array(), "{}: tensor '{}' has no shape array", path_, name);
     for (const auto& dimension : *shape) {
       tensor.shape.push_back(static_cast<std::int64_t>(count_of(dimension, name, "dimension")));
     }
@@ -271,27 +266,24 @@ class SafetensorsFile {
     for (const auto size : tensor.shape) {
       if (element_count == 0) break;
       require(element_count <= UINT64_MAX / element_size / std::uint64_t(size),
-                      "{}: tensor '{}' shape [{}] has too many elements", path_, name,
-                      fmt::join(tensor.shape, ", "));
+              "{}: tensor '{}' shape [{}] has too many elements", path_, name, fmt::join(tensor.shape, ", "));
       element_count *= std::uint64_t(size);
     }
     const std::uint64_t byte_size = element_count * element_size;
 
     const auto offsets = entry.find("data_offsets");
     require(offsets != entry.end() && offsets->is_array() && offsets->size() == 2,
-                    "{}: tensor '{}' has no data_offsets [begin, end]", path_, name);
+            "{}: tensor '{}' has no data_offsets [begin, end]", path_, name);
     const std::uint64_t begin = count_of((*offsets)[0], name, "data offset");
     const std::uint64_t end = count_of((*offsets)[1], name, "data offset");
-    require(begin <= end, "{}: tensor '{}' data_offsets [{}, {}] end before they begin", path_, name,
-                    begin, end);
+    require(begin <= end, "{}: tensor '{}' data_offsets [{}, {}] end before they begin", path_, name, begin, end);
     require(end - begin == byte_size,
-                    "{}: tensor '{}' data_offsets [{}, {}] hold {} bytes, but dtype {} and shape [{}] need {}",
-                    path_, name, begin, end, end - begin, dtype_name(tensor.dtype),
-                    fmt::join(tensor.shape, ", "), byte_size);
+            "{}: tensor '{}' data_offsets [{}, {}] hold {} bytes, but dtype {} and shape [{}] need {}", path_, name,
+            begin, end, end - begin, dtype_name(tensor.dtype), fmt::join(tensor.shape, ", "), byte_size);
     require(end <= data_size,
-                    "{}: tensor '{}' data_offsets [{}, {}] run past the end of the file (data section of {} "
-                    "bytes)",
-                    path_, name, begin, end, data_size);
+            "{}: tensor '{}' data_offsets [{}, {}] run past the end of the file (data section of {} "
+            "bytes)",
+            path_, name, begin, end, data_size);
     tensor.element_count = static_cast<std::int64_t>(element_count);
     tensor.data = data_section + begin;
     tensor.byte_size = static_cast<std::size_t>(byte_size);

@@ -21,11 +21,11 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include "iglens/models/bundle_info.hpp"
 #include "iglens/engine/detail/tensor_text.hpp"
 #include "iglens/engine/detail/torch_call.hpp"
-#include "iglens/error.hpp"
 #include "iglens/engine/readout.hpp"
+#include "iglens/error.hpp"
+#include "iglens/models/bundle_info.hpp"
 #include "iglens/models/script_model.hpp"
 #include "iglens/text/tokenizer.hpp"
 
@@ -46,14 +46,14 @@ class Bundle {
     try {
       module = torch::jit::load(path, torch::kCPU, extra);
     } catch (const std::exception& e) {
-      fail("model file '{}' is not a readable TorchScript archive (truncated or another format?): {}",
-                   path, detail::first_line(e.what()));
+      fail("model file '{}' is not a readable TorchScript archive (truncated or another format?): {}", path,
+           detail::first_line(e.what()));
     }
     require(!extra["iglens.json"].empty(), "model file '{}' has no iglens.json inside", path);
     auto info = BundleInfo::parse(extra["iglens.json"], path);
     for (const auto& name : {info.vocab_file, info.merges_file}) {
-      require(extra.count(name) && !extra[name].empty(),
-                      "model file '{}' has no tokenizer file '{}' inside", path, name);
+      require(extra.count(name) && !extra[name].empty(), "model file '{}' has no tokenizer file '{}' inside", path,
+              name);
     }
     auto tokenizer = [&] {
       try {
@@ -63,8 +63,8 @@ class Bundle {
       }
     }();
     require(tokenizer.vocab_size() == info.vocab_size,
-                    "model file '{}': the tokenizer has {} tokens but iglens.json says vocab_size {}", path,
-                    tokenizer.vocab_size(), info.vocab_size);
+            "model file '{}': the tokenizer has {} tokens but iglens.json says vocab_size {}", path,
+            tokenizer.vocab_size(), info.vocab_size);
     try {
       return Bundle(path, ScriptModel(std::move(module)), std::move(info), std::move(tokenizer));
     } catch (const Error& e) {
@@ -84,11 +84,11 @@ class Bundle {
   // exported before the `components` method existed say how to re-export.
   ResidualComponents components(const torch::Tensor& ids) {
     require(script_.has_components(),
-                    "model file '{}' was exported before component attribution existed (it has no 'components' "
-                    "method); re-export it: /usr/bin/python3 python/export_gpt2.py --bundle {} -o NEW.pt",
-                    path_, path_);
+            "model file '{}' was exported before component attribution existed (it has no 'components' "
+            "method); re-export it: /usr/bin/python3 python/export_gpt2.py --bundle {} -o NEW.pt",
+            path_, path_);
     require(ids.defined() && ids.dim() == 2 && ids.size(0) == 1,
-                    "components: token ids must be one sequence [1, S], got {}", detail::shape_string(ids));
+            "components: token ids must be one sequence [1, S], got {}", detail::shape_string(ids));
     return script_.components(check_length(ids));
   }
 
@@ -118,13 +118,13 @@ class Bundle {
     norm_head();  // every named parameter exists with the right shape
     for (const auto& method : info_.methods) {
       require(script_.module().find_method(method).has_value(),
-                      "iglens.json lists method '{}', which the TorchScript module does not have", method);
+              "iglens.json lists method '{}', which the TorchScript module does not have", method);
     }
   }
 
   const torch::Tensor& check_length(const torch::Tensor& ids) const {
-    require(ids.dim() < 1 || ids.size(-1) <= info_.context_length,
-                    "{} tokens exceed the model's context length of {}", ids.size(-1), info_.context_length);
+    require(ids.dim() < 1 || ids.size(-1) <= info_.context_length, "{} tokens exceed the model's context length of {}",
+            ids.size(-1), info_.context_length);
     return ids;
   }
 
@@ -132,8 +132,8 @@ class Bundle {
     for (const auto& p : script_.module().named_parameters(/*recurse=*/true)) {
       if (p.name != name) continue;
       require(p.value.sizes() == torch::IntArrayRef(shape),
-                      "model file '{}': parameter '{}' has shape {}; iglens.json implies {}", path_, name,
-                      detail::shape_string(p.value), detail::shape_string(shape));
+              "model file '{}': parameter '{}' has shape {}; iglens.json implies {}", path_, name,
+              detail::shape_string(p.value), detail::shape_string(shape));
       return p.value.detach();
     }
     fail("model file '{}': iglens.json names parameter '{}', which the model does not have", path_, name);

@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "iglens/error.hpp"
 #include "iglens/engine/norm_kind.hpp"
+#include "iglens/error.hpp"
 
 namespace iglens {
 
@@ -25,7 +25,7 @@ struct BundleInfo {
   std::int64_t n_layer = 0, d_model = 0, n_head = 0, vocab_size = 0, context_length = 0;
   NormKind norm_kind = NormKind::layer_norm;
   double norm_eps = 0.0;
-  std::string norm_weight, norm_bias;  // parameter names; bias empty for RMSNorm
+  std::string norm_weight, norm_bias;                // parameter names; bias empty for RMSNorm
   std::string unembedding_weight, unembedding_bias;  // bias empty when there is none
   std::map<std::string, std::int64_t> special_tokens;
   std::string vocab_file, merges_file;
@@ -46,9 +46,8 @@ struct BundleInfo {
     require(j.is_object(), "{}: iglens.json must be a JSON object", origin);
     Reader read{j, origin};
     const auto version = read.integer(j, "format_version", 1);
-    require(version == kFormatVersion,
-                    "{}: iglens.json has format_version {}; this IG-Lens reads version {}", origin,
-                    version, kFormatVersion);
+    require(version == kFormatVersion, "{}: iglens.json has format_version {}; this IG-Lens reads version {}", origin,
+            version, kFormatVersion);
     BundleInfo info;
     info.architecture = read.string(j, "architecture");
     info.n_layer = read.integer(j, "n_layer", 1);
@@ -59,21 +58,19 @@ struct BundleInfo {
     const auto& norm = read.object(j, "final_norm");
     const auto kind = read.string(norm, "kind", "final_norm.");
     require(kind == "layernorm" || kind == "rmsnorm",
-                    "{}: iglens.json final_norm.kind is '{}'; expected layernorm or rmsnorm", origin, kind);
+            "{}: iglens.json final_norm.kind is '{}'; expected layernorm or rmsnorm", origin, kind);
     info.norm_kind = kind == "layernorm" ? NormKind::layer_norm : NormKind::rms_norm;
     info.norm_eps = read.number(norm, "eps", "final_norm.");
-    require(info.norm_eps >= 0.0 && info.norm_eps < 1.0,
-                    "{}: iglens.json final_norm.eps = {} is out of range [0, 1)", origin, info.norm_eps);
+    require(info.norm_eps >= 0.0 && info.norm_eps < 1.0, "{}: iglens.json final_norm.eps = {} is out of range [0, 1)",
+            origin, info.norm_eps);
     info.norm_weight = read.string(norm, "weight", "final_norm.");
     info.norm_bias = read.optional_string(norm, "bias", "final_norm.");
     const auto& head = read.object(j, "unembedding");
     info.unembedding_weight = read.string(head, "weight", "unembedding.");
     info.unembedding_bias = read.optional_string(head, "bias", "unembedding.");
     for (const auto& [token, id] : read.object(j, "special_tokens").items()) {
-      require(id.is_number_integer() && id.get<std::int64_t>() >= 0 &&
-                          id.get<std::int64_t>() < info.vocab_size,
-                      "{}: iglens.json special_tokens['{}'] must be an id in [0, {})", origin, token,
-                      info.vocab_size);
+      require(id.is_number_integer() && id.get<std::int64_t>() >= 0 && id.get<std::int64_t>() < info.vocab_size,
+              "{}: iglens.json special_tokens['{}'] must be an id in [0, {})", origin, token, info.vocab_size);
       info.special_tokens[token] = id.get<std::int64_t>();
     }
     const auto& tokenizer = read.object(j, "tokenizer");
@@ -82,13 +79,11 @@ struct BundleInfo {
     if (j.contains("source") && j["source"].is_string()) info.source = j["source"].get<std::string>();
     if (j.contains("methods")) {
       const auto& methods = j["methods"];
-      require(methods.is_array(), "{}: iglens.json field 'methods' must be an array of method names",
-                      origin);
+      require(methods.is_array(), "{}: iglens.json field 'methods' must be an array of method names", origin);
       info.methods.clear();
       for (const auto& method : methods) {
         require(method.is_string() && !method.get<std::string>().empty(),
-                        "{}: iglens.json field 'methods' must hold non-empty strings, got {}", origin,
-                        method.dump());
+                "{}: iglens.json field 'methods' must hold non-empty strings, got {}", origin, method.dump());
         info.methods.push_back(method.get<std::string>());
       }
     }
@@ -108,7 +103,7 @@ struct BundleInfo {
     std::string string(const nlohmann::json& object, const char* key, std::string_view prefix = "") const {
       const auto& value = field(object, key, prefix);
       require(value.is_string() && !value.get<std::string>().empty(),
-                      "{}: iglens.json field '{}{}' must be a non-empty string", origin, prefix, key);
+              "{}: iglens.json field '{}{}' must be a non-empty string", origin, prefix, key);
       return value.get<std::string>();
     }
     std::string optional_string(const nlohmann::json& object, const char* key, std::string_view prefix) const {
@@ -120,7 +115,7 @@ struct BundleInfo {
       require(value.is_number_integer(), "{}: iglens.json field '{}' must be an integer", origin, key);
       // Above INT64_MAX, get<int64_t> would wrap to a negative number.
       require(!value.is_number_unsigned() || value.get<std::uint64_t>() <= std::uint64_t(INT64_MAX),
-                      "{}: iglens.json field '{}' = {} is too large", origin, key, value.dump());
+              "{}: iglens.json field '{}' = {} is too large", origin, key, value.dump());
       const auto n = value.get<std::int64_t>();
       require(n >= minimum, "{}: iglens.json field '{}' = {} must be at least {}", origin, key, n, minimum);
       return n;

@@ -20,9 +20,9 @@
 
 #include "iglens/components/components.hpp"
 #include "iglens/engine/detail/tensor_text.hpp"
+#include "iglens/engine/readout.hpp"
 #include "iglens/error.hpp"
 #include "iglens/models/decoder_config.hpp"
-#include "iglens/engine/readout.hpp"
 
 namespace iglens {
 
@@ -80,7 +80,7 @@ class DecoderModel {
   // output, all [.., S, ..] in the model's dtype.
   ResidualComponents components(const torch::Tensor& ids_in) const {
     require(ids_in.defined() && ids_in.dim() == 2 && ids_in.size(0) == 1,
-                    "components: token ids must be one sequence [1, S], got {}", detail::shape_string(ids_in));
+            "components: token ids must be one sequence [1, S], got {}", detail::shape_string(ids_in));
     torch::NoGradGuard no_grad;
     const auto ids = check_ids(ids_in).to(device());
     const auto& c = config_;
@@ -94,8 +94,8 @@ class DecoderModel {
     for (const auto& layer : weights_.layers) {
       const auto mixed = attention_heads(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), rope, future);
       // z_h W_O^h: the output projection's columns of head h applied to head h's slice.
-      heads.push_back(torch::einsum("shk,dhk->shd",
-                                    {mixed[0].reshape({S, H, hd}), layer.attn_out_weight.reshape({d, H, hd})}));
+      heads.push_back(
+          torch::einsum("shk,dhk->shd", {mixed[0].reshape({S, H, hd}), layer.attn_out_weight.reshape({d, H, hd})}));
       biases.push_back(layer.attn_out_bias.defined() ? layer.attn_out_bias.expand({S, d}).clone()
                                                      : torch::zeros({S, d}, x.options()));
       x = x + torch::nn::functional::linear(mixed, layer.attn_out_weight, layer.attn_out_bias);
@@ -124,7 +124,7 @@ class DecoderModel {
   // float32 or float64 weights; a tied head stays one tensor.
   void to(torch::ScalarType dtype) {
     require(dtype == torch::kFloat32 || dtype == torch::kFloat64,
-                    "decoder model: dtype must be float32 or float64, got {}", detail::dtype_name(dtype));
+            "decoder model: dtype must be float32 or float64, got {}", detail::dtype_name(dtype));
     convert([&](const torch::Tensor& t) { return t.to(dtype); });
   }
 
@@ -153,7 +153,7 @@ class DecoderModel {
   }
 
   static std::vector<torch::Tensor*> layer_tensors(DecoderLayerWeights& layer) {
-    return {&layer.attn_norm_weight, &layer.attn_norm_bias, &layer.qkv_weight,     &layer.qkv_bias,
+    return {&layer.attn_norm_weight, &layer.attn_norm_bias, &layer.qkv_weight,      &layer.qkv_bias,
             &layer.attn_out_weight,  &layer.attn_out_bias,  &layer.mlp_norm_weight, &layer.mlp_norm_bias,
             &layer.mlp_in_weight,    &layer.mlp_in_bias,    &layer.mlp_out_weight,  &layer.mlp_out_bias};
   }
@@ -161,33 +161,29 @@ class DecoderModel {
   void check_weights() {
     const auto& c = config_;
     const bool gpt2 = c.architecture == Architecture::gpt2;
-    const auto dtype = weights_.token_embedding.defined() ? weights_.token_embedding.scalar_type()
-                                                          : torch::kFloat32;
-    const auto device = weights_.token_embedding.defined() ? weights_.token_embedding.device()
-                                                           : torch::Device(torch::kCPU);
-    require(dtype == torch::kFloat32 || dtype == torch::kFloat64,
-                    "{}: weights must be float32 or float64, got {}", source_, detail::dtype_name(dtype));
+    const auto dtype = weights_.token_embedding.defined() ? weights_.token_embedding.scalar_type() : torch::kFloat32;
+    const auto device =
+        weights_.token_embedding.defined() ? weights_.token_embedding.device() : torch::Device(torch::kCPU);
+    require(dtype == torch::kFloat32 || dtype == torch::kFloat64, "{}: weights must be float32 or float64, got {}",
+            source_, detail::dtype_name(dtype));
     // `present` says whether this architecture has the tensor at all.
-    auto check = [&](const torch::Tensor& t, const std::string& name, bool present,
-                     std::vector<std::int64_t> shape) {
+    auto check = [&](const torch::Tensor& t, const std::string& name, bool present, std::vector<std::int64_t> shape) {
       if (!present) {
-        require(!t.defined(), "{}: {} has no weight '{}'", source_, architecture_name(c.architecture),
-                        name);
+        require(!t.defined(), "{}: {} has no weight '{}'", source_, architecture_name(c.architecture), name);
         return;
       }
       require(t.defined(), "{}: weight '{}' is missing", source_, name);
-      require(t.sizes() == torch::IntArrayRef(shape), "{}: weight '{}' has shape {}, expected {}",
-                      source_, name, detail::shape_string(t), detail::shape_string(shape));
-      require(t.scalar_type() == dtype && t.device() == device,
-                      "{}: weight '{}' is {} on {}, the others {} on {}", source_, name,
-                      detail::dtype_name(t.scalar_type()), t.device().str(), detail::dtype_name(dtype),
-                      device.str());
+      require(t.sizes() == torch::IntArrayRef(shape), "{}: weight '{}' has shape {}, expected {}", source_, name,
+              detail::shape_string(t), detail::shape_string(shape));
+      require(t.scalar_type() == dtype && t.device() == device, "{}: weight '{}' is {} on {}, the others {} on {}",
+              source_, name, detail::dtype_name(t.scalar_type()), t.device().str(), detail::dtype_name(dtype),
+              device.str());
     };
     const auto d = c.d_model, attn = c.n_head * c.head_dim;
     check(weights_.token_embedding, "token_embedding", true, {c.vocab_size, d});
     check(weights_.position_embedding, "position_embedding", gpt2, {c.context_length, d});
     require(static_cast<std::int64_t>(weights_.layers.size()) == c.n_layer,
-                    "{}: {} layers of weights for a config of {}", source_, weights_.layers.size(), c.n_layer);
+            "{}: {} layers of weights for a config of {}", source_, weights_.layers.size(), c.n_layer);
     for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
       const auto& layer = weights_.layers[i];
       const auto prefix = "layers." + std::to_string(i) + ".";
@@ -208,24 +204,22 @@ class DecoderModel {
     check(weights_.final_norm_bias, "final_norm_bias", gpt2, {d});
     if (c.tied_embeddings) {
       require(!weights_.unembedding.defined() || weights_.unembedding.is_same(weights_.token_embedding),
-                      "{}: the config ties the head to the token embedding, but a separate head was given",
-                      source_);
+              "{}: the config ties the head to the token embedding, but a separate head was given", source_);
       weights_.unembedding = weights_.token_embedding;
     }
     check(weights_.unembedding, "unembedding", true, {c.vocab_size, d});
   }
 
   const torch::Tensor& check_ids(const torch::Tensor& ids) const {
-    require(ids.defined() && ids.dim() == 2, "token ids must be [B, S], got {}",
-                    detail::shape_string(ids));
+    require(ids.defined() && ids.dim() == 2, "token ids must be [B, S], got {}", detail::shape_string(ids));
     require(ids.scalar_type() == torch::kLong, "token ids must be int64, got {}",
-                    detail::dtype_name(ids.scalar_type()));
+            detail::dtype_name(ids.scalar_type()));
     require(ids.numel() > 0, "empty sequence: no token ids");
-    require(ids.size(1) <= config_.context_length, "{} tokens exceed the model's context length of {}",
-                    ids.size(1), config_.context_length);
+    require(ids.size(1) <= config_.context_length, "{} tokens exceed the model's context length of {}", ids.size(1),
+            config_.context_length);
     const auto low = ids.min().item<std::int64_t>(), high = ids.max().item<std::int64_t>();
     require(low >= 0 && high < config_.vocab_size, "token id {} is outside the vocabulary [0, {})",
-                    low < 0 ? low : high, config_.vocab_size);
+            low < 0 ? low : high, config_.vocab_size);
     return ids;
   }
 

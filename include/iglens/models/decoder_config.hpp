@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "iglens/error.hpp"
 #include "iglens/engine/norm_kind.hpp"
+#include "iglens/error.hpp"
 
 namespace iglens {
 
@@ -33,9 +33,7 @@ struct DecoderConfig {
   double rope_base = 10000.0;  // llama only
   bool tied_embeddings = true;
 
-  NormKind norm_kind() const {
-    return architecture == Architecture::gpt2 ? NormKind::layer_norm : NormKind::rms_norm;
-  }
+  NormKind norm_kind() const { return architecture == Architecture::gpt2 ? NormKind::layer_norm : NormKind::rms_norm; }
 
   // Rows of the fused Q/K/V projection: n_head query heads, n_kv_head key and value heads.
   std::int64_t qkv_rows() const { return (n_head + 2 * n_kv_head) * head_dim; }
@@ -57,17 +55,14 @@ struct DecoderConfig {
     for (auto value : {n_layer, d_model, n_head, n_kv_head, head_dim, d_ff, vocab_size, context_length}) {
       require(value <= limit, "decoder config: size {} is implausibly large (limit {})", value, limit);
     }
-    require(n_head % n_kv_head == 0,
-                    "decoder config: {} attention heads are not a multiple of {} key/value heads", n_head,
-                    n_kv_head);
-    require(norm_eps >= 0.0 && norm_eps < 1.0, "decoder config: norm eps must be in [0, 1), got {}",
-                    norm_eps);
+    require(n_head % n_kv_head == 0, "decoder config: {} attention heads are not a multiple of {} key/value heads",
+            n_head, n_kv_head);
+    require(norm_eps >= 0.0 && norm_eps < 1.0, "decoder config: norm eps must be in [0, 1), got {}", norm_eps);
     if (architecture == Architecture::gpt2) {
-      require(n_kv_head == n_head, "decoder config: gpt2 has no grouped-query attention ({} heads, {} kv)",
-                      n_head, n_kv_head);
+      require(n_kv_head == n_head, "decoder config: gpt2 has no grouped-query attention ({} heads, {} kv)", n_head,
+              n_kv_head);
       require(head_dim * n_head == d_model,
-                      "decoder config: gpt2 needs n_head * head_dim == d_model, got {} * {} != {}", n_head,
-                      head_dim, d_model);
+              "decoder config: gpt2 needs n_head * head_dim == d_model, got {} * {} != {}", n_head, head_dim, d_model);
       require(tied_embeddings, "decoder config: gpt2's head is always tied to its embedding");
     } else {
       require(head_dim % 2 == 0, "decoder config: RoPE needs an even head_dim, got {}", head_dim);

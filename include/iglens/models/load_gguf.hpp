@@ -72,8 +72,7 @@ inline torch::Tensor unpermute_rotary_rows(const torch::Tensor& rows, std::int64
 inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& source) {
   const auto& path = file.path();
   const auto scaling = file.find_string("llama.rope.scaling.type").value_or("none");
-  require(scaling == "none", "model file '{}': RoPE scaling '{}' is not supported (only plain RoPE)", path,
-          scaling);
+  require(scaling == "none", "model file '{}': RoPE scaling '{}' is not supported (only plain RoPE)", path, scaling);
   DecoderConfig c;
   c.architecture = Architecture::llama;
   c.n_layer = file.get_integer("llama.block_count");
@@ -90,8 +89,8 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
           path, value_length, c.head_dim);
   const auto rope_dims = file.find_integer("llama.rope.dimension_count").value_or(c.head_dim);
   require(rope_dims == c.head_dim,
-          "model file '{}': RoPE over {} of {} head dimensions is not supported (only all of them)", path,
-          rope_dims, c.head_dim);
+          "model file '{}': RoPE over {} of {} head dimensions is not supported (only all of them)", path, rope_dims,
+          c.head_dim);
 
   GgufWeightReader reader(file);
   const auto embedding_shape = reader.shape_of("token_embd.weight");
@@ -115,7 +114,8 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
     DecoderLayerWeights layer;
     layer.attn_norm_weight = reader.read(b + "attn_norm.weight", {d});
     layer.qkv_weight = torch::empty({c.qkv_rows(), d}, torch::kFloat32);
-    layer.qkv_weight.narrow(0, 0, q_rows).copy_(unpermute_rotary_rows(reader.read(b + "attn_q.weight", {q_rows, d}), c.n_head, hd));
+    layer.qkv_weight.narrow(0, 0, q_rows)
+        .copy_(unpermute_rotary_rows(reader.read(b + "attn_q.weight", {q_rows, d}), c.n_head, hd));
     layer.qkv_weight.narrow(0, q_rows, kv_rows)
         .copy_(unpermute_rotary_rows(reader.read(b + "attn_k.weight", {kv_rows, d}), c.n_kv_head, hd));
     reader.read_into(b + "attn_v.weight", {kv_rows, d}, layer.qkv_weight.narrow(0, q_rows + kv_rows, kv_rows));
@@ -138,7 +138,7 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
 inline DecoderModel load_gguf_decoder(const GgufFile& file) {
   const auto architecture = file.get_string("general.architecture");
   require(architecture == "llama", "model file '{}': architecture '{}' is not supported (supported: llama)",
-                  file.path(), architecture);
+          file.path(), architecture);
   return detail::load_gguf_llama(file, "GGUF file '" + file.path() + "'");
 }
 

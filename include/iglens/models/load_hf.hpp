@@ -55,8 +55,8 @@ class HfWeightReader {
   void expect(const std::string& name, const std::vector<std::int64_t>& shape) const {
     require(folder_.has_tensor(name), "Hugging Face folder '{}' has no tensor '{}'", folder_.folder(), name);
     const auto found = folder_.tensor(name);
-    require(found.info.shape == shape, "{}: tensor '{}' has shape {}, but config.json implies {}",
-            found.file.path(), name, shape_string(found.info.shape), shape_string(shape));
+    require(found.info.shape == shape, "{}: tensor '{}' has shape {}, but config.json implies {}", found.file.path(),
+            name, shape_string(found.info.shape), shape_string(shape));
   }
 
   const HfFolder& folder_;
@@ -65,8 +65,8 @@ class HfWeightReader {
 inline DecoderModel load_hf_gpt2(const HfFolder& hf, const std::string& source) {
   const auto config_file = hf.folder() + "/config.json";
   const auto activation = hf.find_string("activation_function").value_or("gelu_new");
-  require(activation == "gelu_new", "{}: activation_function '{}' is not supported (only gelu_new)",
-          config_file, activation);
+  require(activation == "gelu_new", "{}: activation_function '{}' is not supported (only gelu_new)", config_file,
+          activation);
   require(!hf.find_bool("scale_attn_by_inverse_layer_idx").value_or(false),
           "{}: scale_attn_by_inverse_layer_idx is not supported", config_file);
   require(hf.find_bool("scale_attn_weights").value_or(true), "{}: scale_attn_weights false is not supported",
@@ -192,9 +192,10 @@ inline DecoderModel load_hf_decoder(const HfFolder& hf) {
     if (name == "GPT2LMHeadModel") return detail::load_hf_gpt2(hf, source);
     if (name == "LlamaForCausalLM") return detail::load_hf_llama(hf, source);
   }
-  fail("{}/config.json: architecture '{}' in config.json is not supported (supported: GPT2LMHeadModel, "
-               "LlamaForCausalLM)",
-               hf.folder(), architectures.empty() ? std::string("(none)") : architectures.front());
+  fail(
+      "{}/config.json: architecture '{}' in config.json is not supported (supported: GPT2LMHeadModel, "
+      "LlamaForCausalLM)",
+      hf.folder(), architectures.empty() ? std::string("(none)") : architectures.front());
 }
 
 inline DecoderModel load_hf_decoder(const std::string& folder) { return load_hf_decoder(HfFolder::open(folder)); }

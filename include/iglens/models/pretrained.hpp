@@ -40,9 +40,8 @@ struct Pretrained {
 inline Tokenizer gguf_tokenizer(const GgufFile& file) {
   const auto model = file.find_string("tokenizer.ggml.model");
   require(model.has_value(), "model file '{}' has no tokenizer (no tokenizer.ggml.model metadata)", file.path());
-  require(*model == "gpt2",
-          "model file '{}': tokenizer model '{}' is not supported (supported: gpt2, byte-level BPE)", file.path(),
-          *model);
+  require(*model == "gpt2", "model file '{}': tokenizer model '{}' is not supported (supported: gpt2, byte-level BPE)",
+          file.path(), *model);
   // llama.cpp writes GPT-2's own pre-tokenizer as "gpt-2"; a file without the
   // key predates pre-tokenizer names and is read as GPT-2's.
   auto pre = file.find_string("tokenizer.ggml.pre").value_or("gpt2");
@@ -92,18 +91,18 @@ inline Tokenizer hf_tokenizer(const std::filesystem::path& folder) {
 }
 
 inline nlohmann::json config_json(const DecoderConfig& c) {
-  nlohmann::json j = {{"architecture", architecture_name(c.architecture)},
-                      {"n_layer", c.n_layer},
-                      {"d_model", c.d_model},
-                      {"n_head", c.n_head},
-                      {"n_kv_head", c.n_kv_head},
-                      {"head_dim", c.head_dim},
-                      {"d_ff", c.d_ff},
-                      {"vocab_size", c.vocab_size},
-                      {"context_length", c.context_length},
-                      {"final_norm",
-                       {{"kind", c.norm_kind() == NormKind::layer_norm ? "layernorm" : "rmsnorm"}, {"eps", c.norm_eps}}},
-                      {"tied_embeddings", c.tied_embeddings}};
+  nlohmann::json j = {
+      {"architecture", architecture_name(c.architecture)},
+      {"n_layer", c.n_layer},
+      {"d_model", c.d_model},
+      {"n_head", c.n_head},
+      {"n_kv_head", c.n_kv_head},
+      {"head_dim", c.head_dim},
+      {"d_ff", c.d_ff},
+      {"vocab_size", c.vocab_size},
+      {"context_length", c.context_length},
+      {"final_norm", {{"kind", c.norm_kind() == NormKind::layer_norm ? "layernorm" : "rmsnorm"}, {"eps", c.norm_eps}}},
+      {"tied_embeddings", c.tied_embeddings}};
   if (c.architecture == Architecture::llama) j["rope_base"] = c.rope_base;
   return j;
 }
@@ -141,8 +140,8 @@ inline Pretrained load_gguf_pretrained(const std::string& path) {
   auto model = load_gguf_decoder(file);
   auto tokenizer = gguf_tokenizer(file);
   require(tokenizer.vocab_size() <= model.config().vocab_size,
-                  "model file '{}': the tokenizer has {} tokens but the embedding only {} rows", path,
-                  tokenizer.vocab_size(), model.config().vocab_size);
+          "model file '{}': the tokenizer has {} tokens but the embedding only {} rows", path, tokenizer.vocab_size(),
+          model.config().vocab_size);
   std::map<std::string, std::int64_t> types;
   for (const auto& tensor : file.tensors()) ++types[std::string(type_name(tensor.type))];
   auto description = detail::config_json(model.config());
@@ -159,8 +158,8 @@ inline Pretrained load_hf_pretrained(const std::string& folder) {
   auto model = load_hf_decoder(hf);
   auto tokenizer = detail::hf_tokenizer(folder);
   require(tokenizer.vocab_size() <= model.config().vocab_size,
-                  "Hugging Face folder '{}': the tokenizer has {} tokens but the embedding only {} rows", folder,
-                  tokenizer.vocab_size(), model.config().vocab_size);
+          "Hugging Face folder '{}': the tokenizer has {} tokens but the embedding only {} rows", folder,
+          tokenizer.vocab_size(), model.config().vocab_size);
   std::map<std::string, std::int64_t> types;
   for (const auto& file : hf.files()) {
     for (const auto& tensor : file.tensors()) ++types[std::string(dtype_name(tensor.dtype))];

@@ -16,8 +16,8 @@
 #include "iglens/components/components.hpp"
 #include "iglens/engine/detail/tensor_text.hpp"
 #include "iglens/engine/detail/torch_call.hpp"
-#include "iglens/error.hpp"
 #include "iglens/engine/readout.hpp"
+#include "iglens/error.hpp"
 
 namespace iglens {
 
@@ -26,9 +26,9 @@ class ScriptModel {
   explicit ScriptModel(torch::jit::Module module) : module_(std::move(module)) {
     for (const char* method : {"forward", "residual_stream", "readout"}) {
       require(module_.find_method(method).has_value(),
-                      "TorchScript module has no method '{}' (IG-Lens needs forward, residual_stream "
-                      "and readout)",
-                      method);
+              "TorchScript module has no method '{}' (IG-Lens needs forward, residual_stream "
+              "and readout)",
+              method);
     }
     module_.eval();
   }
@@ -54,21 +54,19 @@ class ScriptModel {
     const auto value = detail::guarded_call("TorchScript method 'components'",
                                             [&] { return module_.get_method("components")({ids}); });
     require(value.isTuple() && value.toTupleRef().elements().size() == 5,
-                    "TorchScript method 'components' must return 5 tensors (resid_pre, resid_mid, head_results, "
-                    "attn_bias, mlp_out), got {}",
-                    value.tagKind());
+            "TorchScript method 'components' must return 5 tensors (resid_pre, resid_mid, head_results, "
+            "attn_bias, mlp_out), got {}",
+            value.tagKind());
     const auto& parts = value.toTupleRef().elements();
     for (const auto& part : parts) {
-      require(part.isTensor(), "TorchScript method 'components' returned a {}, not a tensor",
-                      part.tagKind());
+      require(part.isTensor(), "TorchScript method 'components' returned a {}, not a tensor", part.tagKind());
     }
     ResidualComponents c{parts[0].toTensor(), parts[1].toTensor(), parts[2].toTensor(), parts[3].toTensor(),
                          parts[4].toTensor()};
     require(c.resid_pre.dim() == 3 && c.resid_mid.dim() == 3 && c.head_results.dim() == 4,
-                    "TorchScript method 'components' returned resid_pre {}, resid_mid {}, head_results {}; "
-                    "expected [L+1, S, d], [L, S, d] and [L, S, n_head, d]",
-                    detail::shape_string(c.resid_pre), detail::shape_string(c.resid_mid),
-                    detail::shape_string(c.head_results));
+            "TorchScript method 'components' returned resid_pre {}, resid_mid {}, head_results {}; "
+            "expected [L+1, S, d], [L, S, d] and [L, S, n_head, d]",
+            detail::shape_string(c.resid_pre), detail::shape_string(c.resid_mid), detail::shape_string(c.head_results));
     return c;
   }
 
@@ -87,8 +85,7 @@ class ScriptModel {
   }
 
   static torch::Tensor tensor_result(const c10::IValue& value, const char* method) {
-    require(value.isTensor(), "TorchScript method '{}' returned {}, not a tensor", method,
-                    value.tagKind());
+    require(value.isTensor(), "TorchScript method '{}' returned {}, not a tensor", method, value.tagKind());
     return value.toTensor();
   }
 

@@ -25,11 +25,20 @@ inline std::string xml_text(std::string_view text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -74,9 +83,7 @@ struct ComponentPanels {
   int left;  // x of the first column, aligned with the layer map
 
   int columns() const { return static_cast<int>(layout.parts_per_block()); }
-  int column_x(int part) const {
-    return left + part * cell_w + (part >= layout.n_head ? gap : 0);
-  }
+  int column_x(int part) const { return left + part * cell_w + (part >= layout.n_head ? gap : 0); }
   int grid_right() const { return column_x(columns() - 1) + cell_w; }
   int width() const { return grid_right() + 90; }
   int panel_height() const { return title_h + static_cast<int>(layout.n_layer) * cell_h + bottom_margin; }
@@ -154,24 +161,23 @@ inline std::string heatmap_svg(const Report& report) {
       "font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\" font-size=\"12\">\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
       width, height);
-  svg += fmt::format("<text x=\"16\" y=\"22\" font-size=\"14\" font-weight=\"bold\">IG-Lens: {} credited to each layer{}</text>\n",
-                     detail::xml_text(delta_label(report)), panels ? " and component" : "");
+  svg += fmt::format(
+      "<text x=\"16\" y=\"22\" font-size=\"14\" font-weight=\"bold\">IG-Lens: {} credited to each layer{}</text>\n",
+      detail::xml_text(delta_label(report)), panels ? " and component" : "");
   svg += fmt::format("<text x=\"16\" y=\"40\" fill=\"#444\">{} | {} | {} steps | baseline {}</text>\n",
-                     detail::xml_text(model_label), report.estimator, report.steps,
-                     report.baseline);
-  svg += fmt::format("<text x=\"16\" y=\"56\" fill=\"#444\">prompt {}</text>\n",
-                     detail::xml_text(prompt_label));
+                     detail::xml_text(model_label), report.estimator, report.steps, report.baseline);
+  svg += fmt::format("<text x=\"16\" y=\"56\" fill=\"#444\">prompt {}</text>\n", detail::xml_text(prompt_label));
   for (int j = 0; j < K; ++j) {
     svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-weight=\"bold\">L{}</text>\n",
                        left + j * cell_w + cell_w / 2, top - 6, report.layers[j]);
   }
-  svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>\n",
-                     grid_right + 50, top - 6, detail::xml_text(delta_label(report)));
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>\n", grid_right + 50,
+                     top - 6, detail::xml_text(delta_label(report)));
   for (int i = 0; i < T; ++i) {
     const auto& row = report.tokens[i];
     const int y = top + i * cell_h;
-    svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} {}</text>\n", left - 8, y + 15,
-                       row.position, detail::xml_text(detail::shortened(token_label(row), label_chars)));
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} {}</text>\n", left - 8, y + 15, row.position,
+                       detail::xml_text(detail::shortened(token_label(row), label_chars)));
     for (int j = 0; j < K; ++j) {
       const double v = row.ig[j], t = v / scale;
       const int x = left + j * cell_w;
@@ -179,15 +185,16 @@ inline std::string heatmap_svg(const Report& report) {
           "<g><title>position {} token {} layer {}: IG {:+.6f}, lens {:.6f}</title>"
           "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"/>"
           "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\" fill=\"{}\">{:+.2f}</text></g>\n",
-          row.position, detail::xml_text(token_label(row)), report.layers[j], v, row.lens[j], x, y, cell_w,
-          cell_h, detail::diverging_colour(t), x + cell_w / 2, y + 15, std::abs(t) > 0.6 ? "white" : "#222", v);
+          row.position, detail::xml_text(token_label(row)), report.layers[j], v, row.lens[j], x, y, cell_w, cell_h,
+          detail::diverging_colour(t), x + cell_w / 2, y + 15, std::abs(t) > 0.6 ? "white" : "#222", v);
     }
     if (row.onset_layer) {
       const auto at = std::find(report.layers.begin(), report.layers.end(), *row.onset_layer);
       const int j = static_cast<int>(at - report.layers.begin());
-      svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"black\" "
-                         "stroke-width=\"2\"/>\n",
-                         left + j * cell_w + 1, y + 1, cell_w - 2, cell_h - 2);
+      svg += fmt::format(
+          "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"black\" "
+          "stroke-width=\"2\"/>\n",
+          left + j * cell_w + 1, y + 1, cell_w - 2, cell_h - 2);
     }
     svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{:+.3f}</text>\n", grid_right + 50, y + 15,
                        row.delta);
@@ -203,26 +210,31 @@ inline std::string heatmap_svg(const Report& report) {
     svg += fmt::format("<stop offset=\"{:.3f}\" stop-color=\"{}\"/>", s / 8.0, detail::diverging_colour(s / 4.0 - 1));
   }
   svg += "</linearGradient></defs>\n";
-  svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"12\" fill=\"url(#iglens-scale)\" stroke=\"#888\"/>\n",
-                     bar_x, legend_top, bar_w);
+  svg +=
+      fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"12\" fill=\"url(#iglens-scale)\" stroke=\"#888\"/>\n",
+                  bar_x, legend_top, bar_w);
   const char* anchors[] = {"start", "middle", "end"};
   for (int s = 0; s <= 2; ++s) {
     svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"{}\">{:+.3g}</text>\n", bar_x + s * bar_w / 2,
                        legend_top + 28, anchors[s], (s - 1) * scale);
   }
-  svg += fmt::format("<text x=\"16\" y=\"{}\" fill=\"#444\">IG per layer; rows sum to {}. "
-                     "Outlined: onset layer ({:g} of |IG|).</text>\n",
-                     legend_top + 48, detail::xml_text(delta_label(report)), report.onset_fraction);
+  svg += fmt::format(
+      "<text x=\"16\" y=\"{}\" fill=\"#444\">IG per layer; rows sum to {}. "
+      "Outlined: onset layer ({:g} of |IG|).</text>\n",
+      legend_top + 48, detail::xml_text(delta_label(report)), report.onset_fraction);
   if (panels) {
-    svg += fmt::format("<text x=\"16\" y=\"{}\" fill=\"#444\">Panels: block b (layer b+1 above) split into heads "
-                       "H0..H{}, attention bias and MLP;</text>\n",
-                       legend_top + 64, report.components->n_head - 1);
-    svg += fmt::format("<text x=\"16\" y=\"{}\" fill=\"#444\">sum = the block's IG ({}, {} steps). Same colour "
-                       "scale as the layer map;</text>\n",
-                       legend_top + 80, report.components->estimator, report.components->steps);
-    svg += fmt::format("<text x=\"16\" y=\"{}\" fill=\"#444\">blank cells: |credit| &lt; 0.005 (hover for "
-                       "every number).</text>\n",
-                       legend_top + 96);
+    svg += fmt::format(
+        "<text x=\"16\" y=\"{}\" fill=\"#444\">Panels: block b (layer b+1 above) split into heads "
+        "H0..H{}, attention bias and MLP;</text>\n",
+        legend_top + 64, report.components->n_head - 1);
+    svg += fmt::format(
+        "<text x=\"16\" y=\"{}\" fill=\"#444\">sum = the block's IG ({}, {} steps). Same colour "
+        "scale as the layer map;</text>\n",
+        legend_top + 80, report.components->estimator, report.components->steps);
+    svg += fmt::format(
+        "<text x=\"16\" y=\"{}\" fill=\"#444\">blank cells: |credit| &lt; 0.005 (hover for "
+        "every number).</text>\n",
+        legend_top + 96);
   }
   svg += "</svg>\n";
   return svg;

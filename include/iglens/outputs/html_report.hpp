@@ -27,8 +27,10 @@ inline std::string script_json(const nlohmann::json& value) {
   std::string out;
   out.reserve(text.size());
   for (char c : text) {
-    if (c == '<') out += "\\u003c";
-    else out.push_back(c);
+    if (c == '<')
+      out += "\\u003c";
+    else
+      out.push_back(c);
   }
   return out;
 }
@@ -299,8 +301,8 @@ inline std::string html_report(const Report& report) {
   const auto title = fmt::format("IG-Lens: {} credited to each layer{}", delta_label(report),
                                  report.components ? " and component" : "");
   std::string settings = html_setting("model", report.model);
-  settings += html_setting("prompt", fmt::format("{} ({} tokens)", display_token(report.prompt),
-                                                 report.prompt_ids.size()));
+  settings +=
+      html_setting("prompt", fmt::format("{} ({} tokens)", display_token(report.prompt), report.prompt_ids.size()));
   settings += html_setting("answer", fmt::format("{} token(s), {}", report.tokens.size() + report.skipped.size(),
                                                  report.mode == "generate" ? "generated" : "teacher-forced"));
   settings += html_setting("estimator", report.estimator);
@@ -308,8 +310,8 @@ inline std::string html_report(const Report& report) {
   settings += html_setting("baseline", report.baseline);
   settings += html_setting("objective", report.objective);
   settings += html_setting("dtype", report.dtype);
-  settings += html_setting("completeness", fmt::format("max|sum - {}| = {:.3g}", delta_label(report),
-                                                       report.completeness_max_abs));
+  settings += html_setting("completeness",
+                           fmt::format("max|sum - {}| = {:.3g}", delta_label(report), report.completeness_max_abs));
   if (const auto& total = report.continuation) {
     std::string by_layer;
     for (std::size_t j = 0; j < report.layers.size(); ++j) {

@@ -21,9 +21,9 @@
 namespace iglens {
 
 struct TokenRow {
-  std::int64_t position = 0;   // the position whose next-token prediction is read
+  std::int64_t position = 0;  // the position whose next-token prediction is read
   std::int64_t target_id = 0;
-  std::string target;          // the token's bytes
+  std::string target;  // the token's bytes
   std::optional<std::int64_t> foil_id;
   std::string foil;
   std::vector<double> ig, lens;  // ordered like Report::layers
@@ -68,7 +68,7 @@ struct Report {
   std::string model;
   std::string prompt;
   std::vector<std::int64_t> prompt_ids;
-  std::string mode;  // "generate" or "target"
+  std::string mode;                  // "generate" or "target"
   std::vector<std::int64_t> layers;  // ascending
   std::string estimator, baseline, objective, dtype;
   std::int64_t steps = 0;
@@ -91,13 +91,20 @@ inline std::string display_token(std::string_view bytes) {
   std::string out = "\"";
   for (std::size_t i = 0; i < bytes.size();) {
     const auto byte = static_cast<unsigned char>(bytes[i]);
-    if (byte == '\n') out += "\\n";
-    else if (byte == '\t') out += "\\t";
-    else if (byte == '\r') out += "\\r";
-    else if (byte == '"') out += "\\\"";
-    else if (byte == '\\') out += "\\\\";
-    else if (byte < 0x20 || byte == 0x7F) out += fmt::format("\\x{:02x}", byte);
-    else if (byte < 0x80) out.push_back(static_cast<char>(byte));
+    if (byte == '\n')
+      out += "\\n";
+    else if (byte == '\t')
+      out += "\\t";
+    else if (byte == '\r')
+      out += "\\r";
+    else if (byte == '"')
+      out += "\\\"";
+    else if (byte == '\\')
+      out += "\\\\";
+    else if (byte < 0x20 || byte == 0x7F)
+      out += fmt::format("\\x{:02x}", byte);
+    else if (byte < 0x80)
+      out.push_back(static_cast<char>(byte));
     else {
       if (const auto length = utf8_character_length(bytes, i)) {
         out.append(bytes.substr(i, *length));
@@ -155,9 +162,7 @@ class TextTable {
   std::vector<std::vector<std::string>> rows_;
 };
 
-inline std::string onset_text(const TokenRow& row) {
-  return row.onset_layer ? std::to_string(*row.onset_layer) : "-";
-}
+inline std::string onset_text(const TokenRow& row) { return row.onset_layer ? std::to_string(*row.onset_layer) : "-"; }
 
 // Components listed per token in the table: enough to name the heads and
 // MLPs that matter without printing hundreds of lines.
@@ -185,9 +190,10 @@ inline std::string share_text(double credit, double delta) {
 inline std::string components_table(const Report& report) {
   const auto& layout = *report.components;
   const auto shown = std::min(table_top_components, layout.labels.size());
-  std::string out = fmt::format("\ncomponents ({}, {} steps): per token the {} of {} with the largest |credit|; "
-                                "share = credit / {}\n",
-                                layout.estimator, layout.steps, shown, layout.labels.size(), delta_label(report));
+  std::string out = fmt::format(
+      "\ncomponents ({}, {} steps): per token the {} of {} with the largest |credit|; "
+      "share = credit / {}\n",
+      layout.estimator, layout.steps, shown, layout.labels.size(), delta_label(report));
   for (const auto& row : report.tokens) {
     out += fmt::format("\npos {} {}  {} {:+.4f}\n", row.position, display_token(row.target), delta_label(report),
                        row.delta);
@@ -210,9 +216,10 @@ inline std::string components_table(const Report& report) {
 // completeness line, skipped positions and, with --components, each token's
 // largest components.
 inline std::string to_table(const Report& report) {
-  std::string out = fmt::format("IG-Lens  model {}  objective {}  estimator {}  steps {}  baseline {}  dtype {}  onset at {:g} of |IG|\n",
-                                report.model, report.objective, report.estimator, report.steps, report.baseline,
-                                report.dtype, report.onset_fraction);
+  std::string out = fmt::format(
+      "IG-Lens  model {}  objective {}  estimator {}  steps {}  baseline {}  dtype {}  onset at {:g} of |IG|\n",
+      report.model, report.objective, report.estimator, report.steps, report.baseline, report.dtype,
+      report.onset_fraction);
   out += fmt::format("prompt {} ({} tokens), {} {} token(s)\n\n", display_token(report.prompt),
                      report.prompt_ids.size(), report.mode == "generate" ? "generated" : "teacher-forced",
                      report.tokens.size() + report.skipped.size());
@@ -222,8 +229,7 @@ inline std::string to_table(const Report& report) {
   if (foils) header.push_back("foil");
   for (const auto layer : report.layers) header.push_back(fmt::format("IG@{}", layer));
   for (const auto layer : report.layers) header.push_back(fmt::format("lens@{}", layer));
-  for (const auto& name : {std::string("sum"), delta_label(report), std::string("onsetL*")})
-    header.push_back(name);
+  for (const auto& name : {std::string("sum"), delta_label(report), std::string("onsetL*")}) header.push_back(name);
   table.add_row(header);
   const auto numbers = [](std::vector<std::string>& cells, const std::vector<double>& ig,
                           const std::vector<double>& lens, double delta) {
@@ -252,13 +258,14 @@ inline std::string to_table(const Report& report) {
   out += table.render(foils ? 3 : 2);
   out += fmt::format("\nmax|sum - {}| = {:.3g}\n", delta_label(report), report.completeness_max_abs);
   if (const auto& total = report.continuation) {
-    out += fmt::format("row \"all\": the whole answer's log-probability, the sum of its {} logprob rows "
-                       "(it telescopes like each row)\n",
-                       total->tokens);
+    out += fmt::format(
+        "row \"all\": the whole answer's log-probability, the sum of its {} logprob rows "
+        "(it telescopes like each row)\n",
+        total->tokens);
   }
   for (const auto& skipped : report.skipped) {
-    out += fmt::format("pos {} {}: not attributed: {}\n", skipped.position, display_token(skipped.target),
-                       skipped.reason);
+    out +=
+        fmt::format("pos {} {}: not attributed: {}\n", skipped.position, display_token(skipped.target), skipped.reason);
   }
   if (report.components) out += detail::components_table(report);
   return out;
@@ -269,9 +276,9 @@ inline std::string to_table(const Report& report) {
 inline nlohmann::json to_json_value(const Report& report) {
   nlohmann::json tokens = nlohmann::json::array();
   for (const auto& row : report.tokens) {
-    nlohmann::json token{{"position", row.position}, {"target_id", row.target_id}, {"target", row.target},
-                         {"ig", row.ig},             {"lens", row.lens},           {"f_final", row.f_final},
-                         {"f_baseline", row.f_baseline}, {"delta", row.delta}};
+    nlohmann::json token{
+        {"position", row.position}, {"target_id", row.target_id}, {"target", row.target},         {"ig", row.ig},
+        {"lens", row.lens},         {"f_final", row.f_final},     {"f_baseline", row.f_baseline}, {"delta", row.delta}};
     token["onset_layer"] = row.onset_layer ? nlohmann::json(*row.onset_layer) : nlohmann::json(nullptr);
     if (row.foil_id) {
       token["foil_id"] = *row.foil_id;
@@ -303,9 +310,9 @@ inline nlohmann::json to_json_value(const Report& report) {
     }
   }
   if (const auto& total = report.continuation) {
-    out["continuation"] = {{"tokens", total->tokens},         {"ig", total->ig},
-                           {"lens", total->lens},             {"f_final", total->f_final},
-                           {"f_baseline", total->f_baseline}, {"delta", total->delta}};
+    out["continuation"] = {
+        {"tokens", total->tokens},         {"ig", total->ig},      {"lens", total->lens}, {"f_final", total->f_final},
+        {"f_baseline", total->f_baseline}, {"delta", total->delta}};
   }
   if (report.components) {
     out["components"] = {{"labels", report.components->labels},
@@ -335,13 +342,13 @@ inline std::string csv_settings(const Report& report) {
   std::string out = fmt::format("# model: {}\n# prompt: {}\n# prompt_ids: {}\n# mode: {}\n", report.model,
                                 display_token(report.prompt), fmt::join(report.prompt_ids, " "), report.mode);
   out += fmt::format("# layers: {}\n# estimator: {}\n# steps: {}\n# baseline: {}\n# objective: {}\n# dtype: {}\n",
-                     fmt::join(report.layers, " "), report.estimator, report.steps, report.baseline,
-                     report.objective, report.dtype);
+                     fmt::join(report.layers, " "), report.estimator, report.steps, report.baseline, report.objective,
+                     report.dtype);
   out += fmt::format("# onset_fraction: {}\n# completeness_max_abs: {}\n", report.onset_fraction,
                      report.completeness_max_abs);
   for (const auto& skipped : report.skipped) {
-    out += fmt::format("# skipped: position {} target_id {}: {}\n", skipped.position, skipped.target_id,
-                       skipped.reason);
+    out +=
+        fmt::format("# skipped: position {} target_id {}: {}\n", skipped.position, skipped.target_id, skipped.reason);
   }
   return out;
 }
@@ -357,10 +364,10 @@ inline std::string to_csv(const Report& report) {
     const auto foil_id = row.foil_id ? std::to_string(*row.foil_id) : "";
     const auto foil = row.foil_id ? detail::csv_field(row.foil) : "";
     for (std::size_t j = 0; j < report.layers.size(); ++j) {
-      out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", row.position, row.target_id,
-                         detail::csv_field(row.target), foil_id, foil, report.layers[j], row.ig[j], row.lens[j],
-                         row.f_final, row.f_baseline, row.delta,
-                         row.onset_layer ? std::to_string(*row.onset_layer) : "");
+      out +=
+          fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", row.position, row.target_id,
+                      detail::csv_field(row.target), foil_id, foil, report.layers[j], row.ig[j], row.lens[j],
+                      row.f_final, row.f_baseline, row.delta, row.onset_layer ? std::to_string(*row.onset_layer) : "");
     }
   }
   return out;

@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "iglens/error.hpp"
 #include "iglens/text/detail/bpe.hpp"
 #include "iglens/text/detail/bpe_files.hpp"
 #include "iglens/text/detail/gpt2_pretokenizer.hpp"
@@ -40,7 +41,6 @@
 #include "iglens/text/detail/special_tokens.hpp"
 #include "iglens/text/detail/token_list.hpp"
 #include "iglens/text/detail/utf8.hpp"
-#include "iglens/error.hpp"
 
 namespace iglens {
 
@@ -87,8 +87,7 @@ struct EncodeOptions {
 class Tokenizer {
  public:
   // Reads a GPT-2-style vocab.json and merges.txt.
-  static Tokenizer from_files(const std::string& vocab_json_path,
-                              const std::string& merges_txt_path) {
+  static Tokenizer from_files(const std::string& vocab_json_path, const std::string& merges_txt_path) {
     return from_named_strings(read_file(vocab_json_path, "vocabulary"), vocab_json_path,
                               read_file(merges_txt_path, "merges"), merges_txt_path);
   }
@@ -104,10 +103,9 @@ class Tokenizer {
   // 3 control, 4 user-defined, 5 unused, 6 byte). Control and user-defined
   // tokens are the special tokens. Empty `token_types` means every token is
   // ordinary: no special tokens, and every token must be a byte-level string.
-  static Tokenizer from_token_list(std::vector<std::string> tokens,
-                                   std::vector<std::string> merges,
-                                   std::vector<std::int32_t> token_types,
-                                   TokenizerSettings settings, std::string_view source_name) {
+  static Tokenizer from_token_list(std::vector<std::string> tokens, std::vector<std::string> merges,
+                                   std::vector<std::int32_t> token_types, TokenizerSettings settings,
+                                   std::string_view source_name) {
     std::vector<std::pair<std::string, std::string>> merge_pairs;
     merge_pairs.reserve(merges.size());
     for (std::size_t rank = 0; rank < merges.size(); ++rank) {
@@ -127,28 +125,24 @@ class Tokenizer {
     settings.pre_tokenizer = parse_pre_tokenizer(description.pre_tokenizer);
     settings.bos_id = description.bos_id;
     settings.add_bos = description.add_bos;
-    return from_parts(std::move(description.tokens), description.merges, description.token_types,
-                      settings, source_name);
+    return from_parts(std::move(description.tokens), description.merges, description.token_types, settings,
+                      source_name);
   }
 
   // Token ids of UTF-8 text, with no special tokens recognised and no BOS;
   // invalid UTF-8 is an Error naming the byte offset.
-  std::vector<std::int64_t> encode(std::string_view utf8_text) const {
-    return encode(utf8_text, EncodeOptions{});
-  }
+  std::vector<std::int64_t> encode(std::string_view utf8_text) const { return encode(utf8_text, EncodeOptions{}); }
 
   std::vector<std::int64_t> encode(std::string_view utf8_text, const EncodeOptions& options) const {
     std::vector<std::int64_t> ids;
     if (options.add_bos) {
-      require(bos_id_.has_value(), "{}: cannot put BOS first: the tokenizer has no BOS token",
-                      source_name_);
+      require(bos_id_.has_value(), "{}: cannot put BOS first: the tokenizer has no BOS token", source_name_);
       ids.push_back(*bos_id_);
     }
     PieceCache cache;
     if (options.special_tokens && !special_tokens_.empty()) {
       special_tokens_.split(
-          utf8_text,
-          [&](std::size_t begin, std::size_t end) { encode_range(utf8_text, begin, end, ids, cache); },
+          utf8_text, [&](std::size_t begin, std::size_t end) { encode_range(utf8_text, begin, end, ids, cache); },
           [&](std::int64_t id) { ids.push_back(id); });
     } else {
       encode_range(utf8_text, 0, utf8_text.size(), ids, cache);
@@ -163,17 +157,14 @@ class Tokenizer {
     for (std::size_t position = 0; position < ids.size(); ++position) {
       const std::int64_t id = ids[position];
       if (!is_known(id)) {
-        fail("cannot decode token id {} at position {}: ids are 0 to {}", id, position,
-                     vocab_size() - 1);
+        fail("cannot decode token id {} at position {}: ids are 0 to {}", id, position, vocab_size() - 1);
       }
       bytes += vocabulary_.bytes_by_id[static_cast<std::size_t>(id)];
     }
     return bytes;
   }
 
-  std::int64_t vocab_size() const {
-    return static_cast<std::int64_t>(vocabulary_.bytes_by_id.size());
-  }
+  std::int64_t vocab_size() const { return static_cast<std::int64_t>(vocabulary_.bytes_by_id.size()); }
 
   // The bytes one token decodes to.
   std::string token_text(std::int64_t id) const {
@@ -205,27 +196,25 @@ class Tokenizer {
   // words, so each distinct piece is merged once per call and copied after that.
   using PieceCache = std::unordered_map<std::string_view, std::pair<std::size_t, std::size_t>>;
 
-  Tokenizer(detail::ByteLevelVocabulary vocabulary, detail::BpeMerges merges,
-            std::string_view source_name)
+  Tokenizer(detail::ByteLevelVocabulary vocabulary, detail::BpeMerges merges, std::string_view source_name)
       : vocabulary_(std::move(vocabulary)), merges_(std::move(merges)), source_name_(source_name) {}
 
   static Tokenizer from_parts(std::vector<std::string> tokens,
                               const std::vector<std::pair<std::string, std::string>>& merge_pairs,
-                              const std::vector<std::int32_t>& token_types,
-                              const TokenizerSettings& settings, std::string_view source_name) {
+                              const std::vector<std::int32_t>& token_types, const TokenizerSettings& settings,
+                              std::string_view source_name) {
     detail::TokenListVocabulary vocabulary =
         detail::build_token_list_vocabulary(std::move(tokens), token_types, source_name);
     const auto size = static_cast<std::int64_t>(vocabulary.vocabulary.bytes_by_id.size());
     const auto check_id = [&](const std::optional<std::int64_t>& id, const char* role) {
       if (id.has_value() && (*id < 0 || *id >= size)) {
-        fail("{}: {} id {} is out of range: ids are 0 to {}", source_name, role, *id,
-                     size - 1);
+        fail("{}: {} id {} is out of range: ids are 0 to {}", source_name, role, *id, size - 1);
       }
     };
     check_id(settings.bos_id, "BOS");
     check_id(settings.eos_id, "EOS");
-    require(!settings.add_bos || settings.bos_id.has_value(),
-                    "{}: the model adds BOS to prompts but names no BOS id", source_name);
+    require(!settings.add_bos || settings.bos_id.has_value(), "{}: the model adds BOS to prompts but names no BOS id",
+            source_name);
 
     auto rules = detail::merge_rules_from_pairs(merge_pairs, vocabulary.vocabulary, source_name);
     detail::BpeMerges merges(vocabulary.vocabulary.byte_ids, std::move(rules));
@@ -236,8 +225,7 @@ class Tokenizer {
     tokenizer.eos_id_ = settings.eos_id;
     tokenizer.adds_bos_ = settings.add_bos;
     const auto& byte_ids = tokenizer.vocabulary_.byte_ids;
-    tokenizer.lacks_byte_tokens_ =
-        std::find(byte_ids.begin(), byte_ids.end(), detail::kNoByteToken) != byte_ids.end();
+    tokenizer.lacks_byte_tokens_ = std::find(byte_ids.begin(), byte_ids.end(), detail::kNoByteToken) != byte_ids.end();
     for (const detail::SpecialToken& special : vocabulary.special_tokens) {
       tokenizer.special_token_ids_.push_back(special.id);
     }
@@ -252,16 +240,17 @@ class Tokenizer {
     for (std::size_t i = 0; i < piece.size(); ++i) {
       const auto byte = static_cast<unsigned char>(piece[i]);
       if (vocabulary_.byte_ids[byte] == detail::kNoByteToken) {
-        fail("{}: byte 0x{:02X} at byte offset {} of the text has no token in the "
-                     "vocabulary",
-                     source_name_, byte, static_cast<std::size_t>(piece.data() - text.data()) + i);
+        fail(
+            "{}: byte 0x{:02X} at byte offset {} of the text has no token in the "
+            "vocabulary",
+            source_name_, byte, static_cast<std::size_t>(piece.data() - text.data()) + i);
       }
     }
   }
 
   // Appends the ids of the bytes [begin, end) of `text`, split as a whole text.
-  void encode_range(std::string_view text, std::size_t begin, std::size_t end,
-                    std::vector<std::int64_t>& ids, PieceCache& cache) const {
+  void encode_range(std::string_view text, std::size_t begin, std::size_t end, std::vector<std::int64_t>& ids,
+                    PieceCache& cache) const {
     const auto encode_piece = [&](std::string_view piece) {
       const auto [found, is_new] = cache.try_emplace(piece);
       auto& [first, last] = found->second;

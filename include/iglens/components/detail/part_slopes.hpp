@@ -86,12 +86,12 @@ class PartSlopes {
     const auto& u_parts = segment_.u_parts;
     auto out = torch::empty({t.size(0), u_parts.size(0)}, torch::kFloat64);
     for_each_pass(t, [&](std::int64_t first, const torch::Tensor& tt) {
-      const auto projected = project(head_, point(tt));                             // P h(t) [n, d]
+      const auto projected = project(head_, point(tt));                              // P h(t) [n, d]
       const auto s = (projected.square().mean(-1) + head_.eps).sqrt().unsqueeze(1);  // [n, 1]
-      const auto unscaled = unscaled_along(tt);                               // W (g ⊙ P h(t)) [n, V]
+      const auto unscaled = unscaled_along(tt);                                      // W (g ⊙ P h(t)) [n, V]
       const auto p = torch::softmax(unscaled / s + offset_, -1);
       const auto p_target = p.select(1, target_).unsqueeze(1);
-      const auto overlap = torch::matmul(projected, projected_parts_.t());   // P h · P d_c [n, C]
+      const auto overlap = torch::matmul(projected, projected_parts_.t());  // P h · P d_c [n, C]
       // D_c z_y - p · D_c z, term by term.
       const auto direct = u_parts.select(1, target_).unsqueeze(0) - torch::matmul(p, u_parts.t());
       const auto through_scale = unscaled.select(1, target_).unsqueeze(1) - (p * unscaled).sum(1, true);

@@ -17,9 +17,9 @@
 #include "iglens/engine/detail/fused_softmax.hpp"
 #include "iglens/engine/detail/tensor_text.hpp"
 #include "iglens/engine/detail/torch_call.hpp"
-#include "iglens/error.hpp"
 #include "iglens/engine/objective.hpp"
 #include "iglens/engine/readout.hpp"
+#include "iglens/error.hpp"
 
 namespace iglens::detail {
 
@@ -99,14 +99,14 @@ class ClosedFormChain {
     return (fused_softmax_applies(head_.unembedding) ? u_bytes : 4 * u_bytes) + vertex_bytes + node_bytes;
   }
 
-  ChainValues evaluate(const torch::Tensor& chain, const torch::Tensor& target,
-                       const torch::Tensor& foil, const ChainRequest& request) const {
+  ChainValues evaluate(const torch::Tensor& chain, const torch::Tensor& target, const torch::Tensor& foil,
+                       const ChainRequest& request) const {
     const auto R = chain.size(0), K1 = chain.size(1), K = K1 - 1, d = chain.size(2), V = head_.vocab_size();
     const auto dtype = chain.scalar_type();
     const double dd = static_cast<double>(d);
     auto wide = chain.to(torch::kDouble);
     auto centred = head_.kind == NormKind::layer_norm ? wide - wide.mean(-1, true) : wide;  // [R, K+1, d]
-    auto s = (centred.square().sum(-1) / dd + head_.eps).sqrt();                          // [R, K+1]
+    auto s = (centred.square().sum(-1) / dd + head_.eps).sqrt();                            // [R, K+1]
     ChainValues out;
     SegmentLines line;
     if (head_.eps == 0.0 || request.work != SegmentWork::none) line = segment_lines(centred);
@@ -116,7 +116,7 @@ class ClosedFormChain {
     auto scaled = ((centred / s.unsqueeze(-1)).to(dtype) * head_.weight).reshape({R * K1, d});
     if (head_.bias.defined()) scaled = torch::cat({scaled, head_.bias.view({1, d})});
     auto products = torch::matmul(scaled, head_.unembedding.t());
-    auto u = products.narrow(0, 0, R * K1).view({R, K1, V});                               // [R, K+1, V]
+    auto u = products.narrow(0, 0, R * K1).view({R, K1, V});  // [R, K+1, V]
     auto z0 = head_.bias.defined() ? products[R * K1] : torch::zeros({V}, products.options());
     if (head_.head_bias.defined()) z0 = z0 + head_.head_bias;
     const bool needs_softmax = request.objective != Objective::logit;
@@ -197,7 +197,8 @@ class ClosedFormChain {
     auto ca = centred.narrow(1, 0, K), cb = centred.narrow(1, 1, K), dc = cb - ca;
     SegmentLines line;
     line.dc_squared = dc.square().sum(-1);
-    line.t0 = torch::where(line.dc_squared > 0, -(ca * dc).sum(-1) / line.dc_squared, torch::zeros_like(line.dc_squared));
+    line.t0 =
+        torch::where(line.dc_squared > 0, -(ca * dc).sum(-1) / line.dc_squared, torch::zeros_like(line.dc_squared));
     line.p_squared = (ca + line.t0.unsqueeze(-1) * dc).square().sum(-1);
     line.nearest_squared = line.p_squared + line.dc_squared * (line.t0.clamp(0.0, 1.0) - line.t0).square();
     line.end_squared = torch::maximum(ca.square().sum(-1), cb.square().sum(-1));
@@ -275,21 +276,21 @@ class BlackBoxChain {
     return static_cast<std::size_t>(2 * K * Q * d * element_size_);
   }
 
-  ChainValues evaluate(const torch::Tensor& chain, const torch::Tensor& target,
-                       const torch::Tensor& foil, const ChainRequest& request) const {
+  ChainValues evaluate(const torch::Tensor& chain, const torch::Tensor& target, const torch::Tensor& foil,
+                       const ChainRequest& request) const {
     const auto R = chain.size(0), K1 = chain.size(1), d = chain.size(2), K = K1 - 1;
     const auto per_point = static_cast<std::size_t>(vocab_size_ * chain.element_size() * 4);
     const auto chunk = count_within(request.budget_bytes, per_point);
 
     ChainValues out;
-    out.vertex = values(chain.reshape({R * K1, d}), repeat_each(target, K1), repeat_each(foil, K1),
-                        request.objective, chunk)
-                     .view({R, K1});
+    out.vertex =
+        values(chain.reshape({R * K1, d}), repeat_each(target, K1), repeat_each(foil, K1), request.objective, chunk)
+            .view({R, K1});
     if (request.work == SegmentWork::none) return out;
 
     const auto Q = request.nodes.size(0);
-    auto start = chain.narrow(1, 0, K).unsqueeze(2);                  // [R, K, 1, d]
-    auto direction = chain.narrow(1, 1, K).unsqueeze(2) - start;      // [R, K, 1, d]
+    auto start = chain.narrow(1, 0, K).unsqueeze(2);              // [R, K, 1, d]
+    auto direction = chain.narrow(1, 1, K).unsqueeze(2) - start;  // [R, K, 1, d]
     auto t = request.nodes.view({1, 1, Q, 1});
     auto points = (start + t * direction).reshape({R * K * Q, d});
     auto point_target = repeat_each(target, K * Q);  // row-major [R, K, Q]
@@ -306,27 +307,24 @@ class BlackBoxChain {
   }
 
  private:
-  torch::Tensor values(const torch::Tensor& points, const torch::Tensor& target,
-                       const torch::Tensor& foil, Objective objective, std::int64_t chunk) const {
+  torch::Tensor values(const torch::Tensor& points, const torch::Tensor& target, const torch::Tensor& foil,
+                       Objective objective, std::int64_t chunk) const {
     torch::NoGradGuard no_grad;
     return map_chunks(points.size(0), chunk, [&](std::int64_t begin, std::int64_t end) {
       const auto n = end - begin;
-      return objective_value(objective, checked_logits(points.narrow(0, begin, n)),
-                             target.narrow(0, begin, n),
+      return objective_value(objective, checked_logits(points.narrow(0, begin, n)), target.narrow(0, begin, n),
                              optional_rows(foil, begin, n));
     });
   }
 
   // <grad f(p), direction> for every point, by autograd through the readout.
-  torch::Tensor derivatives(const torch::Tensor& points, const torch::Tensor& direction,
-                            const torch::Tensor& target, const torch::Tensor& foil,
-                            Objective objective, std::int64_t chunk) const {
+  torch::Tensor derivatives(const torch::Tensor& points, const torch::Tensor& direction, const torch::Tensor& target,
+                            const torch::Tensor& foil, Objective objective, std::int64_t chunk) const {
     torch::AutoGradMode enable_grad(true);
     return map_chunks(points.size(0), chunk, [&](std::int64_t begin, std::int64_t end) {
       const auto n = end - begin;
       auto p = points.narrow(0, begin, n).detach().requires_grad_(true);
-      auto f = objective_value(objective, checked_logits(p), target.narrow(0, begin, n),
-                               optional_rows(foil, begin, n));
+      auto f = objective_value(objective, checked_logits(p), target.narrow(0, begin, n), optional_rows(foil, begin, n));
       auto grad = torch::autograd::grad({f.sum()}, {p})[0];
       return (grad * direction.narrow(0, begin, n)).sum(-1).detach();
     });

@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -108,10 +108,9 @@ IGLENS_LANE_HELPER void exp_nonpositive(Lanes<double>& x) {
   const L shifted = x * 1.4426950408889634 + round_shift;
   const L n = shifted - round_shift;
   const L r = (x - n * 0.693147180369123816490) - n * 1.90821492927058770002e-10;
-  constexpr double inverse_factorials[] = {1.0 / 6227020800, 1.0 / 479001600, 1.0 / 39916800, 1.0 / 3628800,
-                                           1.0 / 362880,     1.0 / 40320,     1.0 / 5040,     1.0 / 720,
-                                           1.0 / 120,        1.0 / 24,        1.0 / 6,        0.5,
-                                           1.0,              1.0};
+  constexpr double inverse_factorials[] = {
+      1.0 / 6227020800, 1.0 / 479001600, 1.0 / 39916800, 1.0 / 3628800, 1.0 / 362880, 1.0 / 40320, 1.0 / 5040,
+      1.0 / 720,        1.0 / 120,       1.0 / 24,       1.0 / 6,       0.5,          1.0,         1.0};
   L p = L{} + inverse_factorials[0];
   for (int k = 1; k < 14; ++k) p = p * r + inverse_factorials[k];
   const LaneInts<double> n_bits = (LaneInts<double>)shifted - (LaneInts<double>)(L{} + round_shift);
@@ -222,14 +221,13 @@ IGLENS_SWEEP_STEP void segment_nodes(const Scalar* a, const Scalar* b, const Sca
 // All Q nodes of one segment, in blocks that share each load of a, b, z0;
 // mean_a / mean_b are touched only with Moments (they may be null without).
 template <class Scalar, bool Moments>
-IGLENS_SWEEP_STEP void segment(const Scalar* a, const Scalar* b, const Scalar* z0, std::int64_t V,
-                               const Scalar* alpha, const Scalar* beta, std::int64_t Q, Scalar* lse, Scalar* mean_a,
-                               Scalar* mean_b) {
+IGLENS_SWEEP_STEP void segment(const Scalar* a, const Scalar* b, const Scalar* z0, std::int64_t V, const Scalar* alpha,
+                               const Scalar* beta, std::int64_t Q, Scalar* lse, Scalar* mean_a, Scalar* mean_b) {
   constexpr int kBlock = 4;
   std::int64_t q = 0;
   for (; q + kBlock <= Q; q += kBlock) {
-    segment_nodes<Scalar, kBlock, Moments>(a, b, z0, V, alpha + q, beta + q, lse + q,
-                                           Moments ? mean_a + q : nullptr, Moments ? mean_b + q : nullptr);
+    segment_nodes<Scalar, kBlock, Moments>(a, b, z0, V, alpha + q, beta + q, lse + q, Moments ? mean_a + q : nullptr,
+                                           Moments ? mean_b + q : nullptr);
   }
   for (; q < Q; ++q) {
     segment_nodes<Scalar, 1, Moments>(a, b, z0, V, alpha + q, beta + q, lse + q, Moments ? mean_a + q : nullptr,
@@ -250,27 +248,26 @@ struct Variant {
   decltype(segment_values) segment_moments;
 };
 
-#define IGLENS_SWEEP_VARIANT(attributes, suffix)                                                                \
-  template <class Scalar>                                                                                       \
-  attributes inline Scalar row_logsumexp_##suffix(const Scalar* row, const Scalar* z0, std::int64_t V) {        \
-    return row_logsumexp(row, z0, V);                                                                           \
-  }                                                                                                             \
-  template <class Scalar>                                                                                       \
-  attributes inline void segment_values_##suffix(const Scalar* a, const Scalar* b, const Scalar* z0,            \
-                                                 std::int64_t V, const Scalar* alpha, const Scalar* beta,       \
-                                                 std::int64_t Q, Scalar* lse, Scalar* mean_a, Scalar* mean_b) { \
-    segment<Scalar, false>(a, b, z0, V, alpha, beta, Q, lse, mean_a, mean_b);                                   \
-  }                                                                                                             \
-  template <class Scalar>                                                                                       \
-  attributes inline void segment_moments_##suffix(const Scalar* a, const Scalar* b, const Scalar* z0,           \
-                                                  std::int64_t V, const Scalar* alpha, const Scalar* beta,      \
-                                                  std::int64_t Q, Scalar* lse, Scalar* mean_a,                  \
-                                                  Scalar* mean_b) {                                             \
-    segment<Scalar, true>(a, b, z0, V, alpha, beta, Q, lse, mean_a, mean_b);                                    \
-  }                                                                                                             \
-  template <class Scalar>                                                                                       \
-  constexpr Variant<Scalar> suffix##_variant{#suffix, row_logsumexp_##suffix<Scalar>,                           \
-                                             segment_values_##suffix<Scalar>, segment_moments_##suffix<Scalar>};
+#define IGLENS_SWEEP_VARIANT(attributes, suffix)                                                                       \
+  template <class Scalar>                                                                                              \
+  attributes inline Scalar row_logsumexp_##suffix(const Scalar* row, const Scalar* z0, std::int64_t V) {               \
+    return row_logsumexp(row, z0, V);                                                                                  \
+  }                                                                                                                    \
+  template <class Scalar>                                                                                              \
+  attributes inline void segment_values_##suffix(const Scalar* a, const Scalar* b, const Scalar* z0, std::int64_t V,   \
+                                                 const Scalar* alpha, const Scalar* beta, std::int64_t Q, Scalar* lse, \
+                                                 Scalar* mean_a, Scalar* mean_b) {                                     \
+    segment<Scalar, false>(a, b, z0, V, alpha, beta, Q, lse, mean_a, mean_b);                                          \
+  }                                                                                                                    \
+  template <class Scalar>                                                                                              \
+  attributes inline void segment_moments_##suffix(const Scalar* a, const Scalar* b, const Scalar* z0, std::int64_t V,  \
+                                                  const Scalar* alpha, const Scalar* beta, std::int64_t Q,             \
+                                                  Scalar* lse, Scalar* mean_a, Scalar* mean_b) {                       \
+    segment<Scalar, true>(a, b, z0, V, alpha, beta, Q, lse, mean_a, mean_b);                                           \
+  }                                                                                                                    \
+  template <class Scalar>                                                                                              \
+  constexpr Variant<Scalar> suffix##_variant{#suffix, row_logsumexp_##suffix<Scalar>, segment_values_##suffix<Scalar>, \
+                                             segment_moments_##suffix<Scalar>};
 
 IGLENS_SWEEP_VARIANT(__attribute__((flatten)), baseline)
 #if defined(__x86_64__)

@@ -18,7 +18,8 @@ inline std::string last_line(const std::string& text) {
   auto end = text.find_last_not_of(" \n");
   if (end == std::string::npos) return text;
   auto begin = text.rfind('\n', end);
-  return text.substr(begin == std::string::npos ? 0 : begin + 1, end + 1 - (begin == std::string::npos ? 0 : begin + 1));
+  return text.substr(begin == std::string::npos ? 0 : begin + 1,
+                     end + 1 - (begin == std::string::npos ? 0 : begin + 1));
 }
 
 template <class Call>

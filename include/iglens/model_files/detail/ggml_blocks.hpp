@@ -17,17 +17,47 @@ namespace iglens {
 
 // ggml's type ids, as written in GGUF tensor infos (4 and 5 were retired).
 enum class GgmlType : std::uint32_t {
-  F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
-  Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
-  IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21, IQ2_S = 22,
-  IQ4_XS = 23, I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30,
-  Q4_0_4_4 = 31, Q4_0_4_8 = 32, Q4_0_8_8 = 33, TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
+  F32 = 0,
+  F16 = 1,
+  Q4_0 = 2,
+  Q4_1 = 3,
+  Q5_0 = 6,
+  Q5_1 = 7,
+  Q8_0 = 8,
+  Q8_1 = 9,
+  Q2_K = 10,
+  Q3_K = 11,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
+  Q8_K = 15,
+  IQ2_XXS = 16,
+  IQ2_XS = 17,
+  IQ3_XXS = 18,
+  IQ1_S = 19,
+  IQ4_NL = 20,
+  IQ3_S = 21,
+  IQ2_S = 22,
+  IQ4_XS = 23,
+  I8 = 24,
+  I16 = 25,
+  I32 = 26,
+  I64 = 27,
+  F64 = 28,
+  IQ1_M = 29,
+  BF16 = 30,
+  Q4_0_4_4 = 31,
+  Q4_0_4_8 = 32,
+  Q4_0_8_8 = 33,
+  TQ1_0 = 34,
+  TQ2_0 = 35,
+  MXFP4 = 39,
 };
 
 namespace detail {
 
 struct GgmlTypeLayout {
-  std::string_view name;  // empty: an id ggml does not define
+  std::string_view name;         // empty: an id ggml does not define
   std::uint32_t block_size = 0;  // values per block
   std::uint32_t type_size = 0;   // bytes per block
   bool dequantizable = false;    // IG-Lens converts it to float32
@@ -37,8 +67,8 @@ inline constexpr std::uint32_t kSuperBlock = 256;  // the K-quants' QK_K
 
 inline constexpr std::array<GgmlTypeLayout, 40> kGgmlTypeLayouts = [] {
   std::array<GgmlTypeLayout, 40> table{};
-  const auto set = [&](GgmlType type, std::string_view name, std::uint32_t block_size,
-                       std::uint32_t type_size, bool dequantizable = false) {
+  const auto set = [&](GgmlType type, std::string_view name, std::uint32_t block_size, std::uint32_t type_size,
+                       bool dequantizable = false) {
     table[static_cast<std::uint32_t>(type)] = {name, block_size, type_size, dequantizable};
   };
   set(GgmlType::F32, "F32", 1, 4, true);
@@ -135,8 +165,10 @@ inline void dequantize_q5_0(const std::uint8_t* block, float* out) {
   std::uint32_t high;
   std::memcpy(&high, block + 2, sizeof high);
   const std::uint8_t* qs = block + 6;
-  for (int i = 0; i < 16; ++i) out[i] = d * static_cast<float>(static_cast<int>((qs[i] & 0x0F) | (((high >> i) & 1) << 4)) - 16);
-  for (int i = 0; i < 16; ++i) out[i + 16] = d * static_cast<float>(static_cast<int>((qs[i] >> 4) | (((high >> (i + 16)) & 1) << 4)) - 16);
+  for (int i = 0; i < 16; ++i)
+    out[i] = d * static_cast<float>(static_cast<int>((qs[i] & 0x0F) | (((high >> i) & 1) << 4)) - 16);
+  for (int i = 0; i < 16; ++i)
+    out[i + 16] = d * static_cast<float>(static_cast<int>((qs[i] >> 4) | (((high >> (i + 16)) & 1) << 4)) - 16);
 }
 
 inline void dequantize_q5_1(const std::uint8_t* block, float* out) {
@@ -242,15 +274,24 @@ inline void dequantize_blocks(GgmlType type, const std::uint8_t* blocks, std::si
     case GgmlType::BF16:
       for (std::size_t i = 0; i < n_blocks; ++i) out[i] = bf16_to_float(load_u16(blocks + 2 * i));
       return;
-    case GgmlType::Q4_0: return dequantize_each_block<dequantize_q4_0>(blocks, n_blocks, ts, bs, out);
-    case GgmlType::Q4_1: return dequantize_each_block<dequantize_q4_1>(blocks, n_blocks, ts, bs, out);
-    case GgmlType::Q5_0: return dequantize_each_block<dequantize_q5_0>(blocks, n_blocks, ts, bs, out);
-    case GgmlType::Q5_1: return dequantize_each_block<dequantize_q5_1>(blocks, n_blocks, ts, bs, out);
-    case GgmlType::Q8_0: return dequantize_each_block<dequantize_q8_0>(blocks, n_blocks, ts, bs, out);
-    case GgmlType::Q4_K: return dequantize_each_block<dequantize_q4_k>(blocks, n_blocks, ts, bs, out);
-    case GgmlType::Q5_K: return dequantize_each_block<dequantize_q5_k>(blocks, n_blocks, ts, bs, out);
-    case GgmlType::Q6_K: return dequantize_each_block<dequantize_q6_k>(blocks, n_blocks, ts, bs, out);
-    default: return;  // not dequantizable: rejected before this is called
+    case GgmlType::Q4_0:
+      return dequantize_each_block<dequantize_q4_0>(blocks, n_blocks, ts, bs, out);
+    case GgmlType::Q4_1:
+      return dequantize_each_block<dequantize_q4_1>(blocks, n_blocks, ts, bs, out);
+    case GgmlType::Q5_0:
+      return dequantize_each_block<dequantize_q5_0>(blocks, n_blocks, ts, bs, out);
+    case GgmlType::Q5_1:
+      return dequantize_each_block<dequantize_q5_1>(blocks, n_blocks, ts, bs, out);
+    case GgmlType::Q8_0:
+      return dequantize_each_block<dequantize_q8_0>(blocks, n_blocks, ts, bs, out);
+    case GgmlType::Q4_K:
+      return dequantize_each_block<dequantize_q4_k>(blocks, n_blocks, ts, bs, out);
+    case GgmlType::Q5_K:
+      return dequantize_each_block<dequantize_q5_k>(blocks, n_blocks, ts, bs, out);
+    case GgmlType::Q6_K:
+      return dequantize_each_block<dequantize_q6_k>(blocks, n_blocks, ts, bs, out);
+    default:
+      return;  // not dequantizable: rejected before this is called
   }
 }
 

@@ -73,8 +73,7 @@ class GgufCursor {
 
   const std::uint8_t* take(std::size_t n_bytes, std::string_view what) {
     if (n_bytes > left()) {
-      error("the file ends inside {} (byte {} needs {} more bytes; size {})", what, position_, n_bytes,
-            size_);
+      error("the file ends inside {} (byte {} needs {} more bytes; size {})", what, position_, n_bytes, size_);
     }
     const std::uint8_t* bytes = data_ + position_;
     position_ += n_bytes;
@@ -153,8 +152,8 @@ inline void read_header(GgufCursor& cursor, GgufContents& contents, std::size_t 
   if (size < 4) cursor.error("{} bytes are too few for a GGUF file", size);
   const std::uint8_t* magic = cursor.take(4, "the magic");
   if (std::memcmp(magic, "GGUF", 4) != 0) {
-    cursor.error("not a GGUF file: it starts with bytes {:02X} {:02X} {:02X} {:02X}, not \"GGUF\"", magic[0],
-                 magic[1], magic[2], magic[3]);
+    cursor.error("not a GGUF file: it starts with bytes {:02X} {:02X} {:02X} {:02X}, not \"GGUF\"", magic[0], magic[1],
+                 magic[2], magic[3]);
   }
   contents.version = cursor.read<std::uint32_t>("the version");
   if (contents.version == 0x02000000u || contents.version == 0x03000000u) {
@@ -214,15 +213,17 @@ inline GgufTensor read_tensor_info(GgufCursor& cursor, const GgufContents& conte
 
   const auto type_id = cursor.read<std::uint32_t>(what);
   const GgmlTypeLayout* layout = ggml_type_layout(type_id);
-  if (layout == nullptr) cursor.error("tensor '{}' has ggml type id {}, which IG-Lens does not know", tensor.name, type_id);
+  if (layout == nullptr)
+    cursor.error("tensor '{}' has ggml type id {}, which IG-Lens does not know", tensor.name, type_id);
   tensor.type = static_cast<GgmlType>(type_id);
   const std::int64_t row = tensor.shape.empty() ? 1 : tensor.shape[0];
   if (row % layout->block_size != 0) {
-    cursor.error("tensor '{}' rows of {} values are not a whole number of {} blocks ({} values each)", tensor.name,
-                 row, layout->name, layout->block_size);
+    cursor.error("tensor '{}' rows of {} values are not a whole number of {} blocks ({} values each)", tensor.name, row,
+                 layout->name, layout->block_size);
   }
   const auto n_blocks = static_cast<std::uint64_t>(numel) / layout->block_size;
-  if (n_blocks > UINT64_MAX / layout->type_size) cursor.error("tensor '{}' is too large: its byte size overflows", tensor.name);
+  if (n_blocks > UINT64_MAX / layout->type_size)
+    cursor.error("tensor '{}' is too large: its byte size overflows", tensor.name);
   tensor.n_bytes = n_blocks * layout->type_size;
 
   tensor.offset = cursor.read<std::uint64_t>(what);  // within the data section until the section is placed
@@ -240,9 +241,10 @@ inline void place_tensor_data(GgufCursor& cursor, GgufContents& contents, std::s
   for (GgufTensor& tensor : contents.tensors) {
     const std::uint64_t section_left = contents.data_offset <= size ? size - contents.data_offset : 0;
     if (contents.data_offset > size || tensor.offset > section_left || tensor.n_bytes > section_left - tensor.offset) {
-      cursor.error("tensor '{}' data ({} bytes at offset {} of the data section, which starts at byte {}) runs "
-                   "past the end of the file (size {})",
-                   tensor.name, tensor.n_bytes, tensor.offset, contents.data_offset, size);
+      cursor.error(
+          "tensor '{}' data ({} bytes at offset {} of the data section, which starts at byte {}) runs "
+          "past the end of the file (size {})",
+          tensor.name, tensor.n_bytes, tensor.offset, contents.data_offset, size);
     }
     tensor.offset += contents.data_offset;
   }
@@ -261,8 +263,7 @@ inline GgufContents parse_gguf(const std::uint8_t* data, std::size_t size, std::
                  cursor.left());
   }
   if (tensor_count > cursor.left() / 24) {
-    cursor.error("tensor count {} is more than the {} bytes left in the file can hold", tensor_count,
-                 cursor.left());
+    cursor.error("tensor count {} is more than the {} bytes left in the file can hold", tensor_count, cursor.left());
   }
   read_metadata(cursor, contents, metadata_count);
   read_alignment(cursor, contents);

@@ -18,16 +18,27 @@ namespace iglens {
 
 // The type ids GGUF writes before each value; also the GgufValue variant's index.
 enum class GgufValueType : std::uint32_t {
-  uint8 = 0, int8 = 1, uint16 = 2, int16 = 3, uint32 = 4, int32 = 5, float32 = 6, boolean = 7,
-  string = 8, array = 9, uint64 = 10, int64 = 11, float64 = 12,
+  uint8 = 0,
+  int8 = 1,
+  uint16 = 2,
+  int16 = 3,
+  uint32 = 4,
+  int32 = 5,
+  float32 = 6,
+  boolean = 7,
+  string = 8,
+  array = 9,
+  uint64 = 10,
+  int64 = 11,
+  float64 = 12,
 };
 
 inline constexpr std::uint32_t kGgufValueTypeCount = 13;
 
 inline std::string_view type_name(GgufValueType type) {
-  static constexpr std::string_view names[kGgufValueTypeCount] = {
-      "uint8", "int8", "uint16", "int16", "uint32", "int32", "float32",
-      "bool", "string", "array", "uint64", "int64", "float64"};
+  static constexpr std::string_view names[kGgufValueTypeCount] = {"uint8",  "int8",    "uint16", "int16",  "uint32",
+                                                                  "int32",  "float32", "bool",   "string", "array",
+                                                                  "uint64", "int64",   "float64"};
   const auto id = static_cast<std::uint32_t>(type);
   return id < kGgufValueTypeCount ? names[id] : std::string_view("unknown");
 }
@@ -40,9 +51,14 @@ inline std::size_t fixed_size_of(GgufValueType type) {
 
 inline bool is_integer_type(GgufValueType type) {
   switch (type) {
-    case GgufValueType::uint8: case GgufValueType::int8: case GgufValueType::uint16:
-    case GgufValueType::int16: case GgufValueType::uint32: case GgufValueType::int32:
-    case GgufValueType::uint64: case GgufValueType::int64:
+    case GgufValueType::uint8:
+    case GgufValueType::int8:
+    case GgufValueType::uint16:
+    case GgufValueType::int16:
+    case GgufValueType::uint32:
+    case GgufValueType::int32:
+    case GgufValueType::uint64:
+    case GgufValueType::int64:
       return true;
     default:
       return false;
@@ -75,9 +91,8 @@ struct GgufArray {
 class GgufValue {
  public:
   // Alternative i holds GgufValueType i.
-  using Storage = std::variant<std::uint8_t, std::int8_t, std::uint16_t, std::int16_t, std::uint32_t,
-                               std::int32_t, float, bool, std::string, GgufArray, std::uint64_t,
-                               std::int64_t, double>;
+  using Storage = std::variant<std::uint8_t, std::int8_t, std::uint16_t, std::int16_t, std::uint32_t, std::int32_t,
+                               float, bool, std::string, GgufArray, std::uint64_t, std::int64_t, double>;
 
   explicit GgufValue(Storage storage) : storage_(std::move(storage)) {}
 
@@ -134,7 +149,8 @@ T load_little_endian(const std::uint8_t* bytes) {
 inline GgufValue fixed_value(GgufValueType type, const std::uint8_t* bytes) {
   using Storage = GgufValue::Storage;
   switch (type) {
-    case GgufValueType::uint8: return GgufValue(Storage(std::in_place_index<0>, bytes[0]));
+    case GgufValueType::uint8:
+      return GgufValue(Storage(std::in_place_index<0>, bytes[0]));
     case GgufValueType::int8:
       return GgufValue(Storage(std::in_place_index<1>, load_little_endian<std::int8_t>(bytes)));
     case GgufValueType::uint16:
@@ -147,7 +163,8 @@ inline GgufValue fixed_value(GgufValueType type, const std::uint8_t* bytes) {
       return GgufValue(Storage(std::in_place_index<5>, load_little_endian<std::int32_t>(bytes)));
     case GgufValueType::float32:
       return GgufValue(Storage(std::in_place_index<6>, load_little_endian<float>(bytes)));
-    case GgufValueType::boolean: return GgufValue(Storage(std::in_place_index<7>, bytes[0] != 0));
+    case GgufValueType::boolean:
+      return GgufValue(Storage(std::in_place_index<7>, bytes[0] != 0));
     case GgufValueType::uint64:
       return GgufValue(Storage(std::in_place_index<10>, load_little_endian<std::uint64_t>(bytes)));
     case GgufValueType::int64:

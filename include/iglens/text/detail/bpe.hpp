@@ -25,8 +25,7 @@ struct MergeRule {
 
 class BpeMerges {
  public:
-  BpeMerges(std::array<std::int64_t, 256> byte_ids,
-            std::unordered_map<std::uint64_t, MergeRule> rules)
+  BpeMerges(std::array<std::int64_t, 256> byte_ids, std::unordered_map<std::uint64_t, MergeRule> rules)
       : byte_ids_(byte_ids), rules_(std::move(rules)) {}
 
   // Vocabulary ids are dense and far below 2^32, so two fit in one key.
@@ -104,9 +103,7 @@ class BpeMerges {
   struct Candidate {
     std::int64_t rank;
     std::size_t left;  // index of the pair's left symbol; orders equal ranks left to right
-    bool operator>(const Candidate& other) const {
-      return std::tie(rank, left) > std::tie(other.rank, other.left);
-    }
+    bool operator>(const Candidate& other) const { return std::tie(rank, left) > std::tie(other.rank, other.left); }
   };
 
   const MergeRule* find(std::int64_t left_id, std::int64_t right_id) const {

@@ -15,10 +15,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iglens/error.hpp"
 #include "iglens/text/detail/bpe.hpp"
 #include "iglens/text/detail/byte_level.hpp"
 #include "iglens/text/detail/utf8.hpp"
-#include "iglens/error.hpp"
 
 namespace iglens::detail {
 
@@ -29,8 +29,7 @@ struct ByteLevelVocabulary {
 };
 
 // The bytes a vocab.json key stands for, or an error naming a non-symbol.
-inline std::string token_bytes(const std::string& token, std::string_view source_name,
-                               std::int64_t id) {
+inline std::string token_bytes(const std::string& token, std::string_view source_name, std::int64_t id) {
   std::string bytes;
   for (std::size_t offset = 0; offset < token.size();) {
     const DecodedCodePoint decoded = decode_utf8_at(token, offset);
@@ -45,16 +44,13 @@ inline std::string token_bytes(const std::string& token, std::string_view source
   return bytes;
 }
 
-inline ByteLevelVocabulary parse_vocabulary(std::string_view json_text,
-                                            std::string_view source_name) {
+inline ByteLevelVocabulary parse_vocabulary(std::string_view json_text, std::string_view source_name) {
   // nlohmann::json keeps only the last of repeated keys; catch them while parsing.
   std::unordered_set<std::string> seen_tokens;
-  const auto reject_repeated_tokens = [&](int depth, nlohmann::json::parse_event_t event,
-                                          nlohmann::json& parsed) {
+  const auto reject_repeated_tokens = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
     if (event == nlohmann::json::parse_event_t::key && depth == 1) {
       const auto& token = parsed.get_ref<const std::string&>();
-      require(seen_tokens.insert(token).second, "{}: token \"{}\" appears more than once",
-              source_name, token);
+      require(seen_tokens.insert(token).second, "{}: token \"{}\" appears more than once", source_name, token);
     }
     return true;
   };
@@ -64,8 +60,8 @@ inline ByteLevelVocabulary parse_vocabulary(std::string_view json_text,
   } catch (const nlohmann::json::exception& error) {  // parse_error, or out_of_range for a number too large
     fail("{}: not valid JSON ({})", source_name, error.what());
   }
-  require(json.is_object(), "{}: expected a JSON object mapping tokens to ids, found {}",
-          source_name, json.type_name());
+  require(json.is_object(), "{}: expected a JSON object mapping tokens to ids, found {}", source_name,
+          json.type_name());
 
   const auto size = static_cast<std::int64_t>(json.size());
   ByteLevelVocabulary vocabulary;
@@ -82,8 +78,8 @@ inline ByteLevelVocabulary parse_vocabulary(std::string_view json_text,
                               ? value.get<std::uint64_t>() < static_cast<std::uint64_t>(size)
                               : value.get<std::int64_t>() >= 0 && value.get<std::int64_t>() < size;
     if (!in_range) {
-      fail("{}: token \"{}\" has id {}, out of range: {} tokens need ids 0 to {}", source_name,
-           token, value.dump(), size, size - 1);
+      fail("{}: token \"{}\" has id {}, out of range: {} tokens need ids 0 to {}", source_name, token, value.dump(),
+           size, size - 1);
     }
     const auto id = value.get<std::int64_t>();
     if (token_of_id[id] != nullptr) {
@@ -99,21 +95,19 @@ inline ByteLevelVocabulary parse_vocabulary(std::string_view json_text,
     append_utf8(symbol, kByteToSymbol[byte]);
     const auto found = vocabulary.id_by_token.find(symbol);
     require(found != vocabulary.id_by_token.end(),
-            "{}: no token \"{}\" for byte 0x{:02X}; a byte-level vocabulary needs all 256 bytes",
-            source_name, symbol, byte);
+            "{}: no token \"{}\" for byte 0x{:02X}; a byte-level vocabulary needs all 256 bytes", source_name, symbol,
+            byte);
     vocabulary.byte_ids[byte] = found->second;
   }
   return vocabulary;
 }
 
-inline std::unordered_map<std::uint64_t, MergeRule> parse_merges(
-    std::string_view text, std::string_view source_name, const ByteLevelVocabulary& vocabulary) {
-  const auto id_of = [&](const std::string& token, std::size_t line_number,
-                         const char* role) -> std::int64_t {
+inline std::unordered_map<std::uint64_t, MergeRule> parse_merges(std::string_view text, std::string_view source_name,
+                                                                 const ByteLevelVocabulary& vocabulary) {
+  const auto id_of = [&](const std::string& token, std::size_t line_number, const char* role) -> std::int64_t {
     const auto found = vocabulary.id_by_token.find(token);
-    require(found != vocabulary.id_by_token.end(),
-            "{}: line {}: {} \"{}\" is not in the vocabulary", source_name, line_number, role,
-            token);
+    require(found != vocabulary.id_by_token.end(), "{}: line {}: {} \"{}\" is not in the vocabulary", source_name,
+            line_number, role, token);
     return found->second;
   };
 
@@ -134,9 +128,8 @@ inline std::unordered_map<std::uint64_t, MergeRule> parse_merges(
       if (part_end > i) parts.emplace_back(line.substr(i, part_end - i));
       i = part_end + 1;
     }
-    require(parts.size() == 2,
-            "{}: line {}: expected two tokens separated by a space, found {} in \"{}\"",
-            source_name, line_number, parts.size(), line);
+    require(parts.size() == 2, "{}: line {}: expected two tokens separated by a space, found {} in \"{}\"", source_name,
+            line_number, parts.size(), line);
 
     const std::int64_t left_id = id_of(parts[0], line_number, "left token");
     const std::int64_t right_id = id_of(parts[1], line_number, "right token");
@@ -145,8 +138,8 @@ inline std::unordered_map<std::uint64_t, MergeRule> parse_merges(
     const auto [existing, inserted] =
         rules.try_emplace(BpeMerges::pair_key(left_id, right_id), MergeRule{rank, merged_id});
     if (!inserted) {
-      fail("{}: line {}: merge \"{} {}\" repeats line {}", source_name, line_number, parts[0],
-           parts[1], line_of_rank[static_cast<std::size_t>(existing->second.rank)]);
+      fail("{}: line {}: merge \"{} {}\" repeats line {}", source_name, line_number, parts[0], parts[1],
+           line_of_rank[static_cast<std::size_t>(existing->second.rank)]);
     }
     line_of_rank.push_back(line_number);
   }

@@ -32,8 +32,7 @@ inline constexpr char32_t kSymbolLimit = 0x100 + 68;
 inline constexpr std::array<std::int16_t, kSymbolLimit> make_symbol_to_byte() {
   std::array<std::int16_t, kSymbolLimit> bytes{};
   for (auto& byte : bytes) byte = -1;
-  for (unsigned byte = 0; byte < 256; ++byte)
-    bytes[kByteToSymbol[byte]] = static_cast<std::int16_t>(byte);
+  for (unsigned byte = 0; byte < 256; ++byte) bytes[kByteToSymbol[byte]] = static_cast<std::int16_t>(byte);
   return bytes;
 }
 

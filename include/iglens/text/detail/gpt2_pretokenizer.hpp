@@ -21,9 +21,8 @@ enum class CharClass : unsigned char { kLetter, kNumber, kWhiteSpace, kOther };
 
 template <std::size_t N>
 bool in_ranges(const CodePointRange (&ranges)[N], char32_t cp) {
-  const auto after = std::upper_bound(
-      std::begin(ranges), std::end(ranges), cp,
-      [](char32_t value, const CodePointRange& range) { return value < range.first; });
+  const auto after = std::upper_bound(std::begin(ranges), std::end(ranges), cp,
+                                      [](char32_t value, const CodePointRange& range) { return value < range.first; });
   return after != std::begin(ranges) && cp <= std::prev(after)->last;
 }
 
@@ -55,8 +54,7 @@ enum class WhiteSpaceRule : unsigned char { kJavaScript, kUnicode };
 // bad byte.
 class ClassifiedText {
  public:
-  explicit ClassifiedText(std::string_view text,
-                          WhiteSpaceRule white_space = WhiteSpaceRule::kJavaScript)
+  explicit ClassifiedText(std::string_view text, WhiteSpaceRule white_space = WhiteSpaceRule::kJavaScript)
       : text_(text), white_space_(white_space) {}
 
   std::size_t size() const { return text_.size(); }
@@ -104,8 +102,8 @@ inline std::size_t contraction_length(const ClassifiedText& text, std::size_t of
 // into `utf8_text` and together cover the range exactly. Errors give offsets
 // from the start of `utf8_text`.
 template <class OnPiece>
-void split_gpt2_pretokens(std::string_view utf8_text, std::size_t begin, std::size_t end,
-                          WhiteSpaceRule white_space, OnPiece&& on_piece) {
+void split_gpt2_pretokens(std::string_view utf8_text, std::size_t begin, std::size_t end, WhiteSpaceRule white_space,
+                          OnPiece&& on_piece) {
   const ClassifiedText text(utf8_text.substr(0, end), white_space);
 
   struct Run {
@@ -131,8 +129,7 @@ void split_gpt2_pretokens(std::string_view utf8_text, std::size_t begin, std::si
       stop = start + length;
     } else if (first_class != CharClass::kWhiteSpace) {
       stop = run_of(first_class, start, second).end;
-    } else if (text.byte(start) == ' ' && second < text.size() &&
-               text.at(second).first != CharClass::kWhiteSpace) {
+    } else if (text.byte(start) == ' ' && second < text.size() && text.at(second).first != CharClass::kWhiteSpace) {
       // " ?\p{L}+", " ?\p{N}+" and " ?[^\s\p{L}\p{N}]+" take one leading space.
       const auto [second_class, third] = text.at(second);
       stop = run_of(second_class, second, third).end;
@@ -151,8 +148,7 @@ void split_gpt2_pretokens(std::string_view utf8_text, std::size_t begin, std::si
 // The whole text, with the JavaScript oracle's white space.
 template <class OnPiece>
 void split_gpt2_pretokens(std::string_view utf8_text, OnPiece&& on_piece) {
-  split_gpt2_pretokens(utf8_text, 0, utf8_text.size(), WhiteSpaceRule::kJavaScript,
-                       std::forward<OnPiece>(on_piece));
+  split_gpt2_pretokens(utf8_text, 0, utf8_text.size(), WhiteSpaceRule::kJavaScript, std::forward<OnPiece>(on_piece));
 }
 
 }  // namespace iglens::detail

@@ -14,8 +14,7 @@ namespace iglens::detail {
 // Calls on_piece(std::string_view) for each piece of the bytes [begin, end) of
 // `utf8_text`, in order; errors give offsets from the start of `utf8_text`.
 template <class OnPiece>
-void split_smollm_pretokens(std::string_view utf8_text, std::size_t begin, std::size_t end,
-                            OnPiece&& on_piece) {
+void split_smollm_pretokens(std::string_view utf8_text, std::size_t begin, std::size_t end, OnPiece&& on_piece) {
   const ClassifiedText text(utf8_text.substr(0, end), WhiteSpaceRule::kUnicode);
   std::size_t stretch_start = begin;  // where the text since the last digit starts
   for (std::size_t offset = begin; offset < end;) {

@@ -37,8 +37,7 @@ class SpecialTokenMatcher {
     std::size_t index = 0;
     for (unsigned byte = 0; byte < 256; ++byte) {
       bucket_start_[byte] = index;
-      while (index < tokens_.size() && static_cast<unsigned char>(tokens_[index].text[0]) == byte)
-        ++index;
+      while (index < tokens_.size() && static_cast<unsigned char>(tokens_[index].text[0]) == byte) ++index;
     }
     bucket_start_[256] = index;
   }

@@ -14,12 +14,12 @@
 #include <utility>
 #include <vector>
 
+#include "iglens/error.hpp"
 #include "iglens/text/detail/bpe.hpp"
 #include "iglens/text/detail/bpe_files.hpp"
 #include "iglens/text/detail/byte_level.hpp"
 #include "iglens/text/detail/special_tokens.hpp"
 #include "iglens/text/detail/utf8.hpp"
-#include "iglens/error.hpp"
 
 namespace iglens::detail {
 
@@ -29,9 +29,7 @@ inline constexpr std::int32_t kControlToken = 3;
 inline constexpr std::int32_t kUserDefinedToken = 4;
 inline constexpr std::int32_t kLastTokenType = 6;  // 2 unknown, 5 unused, 6 byte: ordinary tokens
 
-inline bool is_special_type(std::int32_t type) {
-  return type == kControlToken || type == kUserDefinedToken;
-}
+inline bool is_special_type(std::int32_t type) { return type == kControlToken || type == kUserDefinedToken; }
 
 // byte_ids of a byte that no token stands for. Real vocabularies lack some:
 // SmolLM2's has no token for 21 bytes, such as 0x04 and 0xF5 to 0xFF.
@@ -42,8 +40,7 @@ struct TokenListVocabulary {
   std::vector<SpecialToken> special_tokens;
 };
 
-inline void require_utf8_token(const std::string& token, std::string_view source_name,
-                               std::int64_t id) {
+inline void require_utf8_token(const std::string& token, std::string_view source_name, std::int64_t id) {
   for (std::size_t offset = 0; offset < token.size();) {
     try {
       offset += decode_utf8_at(token, offset).length;
@@ -61,8 +58,7 @@ inline TokenListVocabulary build_token_list_vocabulary(std::vector<std::string> 
   require(tokens.size() < static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()),
           "{}: {} tokens are too many", source_name, tokens.size());
   require(token_types.empty() || token_types.size() == tokens.size(),
-          "{}: the token type list has {} entries for {} tokens", source_name, token_types.size(),
-          tokens.size());
+          "{}: the token type list has {} entries for {} tokens", source_name, token_types.size(), tokens.size());
 
   TokenListVocabulary result;
   ByteLevelVocabulary& vocabulary = result.vocabulary;
@@ -73,8 +69,8 @@ inline TokenListVocabulary build_token_list_vocabulary(std::vector<std::string> 
     const auto id = static_cast<std::int64_t>(index);
     std::string& token = tokens[index];
     const std::int32_t type = token_types.empty() ? kNormalToken : token_types[index];
-    require(type >= kNormalToken && type <= kLastTokenType,
-            "{}: token {} has type {}; token types are 1 to 6", source_name, id, type);
+    require(type >= kNormalToken && type <= kLastTokenType, "{}: token {} has type {}; token types are 1 to 6",
+            source_name, id, type);
     require(!token.empty(), "{}: token {} is the empty string", source_name, id);
     require_utf8_token(token, source_name, id);
     special[index] = is_special_type(type);
@@ -86,8 +82,7 @@ inline TokenListVocabulary build_token_list_vocabulary(std::vector<std::string> 
     }
     const auto [existing, inserted] = vocabulary.id_by_token.emplace(std::move(token), id);
     if (!inserted) {
-      fail("{}: tokens {} and {} are both \"{}\"", source_name, existing->second, id,
-           existing->first);
+      fail("{}: tokens {} and {} are both \"{}\"", source_name, existing->second, id, existing->first);
     }
   }
 
@@ -107,15 +102,14 @@ inline std::pair<std::string, std::string> split_merge(std::string_view merge, s
   const std::size_t space = merge.find(' ');
   require(space != std::string_view::npos && space > 0 && space + 1 < merge.size() &&
               merge.find(' ', space + 1) == std::string_view::npos,
-          "{}: merge {} \"{}\" is not two tokens separated by one space", source_name, rank,
-          merge);
+          "{}: merge {} \"{}\" is not two tokens separated by one space", source_name, rank, merge);
   return {std::string(merge.substr(0, space)), std::string(merge.substr(space + 1))};
 }
 
 // Merge rules from (left, right) pairs, lowest rank first.
 inline std::unordered_map<std::uint64_t, MergeRule> merge_rules_from_pairs(
-    const std::vector<std::pair<std::string, std::string>>& merges,
-    const ByteLevelVocabulary& vocabulary, std::string_view source_name) {
+    const std::vector<std::pair<std::string, std::string>>& merges, const ByteLevelVocabulary& vocabulary,
+    std::string_view source_name) {
   std::unordered_map<std::uint64_t, MergeRule> rules;
   rules.reserve(merges.size());
   for (std::size_t rank = 0; rank < merges.size(); ++rank) {
@@ -124,20 +118,17 @@ inline std::unordered_map<std::uint64_t, MergeRule> merge_rules_from_pairs(
     const std::string& right = merges[rank].second;
     const auto id_of = [&](const std::string& token, const char* role) {
       const auto found = vocabulary.id_by_token.find(token);
-      require(found != vocabulary.id_by_token.end(),
-              "{}: merge {} (\"{} {}\"): the {} \"{}\" is not in the vocabulary", source_name,
-              rank, left, right, role, token);
+      require(found != vocabulary.id_by_token.end(), "{}: merge {} (\"{} {}\"): the {} \"{}\" is not in the vocabulary",
+              source_name, rank, left, right, role, token);
       return found->second;
     };
     const std::int64_t left_id = id_of(left, "left token");
     const std::int64_t right_id = id_of(right, "right token");
     const std::int64_t merged_id = id_of(left + right, "merged token");
-    const auto [existing, inserted] = rules.try_emplace(
-        BpeMerges::pair_key(left_id, right_id),
-        MergeRule{static_cast<std::int64_t>(rank), merged_id});
+    const auto [existing, inserted] = rules.try_emplace(BpeMerges::pair_key(left_id, right_id),
+                                                        MergeRule{static_cast<std::int64_t>(rank), merged_id});
     if (!inserted) {
-      fail("{}: merge {} (\"{} {}\") repeats merge {}", source_name, rank, left, right,
-           existing->second.rank);
+      fail("{}: merge {} (\"{} {}\") repeats merge {}", source_name, rank, left, right, existing->second.rank);
     }
   }
   return rules;

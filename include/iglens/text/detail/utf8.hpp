@@ -23,18 +23,15 @@ inline DecodedCodePoint decode_utf8_at(std::string_view text, std::size_t offset
   const unsigned char lead = byte_at(offset);
   if (lead < 0x80) return {lead, 1};
   if (lead < 0xC0) {
-    fail("invalid UTF-8 at byte offset {}: continuation byte 0x{:02X} without a lead byte", offset,
-         lead);
+    fail("invalid UTF-8 at byte offset {}: continuation byte 0x{:02X} without a lead byte", offset, lead);
   }
-  if (lead >= 0xF8)
-    fail("invalid UTF-8 at byte offset {}: byte 0x{:02X} never occurs in UTF-8", offset, lead);
+  if (lead >= 0xF8) fail("invalid UTF-8 at byte offset {}: byte 0x{:02X} never occurs in UTF-8", offset, lead);
 
   const std::size_t length = lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
   char32_t value = lead & (0x7F >> length);
   for (std::size_t i = 1; i < length; ++i) {
     require(offset + i < text.size(),
-            "invalid UTF-8 at byte offset {}: {}-byte sequence cut short by the end of the text",
-            offset, length);
+            "invalid UTF-8 at byte offset {}: {}-byte sequence cut short by the end of the text", offset, length);
     const unsigned char next = byte_at(offset + i);
     require((next & 0xC0) == 0x80,
             "invalid UTF-8 at byte offset {}: byte {} of a {}-byte sequence is 0x{:02X}, not a "
@@ -48,10 +45,9 @@ inline DecodedCodePoint decode_utf8_at(std::string_view text, std::size_t offset
   require(value >= smallest_for_length[length],
           "invalid UTF-8 at byte offset {}: overlong {}-byte encoding of U+{:04X}", offset, length,
           static_cast<std::uint32_t>(value));
-  require(
-      value < 0xD800 || value > 0xDFFF,
-      "invalid UTF-8 at byte offset {}: encodes the surrogate U+{:04X}, which is not a character",
-      offset, static_cast<std::uint32_t>(value));
+  require(value < 0xD800 || value > 0xDFFF,
+          "invalid UTF-8 at byte offset {}: encodes the surrogate U+{:04X}, which is not a character", offset,
+          static_cast<std::uint32_t>(value));
   require(value <= 0x10FFFF, "invalid UTF-8 at byte offset {}: U+{:X} is beyond U+10FFFF", offset,
           static_cast<std::uint32_t>(value));
   return {value, length};
