@@ -76,6 +76,7 @@ class ProgramModel {
     auto optional_name = [](const std::string& name) { return name.empty() ? nlohmann::json() : nlohmann::json(name); };
     return {{"path", bundle.path()},
             {"format", "iglens-bundle"},
+            {"format_version", BundleInfo::kFormatVersion},
             {"architecture", info.architecture},
             {"n_layer", info.n_layer},
             {"d_model", info.d_model},
@@ -90,7 +91,8 @@ class ProgramModel {
             {"unembedding", {{"weight", info.unembedding_weight}, {"bias", optional_name(info.unembedding_bias)}}},
             {"special_tokens", info.special_tokens},
             {"tokenizer", {{"vocab", info.vocab_file}, {"merges", info.merges_file}}},
-            {"source", info.source}};
+            {"source", info.source},
+            {"methods", info.methods}};
   }
 
   std::variant<Bundle, DecoderModel> model_;

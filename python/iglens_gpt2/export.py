@@ -1,11 +1,8 @@
 """Export a GPT-2 as one self-contained IG-Lens TorchScript bundle.
 
-The bundle (written with torch.jit.save) holds the scripted model, with the
-methods forward(ids) -> logits, residual_stream(ids) -> [L+1, B, S, d],
-readout(h) -> logits and components(ids [1, S]) -> (resid_pre, resid_mid,
-head_results, attn_bias, mlp_out), plus three extra files: iglens.json (model
-description; its "methods" lists the methods), vocab.json and merges.txt (the
-GPT-2 BPE tokenizer).
+The bundle is the scripted model with iglens.json, vocab.json and merges.txt
+beside it, as docs/bundle-format.md specifies (its tests check this output
+against that page's schema).
 
 Sources (exactly one):
   --hf NAME_OR_PATH       a Hugging Face GPT-2 folder (config.json,

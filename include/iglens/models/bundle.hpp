@@ -1,8 +1,6 @@
 #pragma once
-// An IG-Lens model bundle: one TorchScript file (*.pt) holding the model with
-// forward / residual_stream / readout methods (and, since component
-// attribution, components), and three extra files: iglens.json (what the
-// model is, which methods it has), vocab.json and merges.txt (its tokenizer).
+// An IG-Lens model bundle: one TorchScript file (*.pt) holding the model and
+// its iglens.json and tokenizer files, as docs/bundle-format.md specifies.
 // python/export_gpt2.py writes them.
 //
 // A bundle is an IG-Lens model. When iglens.json names a LayerNorm or RMSNorm

@@ -1,6 +1,6 @@
 #pragma once
-// iglens.json, the metadata inside every model bundle (bundle.hpp): what the
-// model is, where its final norm and unembedding live, its tokenizer files.
+// iglens.json, the metadata inside every model bundle (bundle.hpp), as
+// docs/bundle-format.md specifies it (tests/core/test_bundle_format.cpp).
 // No LibTorch here, so the parser is also built alone for sanitizers and
 // fuzzing.
 
