@@ -126,9 +126,9 @@ inline std::int64_t single_token(const Tokenizer& tokenizer, const std::string& 
 
 // Greedy continuation: the most probable next token, n times.
 inline std::vector<std::int64_t> greedy_answer(ProgramModel& model, std::vector<std::int64_t> ids, std::int64_t n,
-                                               torch::Device device) {
+                                               torch::Device device, bool show_progress) {
   torch::NoGradGuard no_grad;
-  ProgressBar bar("generating ", n);
+  ProgressBar bar("generating ", n, show_progress);
   std::vector<std::int64_t> answer;
   for (std::int64_t i = 0; i < n; ++i) {
     const auto logits = model.logits(torch::tensor(ids, torch::kLong).to(device).unsqueeze(0))[0][-1];
@@ -151,11 +151,11 @@ inline std::vector<double> to_doubles(const torch::Tensor& t) {
 // through every block, with the same steps and estimator.
 inline std::vector<ComponentAttribution> attribute_components_of(const ResidualComponents& components,
                                                                  const NormHead& head, const Targets& targets,
-                                                                 const Options& options) {
+                                                                 const Options& options, bool show_progress) {
   const auto baselines = options.baseline.points_for(components.resid_pre[0].unsqueeze(0))[0];  // [S, d]
   const auto N = static_cast<std::int64_t>(targets.positions.size());
   const auto positions = torch::tensor(targets.positions, torch::kLong);
-  ProgressBar bar("components ", N);
+  ProgressBar bar("components ", N, show_progress);
   std::vector<ComponentAttribution> attributions;
   // Tokens in groups, which share passes over the unembedding, with progress between groups.
   constexpr std::int64_t tokens_per_update = 8;
@@ -193,120 +193,147 @@ inline ContinuationTotal continuation_total(const std::vector<TokenRow>& rows, s
   return total;
 }
 
-inline Report run_attribute(const AttributeSettings& s) {
-  auto options = options_from(s);
-  const auto device = parse_device(s.device);
-  Lens<ProgramModel> lens(ProgramModel::load(s.model));
-  auto& model = lens.model();
-  const auto layers = options.layers.resolve(model.n_layer());  // layer range errors before any computation
-  // The component path runs through every block, from the baseline at layer 0.
-  iglens::require(!s.components || static_cast<std::int64_t>(layers.size()) == model.n_layer() + 1,
-                  "--components splits every block, so it needs all layers 0..{}: drop --layers and --k",
-                  model.n_layer());
-  const auto& tokenizer = model.tokenizer();
-  iglens::require(!s.prompt.empty(), "empty prompt: give a PROMPT argument or text on --stdin");
-  // The prompt starts with BOS when asked, or when the model's tokenizer says so (Llama-family files).
-  const auto prompt_ids = tokenizer.encode(s.prompt, {s.special_tokens, s.bos || tokenizer.adds_bos()});
-  const auto P = static_cast<std::int64_t>(prompt_ids.size());
-  const bool auto_foil = s.foil && *s.foil == automatic_foil;
-  std::optional<std::int64_t> fixed_foil;
-  if (s.foil && !auto_foil) fixed_foil = detail::single_token(tokenizer, *s.foil);
-  std::vector<std::int64_t> answer;
-  if (s.target) answer = tokenizer.encode(*s.target, {s.special_tokens, false});
-  const auto N = s.target ? static_cast<std::int64_t>(answer.size()) : s.generate;
-  detail::check_answer_fits(P, N, s.target.has_value(), model.context_length());
+// The model, loaded once, and what every prompt shares: `iglens attribute`
+// runs one prompt through it, `iglens corpus` many. Settings are checked
+// before the model loads, and against the model before any prompt.
+class Attributor {
+ public:
+  explicit Attributor(const AttributeSettings& s, bool show_progress = true)
+      : settings_(s),
+        options_(options_from(s)),
+        device_(parse_device(s.device)),
+        lens_(ProgramModel::load(s.model)),
+        show_progress_(show_progress) {
+    auto& model = lens_.model();
+    const auto layers = options_.layers.resolve(model.n_layer());  // layer range errors before any computation
+    // The component path runs through every block, from the baseline at layer 0.
+    iglens::require(!s.components || static_cast<std::int64_t>(layers.size()) == model.n_layer() + 1,
+                    "--components splits every block, so it needs all layers 0..{}: drop --layers and --k",
+                    model.n_layer());
+    if (s.foil && *s.foil != automatic_foil) fixed_foil_ = detail::single_token(model.tokenizer(), *s.foil);
+    if (options_.dtype == torch::kFloat64) model.to(torch::kFloat64);
+    if (device_ != torch::kCPU) model.to(device_);
+  }
 
-  if (options.dtype == torch::kFloat64) model.to(torch::kFloat64);
-  if (device != torch::kCPU) model.to(device);
-  if (!s.target) answer = detail::greedy_answer(model, prompt_ids, N, device);
+  // The map of the answer to `prompt`: `target` teacher-forced, else the
+  // model's greedy continuation of the settings' --generate length.
+  Report attribute(const std::string& prompt, const std::optional<std::string>& target) {
+    auto& model = lens_.model();
+    const auto& s = settings_;
+    const auto& tokenizer = model.tokenizer();
+    iglens::require(!prompt.empty(), "empty prompt: give a PROMPT argument or text on --stdin");
+    iglens::require(!target || !target->empty(), "--target is empty");
+    // The prompt starts with BOS when asked, or when the model's tokenizer says so (Llama-family files).
+    const auto prompt_ids = tokenizer.encode(prompt, {s.special_tokens, s.bos || tokenizer.adds_bos()});
+    const auto P = static_cast<std::int64_t>(prompt_ids.size());
+    std::vector<std::int64_t> answer;
+    if (target) answer = tokenizer.encode(*target, {s.special_tokens, false});
+    const auto N = target ? static_cast<std::int64_t>(answer.size()) : s.generate;
+    detail::check_answer_fits(P, N, target.has_value(), model.context_length());
+    if (!target) answer = detail::greedy_answer(model, prompt_ids, N, device_, show_progress_);
 
-  // The whole answer, its last token included: no prediction reads that
-  // position, but `--baseline mean` averages over every position, as the
-  // reference does (causal-mean and zero never see it).
-  auto sequence = prompt_ids;
-  sequence.insert(sequence.end(), answer.begin(), answer.end());
-  const auto ids = torch::tensor(sequence, torch::kLong).to(device);
+    // The whole answer, its last token included: no prediction reads that
+    // position, but `--baseline mean` averages over every position, as the
+    // reference does (causal-mean and zero never see it).
+    auto sequence = prompt_ids;
+    sequence.insert(sequence.end(), answer.begin(), answer.end());
+    const auto ids = torch::tensor(sequence, torch::kLong).to(device_);
 
-  // Position P-1+i reads the prediction of answer token i; a position whose
-  // target is the fixed foil has nothing to compare and is reported instead.
-  Report report;
-  Targets targets;
-  for (std::int64_t i = 0; i < N; ++i) {
-    if (fixed_foil && answer[i] == *fixed_foil) {
-      report.skipped.push_back({P - 1 + i, answer[i], tokenizer.token_text(answer[i]),
-                                fmt::format("the target is the foil {}", display_token(*s.foil))});
-      continue;
+    // Position P-1+i reads the prediction of answer token i; a position whose
+    // target is the fixed foil has nothing to compare and is reported instead.
+    Report report;
+    Targets targets;
+    for (std::int64_t i = 0; i < N; ++i) {
+      if (fixed_foil_ && answer[i] == *fixed_foil_) {
+        report.skipped.push_back({P - 1 + i, answer[i], tokenizer.token_text(answer[i]),
+                                  fmt::format("the target is the foil {}", display_token(*s.foil))});
+        continue;
+      }
+      targets.positions.push_back(P - 1 + i);
+      targets.ids.push_back(answer[i]);
+      if (fixed_foil_) targets.foils.push_back(*fixed_foil_);
     }
-    targets.positions.push_back(P - 1 + i);
-    targets.ids.push_back(answer[i]);
-    if (fixed_foil) targets.foils.push_back(*fixed_foil);
-  }
-  iglens::require(!targets.positions.empty(), "every answer token is the foil {}: nothing to attribute",
-                  s.foil ? display_token(*s.foil) : "");
-  if (auto_foil) targets.foils = detail::most_likely_foils(model, ids, targets.positions, targets.ids);
-  const auto T = static_cast<std::int64_t>(targets.positions.size());
-
-  // Before the map, so that a bundle without a `components` method fails at once.
-  std::optional<ResidualComponents> components;
-  if (s.components) components = model.components(ids.unsqueeze(0));
-  Attribution map;
-  {
-    ProgressBar bar("attributing ", T);
-    options.progress = [&bar](std::int64_t done, std::int64_t) { bar.update(done); };
-    // With components, their resid_pre is the residual stream: no second
-    // forward pass, and each block's parts add up to the map's own credit.
-    map = components ? iglens::attribute(components->resid_pre, targets, model.readout(), options)
-                     : lens.attribute(ids, targets, options);
-  }
-  std::vector<ComponentAttribution> component_attributions;
-  if (components) {
-    component_attributions = detail::attribute_components_of(*components, model.norm_head(), targets, options);
-  }
-
-  report.model = s.model;
-  report.prompt = s.prompt;
-  report.prompt_ids = prompt_ids;
-  report.mode = s.target ? "target" : "generate";
-  report.layers = map.layers;
-  report.estimator = estimator_name(map.estimator);
-  report.steps = map.steps;
-  report.baseline = map.baseline;
-  report.objective = objective_name(map.objective);
-  report.dtype = s.dtype;
-  report.onset_fraction = map.onset_fraction;
-  report.completeness_max_abs = map.completeness_error;
-  const auto ig = detail::to_doubles(map.ig), lens_values = detail::to_doubles(map.lens),
-             f_final = detail::to_doubles(map.f_final), f_baseline = detail::to_doubles(map.f_baseline),
-             delta = detail::to_doubles(map.delta);
-  const auto onset = map.onset_layer.to(torch::kCPU);
-  const auto K = static_cast<std::ptrdiff_t>(map.layers.size());
-  for (std::int64_t i = 0; i < T; ++i) {
-    TokenRow row;
-    row.position = targets.positions[i];
-    row.target_id = targets.ids[i];
-    row.target = tokenizer.token_text(row.target_id);
-    if (!targets.foils.empty()) {
-      row.foil_id = targets.foils[i];
-      row.foil = tokenizer.token_text(*row.foil_id);
+    iglens::require(!targets.positions.empty(), "every answer token is the foil {}: nothing to attribute",
+                    s.foil ? display_token(*s.foil) : "");
+    if (s.foil && *s.foil == automatic_foil) {
+      targets.foils = detail::most_likely_foils(model, ids, targets.positions, targets.ids);
     }
-    row.ig.assign(ig.begin() + i * K, ig.begin() + (i + 1) * K);
-    row.lens.assign(lens_values.begin() + i * K, lens_values.begin() + (i + 1) * K);
-    row.f_final = f_final[i];
-    row.f_baseline = f_baseline[i];
-    row.delta = delta[i];
-    if (const auto layer = onset[i].item<std::int64_t>(); layer >= 0) row.onset_layer = layer;
-    if (components) row.component_credits = detail::to_doubles(component_attributions[i].credits);
-    report.tokens.push_back(std::move(row));
+    const auto T = static_cast<std::int64_t>(targets.positions.size());
+
+    // Before the map, so that a bundle without a `components` method fails at once.
+    std::optional<ResidualComponents> components;
+    if (s.components) components = model.components(ids.unsqueeze(0));
+    Attribution map;
+    {
+      ProgressBar bar("attributing ", T, show_progress_);
+      auto options = options_;
+      options.progress = [&bar](std::int64_t done, std::int64_t) { bar.update(done); };
+      // With components, their resid_pre is the residual stream: no second
+      // forward pass, and each block's parts add up to the map's own credit.
+      map = components ? iglens::attribute(components->resid_pre, targets, model.readout(), options)
+                       : lens_.attribute(ids, targets, options);
+    }
+    std::vector<ComponentAttribution> component_attributions;
+    if (components) {
+      component_attributions =
+          detail::attribute_components_of(*components, model.norm_head(), targets, options_, show_progress_);
+    }
+
+    report.model = s.model;
+    report.prompt = prompt;
+    report.prompt_ids = prompt_ids;
+    report.mode = target ? "target" : "generate";
+    report.layers = map.layers;
+    report.estimator = estimator_name(map.estimator);
+    report.steps = map.steps;
+    report.baseline = map.baseline;
+    report.objective = objective_name(map.objective);
+    report.dtype = s.dtype;
+    report.onset_fraction = map.onset_fraction;
+    report.completeness_max_abs = map.completeness_error;
+    const auto ig = detail::to_doubles(map.ig), lens_values = detail::to_doubles(map.lens),
+               f_final = detail::to_doubles(map.f_final), f_baseline = detail::to_doubles(map.f_baseline),
+               delta = detail::to_doubles(map.delta);
+    const auto onset = map.onset_layer.to(torch::kCPU);
+    const auto K = static_cast<std::ptrdiff_t>(map.layers.size());
+    for (std::int64_t i = 0; i < T; ++i) {
+      TokenRow row;
+      row.position = targets.positions[i];
+      row.target_id = targets.ids[i];
+      row.target = tokenizer.token_text(row.target_id);
+      if (!targets.foils.empty()) {
+        row.foil_id = targets.foils[i];
+        row.foil = tokenizer.token_text(*row.foil_id);
+      }
+      row.ig.assign(ig.begin() + i * K, ig.begin() + (i + 1) * K);
+      row.lens.assign(lens_values.begin() + i * K, lens_values.begin() + (i + 1) * K);
+      row.f_final = f_final[i];
+      row.f_baseline = f_baseline[i];
+      row.delta = delta[i];
+      if (const auto layer = onset[i].item<std::int64_t>(); layer >= 0) row.onset_layer = layer;
+      if (components) row.component_credits = detail::to_doubles(component_attributions[i].credits);
+      report.tokens.push_back(std::move(row));
+    }
+    if (map.objective == Objective::log_probability && T >= 2) {
+      report.continuation = continuation_total(report.tokens, map.layers.size());
+    }
+    if (components) {
+      const auto& first = component_attributions.front();
+      report.components = ComponentLayout{first.labels, estimator_name(first.estimator), first.steps,
+                                          components->n_layer(), components->n_head()};
+    }
+    return report;
   }
-  if (map.objective == Objective::log_probability && T >= 2) {
-    report.continuation = continuation_total(report.tokens, map.layers.size());
-  }
-  if (components) {
-    const auto& first = component_attributions.front();
-    report.components = ComponentLayout{first.labels, estimator_name(first.estimator), first.steps,
-                                        components->n_layer(), components->n_head()};
-  }
-  return report;
-}
+
+ private:
+  AttributeSettings settings_;
+  Options options_;
+  torch::Device device_;
+  Lens<ProgramModel> lens_;
+  bool show_progress_;
+  std::optional<std::int64_t> fixed_foil_;
+};
+
+inline Report run_attribute(const AttributeSettings& s) { return Attributor(s).attribute(s.prompt, s.target); }
 
 }  // namespace iglens::cli

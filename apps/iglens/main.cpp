@@ -2,6 +2,8 @@
 // model is an IG-Lens bundle (*.pt), a GGUF file or a Hugging Face folder.
 //   iglens attribute [PROMPT]   map the model's answer (or --target) to layers
 //                               (and with --components to heads, biases and MLPs)
+//   iglens corpus FILE.jsonl    the same for many prompts, resumable, with a
+//                               per-layer summary
 //   iglens tokenize TEXT        token ids as JSON
 //   iglens info                 what the model file holds, as JSON
 //   iglens --version            the program's and LibTorch's versions
@@ -26,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attribute_command.hpp"
+#include "corpus_command.hpp"
 #include "error_line.hpp"
 #include "iglens/iglens.hpp"
 #include "iglens/outputs/heatmap_svg.hpp"
@@ -103,52 +106,62 @@ int main(int argc, char** argv) {
   attribute->add_flag("--stdin", prompt_from_stdin, "Read the prompt from standard input (one final newline dropped)")
       ->excludes(prompt);
   const std::string model_help = "Model: a bundle (*.pt from export_gpt2.py), a GGUF file or a Hugging Face folder";
-  attribute->add_option("--model", settings.model, model_help)->default_str(demo_model);
-  attribute->add_flag("--special-tokens", settings.special_tokens,
-                      "Recognise special tokens written in the text (e.g. <|im_start|>, <|endoftext|>) as one id each");
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const std::string bos_help =
       "Put the BOS token first (GPT-2: <|endoftext|>); models whose own rule adds it (Llama family) always do";
-  attribute->add_flag("--bos", settings.bos, bos_help);
+  // The options `attribute` and `corpus` share: the model and how to attribute.
+  auto add_attribution_options = [&](CLI::App* command) {
+    command->add_option("--model", settings.model, model_help)->default_str(demo_model);
+    command->add_flag("--special-tokens", settings.special_tokens,
+                      "Recognise special tokens written in the text (e.g. <|im_start|>, <|endoftext|>) as one id each");
+    command->add_flag("--bos", settings.bos, bos_help);
+    auto* layers =
+        command->add_option("--layers", settings.layers, "Chosen layers, 0 (embeddings) to n; n is always added");
+    command
+        ->add_option("--k", settings.k,
+                     "Choose k layers evenly spaced over 1..n, the last being n (k = 1: n alone; "
+                     "k >= 2: round(linspace(1, n, k)), the reference's choice)")
+        ->excludes(layers);
+    command->add_option("--steps", settings.steps, "Steps per segment (quadrature nodes for gradient estimators)")
+        ->default_val(settings.steps);
+    command
+        ->add_option("--estimator", settings.estimator,
+                     "observed-delta, riemann-left, riemann-right, riemann-midpoint, riemann-trapezoid or "
+                     "gauss-legendre")
+        ->default_val(settings.estimator);
+    command
+        ->add_option("--baseline", settings.baseline,
+                     "causal-mean (mean of positions up to the token's own), mean (of every position of prompt "
+                     "and answer: the reference's) or zero")
+        ->default_val(settings.baseline);
+    command->add_option("--objective", settings.objective, "prob, logprob, prob-diff (needs --foil) or logit")
+        ->default_val(settings.objective);
+    command->add_option("--foil", settings.foil,
+                        "Foil for --objective prob-diff: one token's text, or auto (per position, the model's most "
+                        "likely token other than the target); a position whose target is the foil is skipped");
+    command
+        ->add_option("--onset-frac", settings.onset_fraction,
+                     "Onset layer: where cumulative |IG| first reaches this fraction")
+        ->default_val(settings.onset_fraction);
+    command->add_option("--dtype", settings.dtype, "float32 or float64 (model and attribution)")
+        ->default_val(settings.dtype);
+    command->add_option("--device", settings.device, "cpu or cuda")->default_val(settings.device);
+    command->add_option(
+        "--threads", threads,
+        fmt::format("LibTorch intra-op threads, 1 to {} (default: one per core)", max_threads_per_core * cores));
+    return command->add_flag(
+        "--components", settings.components,
+        "Also split each token's change of probability into the embedding and every block's attention heads, "
+        "attention bias and MLP (same steps, estimator and baseline; needs all layers, so no --layers or --k, and "
+        "--objective prob). Table: each token's 8 largest; JSON: component_credits; --svg: a block x head panel "
+        "per token");
+  };
+  auto* components = add_attribution_options(attribute);
   auto* generate =
       attribute->add_option("--generate", settings.generate, "Generate N tokens greedily and attribute each one")
           ->default_val(settings.generate);
   attribute->add_option("--target", settings.target, "Attribute this continuation instead (teacher-forced)")
       ->excludes(generate);
-  auto* layers =
-      attribute->add_option("--layers", settings.layers, "Chosen layers, 0 (embeddings) to n; n is always added");
-  attribute
-      ->add_option("--k", settings.k,
-                   "Choose k layers evenly spaced over 1..n, the last being n (k = 1: n alone; "
-                   "k >= 2: round(linspace(1, n, k)), the reference's choice)")
-      ->excludes(layers);
-  attribute->add_option("--steps", settings.steps, "Steps per segment (quadrature nodes for gradient estimators)")
-      ->default_val(settings.steps);
-  attribute
-      ->add_option("--estimator", settings.estimator,
-                   "observed-delta, riemann-left, riemann-right, riemann-midpoint, riemann-trapezoid or "
-                   "gauss-legendre")
-      ->default_val(settings.estimator);
-  attribute
-      ->add_option("--baseline", settings.baseline,
-                   "causal-mean (mean of positions up to the token's own), mean (of every position of prompt "
-                   "and answer: the reference's) or zero")
-      ->default_val(settings.baseline);
-  attribute->add_option("--objective", settings.objective, "prob, logprob, prob-diff (needs --foil) or logit")
-      ->default_val(settings.objective);
-  attribute->add_option("--foil", settings.foil,
-                        "Foil for --objective prob-diff: one token's text, or auto (per position, the model's most "
-                        "likely token other than the target); a position whose target is the foil is skipped");
-  attribute
-      ->add_option("--onset-frac", settings.onset_fraction,
-                   "Onset layer: where cumulative |IG| first reaches this fraction")
-      ->default_val(settings.onset_fraction);
-  attribute->add_option("--dtype", settings.dtype, "float32 or float64 (model and attribution)")
-      ->default_val(settings.dtype);
-  attribute->add_option("--device", settings.device, "cpu or cuda")->default_val(settings.device);
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  attribute->add_option(
-      "--threads", threads,
-      fmt::format("LibTorch intra-op threads, 1 to {} (default: one per core)", max_threads_per_core * cores));
   attribute->add_option("--format", format, "Output format: table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}))
       ->default_val(format);
@@ -159,17 +172,33 @@ int main(int argc, char** argv) {
                         "Also write an interactive report to FILE: one self-contained HTML page (no network) with "
                         "the heatmap, each token's IG and lens per layer and, with --components, its block x head "
                         "grid");
-  auto* components = attribute->add_flag(
-      "--components", settings.components,
-      "Also split each token's change of probability into the embedding and every block's attention heads, "
-      "attention bias and MLP (same steps, estimator and baseline; needs all layers, so no --layers or --k, and "
-      "--objective prob). Table: each token's 8 largest; JSON: component_credits; --svg: a block x head panel "
-      "per token");
   attribute
       ->add_option("--components-csv", components_csv_path,
                    "With --components, also write the component credits to FILE as CSV, one line per token "
                    "and component: position,target_id,target,component,block,head,credit,delta")
       ->needs(components);
+
+  iglens::cli::CorpusSettings corpus_settings;
+  auto* corpus = app.add_subcommand(
+      "corpus",
+      "Attribute many prompts with one loaded model: JSONL in (one {\"id\", \"prompt\", \"target\"?} a line), "
+      "resumable results in chunks and a per-layer summary out");
+  corpus->add_option("input", corpus_settings.input, "The prompts, JSONL")->required();
+  corpus
+      ->add_option("--out", corpus_settings.out,
+                   "Folder for results-NNNNN.jsonl, settings.json, summary.json and summary.svg; a rerun skips "
+                   "the ids already there")
+      ->required();
+  add_attribution_options(corpus);
+  corpus
+      ->add_option("--generate", settings.generate,
+                   "Tokens to generate greedily and attribute for a record without \"target\"")
+      ->default_val(settings.generate);
+  corpus->add_flag("--strict", corpus_settings.strict,
+                   "Stop at the first input line that is not a record (bad JSON, no id or prompt, a repeated id) "
+                   "instead of reporting it and leaving it out");
+  corpus->add_option("--chunk-size", corpus_settings.chunk_size, "Prompts per results file")
+      ->default_val(corpus_settings.chunk_size);
 
   std::string tokenize_model = demo_model, tokenize_text;
   bool tokenize_from_stdin = false, tokenize_special_tokens = false;
@@ -188,7 +217,7 @@ int main(int argc, char** argv) {
   info->add_option("--model", info_model, model_help)->default_str(demo_model);
 
   if (const auto word = unknown_subcommand(argc, argv, app)) {
-    fmt::print(stderr, "iglens: unknown command '{}' (expected attribute, tokenize or info)\n", *word);
+    fmt::print(stderr, "iglens: unknown command '{}' (expected attribute, corpus, tokenize or info)\n", *word);
     return static_cast<int>(CLI::ExitCodes::ExtrasError);
   }
   try {
@@ -197,6 +226,15 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
 
+  // LibTorch's own default can be a single thread (OpenMP's choice on some
+  // machines); the sweeps over the vocabulary use every core.
+  auto set_threads = [&] {
+    const int thread_count = threads.value_or(cores);
+    iglens::require(thread_count >= 1 && thread_count <= max_threads_per_core * cores,
+                    "--threads must be 1 to {} ({} x this machine's {} cores; got {})", max_threads_per_core * cores,
+                    max_threads_per_core, cores, thread_count);
+    torch::set_num_threads(thread_count);
+  };
   try {
     if (*attribute) {
       // Output paths are checked before any computation. `--out -` is standard output.
@@ -207,13 +245,7 @@ int main(int argc, char** argv) {
       if (!svg_path.empty()) iglens::cli::check_writable(svg_path, "--svg");
       if (!html_path.empty()) iglens::cli::check_writable(html_path, "--html");
       if (!components_csv_path.empty()) iglens::cli::check_writable(components_csv_path, "--components-csv");
-      // LibTorch's own default can be a single thread (OpenMP's choice on
-      // some machines); the sweeps over the vocabulary use every core.
-      const int thread_count = threads.value_or(cores);
-      iglens::require(thread_count >= 1 && thread_count <= max_threads_per_core * cores,
-                      "--threads must be 1 to {} ({} x this machine's {} cores; got {})", max_threads_per_core * cores,
-                      max_threads_per_core, cores, thread_count);
-      torch::set_num_threads(thread_count);
+      set_threads();
       if (prompt_from_stdin) settings.prompt = read_stdin();
       const auto report = iglens::cli::run_attribute(settings);
       const auto output = iglens::render_report(report, format);
@@ -227,6 +259,14 @@ int main(int argc, char** argv) {
       } else {
         iglens::cli::write_file_atomically(out_path, output);
       }
+    } else if (*corpus) {
+      set_threads();
+      const auto run = iglens::cli::run_corpus(settings, corpus_settings);
+      fmt::print(
+          "corpus {}: {} records ({} done before this run), {} attributed and {} errors now, {} input lines "
+          "left out; {} tokens in all; results, summary.json and summary.svg in {}\n",
+          corpus_settings.input, run.records, run.done_before, run.attributed, run.errors, run.problems.size(),
+          run.summary.tokens, corpus_settings.out);
     } else if (*tokenize) {
       if (tokenize_from_stdin) tokenize_text = read_stdin();
       const auto tokenizer = iglens::cli::ProgramModel::load_tokenizer(tokenize_model);

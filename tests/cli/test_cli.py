@@ -19,15 +19,16 @@ import time
 import unittest
 import xml.etree.ElementTree as ET
 
+import jsonschema
 import torch
 
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir)
 PROGRAM = os.environ["IGLENS_PROGRAM"]
 DEMO = os.environ["IGLENS_DEMO_MODEL"]
 TINY = os.environ["IGLENS_TINY_BUNDLE"]
 PROMPT = "ROMEO: But soft, what light through yonder window"
 # A bundle as exported before the components method existed.
-OLD_STYLE_WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "python",
-                                "tests", "write_old_style_bundle.py")
+OLD_STYLE_WRITER = os.path.join(ROOT, "python", "tests", "write_old_style_bundle.py")
 
 
 def run(*args, stdin=None, timeout=300):
@@ -86,7 +87,7 @@ class Outputs(unittest.TestCase):
                 self.assertNotEqual(code, 0)
                 self.assertEqual(out, "")
                 if args[0] == "attribtue":
-                    self.assertEqual(err, "iglens: unknown command 'attribtue' (expected attribute, tokenize or info)\n")
+                    self.assertEqual(err, "iglens: unknown command 'attribtue' (expected attribute, corpus, tokenize or info)\n")
 
     def test_out_dash_is_standard_output(self):
         args = ["attribute", PROMPT, "--generate", "2", "--format", "json"]
@@ -313,6 +314,22 @@ class Outputs(unittest.TestCase):
         self.assertEqual((info["n_layer"], info["d_model"], info["vocab_size"], info["context_length"]),
                          (4, 256, 257, 128))
         self.assertEqual(info["final_norm"]["kind"], "layernorm")
+
+    def test_info_of_a_bundle_is_its_iglens_json(self):
+        """`iglens info` prints a bundle's iglens.json as docs/bundle-format.md specifies it, plus its path."""
+        with open(os.path.join(ROOT, "docs", "bundle-format.md"), encoding="utf-8") as f:
+            text = f.read()
+        start = text.index("```json\n") + len("```json\n")
+        schema = json.loads(text[start:text.index("```", start)])
+        for model in (DEMO, TINY):
+            extra = {"iglens.json": ""}
+            torch.jit.load(model, _extra_files=extra)
+            code, out, _ = run("info", "--model", model)
+            self.assertEqual(code, 0)
+            info = json.loads(out)
+            self.assertEqual((info.pop("path"), info.pop("format")), (model, "iglens-bundle"))
+            jsonschema.Draft202012Validator(schema).validate(info)  # Debian's python3-jsonschema
+            self.assertEqual(info, json.loads(extra["iglens.json"]))
 
     def test_stdin_prompt_and_other_bundle(self):
         self.assertEqual(run_json("--stdin", "--generate", "2", stdin=(PROMPT + "\n").encode())["prompt"], PROMPT)

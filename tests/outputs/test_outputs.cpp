@@ -1,8 +1,14 @@
 // The output formats (include/iglens/outputs) on a hand-made report: what a
 // reader, a script, a spreadsheet and a browser get.
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "iglens/outputs/corpus_summary.hpp"
 #include "iglens/outputs/heatmap_svg.hpp"
 #include "iglens/outputs/html_report.hpp"
 #include "iglens/outputs/report.hpp"
@@ -311,4 +317,40 @@ TEST_CASE("the HTML report's data keeps split characters as U+FFFD and gives the
   CHECK(data["components"]["labels"].size() == 9);
   CHECK(data["tokens"][0]["component_credits"][1] == -0.5);
   CHECK(html.find("IG-Lens: \xCE\x94prob credited to each layer and component") != std::string::npos);
+}
+
+TEST_CASE("a corpus summary is the per-layer mean and spread of every token's IG", "[outputs][corpus]") {
+  auto token = [](std::vector<double> ig, double delta, nlohmann::json onset) {
+    return nlohmann::json{{"ig", ig}, {"lens", {0.0, 0.5, 1.0}}, {"delta", delta}, {"onset_layer", onset}};
+  };
+  const std::vector<nlohmann::json> records{
+      {{"id", "a"},
+       {"layers", {0, 1, 2}},
+       {"tokens", {token({0.1, 0.2, 0.3}, 0.6, 2), token({0.3, 0.0, -0.1}, 0.2, 0)}}},
+      {{"id", "b"}, {"error", "the prompt is too long"}},
+      {{"id", "c"}, {"layers", {0, 1, 2}}, {"tokens", {token({0.2, 0.4, 0.0}, 0.6, nullptr)}}},
+  };
+  const auto summary = summarize_corpus(records);
+  CHECK(summary.records == 2);
+  CHECK(summary.errors == 1);
+  CHECK(summary.tokens == 3);
+  CHECK(summary.layers == std::vector<std::int64_t>{0, 1, 2});
+  CHECK(summary.ig_mean[0] == Approx(0.2));
+  CHECK(summary.ig_mean[1] == Approx(0.2));
+  CHECK(summary.ig_std[1] == Approx(std::sqrt(((0.0) + (0.04) + (0.04)) / 3)));  // values 0.2, 0.0, 0.4
+  CHECK(summary.lens_mean[2] == Approx(1.0));
+  CHECK(summary.delta_mean == Approx(1.4 / 3));
+  CHECK(summary.onset_histogram == std::map<std::string, std::int64_t>{{"0", 1}, {"2", 1}, {"none", 1}});
+  const auto json = to_json_value(summary);
+  CHECK(json["onset_histogram"]["none"] == 1);
+  CHECK(json["ig_std"].size() == 3);
+
+  const auto svg = corpus_summary_svg(summary, "corpus <test>");
+  CHECK(occurrences(svg, "<rect class=\"ig\"") == 3);
+  CHECK(occurrences(svg, "<rect class=\"onset\"") == 4);  // layers 0, 1, 2 and none
+  CHECK(svg.find("corpus &lt;test&gt;") != std::string::npos);
+
+  auto other = records;
+  other[2]["layers"] = {0, 2};
+  CHECK_THROWS_WITH(summarize_corpus(other), Catch::Contains("corpus record 'c' has layers 0 2"));
 }

@@ -1,0 +1,272 @@
+#pragma once
+// `iglens corpus`: many prompts through one loaded model. The input is JSONL,
+// one record a line: {"id": string or integer, "prompt": text, "target": text
+// (optional; else the --generate greedy answer)}. The output folder holds
+//   settings.json          what the results were made with; a rerun must match
+//   results-NNNNN.jsonl    chunks of results, one line per prompt: the
+//                          `attribute` JSON report with "id" and "line", or
+//                          {"id", "line", "error"}; each chunk is written
+//                          whole or not at all
+//   summary.json, .svg     per-layer statistics over every result
+// A rerun skips the ids that a chunk already holds, so an interrupted run
+// goes on where it stopped and no id is written twice. Input lines that are
+// not records (bad JSON, no id or prompt, an id seen before) are reported
+// with their line number and left out; --strict makes them fatal.
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "attribute_command.hpp"
+#include "iglens/outputs/corpus_summary.hpp"
+#include "iglens/outputs/report.hpp"
+#include "output_file.hpp"
+#include "progress_bar.hpp"
+
+namespace iglens::cli {
+
+struct CorpusSettings {
+  std::string input, out;
+  bool strict = false;
+  std::int64_t chunk_size = 32;  // prompts per results file
+};
+
+struct CorpusRecord {
+  std::string id;
+  std::string prompt;
+  std::optional<std::string> target;
+  std::int64_t line = 0;
+};
+
+struct InputProblem {
+  std::int64_t line = 0;
+  std::string problem;
+};
+
+struct CorpusInput {
+  std::vector<CorpusRecord> records;
+  std::vector<InputProblem> problems;
+};
+
+namespace detail {
+
+// One input line as a record, or the reason it is none.
+inline std::variant<CorpusRecord, std::string> parse_record(const std::string& text, std::int64_t line) {
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return std::string("not valid JSON");
+  if (!j.is_object()) return std::string("not a JSON object");
+  CorpusRecord record;
+  record.line = line;
+  if (!j.contains("id")) return std::string("no \"id\"");
+  const auto& id = j["id"];
+  if (id.is_string() && !id.get<std::string>().empty()) {
+    record.id = id.get<std::string>();
+  } else if (id.is_number_integer()) {
+    record.id = id.dump();
+  } else {
+    return std::string("\"id\" must be a non-empty string or an integer");
+  }
+  if (!j.contains("prompt") || !j["prompt"].is_string() || j["prompt"].get<std::string>().empty()) {
+    return fmt::format("record '{}': \"prompt\" must be a non-empty string", record.id);
+  }
+  record.prompt = j["prompt"].get<std::string>();
+  if (j.contains("target") && !j["target"].is_null()) {
+    if (!j["target"].is_string() || j["target"].get<std::string>().empty()) {
+      return fmt::format("record '{}': \"target\" must be a non-empty string", record.id);
+    }
+    record.target = j["target"].get<std::string>();
+  }
+  return record;
+}
+
+inline bool blank(const std::string& text) {
+  return std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isspace(c) != 0; });
+}
+
+inline std::vector<std::filesystem::path> result_chunks(const std::filesystem::path& folder) {
+  static const std::regex name(R"(results-\d{5,}\.jsonl)");
+  std::vector<std::filesystem::path> chunks;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    if (entry.is_regular_file() && std::regex_match(entry.path().filename().string(), name)) {
+      chunks.push_back(entry.path());
+    }
+  }
+  std::sort(chunks.begin(), chunks.end());
+  return chunks;
+}
+
+inline std::vector<nlohmann::json> read_chunk(const std::filesystem::path& chunk) {
+  std::ifstream in(chunk, std::ios::binary);
+  iglens::require(in.good(), "cannot read '{}'", chunk.string());
+  std::vector<nlohmann::json> records;
+  std::string text;
+  for (std::int64_t line = 1; std::getline(in, text); ++line) {
+    auto record = nlohmann::json::parse(text, nullptr, false);
+    iglens::require(!record.is_discarded() && record.is_object() && record.contains("id"),
+                    "'{}' line {} is not a result record; the folder was changed by hand", chunk.string(), line);
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+}  // namespace detail
+
+// Every record of the input file, and the lines that are none.
+inline CorpusInput read_corpus_input(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  iglens::require(in.good(), "cannot read the corpus '{}'", path);
+  CorpusInput input;
+  std::map<std::string, std::int64_t> first_line;
+  std::string text;
+  for (std::int64_t line = 1; std::getline(in, text); ++line) {
+    if (detail::blank(text)) continue;
+    auto parsed = detail::parse_record(text, line);
+    if (auto* problem = std::get_if<std::string>(&parsed)) {
+      input.problems.push_back({line, *problem});
+      continue;
+    }
+    auto& record = std::get<CorpusRecord>(parsed);
+    const auto [seen, inserted] = first_line.emplace(record.id, line);
+    if (!inserted) {
+      input.problems.push_back({line, fmt::format("id '{}' is already on line {}", record.id, seen->second)});
+      continue;
+    }
+    input.records.push_back(std::move(record));
+  }
+  return input;
+}
+
+// What the results depend on; a rerun into the same folder must match it.
+inline nlohmann::json corpus_settings_json(const AttributeSettings& s) {
+  return {{"model", s.model},
+          {"generate", s.generate},
+          {"layers", s.layers},
+          {"k", s.k ? nlohmann::json(*s.k) : nlohmann::json()},
+          {"steps", s.steps},
+          {"estimator", s.estimator},
+          {"baseline", s.baseline},
+          {"objective", s.objective},
+          {"foil", s.foil ? nlohmann::json(*s.foil) : nlohmann::json()},
+          {"onset_fraction", s.onset_fraction},
+          {"dtype", s.dtype},
+          {"special_tokens", s.special_tokens},
+          {"bos", s.bos},
+          {"components", s.components}};
+}
+
+struct CorpusRun {
+  std::int64_t records = 0, done_before = 0, attributed = 0, errors = 0;
+  std::vector<InputProblem> problems;
+  CorpusSummary summary;
+};
+
+inline CorpusRun run_corpus(const AttributeSettings& attribute_settings, const CorpusSettings& s) {
+  iglens::require(s.chunk_size >= 1 && s.chunk_size <= 100000, "--chunk-size must be 1 to 100000 (got {})",
+                  s.chunk_size);
+  options_from(attribute_settings);  // every setting checked before the input is read
+  auto input = read_corpus_input(s.input);
+  for (const auto& problem : input.problems) {
+    const auto line = fmt::format("{}:{}: {}", s.input, problem.line, problem.problem);
+    iglens::require(!s.strict, "{} (--strict)", line);
+    fmt::print(stderr, "iglens: corpus: {}, left out\n", line);
+  }
+  iglens::require(!input.records.empty(), "the corpus '{}' holds no records", s.input);
+
+  // The output folder: made if missing; if it holds results, they must have
+  // been made with these settings.
+  namespace fs = std::filesystem;
+  const fs::path folder(s.out);
+  std::error_code error;
+  fs::create_directories(folder, error);
+  iglens::require(!error && fs::is_directory(folder), "--out '{}': cannot make the folder ({})", s.out,
+                  error ? error.message() : "a file of that name is in the way");
+  const auto settings = corpus_settings_json(attribute_settings);
+  const auto settings_path = (folder / "settings.json").string();
+  if (fs::exists(settings_path)) {
+    std::ifstream in(settings_path, std::ios::binary);
+    const auto before = nlohmann::json::parse(in, nullptr, false);
+    iglens::require(before == settings,
+                    "--out '{}' holds results made with other settings ({}); give another folder or the same "
+                    "settings",
+                    s.out, before.is_discarded() ? "unreadable settings.json" : before.dump());
+  } else {
+    check_writable(settings_path, "--out");
+    write_file_atomically(settings_path, settings.dump(2) + "\n");
+  }
+  std::vector<nlohmann::json> results;
+  std::set<std::string> done;
+  const auto chunks = detail::result_chunks(folder);
+  for (const auto& chunk : chunks) {
+    for (auto& record : detail::read_chunk(chunk)) {
+      iglens::require(done.insert(record["id"].get<std::string>()).second, "id '{}' is in two chunks of '{}'",
+                      record["id"].get<std::string>(), s.out);
+      results.push_back(std::move(record));
+    }
+  }
+  std::vector<const CorpusRecord*> pending;
+  for (const auto& record : input.records) {
+    if (!done.count(record.id)) pending.push_back(&record);
+  }
+
+  CorpusRun run;
+  run.records = static_cast<std::int64_t>(input.records.size());
+  run.done_before = run.records - static_cast<std::int64_t>(pending.size());
+  run.problems = input.problems;
+  if (!pending.empty()) {
+    Attributor attributor(attribute_settings, /*show_progress=*/false);
+    ProgressBar bar("corpus ", static_cast<std::int64_t>(pending.size()));
+    std::int64_t next_chunk = static_cast<std::int64_t>(chunks.size());
+    for (std::size_t first = 0; first < pending.size(); first += static_cast<std::size_t>(s.chunk_size)) {
+      const auto last = std::min(pending.size(), first + static_cast<std::size_t>(s.chunk_size));
+      std::string lines;
+      for (auto i = first; i < last; ++i) {
+        const auto& record = *pending[i];
+        nlohmann::json result;
+        try {
+          result = to_json_value(attributor.attribute(record.prompt, record.target));
+          ++run.attributed;
+        } catch (const Error& e) {
+          fmt::print(stderr, "iglens: corpus: {}:{}: record '{}': {}\n", s.input, record.line, record.id, e.what());
+          result = {{"error", e.what()}};
+          ++run.errors;
+        }
+        result["id"] = record.id;
+        result["line"] = record.line;
+        lines += result.dump() + "\n";
+        results.push_back(std::move(result));
+        bar.update(static_cast<std::int64_t>(i + 1));
+      }
+      // Whole or not at all: an interrupt before the rename leaves no chunk.
+      // Numbered from the chunks already there, so a rerun never overwrites one.
+      write_file_atomically((folder / fmt::format("results-{:05d}.jsonl", next_chunk++)).string(), lines);
+    }
+  }
+
+  run.summary = summarize_corpus(results);
+  auto summary = to_json_value(run.summary);
+  summary["settings"] = settings;
+  summary["input"] = s.input;
+  summary["input_problems"] = nlohmann::json::array();
+  for (const auto& problem : input.problems) {
+    summary["input_problems"].push_back({{"line", problem.line}, {"problem", problem.problem}});
+  }
+  write_file_atomically((folder / "summary.json").string(), summary.dump(2) + "\n");
+  write_file_atomically((folder / "summary.svg").string(),
+                        corpus_summary_svg(run.summary, fmt::format("IG-Lens corpus {}", s.input)));
+  return run;
+}
+
+}  // namespace iglens::cli

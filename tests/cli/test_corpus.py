@@ -1,0 +1,173 @@
+"""`iglens corpus` end to end on the demo bundle: results equal `iglens attribute`'s prompt by prompt,
+the summary equals statistics recomputed here, a killed run goes on where it stopped without writing an
+id twice, and input lines that are not records are reported with their line numbers."""
+import json
+import math
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+PROGRAM = os.environ["IGLENS_PROGRAM"]
+DEMO = os.environ["IGLENS_DEMO_MODEL"]
+MODEL = ["--model", DEMO, "--threads", "1"]
+COMMON = MODEL + ["--generate", "2"]
+RECORDS = [
+    {"id": "romeo", "prompt": "ROMEO: But soft, what light"},
+    {"id": 7, "prompt": "JULIET: O Romeo, Romeo", "target": " wherefore"},
+    {"id": "hamlet", "prompt": "To be, or not to be"},
+    {"id": "lear", "prompt": "Blow, winds, and crack your cheeks"},
+    {"id": "macbeth", "prompt": "Tomorrow, and tomorrow"},
+    {"id": "caesar", "prompt": "Friends, Romans, countrymen", "target": ", lend"},
+]
+
+
+def write_jsonl(folder, lines):
+    path = os.path.join(folder, "input.jsonl")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    return path
+
+
+def corpus(input_path, out, *args):
+    return subprocess.run([PROGRAM, "corpus", input_path, "--out", out, *COMMON, *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+def results_of(out):
+    """id -> result, from every chunk; fails on an id written twice."""
+    results = {}
+    for name in sorted(os.listdir(out)):
+        if name.startswith("results-") and name.endswith(".jsonl"):
+            with open(os.path.join(out, name), encoding="utf-8") as f:
+                for line in f:
+                    record = json.loads(line)
+                    assert record["id"] not in results, f"id {record['id']} written twice"
+                    results[record["id"]] = record
+    return results
+
+
+def numbers(report):
+    return [(t["position"], t["target_id"], t["ig"], t["lens"], t["f_final"], t["delta"], t["onset_layer"])
+            for t in report["tokens"]]
+
+
+class Corpus(unittest.TestCase):
+    def test_results_are_attribute_reports_and_the_summary_their_statistics(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "out")
+            done = corpus(write_jsonl(tmp, RECORDS), out, "--chunk-size", "4")
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertIn("6 records (0 done before this run), 6 attributed and 0 errors", done.stdout)
+            self.assertEqual(sorted(n for n in os.listdir(out) if n.startswith("results-")),
+                             ["results-00000.jsonl", "results-00001.jsonl"])
+            results = results_of(out)
+            self.assertEqual(sorted(results), sorted(str(r["id"]) for r in RECORDS))
+            for record in RECORDS:
+                args = [PROGRAM, "attribute", record["prompt"], "--format", "json"]
+                args += [*MODEL, "--target", record["target"]] if "target" in record else COMMON
+                alone = json.loads(subprocess.run(args, capture_output=True, check=True, timeout=300).stdout)
+                result = results[str(record["id"])]
+                self.assertEqual(result["prompt_ids"], alone["prompt_ids"])
+                self.assertEqual(numbers(result), numbers(alone), record["id"])  # same process state: bit-identical
+
+            with open(os.path.join(out, "summary.json"), encoding="utf-8") as f:
+                summary = json.load(f)
+            tokens = [t for r in results.values() for t in r["tokens"]]
+            K = len(summary["layers"])
+            self.assertEqual((summary["records"], summary["errors"], summary["tokens"]), (6, 0, len(tokens)))
+            for j in range(K):
+                column = [t["ig"][j] for t in tokens]
+                mean = sum(column) / len(column)
+                self.assertAlmostEqual(summary["ig_mean"][j], mean, delta=1e-12)
+                self.assertAlmostEqual(summary["ig_std"][j],
+                                       math.sqrt(sum((x - mean) ** 2 for x in column) / len(column)), delta=1e-9)
+            onsets = {}
+            for t in tokens:
+                key = "none" if t["onset_layer"] is None else str(t["onset_layer"])
+                onsets[key] = onsets.get(key, 0) + 1
+            self.assertEqual(summary["onset_histogram"], onsets)
+            self.assertAlmostEqual(summary["delta_mean"], sum(t["delta"] for t in tokens) / len(tokens), delta=1e-12)
+            svg = ET.parse(os.path.join(out, "summary.svg")).getroot()
+            self.assertEqual(len([r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if r.get("class") == "ig"]), K)
+
+            again = corpus(write_jsonl(tmp, RECORDS), out)
+            self.assertEqual(again.returncode, 0, again.stderr)
+            self.assertIn("6 records (6 done before this run), 0 attributed", again.stdout)
+            changed = corpus(write_jsonl(tmp, RECORDS), out, "--steps", "8")
+            self.assertEqual(changed.returncode, 1)
+            self.assertIn("holds results made with other settings", changed.stderr)
+
+    def test_a_killed_run_goes_on_where_it_stopped(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            records = RECORDS * 1 + [{"id": f"extra{i}", "prompt": f"Now is the winter {i}"} for i in range(6)]
+            path = write_jsonl(tmp, records)
+            whole = os.path.join(tmp, "whole")
+            self.assertEqual(corpus(path, whole).returncode, 0)
+            out = os.path.join(tmp, "killed")
+            process = subprocess.Popen([PROGRAM, "corpus", path, "--out", out, *COMMON, "--chunk-size", "1"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.time() + 300
+            while time.time() < deadline and not (os.path.isdir(out) and
+                                                  sum(n.startswith("results-") for n in os.listdir(out)) >= 3):
+                time.sleep(0.01)
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            written = len(results_of(out))
+            self.assertGreaterEqual(written, 3)
+            self.assertLess(written, len(records), "the run finished before it was killed")
+            rerun = corpus(path, out, "--chunk-size", "1")
+            self.assertEqual(rerun.returncode, 0, rerun.stderr)
+            self.assertIn(f"({written} done before this run)", rerun.stdout)
+            resumed, uninterrupted = results_of(out), results_of(whole)
+            self.assertEqual(sorted(resumed), sorted(uninterrupted))
+            for key in uninterrupted:
+                self.assertEqual(numbers(resumed[key]), numbers(uninterrupted[key]), key)
+
+    def test_lines_that_are_not_records_are_reported_with_their_line_numbers(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_jsonl(tmp, [
+                RECORDS[0],
+                "{not json",
+                {"id": "no-prompt"},
+                {"prompt": "no id"},
+                {"id": "romeo", "prompt": "the same id again"},
+                {"id": "long", "prompt": "x" * 200},  # the demo model's context is 128 tokens
+                "",
+                RECORDS[2],
+            ])
+            out = os.path.join(tmp, "out")
+            done = corpus(path, out)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            for line, words in ((2, "not valid JSON"), (3, "\"prompt\" must be a non-empty string"), (4, "no \"id\""),
+                                (5, "id 'romeo' is already on line 1"), (6, "context length")):
+                self.assertIn(f"{path}:{line}: ", done.stderr)
+                self.assertIn(words, done.stderr)
+            results = results_of(out)
+            self.assertEqual(sorted(results), ["hamlet", "long", "romeo"])
+            self.assertIn("context length", results["long"]["error"])
+            self.assertEqual(results["long"]["line"], 6)
+            with open(os.path.join(out, "summary.json"), encoding="utf-8") as f:
+                summary = json.load(f)
+            self.assertEqual((summary["records"], summary["errors"]), (2, 1))
+            self.assertEqual([p["line"] for p in summary["input_problems"]], [2, 3, 4, 5])
+
+            strict = corpus(path, os.path.join(tmp, "strict"), "--strict")
+            self.assertEqual(strict.returncode, 1)
+            self.assertEqual(strict.stderr.count("\n"), 1, strict.stderr)
+            self.assertIn(f"{path}:2: not valid JSON (--strict)", strict.stderr)
+            self.assertFalse(os.path.exists(os.path.join(tmp, "strict")))
+
+    def test_an_empty_corpus_is_an_error(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            done = corpus(write_jsonl(tmp, []), os.path.join(tmp, "out"))
+            self.assertEqual(done.returncode, 1)
+            self.assertIn("holds no records", done.stderr)
+            self.assertEqual(done.stderr.count("\n"), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
