@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -24,6 +25,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -31,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attribute_command.hpp"
+#include "corpus_ranks.hpp"
 #include "iglens/outputs/corpus_summary.hpp"
 #include "iglens/outputs/report.hpp"
 #include "output_file.hpp"
@@ -168,69 +171,103 @@ inline nlohmann::json corpus_settings_json(const AttributeSettings& s) {
 }
 
 struct CorpusRun {
-  std::int64_t records = 0, done_before = 0, attributed = 0, errors = 0;
+  RankInfo ranks;
+  std::int64_t records = 0, done_before = 0, attributed = 0, errors = 0;  // attributed, errors: by this rank
   std::vector<InputProblem> problems;
-  CorpusSummary summary;
+  std::optional<CorpusSummary> summary;  // rank 0's, over every result
 };
 
 inline CorpusRun run_corpus(const AttributeSettings& attribute_settings, const CorpusSettings& s) {
   iglens::require(s.chunk_size >= 1 && s.chunk_size <= 100000, "--chunk-size must be 1 to 100000 (got {})",
                   s.chunk_size);
   options_from(attribute_settings);  // every setting checked before the input is read
+  CorpusRun run;
+  run.ranks = rank_from_environment();
+  const bool lead = run.ranks.rank == 0;
   auto input = read_corpus_input(s.input);
   for (const auto& problem : input.problems) {
     const auto line = fmt::format("{}:{}: {}", s.input, problem.line, problem.problem);
     iglens::require(!s.strict, "{} (--strict)", line);
-    fmt::print(stderr, "iglens: corpus: {}, left out\n", line);
+    if (lead) fmt::print(stderr, "iglens: corpus: {}, left out\n", line);
   }
   iglens::require(!input.records.empty(), "the corpus '{}' holds no records", s.input);
+  run.records = static_cast<std::int64_t>(input.records.size());
+  run.problems = input.problems;
 
-  // The output folder: made if missing; if it holds results, they must have
-  // been made with these settings.
+  // Rank 0 makes the output folder, checks or writes its settings and lists
+  // what is left to do; with more ranks it hands that list to them through
+  // the store, so every rank works from the same one.
   namespace fs = std::filesystem;
   const fs::path folder(s.out);
-  std::error_code error;
-  fs::create_directories(folder, error);
-  iglens::require(!error && fs::is_directory(folder), "--out '{}': cannot make the folder ({})", s.out,
-                  error ? error.message() : "a file of that name is in the way");
   const auto settings = corpus_settings_json(attribute_settings);
-  const auto settings_path = (folder / "settings.json").string();
-  if (fs::exists(settings_path)) {
-    std::ifstream in(settings_path, std::ios::binary);
-    const auto before = nlohmann::json::parse(in, nullptr, false);
-    iglens::require(before == settings,
-                    "--out '{}' holds results made with other settings ({}); give another folder or the same "
-                    "settings",
-                    s.out, before.is_discarded() ? "unreadable settings.json" : before.dump());
-  } else {
-    check_writable(settings_path, "--out");
-    write_file_atomically(settings_path, settings.dump(2) + "\n");
-  }
-  std::vector<nlohmann::json> results;
-  std::set<std::string> done;
-  const auto chunks = detail::result_chunks(folder);
-  for (const auto& chunk : chunks) {
-    for (auto& record : detail::read_chunk(chunk)) {
-      iglens::require(done.insert(record["id"].get<std::string>()).second, "id '{}' is in two chunks of '{}'",
-                      record["id"].get<std::string>(), s.out);
-      results.push_back(std::move(record));
+  c10::intrusive_ptr<c10d::Store> store;
+  if (run.ranks.world > 1) store = connect_store(run.ranks, std::chrono::minutes(30));
+  std::vector<std::string> pending_ids;
+  std::int64_t first_chunk_number = 0;
+  if (lead) {
+    std::error_code error;
+    fs::create_directories(folder, error);
+    iglens::require(!error && fs::is_directory(folder), "--out '{}': cannot make the folder ({})", s.out,
+                    error ? error.message() : "a file of that name is in the way");
+    const auto settings_path = (folder / "settings.json").string();
+    if (fs::exists(settings_path)) {
+      std::ifstream in(settings_path, std::ios::binary);
+      const auto before = nlohmann::json::parse(in, nullptr, false);
+      iglens::require(before == settings,
+                      "--out '{}' holds results made with other settings ({}); give another folder or the same "
+                      "settings",
+                      s.out, before.is_discarded() ? "unreadable settings.json" : before.dump());
+    } else {
+      check_writable(settings_path, "--out");
+      write_file_atomically(settings_path, settings.dump(2) + "\n");
     }
+    std::set<std::string> done;
+    const auto chunks = detail::result_chunks(folder);
+    for (const auto& chunk : chunks) {
+      for (const auto& record : detail::read_chunk(chunk)) done.insert(record["id"].get<std::string>());
+    }
+    for (const auto& record : input.records) {
+      if (!done.count(record.id)) pending_ids.push_back(record.id);
+    }
+    // After the highest number there: a killed rank can leave a gap, and a
+    // chunk must never be written over.
+    for (const auto& chunk : chunks) {
+      const auto name = chunk.filename().string();  // results-NNNNN.jsonl
+      first_chunk_number =
+          std::max(first_chunk_number, static_cast<std::int64_t>(std::stoll(name.substr(8, name.size() - 14))) + 1);
+    }
+    if (store) {
+      store->set("pending", bytes_of(nlohmann::json{{"ids", pending_ids}, {"first_chunk", first_chunk_number}}.dump()));
+    }
+  } else {
+    const auto shared = nlohmann::json::parse(text_of(store->get("pending")));
+    pending_ids = shared["ids"].get<std::vector<std::string>>();
+    first_chunk_number = shared["first_chunk"].get<std::int64_t>();
   }
+  std::map<std::string, const CorpusRecord*> by_id;
+  for (const auto& record : input.records) by_id[record.id] = &record;
   std::vector<const CorpusRecord*> pending;
-  for (const auto& record : input.records) {
-    if (!done.count(record.id)) pending.push_back(&record);
+  for (const auto& id : pending_ids) {
+    const auto found = by_id.find(id);
+    iglens::require(found != by_id.end(),
+                    "rank {}: id '{}' of rank 0's list is not in '{}': give every rank the same input", run.ranks.rank,
+                    id, s.input);
+    pending.push_back(found->second);
   }
-
-  CorpusRun run;
-  run.records = static_cast<std::int64_t>(input.records.size());
   run.done_before = run.records - static_cast<std::int64_t>(pending.size());
-  run.problems = input.problems;
+
+  // Chunks are taken one at a time from a counter: the store's with more
+  // ranks, so each is taken once and a rank with short prompts takes more.
+  const auto chunk_size = static_cast<std::size_t>(s.chunk_size);
+  const auto chunk_count = static_cast<std::int64_t>((pending.size() + chunk_size - 1) / chunk_size);
+  std::int64_t local_next = 0;
+  auto take_chunk = [&] { return store ? store->add("next_chunk", 1) - 1 : local_next++; };
   if (!pending.empty()) {
     Attributor attributor(attribute_settings, /*show_progress=*/false);
-    ProgressBar bar("corpus ", static_cast<std::int64_t>(pending.size()));
-    std::int64_t next_chunk = static_cast<std::int64_t>(chunks.size());
-    for (std::size_t first = 0; first < pending.size(); first += static_cast<std::size_t>(s.chunk_size)) {
-      const auto last = std::min(pending.size(), first + static_cast<std::size_t>(s.chunk_size));
+    ProgressBar bar("corpus ", static_cast<std::int64_t>(pending.size()), /*enabled=*/run.ranks.world == 1);
+    for (auto k = take_chunk(); k < chunk_count; k = take_chunk()) {
+      const auto first = static_cast<std::size_t>(k) * chunk_size;
+      const auto last = std::min(pending.size(), first + chunk_size);
       std::string lines;
       for (auto i = first; i < last; ++i) {
         const auto& record = *pending[i];
@@ -246,26 +283,41 @@ inline CorpusRun run_corpus(const AttributeSettings& attribute_settings, const C
         result["id"] = record.id;
         result["line"] = record.line;
         lines += result.dump() + "\n";
-        results.push_back(std::move(result));
         bar.update(static_cast<std::int64_t>(i + 1));
       }
       // Whole or not at all: an interrupt before the rename leaves no chunk.
-      // Numbered from the chunks already there, so a rerun never overwrites one.
-      write_file_atomically((folder / fmt::format("results-{:05d}.jsonl", next_chunk++)).string(), lines);
+      // Numbered after the chunks already there, so a rerun never overwrites one.
+      write_file_atomically((folder / fmt::format("results-{:05d}.jsonl", first_chunk_number + k)).string(), lines);
     }
   }
+  if (store) {
+    store->add("finished", 1);
+    if (!lead) return run;
+    while (store->add("finished", 0) < run.ranks.world) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 
+  // Rank 0 merges: every chunk, each id once.
+  std::vector<nlohmann::json> results;
+  std::set<std::string> seen;
+  for (const auto& chunk : detail::result_chunks(folder)) {
+    for (auto& record : detail::read_chunk(chunk)) {
+      iglens::require(seen.insert(record["id"].get<std::string>()).second, "id '{}' is in two chunks of '{}'",
+                      record["id"].get<std::string>(), s.out);
+      results.push_back(std::move(record));
+    }
+  }
   run.summary = summarize_corpus(results);
-  auto summary = to_json_value(run.summary);
+  auto summary = to_json_value(*run.summary);
   summary["settings"] = settings;
   summary["input"] = s.input;
+  summary["ranks"] = run.ranks.world;
   summary["input_problems"] = nlohmann::json::array();
   for (const auto& problem : input.problems) {
     summary["input_problems"].push_back({{"line", problem.line}, {"problem", problem.problem}});
   }
   write_file_atomically((folder / "summary.json").string(), summary.dump(2) + "\n");
   write_file_atomically((folder / "summary.svg").string(),
-                        corpus_summary_svg(run.summary, fmt::format("IG-Lens corpus {}", s.input)));
+                        corpus_summary_svg(*run.summary, fmt::format("IG-Lens corpus {}", s.input)));
   return run;
 }
 

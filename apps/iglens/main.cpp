@@ -262,11 +262,18 @@ int main(int argc, char** argv) {
     } else if (*corpus) {
       set_threads();
       const auto run = iglens::cli::run_corpus(settings, corpus_settings);
-      fmt::print(
-          "corpus {}: {} records ({} done before this run), {} attributed and {} errors now, {} input lines "
-          "left out; {} tokens in all; results, summary.json and summary.svg in {}\n",
-          corpus_settings.input, run.records, run.done_before, run.attributed, run.errors, run.problems.size(),
-          run.summary.tokens, corpus_settings.out);
+      if (run.summary) {
+        fmt::print(
+            "corpus {}: {} records ({} done before this run), {} attributed and {} errors now{}, {} input "
+            "lines left out; {} tokens in all; results, summary.json and summary.svg in {}\n",
+            corpus_settings.input, run.records, run.done_before, run.attributed, run.errors,
+            run.ranks.world > 1 ? fmt::format(" by rank 0 of {}", run.ranks.world) : "", run.problems.size(),
+            run.summary->tokens, corpus_settings.out);
+      } else {
+        fmt::print("corpus {}: rank {} of {} ({}): {} attributed and {} errors; rank 0 writes the summary\n",
+                   corpus_settings.input, run.ranks.rank, run.ranks.world, run.ranks.launcher, run.attributed,
+                   run.errors);
+      }
     } else if (*tokenize) {
       if (tokenize_from_stdin) tokenize_text = read_stdin();
       const auto tokenizer = iglens::cli::ProgramModel::load_tokenizer(tokenize_model);

@@ -1,10 +1,12 @@
 """`iglens corpus` end to end on the demo bundle: results equal `iglens attribute`'s prompt by prompt,
 the summary equals statistics recomputed here, a killed run goes on where it stopped without writing an
-id twice, and input lines that are not records are reported with their line numbers."""
+id twice, input lines that are not records are reported with their line numbers, and 2 or 3 ranks under
+torchrun (Debian's, which needs --redirects/--tee/--log_dir on Python 3.11) give one rank's results."""
 import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -167,6 +169,90 @@ class Corpus(unittest.TestCase):
             self.assertEqual(done.returncode, 1)
             self.assertIn("holds no records", done.stderr)
             self.assertEqual(done.stderr.count("\n"), 1)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun(ranks, log_dir, args, standalone=False):
+    """The torchrun command for `ranks` processes of `iglens corpus ARGS` on this machine."""
+    rendezvous = ["--standalone"] if standalone else ["--nnodes", "1", "--master_port", str(free_port())]
+    return ["torchrun", "--no_python", *rendezvous, "--nproc_per_node", str(ranks), "--redirects", "1", "--tee", "1",
+            "--log_dir", log_dir, PROGRAM, "corpus", *args]
+
+
+RANK_RECORDS = RECORDS + [{"id": f"extra{i}", "prompt": f"Now is the winter of our discontent {i}"} for i in range(8)]
+
+
+class CorpusRanks(unittest.TestCase):
+    def test_two_and_three_ranks_give_the_results_of_one(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_jsonl(tmp, RANK_RECORDS)
+            one = os.path.join(tmp, "one")
+            self.assertEqual(corpus(path, one).returncode, 0)
+            for ranks, standalone in ((2, False), (3, True)):
+                out = os.path.join(tmp, f"ranks{ranks}")
+                done = subprocess.run(torchrun(ranks, os.path.join(tmp, f"logs{ranks}"),
+                                               [path, "--out", out, *COMMON, "--chunk-size", "2"], standalone),
+                                      capture_output=True, text=True, timeout=600)
+                self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+                self.assertIn(f"by rank 0 of {ranks}", done.stdout)
+                mine, alone = results_of(out), results_of(one)
+                self.assertEqual(sorted(mine), sorted(alone))
+                for key in alone:
+                    self.assertEqual(numbers(mine[key]), numbers(alone[key]), key)  # bit-identical
+                with open(os.path.join(out, "summary.json"), encoding="utf-8") as f:
+                    summary = json.load(f)
+                with open(os.path.join(one, "summary.json"), encoding="utf-8") as f:
+                    reference = json.load(f)
+                self.assertEqual(summary["ranks"], ranks)
+                for key in ("records", "errors", "tokens", "layers", "onset_histogram"):
+                    self.assertEqual(summary[key], reference[key], key)
+                for key in ("ig_mean", "ig_std", "lens_mean"):
+                    for a, b in zip(summary[key], reference[key]):
+                        self.assertAlmostEqual(a, b, delta=1e-12)
+
+    def test_a_killed_rank_then_a_rerun_gives_every_id_once(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_jsonl(tmp, RANK_RECORDS)
+            whole = os.path.join(tmp, "whole")
+            self.assertEqual(corpus(path, whole).returncode, 0)
+            out = os.path.join(tmp, "out")
+            args = [path, "--out", out, *COMMON, "--chunk-size", "1"]
+            launcher = subprocess.Popen(torchrun(2, os.path.join(tmp, "logs"), args), stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+            deadline = time.time() + 300
+            while time.time() < deadline and not (os.path.isdir(out) and
+                                                  sum(n.startswith("results-") for n in os.listdir(out)) >= 3):
+                time.sleep(0.01)
+            workers = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and self._is_worker(int(pid), out)]
+            self.assertEqual(len(workers), 2)
+            os.kill(workers[-1], signal.SIGKILL)
+            self.assertNotEqual(launcher.wait(timeout=300), 0)  # torchrun ends the other rank and fails
+            written = len(results_of(out))
+            self.assertLess(written, len(RANK_RECORDS), "the run finished before a rank was killed")
+            rerun = subprocess.run(torchrun(2, os.path.join(tmp, "logs-rerun"), args), capture_output=True,
+                                   text=True, timeout=600)
+            self.assertEqual(rerun.returncode, 0, rerun.stdout + rerun.stderr)
+            self.assertIn(f"({written} done before this run)", rerun.stdout)
+            resumed, uninterrupted = results_of(out), results_of(whole)
+            self.assertEqual(sorted(resumed), sorted(uninterrupted))
+            for key in uninterrupted:
+                self.assertEqual(numbers(resumed[key]), numbers(uninterrupted[key]), key)
+
+    @staticmethod
+    def _is_worker(pid, out):
+        """An iglens process (not the torchrun launcher) of the run writing to `out`."""
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                words = f.read().split(b"\0")
+        except OSError:
+            return False
+        return os.path.realpath(exe) == os.path.realpath(PROGRAM) and out.encode() in words
 
 
 if __name__ == "__main__":
