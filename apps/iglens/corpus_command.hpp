@@ -4,8 +4,9 @@
 // (optional; else the --generate greedy answer)}. The output folder holds
 //   settings.json          what the results were made with; a rerun must match
 //   results-NNNNN.jsonl    chunks of results, one line per prompt: the
-//                          `attribute` JSON report with "id" and "line", or
-//                          {"id", "line", "error"}; each chunk is written
+//                          `attribute` JSON report with "id", "line" and
+//                          "rank", or {"id", "line", "rank", "error"}; each
+//                          chunk is written
 //                          whole or not at all
 //   summary.json, .svg     per-layer statistics over every result
 // A rerun skips the ids that a chunk already holds, so an interrupted run
@@ -282,6 +283,7 @@ inline CorpusRun run_corpus(const AttributeSettings& attribute_settings, const C
         }
         result["id"] = record.id;
         result["line"] = record.line;
+        result["rank"] = run.ranks.rank;
         lines += result.dump() + "\n";
         bar.update(static_cast<std::int64_t>(i + 1));
       }
