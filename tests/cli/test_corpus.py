@@ -58,6 +58,22 @@ def complete_chunks(out):
     return sum(n.startswith("results-") and n.endswith(".jsonl") for n in os.listdir(out)) if os.path.isdir(out) else 0
 
 
+def input_and_whole_run(test, tmp, records):
+    """The input file of `records`, and the folder of its uninterrupted run in one process."""
+    path = write_jsonl(tmp, records)
+    whole = os.path.join(tmp, "whole")
+    test.assertEqual(corpus(path, whole).returncode, 0)
+    return path, whole
+
+
+def assert_same_results(test, out, reference):
+    """The same ids, each once, with the same numbers bit for bit."""
+    got, want = results_of(out), results_of(reference)
+    test.assertEqual(sorted(got), sorted(want))
+    for key in want:
+        test.assertEqual(numbers(got[key]), numbers(want[key]), key)
+
+
 def numbers(report):
     return [(t["position"], t["target_id"], t["ig"], t["lens"], t["f_final"], t["delta"], t["onset_layer"])
             for t in report["tokens"]]
@@ -112,9 +128,7 @@ class Corpus(unittest.TestCase):
     def test_a_killed_run_goes_on_where_it_stopped(self):
         with tempfile.TemporaryDirectory() as tmp:
             records = RECORDS + [{"id": f"extra{i}", "prompt": f"Now is the winter {i}"} for i in range(40)]
-            path = write_jsonl(tmp, records)
-            whole = os.path.join(tmp, "whole")
-            self.assertEqual(corpus(path, whole).returncode, 0)
+            path, whole = input_and_whole_run(self, tmp, records)
             out = os.path.join(tmp, "killed")
             process = subprocess.Popen([PROGRAM, "corpus", path, "--out", out, *COMMON, "--chunk-size", "1"],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -129,10 +143,7 @@ class Corpus(unittest.TestCase):
             rerun = corpus(path, out, "--chunk-size", "1")
             self.assertEqual(rerun.returncode, 0, rerun.stderr)
             self.assertIn(f"({written} done before this run)", rerun.stdout)
-            resumed, uninterrupted = results_of(out), results_of(whole)
-            self.assertEqual(sorted(resumed), sorted(uninterrupted))
-            for key in uninterrupted:
-                self.assertEqual(numbers(resumed[key]), numbers(uninterrupted[key]), key)
+            assert_same_results(self, out, whole)
 
     def test_lines_that_are_not_records_are_reported_with_their_line_numbers(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -209,9 +220,7 @@ RANK_RECORDS = RECORDS + [{"id": f"extra{i}", "prompt": f"Now is the winter of o
 class CorpusRanks(unittest.TestCase):
     def test_two_and_three_ranks_give_the_results_of_one(self):
         with tempfile.TemporaryDirectory() as tmp:
-            path = write_jsonl(tmp, RANK_RECORDS)
-            one = os.path.join(tmp, "one")
-            self.assertEqual(corpus(path, one).returncode, 0)
+            path, one = input_and_whole_run(self, tmp, RANK_RECORDS)
             for ranks, standalone in ((2, False), (3, True)):
                 out = os.path.join(tmp, f"ranks{ranks}")
                 done = subprocess.run(torchrun(ranks, os.path.join(tmp, f"logs{ranks}"),
@@ -219,10 +228,7 @@ class CorpusRanks(unittest.TestCase):
                                       capture_output=True, text=True, timeout=600)
                 self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
                 self.assertIn(f"by rank 0 of {ranks}", done.stdout)
-                mine, alone = results_of(out), results_of(one)
-                self.assertEqual(sorted(mine), sorted(alone))
-                for key in alone:
-                    self.assertEqual(numbers(mine[key]), numbers(alone[key]), key)  # bit-identical
+                assert_same_results(self, out, one)
                 with open(os.path.join(out, "summary.json"), encoding="utf-8") as f:
                     summary = json.load(f)
                 with open(os.path.join(one, "summary.json"), encoding="utf-8") as f:
@@ -238,9 +244,7 @@ class CorpusRanks(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             # Enough prompts that the run is still going when a rank is killed.
             records = RANK_RECORDS + [{"id": f"more{i}", "prompt": f"Is this a dagger {i}"} for i in range(50)]
-            path = write_jsonl(tmp, records)
-            whole = os.path.join(tmp, "whole")
-            self.assertEqual(corpus(path, whole).returncode, 0)
+            path, whole = input_and_whole_run(self, tmp, records)
             out = os.path.join(tmp, "out")
             args = [path, "--out", out, *COMMON, "--chunk-size", "1"]
             launcher = subprocess.Popen(torchrun(2, os.path.join(tmp, "logs"), args), stdout=subprocess.DEVNULL,
@@ -259,10 +263,7 @@ class CorpusRanks(unittest.TestCase):
                                    text=True, timeout=600)
             self.assertEqual(rerun.returncode, 0, rerun.stdout + rerun.stderr)
             self.assertIn(f"({written} done before this run)", rerun.stdout)
-            resumed, uninterrupted = results_of(out), results_of(whole)
-            self.assertEqual(sorted(resumed), sorted(uninterrupted))
-            for key in uninterrupted:
-                self.assertEqual(numbers(resumed[key]), numbers(uninterrupted[key]), key)
+            assert_same_results(self, out, whole)
 
     @staticmethod
     def _has_written(out, rank):
