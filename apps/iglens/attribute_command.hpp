@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <iterator>
+#include <limits>
 #include <optional>
 #include <set>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include <torch/torch.h>
 
+#include "batch_plan.hpp"
 #include "iglens/iglens.hpp"
 #include "iglens/outputs/report.hpp"
 #include "program_model.hpp"
@@ -124,23 +126,6 @@ inline std::int64_t single_token(const Tokenizer& tokenizer, const std::string& 
   return ids.front();
 }
 
-// Greedy continuation: the most probable next token, n times.
-inline std::vector<std::int64_t> greedy_answer(ProgramModel& model, std::vector<std::int64_t> ids, std::int64_t n,
-                                               torch::Device device, bool show_progress) {
-  torch::NoGradGuard no_grad;
-  ProgressBar bar("generating ", n, show_progress);
-  std::vector<std::int64_t> answer;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const auto logits = model.logits(torch::tensor(ids, torch::kLong).to(device).unsqueeze(0))[0][-1];
-    iglens::require(torch::isfinite(logits).all().item<bool>(),
-                    "the model gave NaN or Inf logits at position {} while generating", ids.size() - 1);
-    answer.push_back(logits.argmax().item<std::int64_t>());
-    ids.push_back(answer.back());
-    bar.update(i + 1);
-  }
-  return answer;
-}
-
 inline std::vector<double> to_doubles(const torch::Tensor& t) {
   auto values = t.to(torch::kCPU, torch::kDouble).contiguous();
   return {values.data_ptr<double>(), values.data_ptr<double>() + values.numel()};
@@ -193,9 +178,53 @@ inline ContinuationTotal continuation_total(const std::vector<TokenRow>& rows, s
   return total;
 }
 
+// A prompt and its answer to attribute: `target` teacher-forced, else the
+// model's greedy continuation of the settings' --generate length.
+struct PromptRequest {
+  std::string prompt;
+  std::optional<std::string> target;
+};
+
+// A prompt's report, or the one-line reason it has none.
+struct PromptOutcome {
+  std::optional<Report> report;
+  std::string error;
+};
+
+namespace detail {
+
+// One prompt on its way: tokens, then its answer, then the positions to attribute.
+struct PromptWork {
+  const PromptRequest* request = nullptr;
+  std::vector<std::int64_t> prompt_ids, answer;
+  Targets targets;
+  std::vector<SkippedToken> skipped;
+  std::optional<std::string> error;
+
+  std::vector<std::int64_t> sequence() const {
+    auto ids = prompt_ids;
+    ids.insert(ids.end(), answer.begin(), answer.end());
+    return ids;
+  }
+};
+
+// Sequences [B, longest] padded on the right with id 0: a causal model's
+// positions before the padding never read it.
+inline torch::Tensor padded_ids(const std::vector<std::vector<std::int64_t>>& sequences, std::int64_t length) {
+  auto ids = torch::zeros({static_cast<std::int64_t>(sequences.size()), length}, torch::kLong);
+  for (std::size_t b = 0; b < sequences.size(); ++b) {
+    ids[static_cast<std::int64_t>(b)]
+        .narrow(0, 0, static_cast<std::int64_t>(sequences[b].size()))
+        .copy_(torch::tensor(sequences[b], torch::kLong));
+  }
+  return ids;
+}
+
+}  // namespace detail
+
 // The model, loaded once, and what every prompt shares: `iglens attribute`
-// runs one prompt through it, `iglens corpus` many. Settings are checked
-// before the model loads, and against the model before any prompt.
+// runs one prompt through it, `iglens corpus` many, in batches. Settings are
+// checked before the model loads, and against the model before any prompt.
 class Attributor {
  public:
   explicit Attributor(const AttributeSettings& s, bool show_progress = true)
@@ -215,80 +244,272 @@ class Attributor {
     if (device_ != torch::kCPU) model.to(device_);
   }
 
-  // The map of the answer to `prompt`: `target` teacher-forced, else the
-  // model's greedy continuation of the settings' --generate length.
+  // The map of one prompt's answer, with progress bars; a problem throws.
   Report attribute(const std::string& prompt, const std::optional<std::string>& target) {
+    const PromptRequest request{prompt, target};
+    auto work = prepare(request);
+    if (!target) generate({&work}, show_progress_);
+    if (work.error) iglens::fail("{}", *work.error);
+    choose_targets(work);
+    if (!settings_.components) return report_of(work, map_batch({&work}, show_progress_).front());
+
+    // With components, their resid_pre is the residual stream: no second
+    // forward pass, and each block's parts add up to the map's own credit.
+    // They come before the map, so that a bundle without a `components`
+    // method fails at once.
     auto& model = lens_.model();
-    const auto& s = settings_;
-    const auto& tokenizer = model.tokenizer();
-    iglens::require(!prompt.empty(), "empty prompt: give a PROMPT argument or text on --stdin");
-    iglens::require(!target || !target->empty(), "--target is empty");
-    // The prompt starts with BOS when asked, or when the model's tokenizer says so (Llama-family files).
-    const auto prompt_ids = tokenizer.encode(prompt, {s.special_tokens, s.bos || tokenizer.adds_bos()});
-    const auto P = static_cast<std::int64_t>(prompt_ids.size());
-    std::vector<std::int64_t> answer;
-    if (target) answer = tokenizer.encode(*target, {s.special_tokens, false});
-    const auto N = target ? static_cast<std::int64_t>(answer.size()) : s.generate;
-    detail::check_answer_fits(P, N, target.has_value(), model.context_length());
-    if (!target) answer = detail::greedy_answer(model, prompt_ids, N, device_, show_progress_);
-
-    // The whole answer, its last token included: no prediction reads that
-    // position, but `--baseline mean` averages over every position, as the
-    // reference does (causal-mean and zero never see it).
-    auto sequence = prompt_ids;
-    sequence.insert(sequence.end(), answer.begin(), answer.end());
-    const auto ids = torch::tensor(sequence, torch::kLong).to(device_);
-
-    // Position P-1+i reads the prediction of answer token i; a position whose
-    // target is the fixed foil has nothing to compare and is reported instead.
-    Report report;
-    Targets targets;
-    for (std::int64_t i = 0; i < N; ++i) {
-      if (fixed_foil_ && answer[i] == *fixed_foil_) {
-        report.skipped.push_back({P - 1 + i, answer[i], tokenizer.token_text(answer[i]),
-                                  fmt::format("the target is the foil {}", display_token(*s.foil))});
-        continue;
-      }
-      targets.positions.push_back(P - 1 + i);
-      targets.ids.push_back(answer[i]);
-      if (fixed_foil_) targets.foils.push_back(*fixed_foil_);
-    }
-    iglens::require(!targets.positions.empty(), "every answer token is the foil {}: nothing to attribute",
-                    s.foil ? display_token(*s.foil) : "");
-    if (s.foil && *s.foil == automatic_foil) {
-      targets.foils = detail::most_likely_foils(model, ids, targets.positions, targets.ids);
-    }
-    const auto T = static_cast<std::int64_t>(targets.positions.size());
-
-    // Before the map, so that a bundle without a `components` method fails at once.
-    std::optional<ResidualComponents> components;
-    if (s.components) components = model.components(ids.unsqueeze(0));
+    const auto components = model.components(torch::tensor(work.sequence(), torch::kLong).to(device_).unsqueeze(0));
     Attribution map;
     {
-      ProgressBar bar("attributing ", T, show_progress_);
+      ProgressBar bar("attributing ", static_cast<std::int64_t>(work.targets.size()), show_progress_);
       auto options = options_;
       options.progress = [&bar](std::int64_t done, std::int64_t) { bar.update(done); };
-      // With components, their resid_pre is the residual stream: no second
-      // forward pass, and each block's parts add up to the map's own credit.
-      map = components ? iglens::attribute(components->resid_pre, targets, model.readout(), options)
-                       : lens_.attribute(ids, targets, options);
+      map = iglens::attribute(components.resid_pre, work.targets, model.readout(), options);
     }
-    std::vector<ComponentAttribution> component_attributions;
-    if (components) {
-      component_attributions =
-          detail::attribute_components_of(*components, model.norm_head(), targets, options_, show_progress_);
+    const auto component_attributions =
+        detail::attribute_components_of(components, model.norm_head(), work.targets, options_, show_progress_);
+    auto report = report_of(work, map);
+    for (std::size_t i = 0; i < report.tokens.size(); ++i) {
+      report.tokens[i].component_credits = detail::to_doubles(component_attributions[i].credits);
+    }
+    const auto& first = component_attributions.front();
+    report.components = ComponentLayout{first.labels, estimator_name(first.estimator), first.steps,
+                                        components.n_layer(), components.n_head()};
+    return report;
+  }
+
+  // Many prompts, one outcome each in their order. Prompts of similar length
+  // share forward passes (batch_plan.hpp); a batch that fails is done again
+  // prompt by prompt, so that an error is its own prompt's. With components,
+  // one prompt at a time. `batches` counts the attribution passes made.
+  std::vector<PromptOutcome> attribute_many(const std::vector<PromptRequest>& requests, const BatchLimits& limits,
+                                            std::int64_t* batches = nullptr) {
+    std::vector<PromptOutcome> outcomes(requests.size());
+    auto record_error = [&](std::size_t i, const std::string& error) { outcomes[i].error = error; };
+    if (settings_.components) {
+      for (std::size_t i = 0; i < requests.size(); ++i) {
+        try {
+          outcomes[i].report = attribute(requests[i].prompt, requests[i].target);
+        } catch (const Error& e) {
+          record_error(i, e.what());
+        }
+        if (batches) ++*batches;
+      }
+      return outcomes;
+    }
+    std::vector<detail::PromptWork> work(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      try {
+        work[i] = prepare(requests[i]);
+      } catch (const Error& e) {
+        work[i].request = &requests[i];
+        work[i].error = e.what();
+      }
+    }
+    // In batches, each done again alone when it fails: `step` on a batch of work.
+    auto in_batches = [&](const std::vector<std::size_t>& indices, const std::vector<BatchItem>& items, auto&& step) {
+      for (const auto& batch : plan_batches(items, limits)) {
+        std::vector<detail::PromptWork*> members;
+        for (const auto k : batch) members.push_back(&work[indices[k]]);
+        try {
+          step(members);
+        } catch (const Error& e) {
+          if (members.size() == 1) {
+            members.front()->error = e.what();
+            continue;
+          }
+          for (auto* member : members) {
+            try {
+              step({member});
+            } catch (const Error& e) {
+              member->error = e.what();
+            }
+          }
+        }
+      }
+    };
+    auto for_each_pending = [&](auto&& item_of) {
+      std::vector<std::size_t> indices;
+      std::vector<BatchItem> items;
+      for (std::size_t i = 0; i < work.size(); ++i) {
+        if (const auto item = item_of(work[i]); item && !work[i].error) {
+          indices.push_back(i);
+          items.push_back(*item);
+        }
+      }
+      return std::make_pair(indices, items);
+    };
+
+    // Greedy answers, for the prompts without a target.
+    const auto [to_generate, generate_items] = for_each_pending([&](const detail::PromptWork& w) {
+      return w.request->target
+                 ? std::nullopt
+                 : std::optional<BatchItem>({0, static_cast<std::int64_t>(w.prompt_ids.size()) + settings_.generate});
+    });
+    in_batches(to_generate, generate_items,
+               [&](const std::vector<detail::PromptWork*>& members) { generate(members, false); });
+    for (auto& w : work) {
+      if (w.error) continue;
+      try {
+        choose_targets(w);
+      } catch (const Error& e) {
+        w.error = e.what();
+      }
     }
 
-    report.model = s.model;
-    report.prompt = prompt;
-    report.prompt_ids = prompt_ids;
-    report.mode = target ? "target" : "generate";
+    // The maps: a batch needs one count of attributed tokens, and with the
+    // `mean` baseline (which averages every position) one length, unpadded.
+    const bool same_length = options_.baseline.kind() == Baseline::Kind::mean;
+    const auto [to_map, map_items] = for_each_pending([&](const detail::PromptWork& w) {
+      const auto length = static_cast<std::int64_t>(w.prompt_ids.size() + w.answer.size());
+      const auto tokens = static_cast<std::int64_t>(w.targets.size());
+      return std::optional<BatchItem>(
+          {same_length ? tokens * (lens_.model().context_length() + 1) + length : tokens, length});
+    });
+    in_batches(to_map, map_items, [&](const std::vector<detail::PromptWork*>& members) {
+      if (batches) ++*batches;
+      auto maps = map_batch(members, false);
+      for (std::size_t b = 0; b < members.size(); ++b) {
+        outcomes[static_cast<std::size_t>(members[b]->request - requests.data())].report =
+            report_of(*members[b], maps[b]);
+      }
+    });
+    for (std::size_t i = 0; i < work.size(); ++i) {
+      if (work[i].error) record_error(i, *work[i].error);
+    }
+    return outcomes;
+  }
+
+  // Bytes a batch of `sequences` padded to `length` tokens needs at most: the
+  // residual stream kept, one block's activations, one layer's attention
+  // scores and, while generating, the logits of every position.
+  std::int64_t batch_bytes(std::int64_t sequences, std::int64_t length) {
+    const auto& info = lens_.model().info();
+    const auto value = static_cast<double>(options_.dtype == torch::kFloat64 ? 8 : 4);
+    const auto d = info.at("d_model").get<double>(), L = info.at("n_layer").get<double>(),
+               V = info.at("vocab_size").get<double>(), H = info.at("n_head").get<double>();
+    const auto n = static_cast<double>(length);
+    const auto bytes = value * static_cast<double>(sequences) * (n * (2 * (L + 1) * d + 8 * d + V) + H * n * n);
+    return bytes >= 9e18 ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(bytes);
+  }
+
+ private:
+  // The prompt's tokens, the answer's when it is teacher-forced, and the check that both fit.
+  detail::PromptWork prepare(const PromptRequest& request) {
+    const auto& tokenizer = lens_.model().tokenizer();
+    const auto& s = settings_;
+    iglens::require(!request.prompt.empty(), "empty prompt: give a PROMPT argument or text on --stdin");
+    iglens::require(!request.target || !request.target->empty(), "--target is empty");
+    detail::PromptWork work;
+    work.request = &request;
+    // The prompt starts with BOS when asked, or when the model's tokenizer says so (Llama-family files).
+    work.prompt_ids = tokenizer.encode(request.prompt, {s.special_tokens, s.bos || tokenizer.adds_bos()});
+    if (request.target) work.answer = tokenizer.encode(*request.target, {s.special_tokens, false});
+    const auto N = request.target ? static_cast<std::int64_t>(work.answer.size()) : s.generate;
+    detail::check_answer_fits(static_cast<std::int64_t>(work.prompt_ids.size()), N, request.target.has_value(),
+                              lens_.model().context_length());
+    return work;
+  }
+
+  // Greedy answers of --generate tokens for a batch: at every step each
+  // sequence's most probable next token, read at its own last position.
+  void generate(const std::vector<detail::PromptWork*>& batch, bool show_progress) {
+    torch::NoGradGuard no_grad;
+    auto& model = lens_.model();
+    const auto N = settings_.generate, B = static_cast<std::int64_t>(batch.size());
+    std::vector<std::vector<std::int64_t>> prompts;
+    std::vector<std::int64_t> lengths;
+    for (const auto* work : batch) {
+      prompts.push_back(work->prompt_ids);
+      lengths.push_back(static_cast<std::int64_t>(work->prompt_ids.size()));
+    }
+    const auto longest = *std::max_element(lengths.begin(), lengths.end());
+    auto ids = detail::padded_ids(prompts, longest + N).to(device_);
+    auto next_position = torch::tensor(lengths, torch::kLong).to(device_);
+    const auto rows = torch::arange(B, torch::kLong).to(device_);
+    ProgressBar bar("generating ", N, show_progress);
+    for (std::int64_t i = 0; i < N; ++i) {
+      const auto logits = model.logits(ids.narrow(1, 0, longest + i)).index({rows, next_position - 1});  // [B, V]
+      const auto finite = torch::isfinite(logits).all(-1).to(torch::kCPU);
+      for (std::int64_t b = 0; b < B; ++b) {
+        auto& work = *batch[static_cast<std::size_t>(b)];
+        if (!work.error && !finite[b].item<bool>()) {
+          work.error = fmt::format("the model gave NaN or Inf logits at position {} while generating",
+                                   lengths[static_cast<std::size_t>(b)] - 1 + i);
+        }
+      }
+      ids.index_put_({rows, next_position}, logits.argmax(-1));
+      next_position += 1;
+      bar.update(i + 1);
+    }
+    const auto answers = ids.to(torch::kCPU);
+    for (std::int64_t b = 0; b < B; ++b) {
+      const auto answer = answers[b].narrow(0, lengths[static_cast<std::size_t>(b)], N).contiguous();
+      batch[static_cast<std::size_t>(b)]->answer.assign(answer.data_ptr<std::int64_t>(),
+                                                        answer.data_ptr<std::int64_t>() + N);
+    }
+  }
+
+  // Position P-1+i reads the prediction of answer token i; a position whose
+  // target is the fixed foil has nothing to compare and is reported instead.
+  void choose_targets(detail::PromptWork& work) {
+    auto& model = lens_.model();
+    const auto& tokenizer = model.tokenizer();
+    const auto P = static_cast<std::int64_t>(work.prompt_ids.size());
+    for (std::int64_t i = 0; i < static_cast<std::int64_t>(work.answer.size()); ++i) {
+      const auto id = work.answer[static_cast<std::size_t>(i)];
+      if (fixed_foil_ && id == *fixed_foil_) {
+        work.skipped.push_back({P - 1 + i, id, tokenizer.token_text(id),
+                                fmt::format("the target is the foil {}", display_token(*settings_.foil))});
+        continue;
+      }
+      work.targets.positions.push_back(P - 1 + i);
+      work.targets.ids.push_back(id);
+      if (fixed_foil_) work.targets.foils.push_back(*fixed_foil_);
+    }
+    iglens::require(!work.targets.positions.empty(), "every answer token is the foil {}: nothing to attribute",
+                    settings_.foil ? display_token(*settings_.foil) : "");
+    if (settings_.foil && *settings_.foil == automatic_foil) {
+      const auto ids = torch::tensor(work.sequence(), torch::kLong).to(device_);
+      work.targets.foils = detail::most_likely_foils(model, ids, work.targets.positions, work.targets.ids);
+    }
+  }
+
+  // The maps of a batch from one forward pass over its padded sequences.
+  std::vector<Attribution> map_batch(const std::vector<detail::PromptWork*>& batch, bool show_progress) {
+    std::vector<std::vector<std::int64_t>> sequences;
+    std::vector<Targets> targets;
+    std::int64_t longest = 0, tokens = 0;
+    for (const auto* work : batch) {
+      sequences.push_back(work->sequence());
+      targets.push_back(work->targets);
+      longest = std::max(longest, static_cast<std::int64_t>(sequences.back().size()));
+      tokens += static_cast<std::int64_t>(work->targets.size());
+    }
+    ProgressBar bar("attributing ", tokens, show_progress);
+    auto options = options_;
+    options.progress = [&bar](std::int64_t done, std::int64_t) { bar.update(done); };
+    const auto map = lens_.attribute_batch(detail::padded_ids(sequences, longest).to(device_), targets, options);
+    std::vector<Attribution> maps;
+    for (std::int64_t b = 0; b < static_cast<std::int64_t>(batch.size()); ++b) maps.push_back(map.sequence(b));
+    return maps;
+  }
+
+  Report report_of(const detail::PromptWork& work, const Attribution& map) {
+    const auto& tokenizer = lens_.model().tokenizer();
+    const auto& targets = work.targets;
+    Report report;
+    report.model = settings_.model;
+    report.prompt = work.request->prompt;
+    report.prompt_ids = work.prompt_ids;
+    report.mode = work.request->target ? "target" : "generate";
+    report.skipped = work.skipped;
     report.layers = map.layers;
     report.estimator = estimator_name(map.estimator);
     report.steps = map.steps;
     report.baseline = map.baseline;
     report.objective = objective_name(map.objective);
-    report.dtype = s.dtype;
+    report.dtype = settings_.dtype;
     report.onset_fraction = map.onset_fraction;
     report.completeness_max_abs = map.completeness_error;
     const auto ig = detail::to_doubles(map.ig), lens_values = detail::to_doubles(map.lens),
@@ -296,36 +517,31 @@ class Attributor {
                delta = detail::to_doubles(map.delta);
     const auto onset = map.onset_layer.to(torch::kCPU);
     const auto K = static_cast<std::ptrdiff_t>(map.layers.size());
+    const auto T = static_cast<std::int64_t>(targets.size());
     for (std::int64_t i = 0; i < T; ++i) {
+      const auto at = static_cast<std::size_t>(i);
       TokenRow row;
-      row.position = targets.positions[i];
-      row.target_id = targets.ids[i];
+      row.position = targets.positions[at];
+      row.target_id = targets.ids[at];
       row.target = tokenizer.token_text(row.target_id);
       if (!targets.foils.empty()) {
-        row.foil_id = targets.foils[i];
+        row.foil_id = targets.foils[at];
         row.foil = tokenizer.token_text(*row.foil_id);
       }
       row.ig.assign(ig.begin() + i * K, ig.begin() + (i + 1) * K);
       row.lens.assign(lens_values.begin() + i * K, lens_values.begin() + (i + 1) * K);
-      row.f_final = f_final[i];
-      row.f_baseline = f_baseline[i];
-      row.delta = delta[i];
+      row.f_final = f_final[at];
+      row.f_baseline = f_baseline[at];
+      row.delta = delta[at];
       if (const auto layer = onset[i].item<std::int64_t>(); layer >= 0) row.onset_layer = layer;
-      if (components) row.component_credits = detail::to_doubles(component_attributions[i].credits);
       report.tokens.push_back(std::move(row));
     }
     if (map.objective == Objective::log_probability && T >= 2) {
       report.continuation = continuation_total(report.tokens, map.layers.size());
     }
-    if (components) {
-      const auto& first = component_attributions.front();
-      report.components = ComponentLayout{first.labels, estimator_name(first.estimator), first.steps,
-                                          components->n_layer(), components->n_head()};
-    }
     return report;
   }
 
- private:
   AttributeSettings settings_;
   Options options_;
   torch::Device device_;

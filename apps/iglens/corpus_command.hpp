@@ -45,7 +45,9 @@ namespace iglens::cli {
 struct CorpusSettings {
   std::string input, out;
   bool strict = false;
-  std::int64_t chunk_size = 32;  // prompts per results file
+  std::int64_t chunk_size = 64;          // prompts per results file; a batch never spans two
+  std::int64_t batch_size = 64;          // most prompts in one forward pass
+  std::int64_t memory_budget_mb = 1024;  // what one batch's forward pass may hold
 };
 
 struct CorpusRecord {
@@ -100,15 +102,22 @@ inline bool blank(const std::string& text) {
   return std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isspace(c) != 0; });
 }
 
-inline std::vector<std::filesystem::path> result_chunks(const std::filesystem::path& folder) {
-  static const std::regex name(R"(results-\d{5,}\.jsonl)");
-  std::vector<std::filesystem::path> chunks;
+struct ResultChunk {
+  std::filesystem::path path;
+  std::int64_t number = 0;
+};
+
+inline std::vector<ResultChunk> result_chunks(const std::filesystem::path& folder) {
+  static const std::regex name(R"(results-(\d{5,})\.jsonl)");
+  std::vector<ResultChunk> chunks;
   for (const auto& entry : std::filesystem::directory_iterator(folder)) {
-    if (entry.is_regular_file() && std::regex_match(entry.path().filename().string(), name)) {
-      chunks.push_back(entry.path());
+    const auto file_name = entry.path().filename().string();
+    std::smatch match;
+    if (entry.is_regular_file() && std::regex_match(file_name, match, name)) {
+      chunks.push_back({entry.path(), std::stoll(match[1].str())});
     }
   }
-  std::sort(chunks.begin(), chunks.end());
+  std::sort(chunks.begin(), chunks.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
   return chunks;
 }
 
@@ -173,7 +182,8 @@ inline nlohmann::json corpus_settings_json(const AttributeSettings& s) {
 
 struct CorpusRun {
   RankInfo ranks;
-  std::int64_t records = 0, done_before = 0, attributed = 0, errors = 0;  // attributed, errors: by this rank
+  std::int64_t records = 0, done_before = 0;
+  std::int64_t attributed = 0, errors = 0, batches = 0;  // by this rank
   std::vector<InputProblem> problems;
   std::optional<CorpusSummary> summary;  // rank 0's, over every result
 };
@@ -181,6 +191,9 @@ struct CorpusRun {
 inline CorpusRun run_corpus(const AttributeSettings& attribute_settings, const CorpusSettings& s) {
   iglens::require(s.chunk_size >= 1 && s.chunk_size <= 100000, "--chunk-size must be 1 to 100000 (got {})",
                   s.chunk_size);
+  iglens::require(s.batch_size >= 1 && s.batch_size <= 4096, "--batch-size must be 1 to 4096 (got {})", s.batch_size);
+  iglens::require(s.memory_budget_mb >= 1 && s.memory_budget_mb <= (std::int64_t{1} << 30),
+                  "--memory-budget must be 1 to 2^30 MB (got {})", s.memory_budget_mb);
   options_from(attribute_settings);  // every setting checked before the input is read
   CorpusRun run;
   run.ranks = rank_from_environment();
@@ -225,18 +238,14 @@ inline CorpusRun run_corpus(const AttributeSettings& attribute_settings, const C
     std::set<std::string> done;
     const auto chunks = detail::result_chunks(folder);
     for (const auto& chunk : chunks) {
-      for (const auto& record : detail::read_chunk(chunk)) done.insert(record["id"].get<std::string>());
+      for (const auto& record : detail::read_chunk(chunk.path)) done.insert(record["id"].get<std::string>());
     }
     for (const auto& record : input.records) {
       if (!done.count(record.id)) pending_ids.push_back(record.id);
     }
     // After the highest number there: a killed rank can leave a gap, and a
     // chunk must never be written over.
-    for (const auto& chunk : chunks) {
-      const auto name = chunk.filename().string();  // results-NNNNN.jsonl
-      first_chunk_number =
-          std::max(first_chunk_number, static_cast<std::int64_t>(std::stoll(name.substr(8, name.size() - 14))) + 1);
-    }
+    for (const auto& chunk : chunks) first_chunk_number = std::max(first_chunk_number, chunk.number + 1);
     if (store) {
       store->set("pending", bytes_of(nlohmann::json{{"ids", pending_ids}, {"first_chunk", first_chunk_number}}.dump()));
     }
@@ -265,31 +274,44 @@ inline CorpusRun run_corpus(const AttributeSettings& attribute_settings, const C
   auto take_chunk = [&] { return store ? store->add("next_chunk", 1) - 1 : local_next++; };
   if (!pending.empty()) {
     Attributor attributor(attribute_settings, /*show_progress=*/false);
+    BatchLimits limits;
+    limits.max_sequences = s.batch_size;
+    limits.budget_bytes = s.memory_budget_mb << 20;
+    limits.batch_bytes = [&attributor](std::int64_t sequences, std::int64_t length) {
+      return attributor.batch_bytes(sequences, length);
+    };
     ProgressBar bar("corpus ", static_cast<std::int64_t>(pending.size()), /*enabled=*/run.ranks.world == 1);
+    std::int64_t done = 0;
     for (auto k = take_chunk(); k < chunk_count; k = take_chunk()) {
       const auto first = static_cast<std::size_t>(k) * chunk_size;
       const auto last = std::min(pending.size(), first + chunk_size);
+      std::vector<PromptRequest> requests;
+      for (auto i = first; i < last; ++i) requests.push_back({pending[i]->prompt, pending[i]->target});
+      const auto outcomes = attributor.attribute_many(requests, limits, &run.batches);
       std::string lines;
       for (auto i = first; i < last; ++i) {
         const auto& record = *pending[i];
+        const auto& outcome = outcomes[i - first];
         nlohmann::json result;
-        try {
-          result = to_json_value(attributor.attribute(record.prompt, record.target));
+        if (outcome.report) {
+          result = to_json_value(*outcome.report);
           ++run.attributed;
-        } catch (const Error& e) {
-          fmt::print(stderr, "iglens: corpus: {}:{}: record '{}': {}\n", s.input, record.line, record.id, e.what());
-          result = {{"error", e.what()}};
+        } else {
+          fmt::print(stderr, "iglens: corpus: {}:{}: record '{}': {}\n", s.input, record.line, record.id,
+                     outcome.error);
+          result = {{"error", outcome.error}};
           ++run.errors;
         }
         result["id"] = record.id;
         result["line"] = record.line;
         result["rank"] = run.ranks.rank;
         lines += result.dump() + "\n";
-        bar.update(static_cast<std::int64_t>(i + 1));
       }
       // Whole or not at all: an interrupt before the rename leaves no chunk.
       // Numbered after the chunks already there, so a rerun never overwrites one.
       write_file_atomically((folder / fmt::format("results-{:05d}.jsonl", first_chunk_number + k)).string(), lines);
+      done += static_cast<std::int64_t>(last - first);
+      bar.update(done);
     }
   }
   if (store) {
@@ -302,7 +324,7 @@ inline CorpusRun run_corpus(const AttributeSettings& attribute_settings, const C
   std::vector<nlohmann::json> results;
   std::set<std::string> seen;
   for (const auto& chunk : detail::result_chunks(folder)) {
-    for (auto& record : detail::read_chunk(chunk)) {
+    for (auto& record : detail::read_chunk(chunk.path)) {
       iglens::require(seen.insert(record["id"].get<std::string>()).second, "id '{}' is in two chunks of '{}'",
                       record["id"].get<std::string>(), s.out);
       results.push_back(std::move(record));

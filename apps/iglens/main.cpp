@@ -197,8 +197,17 @@ int main(int argc, char** argv) {
   corpus->add_flag("--strict", corpus_settings.strict,
                    "Stop at the first input line that is not a record (bad JSON, no id or prompt, a repeated id) "
                    "instead of reporting it and leaving it out");
-  corpus->add_option("--chunk-size", corpus_settings.chunk_size, "Prompts per results file")
+  corpus->add_option("--chunk-size", corpus_settings.chunk_size, "Prompts per results file; a batch never spans two")
       ->default_val(corpus_settings.chunk_size);
+  corpus
+      ->add_option("--batch-size", corpus_settings.batch_size,
+                   "Most prompts in one forward pass (prompts of similar length share one, padded; 1: one at a time)")
+      ->default_val(corpus_settings.batch_size);
+  corpus
+      ->add_option("--memory-budget", corpus_settings.memory_budget_mb,
+                   "MB one batch's forward pass may hold (residual stream, activations, logits); fewer prompts "
+                   "share a pass where it would be exceeded")
+      ->default_val(corpus_settings.memory_budget_mb);
 
   std::string tokenize_model = demo_model, tokenize_text;
   bool tokenize_from_stdin = false, tokenize_special_tokens = false;
@@ -264,15 +273,16 @@ int main(int argc, char** argv) {
       const auto run = iglens::cli::run_corpus(settings, corpus_settings);
       if (run.summary) {
         fmt::print(
-            "corpus {}: {} records ({} done before this run), {} attributed and {} errors now{}, {} input "
-            "lines left out; {} tokens in all; results, summary.json and summary.svg in {}\n",
+            "corpus {}: {} records ({} done before this run), {} attributed and {} errors now{} in {} batches, {} "
+            "input lines left out; {} tokens in all; results, summary.json and summary.svg in {}\n",
             corpus_settings.input, run.records, run.done_before, run.attributed, run.errors,
-            run.ranks.world > 1 ? fmt::format(" by rank 0 of {}", run.ranks.world) : "", run.problems.size(),
-            run.summary->tokens, corpus_settings.out);
+            run.ranks.world > 1 ? fmt::format(" by rank 0 of {}", run.ranks.world) : "", run.batches,
+            run.problems.size(), run.summary->tokens, corpus_settings.out);
       } else {
-        fmt::print("corpus {}: rank {} of {} ({}): {} attributed and {} errors; rank 0 writes the summary\n",
-                   corpus_settings.input, run.ranks.rank, run.ranks.world, run.ranks.launcher, run.attributed,
-                   run.errors);
+        fmt::print(
+            "corpus {}: rank {} of {} ({}): {} attributed and {} errors in {} batches; rank 0 writes the summary\n",
+            corpus_settings.input, run.ranks.rank, run.ranks.world, run.ranks.launcher, run.attributed, run.errors,
+            run.batches);
       }
     } else if (*tokenize) {
       if (tokenize_from_stdin) tokenize_text = read_stdin();

@@ -58,11 +58,12 @@ def complete_chunks(out):
     return sum(n.startswith("results-") and n.endswith(".jsonl") for n in os.listdir(out)) if os.path.isdir(out) else 0
 
 
-def input_and_whole_run(test, tmp, records):
-    """The input file of `records`, and the folder of its uninterrupted run in one process."""
+def input_and_whole_run(test, tmp, records, *args):
+    """The input file of `records`, and the folder of its uninterrupted run in one process with `args`. Prompts
+    share a forward pass only within a chunk, so runs with the same chunks give the same numbers bit for bit."""
     path = write_jsonl(tmp, records)
     whole = os.path.join(tmp, "whole")
-    test.assertEqual(corpus(path, whole).returncode, 0)
+    test.assertEqual(corpus(path, whole, *args).returncode, 0)
     return path, whole
 
 
@@ -83,7 +84,8 @@ class Corpus(unittest.TestCase):
     def test_results_are_attribute_reports_and_the_summary_their_statistics(self):
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "out")
-            done = corpus(write_jsonl(tmp, RECORDS), out, "--chunk-size", "4")
+            # One prompt a pass: the same computation as `attribute`'s.
+            done = corpus(write_jsonl(tmp, RECORDS), out, "--chunk-size", "4", "--batch-size", "1")
             self.assertEqual(done.returncode, 0, done.stderr)
             self.assertIn("6 records (0 done before this run), 6 attributed and 0 errors", done.stdout)
             self.assertEqual(sorted(n for n in os.listdir(out) if n.startswith("results-")),
@@ -125,10 +127,43 @@ class Corpus(unittest.TestCase):
             self.assertEqual(changed.returncode, 1)
             self.assertIn("holds results made with other settings", changed.stderr)
 
+    def test_batched_prompts_give_the_numbers_of_one_at_a_time(self):
+        # Lengths 20 to 60 tokens, some teacher-forced with 1 or 2 target tokens, in shuffled order.
+        records = [{"id": i, "prompt": "To be, or not to be, that is the question"[:20 + (i * 7) % 41]}
+                   for i in range(24)]
+        for i in range(0, 24, 3):
+            records[i]["target"] = " whether" if i % 2 else " w"
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_jsonl(tmp, records)
+            for dtype, baseline, tolerance in (("float64", "causal-mean", 1e-12), ("float32", "causal-mean", 1e-5),
+                                               ("float64", "mean", 1e-12), ("float64", "zero", 1e-12)):
+                settings = ["--dtype", dtype, "--baseline", baseline]
+                batched, alone = os.path.join(tmp, f"b-{dtype}-{baseline}"), os.path.join(tmp, f"a-{dtype}-{baseline}")
+                many = corpus(path, batched, *settings)
+                self.assertEqual(many.returncode, 0, many.stderr)
+                one = corpus(path, alone, *settings, "--batch-size", "1")
+                self.assertEqual(one.returncode, 0, one.stderr)
+                batches = int(re.search(r"in (\d+) batches", many.stdout).group(1))
+                self.assertIn("in 24 batches", one.stdout)
+                # Padding serves every baseline but mean, which averages every position: equal lengths only.
+                self.assertLess(batches, 24 if baseline == "mean" else 10, many.stdout)
+                got, want = results_of(batched), results_of(alone)
+                self.assertEqual(sorted(got), sorted(want))
+                for key in want:
+                    self.assertEqual(got[key]["prompt_ids"], want[key]["prompt_ids"])
+                    self.assertEqual([t["target_id"] for t in got[key]["tokens"]],
+                                     [t["target_id"] for t in want[key]["tokens"]], key)
+                    for a, b in zip(got[key]["tokens"], want[key]["tokens"]):
+                        for name in ("ig", "lens"):
+                            for x, y in zip(a[name], b[name]):
+                                self.assertAlmostEqual(x, y, delta=tolerance, msg=f"{key} {name} {dtype} {baseline}")
+                        self.assertAlmostEqual(a["f_final"], b["f_final"], delta=tolerance)
+                        self.assertAlmostEqual(a["f_baseline"], b["f_baseline"], delta=tolerance)
+
     def test_a_killed_run_goes_on_where_it_stopped(self):
         with tempfile.TemporaryDirectory() as tmp:
             records = RECORDS + [{"id": f"extra{i}", "prompt": f"Now is the winter {i}"} for i in range(40)]
-            path, whole = input_and_whole_run(self, tmp, records)
+            path, whole = input_and_whole_run(self, tmp, records, "--chunk-size", "1")
             out = os.path.join(tmp, "killed")
             process = subprocess.Popen([PROGRAM, "corpus", path, "--out", out, *COMMON, "--chunk-size", "1"],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -220,7 +255,7 @@ RANK_RECORDS = RECORDS + [{"id": f"extra{i}", "prompt": f"Now is the winter of o
 class CorpusRanks(unittest.TestCase):
     def test_two_and_three_ranks_give_the_results_of_one(self):
         with tempfile.TemporaryDirectory() as tmp:
-            path, one = input_and_whole_run(self, tmp, RANK_RECORDS)
+            path, one = input_and_whole_run(self, tmp, RANK_RECORDS, "--chunk-size", "2")
             for ranks, standalone in ((2, False), (3, True)):
                 out = os.path.join(tmp, f"ranks{ranks}")
                 done = subprocess.run(torchrun(ranks, os.path.join(tmp, f"logs{ranks}"),
@@ -244,7 +279,7 @@ class CorpusRanks(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             # Enough prompts that the run is still going when a rank is killed.
             records = RANK_RECORDS + [{"id": f"more{i}", "prompt": f"Is this a dagger {i}"} for i in range(50)]
-            path, whole = input_and_whole_run(self, tmp, records)
+            path, whole = input_and_whole_run(self, tmp, records, "--chunk-size", "1")
             out = os.path.join(tmp, "out")
             args = [path, "--out", out, *COMMON, "--chunk-size", "1"]
             launcher = subprocess.Popen(torchrun(2, os.path.join(tmp, "logs"), args), stdout=subprocess.DEVNULL,

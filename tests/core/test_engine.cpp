@@ -238,6 +238,14 @@ TEST_CASE("results do not depend on chunk size, batching or threads", "[engine][
       CHECK(max_abs_diff(batched.ig[0], reference.ig) <= 1e-6);
       CHECK(max_abs_diff(batched.ig[1], alone.ig) <= 1e-6);
       CHECK(max_abs_diff(batched.per_step[1], alone.per_step) <= 1e-6);
+      // Sequence 1 of the batch, shaped and checked as a run of it alone.
+      auto second_of_batch = batched.sequence(1);
+      CHECK(second_of_batch.ig.sizes() == alone.ig.sizes());
+      CHECK(second_of_batch.positions.equal(alone.positions));
+      CHECK(second_of_batch.target_ids.equal(alone.target_ids));
+      CHECK(max_abs_diff(second_of_batch.per_step, alone.per_step) <= 1e-6);
+      CHECK(std::abs(second_of_batch.completeness_error - alone.completeness_error) <= 1e-6);
+      CHECK_THROWS_WITH(batched.sequence(2), Catch::Contains("sequence 2 of a batch of 2"));
 
       const auto threads = torch::get_num_threads();
       torch::set_num_threads(1);

@@ -38,6 +38,21 @@ struct Attribution {
   Objective objective = Objective::probability;
   double onset_fraction = 0.5;
 
+  // Sequence b of a batched map, shaped as an unbatched run gives it.
+  Attribution sequence(std::int64_t b) const {
+    require(ig.dim() == 3, "sequence: needs a batched [B, T, K] map, got {}", detail::shape_string(ig));
+    require(b >= 0 && b < ig.size(0), "sequence {} of a batch of {}", b, ig.size(0));
+    Attribution one = *this;
+    for (auto* t : {&one.ig, &one.lens, &one.f_baseline, &one.f_final, &one.delta, &one.convergence_delta,
+                    &one.onset_layer, &one.per_step, &one.positions, &one.target_ids, &one.foil_ids}) {
+      if (t->defined()) *t = t->select(0, b).contiguous();
+    }
+    // As the engine computes it, so a batch of one gives the same number.
+    one.completeness_error =
+        (one.ig.to(torch::kDouble).sum(-1) - one.delta.to(torch::kDouble)).abs().max().item<double>();
+    return one;
+  }
+
   // Zero-copy row-major view of the [T, K] map for Eigen users. Scalar must
   // match the run's dtype (float or double).
   template <class Scalar>

@@ -273,13 +273,7 @@ inline Attribution attribute(const torch::Tensor& residual, const Targets& targe
                              const Options& options) {
   require(residual.defined() && residual.dim() == 3, "residual stream of one sequence must be [L+1, S, d], got {}",
           detail::shape_string(residual));
-  auto result = attribute_batch(residual.unsqueeze(1), {targets}, readout, options);
-  for (auto* t :
-       {&result.ig, &result.lens, &result.f_baseline, &result.f_final, &result.delta, &result.convergence_delta,
-        &result.onset_layer, &result.per_step, &result.positions, &result.target_ids, &result.foil_ids}) {
-    if (t->defined()) *t = t->squeeze(0).contiguous();
-  }
-  return result;
+  return attribute_batch(residual.unsqueeze(1), {targets}, readout, options).sequence(0);
 }
 
 }  // namespace iglens
