@@ -4,7 +4,7 @@
 //                               (and with --components to heads, biases and MLPs)
 //   iglens corpus FILE.jsonl    the same for many prompts, resumable, with a
 //                               per-layer summary
-//   iglens tokenize TEXT        token ids as JSON
+//   iglens tokenize TEXT        token ids as JSON (--jsonl FILE: of every record)
 //   iglens info                 what the model file holds, as JSON
 //   iglens --version            the program's and LibTorch's versions
 // Errors print one line naming the problem and exit non-zero; an interrupt
@@ -36,6 +36,7 @@
 #include "iglens/outputs/report.hpp"
 #include "output_file.hpp"
 #include "program_model.hpp"
+#include "tokenize_command.hpp"
 
 namespace {
 
@@ -218,8 +219,25 @@ int main(int argc, char** argv) {
   bool tokenize_bos = false;
   tokenize->add_flag("--bos", tokenize_bos, bos_help);
   auto* text = tokenize->add_option("text", tokenize_text, "Text to tokenize");
-  tokenize->add_flag("--stdin", tokenize_from_stdin, "Read the text from standard input (one final newline dropped)")
-      ->excludes(text);
+  auto* tokenize_stdin =
+      tokenize
+          ->add_flag("--stdin", tokenize_from_stdin, "Read the text from standard input (one final newline dropped)")
+          ->excludes(text);
+  std::string tokenize_jsonl_path, tokenize_out;
+  bool tokenize_strict = false;
+  auto* jsonl_option =
+      tokenize
+          ->add_option("--jsonl", tokenize_jsonl_path,
+                       "Tokenize every record of a corpus file ({\"id\", \"prompt\", \"target\"?} a line) as "
+                       "`corpus` does: one {\"id\", \"line\", \"prompt_ids\", \"target_ids\"?} line each")
+          ->excludes(text)
+          ->excludes(tokenize_stdin);
+  tokenize->add_option("--out", tokenize_out, "With --jsonl, write the lines to FILE instead of standard output")
+      ->needs(jsonl_option);
+  tokenize
+      ->add_flag("--strict", tokenize_strict,
+                 "With --jsonl, stop at the first line that is not a record or that the tokenizer refuses")
+      ->needs(jsonl_option);
 
   std::string info_model = demo_model;
   auto* info = app.add_subcommand("info", "Print the model's architecture, sizes, weight types and tokenizer as JSON");
@@ -283,6 +301,17 @@ int main(int argc, char** argv) {
             "corpus {}: rank {} of {} ({}): {} attributed and {} errors in {} batches; rank 0 writes the summary\n",
             corpus_settings.input, run.ranks.rank, run.ranks.world, run.ranks.launcher, run.attributed, run.errors,
             run.batches);
+      }
+    } else if (*tokenize && !tokenize_jsonl_path.empty()) {
+      if (tokenize_out == "-") tokenize_out.clear();
+      if (!tokenize_out.empty()) iglens::cli::check_writable(tokenize_out, "--out");
+      const auto tokenizer = iglens::cli::ProgramModel::load_tokenizer(tokenize_model);
+      const auto run = iglens::cli::tokenize_jsonl(tokenizer, tokenize_jsonl_path, tokenize_special_tokens,
+                                                   tokenize_bos, tokenize_strict);
+      if (tokenize_out.empty()) {
+        std::fwrite(run.lines.data(), 1, run.lines.size(), stdout);
+      } else {
+        iglens::cli::write_file_atomically(tokenize_out, run.lines);
       }
     } else if (*tokenize) {
       if (tokenize_from_stdin) tokenize_text = read_stdin();

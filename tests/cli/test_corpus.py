@@ -222,6 +222,53 @@ class Corpus(unittest.TestCase):
             self.assertEqual(done.stderr.count("\n"), 1)
 
 
+class TokenizeJsonl(unittest.TestCase):
+    def test_every_record_is_tokenized_as_corpus_and_tokenize_do(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_jsonl(tmp, [RECORDS[0], "[1, 2]", RECORDS[1], {"id": "x"}, RECORDS[5]])
+
+            def tokenize(*args):
+                return subprocess.run([PROGRAM, "tokenize", "--model", DEMO, *args], capture_output=True, text=True,
+                                      timeout=300)
+
+            done = tokenize("--jsonl", path)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertEqual(done.stderr.splitlines(), [
+                f"iglens: tokenize: {path}:2: not a JSON object, left out",
+                f"iglens: tokenize: {path}:4: record 'x': \"prompt\" must be a non-empty string, left out"])
+            lines = [json.loads(line) for line in done.stdout.splitlines()]
+            self.assertEqual([(r["id"], r["line"]) for r in lines], [("romeo", 1), ("7", 3), ("caesar", 5)])
+            for got, record in zip(lines, (RECORDS[0], RECORDS[1], RECORDS[5])):
+                self.assertEqual(got["prompt_ids"], json.loads(tokenize(record["prompt"]).stdout))
+                if "target" in record:
+                    self.assertEqual(got["target_ids"], json.loads(tokenize(record["target"]).stdout))
+                else:
+                    self.assertNotIn("target_ids", got)
+            # --bos puts BOS before each prompt, never before a target; the ids are those corpus attributes.
+            with_bos = [json.loads(line) for line in tokenize("--jsonl", path, "--bos").stdout.splitlines()]
+            for plain, bos in zip(lines, with_bos):
+                self.assertEqual(bos["prompt_ids"], [256] + plain["prompt_ids"])
+                self.assertEqual(bos.get("target_ids"), plain.get("target_ids"))
+            out = os.path.join(tmp, "corpus")
+            self.assertEqual(corpus(path, out, "--bos").returncode, 0)
+            self.assertEqual({k: r["prompt_ids"] for k, r in results_of(out).items()},
+                             {r["id"]: r["prompt_ids"] for r in with_bos})
+
+            written = os.path.join(tmp, "ids.jsonl")
+            self.assertEqual(tokenize("--jsonl", path, "--out", written).returncode, 0)
+            with open(written, encoding="utf-8") as f:
+                self.assertEqual(f.read(), done.stdout)
+            strict = tokenize("--jsonl", path, "--strict")
+            self.assertEqual((strict.returncode, strict.stdout), (1, ""))
+            self.assertEqual(strict.stderr, f"iglens: error: {path}:2: not a JSON object (--strict)\n")
+            for args, words in ((["--jsonl", os.path.join(tmp, "missing.jsonl")], "cannot read the corpus"),
+                                (["--jsonl", write_jsonl(tmp, ["{}"])], "holds no records to tokenize"),
+                                (["--jsonl", path, "To be"], "excludes"), (["--out", written, "To be"], "requires")):
+                failed = tokenize(*args)
+                self.assertNotEqual(failed.returncode, 0, args)
+                self.assertIn(words, failed.stderr, args)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

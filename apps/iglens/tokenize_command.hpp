@@ -1,0 +1,62 @@
+#pragma once
+// `iglens tokenize --jsonl FILE`: the token ids of every record of a corpus
+// file, as `iglens corpus` would see them, one JSON line per record:
+//   {"id", "line", "prompt_ids", "target_ids" (with a target)}
+// The prompt gets BOS by the same rule as in `attribute` and `corpus`; a
+// target never does. Lines that are not records, and texts the tokenizer
+// refuses, are reported as FILE:LINE and left out; --strict makes them fatal.
+
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "corpus_command.hpp"
+#include "iglens/iglens.hpp"
+
+namespace iglens::cli {
+
+struct TokenizeJsonlRun {
+  std::string lines;  // the output, one record a line
+  std::int64_t records = 0, left_out = 0;
+};
+
+inline TokenizeJsonlRun tokenize_jsonl(const Tokenizer& tokenizer, const std::string& path, bool special_tokens,
+                                       bool bos, bool strict) {
+  const auto input = read_corpus_input(path);
+  TokenizeJsonlRun run;
+  auto report = [&](std::int64_t line, const std::string& problem) {
+    const auto where = fmt::format("{}:{}: {}", path, line, problem);
+    iglens::require(!strict, "{} (--strict)", where);
+    fmt::print(stderr, "iglens: tokenize: {}, left out\n", where);
+    ++run.left_out;
+  };
+  // In line order, so that problems and records are reported as the file has them.
+  std::size_t next_problem = 0;
+  auto report_problems_before = [&](std::int64_t line) {
+    for (; next_problem < input.problems.size() && input.problems[next_problem].line < line; ++next_problem) {
+      report(input.problems[next_problem].line, input.problems[next_problem].problem);
+    }
+  };
+  for (const auto& record : input.records) {
+    report_problems_before(record.line);
+    nlohmann::json out{{"id", record.id}, {"line", record.line}};
+    try {
+      out["prompt_ids"] = tokenizer.encode(record.prompt, {special_tokens, bos || tokenizer.adds_bos()});
+      if (record.target) out["target_ids"] = tokenizer.encode(*record.target, {special_tokens, false});
+    } catch (const Error& e) {
+      report(record.line, fmt::format("record '{}': {}", record.id, e.what()));
+      continue;
+    }
+    run.lines += out.dump() + "\n";
+    ++run.records;
+  }
+  report_problems_before(std::numeric_limits<std::int64_t>::max());
+  iglens::require(run.records > 0, "the corpus '{}' holds no records to tokenize", path);
+  return run;
+}
+
+}  // namespace iglens::cli
