@@ -292,8 +292,9 @@ def torchrun(ranks, log_dir, args, standalone=False):
     if not same_torch_as_torchrun():
         standalone = True
     rendezvous = ["--standalone"] if standalone else ["--nnodes", "1", "--master_port", str(free_port())]
-    return ["torchrun", "--no_python", *rendezvous, "--nproc_per_node", str(ranks), "--redirects", "1", "--tee", "1",
-            "--log_dir", log_dir, PROGRAM, "corpus", *args]
+    # The agent looks at its workers every --monitor_interval seconds: 5 by default, seconds lost per run.
+    return ["torchrun", "--no_python", *rendezvous, "--monitor_interval", "0.1", "--nproc_per_node", str(ranks),
+            "--redirects", "1", "--tee", "1", "--log_dir", log_dir, PROGRAM, "corpus", *args]
 
 
 RANK_RECORDS = RECORDS + [{"id": f"extra{i}", "prompt": f"Now is the winter of our discontent {i}"} for i in range(8)]
