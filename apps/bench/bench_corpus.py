@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -69,7 +70,8 @@ def main():
         one_by_one, _ = corpus("one-by-one", "--batch-size", "1")
         rows.append(("one-by-one", one_by_one, "corpus --batch-size 1"))
         batched, out = corpus("batched")
-        batches = out.split(" in ")[1].split(" batches")[0] if " batches" in out else "?"
+        passes = re.search(r" in (\d+) batch(?:es)?,", out)
+        batches = passes.group(1) if passes else "?"
         rows.append(("batched", batched, f"corpus, {batches} forward passes"))
         one_rank = two_ranks = None
         if not args.no_ranks and shutil.which("torchrun"):

@@ -291,16 +291,16 @@ int main(int argc, char** argv) {
       const auto run = iglens::cli::run_corpus(settings, corpus_settings);
       if (run.summary) {
         fmt::print(
-            "corpus {}: {} records ({} done before this run), {} attributed and {} errors now{} in {} batches, {} "
+            "corpus {}: {} records ({} done before this run), {} attributed and {} errors now{} in {} batch{}, {} "
             "input lines left out; {} tokens in all; results, summary.json and summary.svg in {}\n",
             corpus_settings.input, run.records, run.done_before, run.attributed, run.errors,
             run.ranks.world > 1 ? fmt::format(" by rank 0 of {}", run.ranks.world) : "", run.batches,
-            run.problems.size(), run.summary->tokens, corpus_settings.out);
+            run.batches == 1 ? "" : "es", run.problems.size(), run.summary->tokens, corpus_settings.out);
       } else {
         fmt::print(
-            "corpus {}: rank {} of {} ({}): {} attributed and {} errors in {} batches; rank 0 writes the summary\n",
+            "corpus {}: rank {} of {} ({}): {} attributed and {} errors in {} batch{}; rank 0 writes the summary\n",
             corpus_settings.input, run.ranks.rank, run.ranks.world, run.ranks.launcher, run.attributed, run.errors,
-            run.batches);
+            run.batches, run.batches == 1 ? "" : "es");
       }
     } else if (*tokenize && !tokenize_jsonl_path.empty()) {
       if (tokenize_out == "-") tokenize_out.clear();

@@ -193,6 +193,43 @@ class SmolLM2(unittest.TestCase):
         result = self.attribute_generate(GGUF, PROMPTS[0])
         self.assertEqual(result["tokens"][0]["target_id"], int(np.argmax(sequence["logits"][-1])))
 
+    def test_corpus_batches_a_llama_model_as_one_prompt_at_a_time(self):
+        # Rotary positions and BOS (the file's rule): right padding must change nothing that is read.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "prompts.jsonl")
+            with open(path, "w", encoding="utf-8") as f:
+                for index, prompt in enumerate(PROMPTS):
+                    f.write(json.dumps({"id": index, "prompt": prompt}) + "\n")
+                f.write(json.dumps({"id": "paris", "prompt": PROMPTS[0], "target": " Paris, and"}) + "\n")
+
+            def results(name, *args):
+                out = os.path.join(tmp, name)
+                code, stdout, err = run("corpus", path, "--out", out, "--model", GGUF, "--generate", "3",
+                                        "--dtype", "float64", *args, timeout=600)
+                self.assertEqual(code, 0, err)
+                records = {}
+                for chunk in sorted(os.listdir(out)):
+                    if chunk.startswith("results-"):
+                        with open(os.path.join(out, chunk), encoding="utf-8") as f:
+                            records.update((str(r["id"]), r) for r in map(json.loads, f))
+                return stdout, records
+
+            batched_line, batched = results("batched")
+            # Generated and teacher-forced answers of 3 tokens, lengths within 8 tokens: one pass for all four.
+            self.assertIn("in 1 batch,", batched_line)
+            _, alone = results("alone", "--batch-size", "1")
+            self.assertEqual(batched.keys(), {"0", "1", "2", "paris"})
+            for key, record in batched.items():
+                self.assertEqual(record["prompt_ids"], alone[key]["prompt_ids"], key)
+                self.assertEqual([t["target_id"] for t in record["tokens"]],
+                                 [t["target_id"] for t in alone[key]["tokens"]], key)
+                for got, want in zip(record["tokens"], alone[key]["tokens"]):
+                    for field in ("ig", "lens"):
+                        self.assertLessEqual(np.abs(np.subtract(got[field], want[field])).max(), 1e-10, key)
+                    self.assertAlmostEqual(got["f_final"], want["f_final"], delta=1e-10, msg=key)
+            # The batched greedy answer is transformers' argmax, as the one-prompt answer is.
+            self.assertEqual(batched["0"]["tokens"][0]["target_id"], int(np.argmax(self.sequences[0]["logits"][-1])))
+
     def attribute_generate(self, model, prompt):
         code, out, err = run("attribute", "--model", model, prompt, "--generate", "1", "--format", "json")
         self.assertEqual(code, 0, err)
