@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <optional>
@@ -281,15 +282,18 @@ class Attributor {
   // Many prompts, one outcome each in their order. Prompts of similar length
   // share forward passes (batch_plan.hpp); a batch that fails is done again
   // prompt by prompt, so that an error is its own prompt's. With components,
-  // one prompt at a time. `batches` counts the attribution passes made.
+  // one prompt at a time. `batches` counts the attribution passes made;
+  // `on_reports(n)` is told of each n reports made, for a progress bar.
   std::vector<PromptOutcome> attribute_many(const std::vector<PromptRequest>& requests, const BatchLimits& limits,
-                                            std::int64_t* batches = nullptr) {
+                                            std::int64_t* batches = nullptr,
+                                            const std::function<void(std::int64_t)>& on_reports = {}) {
     std::vector<PromptOutcome> outcomes(requests.size());
     auto record_error = [&](std::size_t i, const std::string& error) { outcomes[i].error = error; };
     if (settings_.components) {
       for (std::size_t i = 0; i < requests.size(); ++i) {
         try {
           outcomes[i].report = attribute(requests[i].prompt, requests[i].target);
+          if (on_reports) on_reports(1);
         } catch (const Error& e) {
           record_error(i, e.what());
         }
@@ -373,6 +377,7 @@ class Attributor {
         outcomes[static_cast<std::size_t>(members[b]->request - requests.data())].report =
             report_of(*members[b], maps[b]);
       }
+      if (on_reports) on_reports(static_cast<std::int64_t>(members.size()));
     });
     for (std::size_t i = 0; i < work.size(); ++i) {
       if (work[i].error) record_error(i, *work[i].error);

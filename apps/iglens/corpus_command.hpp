@@ -287,7 +287,9 @@ inline CorpusRun run_corpus(const AttributeSettings& attribute_settings, const C
       const auto last = std::min(pending.size(), first + chunk_size);
       std::vector<PromptRequest> requests;
       for (auto i = first; i < last; ++i) requests.push_back({pending[i]->prompt, pending[i]->target});
-      const auto outcomes = attributor.attribute_many(requests, limits, &run.batches);
+      const auto chunk_start = done;
+      const auto outcomes = attributor.attribute_many(requests, limits, &run.batches,
+                                                      [&](std::int64_t reports) { bar.update(done += reports); });
       std::string lines;
       for (auto i = first; i < last; ++i) {
         const auto& record = *pending[i];
@@ -310,7 +312,7 @@ inline CorpusRun run_corpus(const AttributeSettings& attribute_settings, const C
       // Whole or not at all: an interrupt before the rename leaves no chunk.
       // Numbered after the chunks already there, so a rerun never overwrites one.
       write_file_atomically((folder / fmt::format("results-{:05d}.jsonl", first_chunk_number + k)).string(), lines);
-      done += static_cast<std::int64_t>(last - first);
+      done = chunk_start + static_cast<std::int64_t>(last - first);  // its errors too
       bar.update(done);
     }
   }

@@ -160,6 +160,21 @@ class Corpus(unittest.TestCase):
                         self.assertAlmostEqual(a["f_final"], b["f_final"], delta=tolerance)
                         self.assertAlmostEqual(a["f_baseline"], b["f_baseline"], delta=tolerance)
 
+    def test_progress_is_drawn_batch_by_batch_on_a_terminal(self):
+        import pty
+        with tempfile.TemporaryDirectory() as tmp:
+            leader, follower = pty.openpty()
+            done = subprocess.run([PROGRAM, "corpus", write_jsonl(tmp, RECORDS), "--out", os.path.join(tmp, "out"),
+                                   *COMMON, "--batch-size", "2"], stdout=subprocess.PIPE, stderr=follower, timeout=300)
+            os.close(follower)
+            drawn = os.read(leader, 65536).decode()
+            os.close(leader)
+            self.assertEqual(done.returncode, 0)
+            counts = {int(n) for n in re.findall(r"corpus  \[[#.]{30}\] (\d)/6", drawn)}
+            self.assertIn(6, counts)
+            self.assertTrue(counts & {1, 2, 3, 4, 5}, drawn)  # one chunk of 6, drawn before it is done
+            self.assertRegex(drawn, r"\d/s  ETA \d+ s")
+
     def test_a_killed_run_goes_on_where_it_stopped(self):
         with tempfile.TemporaryDirectory() as tmp:
             records = RECORDS + [{"id": f"extra{i}", "prompt": f"Now is the winter {i}"} for i in range(40)]
