@@ -288,14 +288,13 @@ class Attributor {
                                             std::int64_t* batches = nullptr,
                                             const std::function<void(std::int64_t)>& on_reports = {}) {
     std::vector<PromptOutcome> outcomes(requests.size());
-    auto record_error = [&](std::size_t i, const std::string& error) { outcomes[i].error = error; };
     if (settings_.components) {
       for (std::size_t i = 0; i < requests.size(); ++i) {
         try {
           outcomes[i].report = attribute(requests[i].prompt, requests[i].target);
           if (on_reports) on_reports(1);
         } catch (const Error& e) {
-          record_error(i, e.what());
+          outcomes[i].error = e.what();
         }
         if (batches) ++*batches;
       }
@@ -332,7 +331,8 @@ class Attributor {
         }
       }
     };
-    auto for_each_pending = [&](auto&& item_of) {
+    // The work without an error so far that `item_of` gives a batch item, with its indices.
+    auto pending_items = [&](auto&& item_of) {
       std::vector<std::size_t> indices;
       std::vector<BatchItem> items;
       for (std::size_t i = 0; i < work.size(); ++i) {
@@ -345,7 +345,7 @@ class Attributor {
     };
 
     // Greedy answers, for the prompts without a target.
-    const auto [to_generate, generate_items] = for_each_pending([&](const detail::PromptWork& w) {
+    const auto [to_generate, generate_items] = pending_items([&](const detail::PromptWork& w) {
       return w.request->target
                  ? std::nullopt
                  : std::optional<BatchItem>({0, static_cast<std::int64_t>(w.prompt_ids.size()) + settings_.generate});
@@ -362,9 +362,11 @@ class Attributor {
     }
 
     // The maps: a batch needs one count of attributed tokens, and with the
-    // `mean` baseline (which averages every position) one length, unpadded.
+    // `mean` baseline (which averages every position) one length, unpadded:
+    // then the group is (count, length) as one number, lengths being at most
+    // the context length.
     const bool same_length = options_.baseline.kind() == Baseline::Kind::mean;
-    const auto [to_map, map_items] = for_each_pending([&](const detail::PromptWork& w) {
+    const auto [to_map, map_items] = pending_items([&](const detail::PromptWork& w) {
       const auto length = static_cast<std::int64_t>(w.prompt_ids.size() + w.answer.size());
       const auto tokens = static_cast<std::int64_t>(w.targets.size());
       return std::optional<BatchItem>(
@@ -380,7 +382,7 @@ class Attributor {
       if (on_reports) on_reports(static_cast<std::int64_t>(members.size()));
     });
     for (std::size_t i = 0; i < work.size(); ++i) {
-      if (work[i].error) record_error(i, *work[i].error);
+      if (work[i].error) outcomes[i].error = *work[i].error;
     }
     return outcomes;
   }

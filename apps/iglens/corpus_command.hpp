@@ -26,6 +26,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <variant>
 #include <vector>
@@ -66,6 +67,15 @@ struct CorpusInput {
   std::vector<CorpusRecord> records;
   std::vector<InputProblem> problems;
 };
+
+// An input line left out: with --strict the run's error, else (where `print`)
+// a line on stderr naming `command`, and the run goes on.
+inline void report_left_out(std::string_view command, const std::string& path, std::int64_t line,
+                            const std::string& problem, bool strict, bool print = true) {
+  const auto where = fmt::format("{}:{}: {}", path, line, problem);
+  iglens::require(!strict, "{} (--strict)", where);
+  if (print) fmt::print(stderr, "iglens: {}: {}, left out\n", command, where);
+}
 
 namespace detail {
 
@@ -200,9 +210,7 @@ inline CorpusRun run_corpus(const AttributeSettings& attribute_settings, const C
   const bool lead = run.ranks.rank == 0;
   auto input = read_corpus_input(s.input);
   for (const auto& problem : input.problems) {
-    const auto line = fmt::format("{}:{}: {}", s.input, problem.line, problem.problem);
-    iglens::require(!s.strict, "{} (--strict)", line);
-    if (lead) fmt::print(stderr, "iglens: corpus: {}, left out\n", line);
+    report_left_out("corpus", s.input, problem.line, problem.problem, s.strict, /*print=*/lead);
   }
   iglens::require(!input.records.empty(), "the corpus '{}' holds no records", s.input);
   run.records = static_cast<std::int64_t>(input.records.size());

@@ -306,12 +306,12 @@ int main(int argc, char** argv) {
       if (tokenize_out == "-") tokenize_out.clear();
       if (!tokenize_out.empty()) iglens::cli::check_writable(tokenize_out, "--out");
       const auto tokenizer = iglens::cli::ProgramModel::load_tokenizer(tokenize_model);
-      const auto run = iglens::cli::tokenize_jsonl(tokenizer, tokenize_jsonl_path, tokenize_special_tokens,
-                                                   tokenize_bos, tokenize_strict);
+      const auto lines = iglens::cli::tokenize_jsonl(tokenizer, tokenize_jsonl_path, tokenize_special_tokens,
+                                                     tokenize_bos, tokenize_strict);
       if (tokenize_out.empty()) {
-        std::fwrite(run.lines.data(), 1, run.lines.size(), stdout);
+        std::fwrite(lines.data(), 1, lines.size(), stdout);
       } else {
-        iglens::cli::write_file_atomically(tokenize_out, run.lines);
+        iglens::cli::write_file_atomically(tokenize_out, lines);
       }
     } else if (*tokenize) {
       if (tokenize_from_stdin) tokenize_text = read_stdin();

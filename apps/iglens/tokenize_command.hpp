@@ -7,7 +7,6 @@
 // refuses, are reported as FILE:LINE and left out; --strict makes them fatal.
 
 #include <cstdint>
-#include <cstdio>
 #include <limits>
 #include <string>
 
@@ -19,20 +18,14 @@
 
 namespace iglens::cli {
 
-struct TokenizeJsonlRun {
-  std::string lines;  // the output, one record a line
-  std::int64_t records = 0, left_out = 0;
-};
-
-inline TokenizeJsonlRun tokenize_jsonl(const Tokenizer& tokenizer, const std::string& path, bool special_tokens,
-                                       bool bos, bool strict) {
+// The output: one line per record.
+inline std::string tokenize_jsonl(const Tokenizer& tokenizer, const std::string& path, bool special_tokens, bool bos,
+                                  bool strict) {
   const auto input = read_corpus_input(path);
-  TokenizeJsonlRun run;
+  std::string lines;
+  std::int64_t records = 0;
   auto report = [&](std::int64_t line, const std::string& problem) {
-    const auto where = fmt::format("{}:{}: {}", path, line, problem);
-    iglens::require(!strict, "{} (--strict)", where);
-    fmt::print(stderr, "iglens: tokenize: {}, left out\n", where);
-    ++run.left_out;
+    report_left_out("tokenize", path, line, problem, strict);
   };
   // In line order, so that problems and records are reported as the file has them.
   std::size_t next_problem = 0;
@@ -51,12 +44,12 @@ inline TokenizeJsonlRun tokenize_jsonl(const Tokenizer& tokenizer, const std::st
       report(record.line, fmt::format("record '{}': {}", record.id, e.what()));
       continue;
     }
-    run.lines += out.dump() + "\n";
-    ++run.records;
+    lines += out.dump() + "\n";
+    ++records;
   }
   report_problems_before(std::numeric_limits<std::int64_t>::max());
-  iglens::require(run.records > 0, "the corpus '{}' holds no records to tokenize", path);
-  return run;
+  iglens::require(records > 0, "the corpus '{}' holds no records to tokenize", path);
+  return lines;
 }
 
 }  // namespace iglens::cli
