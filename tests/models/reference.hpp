@@ -63,9 +63,9 @@ struct ReferenceSequence {
   torch::Tensor residual_stream;  // [L+1, S, d], the last before the final norm
 };
 
-// A tiny model's reference: <reference_dir>/tiny/<name>.json.
-inline std::vector<ReferenceSequence> tiny_reference(const std::string& name) {
-  const auto json = read_json(reference_dir() + "/tiny/" + name + ".json");
+// A tiny model's reference: <reference_dir>/<group>/<name>.json (group "tiny" or "converted").
+inline std::vector<ReferenceSequence> tiny_reference(const std::string& name, const std::string& group = "tiny") {
+  const auto json = read_json(reference_dir() + "/" + group + "/" + name + ".json");
   std::vector<ReferenceSequence> sequences;
   for (const auto& s : json.at("sequences")) {
     sequences.push_back({s.at("ids").get<std::vector<std::int64_t>>(), json_tensor(s.at("logits")),

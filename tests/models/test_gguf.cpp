@@ -51,6 +51,30 @@ TEST_CASE("Tiny GGUF in llama.cpp's Q/K row order equals transformers on the HF 
   }
 }
 
+TEST_CASE("A Mistral folder converted by llama.cpp's own converter equals transformers", "[models][gguf]") {
+  // The converter writes MistralForCausalLM as architecture llama, with key and value lengths and the
+  // vocabulary size among its keys: everything in the file is accounted for and the numbers agree.
+  auto model = load_gguf_decoder(iglens::testing::reference_dir() + "/converted/mistral.gguf");
+  CHECK_FALSE(model.config().tied_embeddings);
+  CHECK(model.config().n_layer == 3);
+  model.to(torch::kFloat64);
+  torch::NoGradGuard no_grad;
+  for (const auto& sequence : iglens::testing::tiny_reference("mistral", "converted")) {
+    const auto ids = ids_tensor(sequence.ids);
+    CHECK(max_abs_diff(model.logits(ids)[0], sequence.logits) <= 1e-8);
+    CHECK(max_abs_diff(model.residual_stream(ids).squeeze(1), sequence.residual_stream) <= 1e-8);
+  }
+}
+
+TEST_CASE("GGUF keys at the values that turn their feature off load as the plain file", "[models][gguf]") {
+  const auto dir = iglens::testing::reference_dir() + "/tiny/";
+  auto plain = load_gguf_decoder(dir + "llama_untied.gguf");
+  auto off = load_gguf_decoder(dir + "features_off.gguf");
+  torch::NoGradGuard no_grad;
+  const auto ids = ids_tensor({3, 17, 42, 99, 5});
+  CHECK(max_abs_diff(plain.logits(ids), off.logits(ids)) == 0.0);
+}
+
 TEST_CASE("SmolLM2 GGUF: float64 logits and every residual layer equal transformers'", "[models][smollm2]") {
   auto model = smollm2();  // shares the weights; to() below replaces this copy's tensors only
   const auto& c = model.config();

@@ -2,6 +2,7 @@
 // never a crash.
 
 #include <string>
+#include <utility>
 
 #include <catch2/catch.hpp>
 
@@ -28,4 +29,41 @@ TEST_CASE("GGUF tensor shape that disagrees with the metadata names both shapes"
   CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("wrong_shape.gguf")); }),
              Contains("wrong_shape.gguf': tensor 'blk.0.attn_k.weight' has shape [15, 32] (torch order), but the "
                       "metadata implies [16, 32]"));
+}
+
+TEST_CASE("A Llama 3 GGUF made by llama.cpp's converter is refused, naming its frequency scaling", "[models][errors]") {
+  // The converter stores Llama 3's RoPE scaling only as this tensor; ignoring it changed target
+  // probabilities tenfold.
+  CHECK_THAT(error_of([] { load_gguf_decoder(iglens::testing::reference_dir() + "/converted/llama3.gguf"); }),
+             Contains("llama3.gguf': tensor 'rope_freqs.weight' holds Llama 3 RoPE frequency scaling, which is not "
+                      "supported yet"));
+}
+
+TEST_CASE("GGUF tensors the decoder would ignore are refused by name", "[models][errors]") {
+  CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("attn_q_bias.gguf")); }),
+             Contains("attn_q_bias.gguf': tensor 'blk.0.attn_q.bias' is not used by the llama decoder (biases is not "
+                      "supported)"));
+  CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("q_norm.gguf")); }),
+             Contains("tensor 'blk.1.attn_q_norm.weight' is not used by the llama decoder (query/key norms"));
+}
+
+TEST_CASE("GGUF keys that change the computation are refused by name, one family each", "[models][errors]") {
+  const std::pair<const char*, const char*> cases[] = {
+      {"rope_scaling_linear.gguf", "metadata 'llama.rope.scaling.type' = \"linear\" asks for RoPE scaling"},
+      {"rope_scaling_factor.gguf", "metadata 'llama.rope.scaling.factor' = 4 asks for linear RoPE scaling"},
+      {"rope_scaling_yarn.gguf", "metadata 'llama.rope.scaling.yarn_log_multiplier'"},
+      {"sliding_window.gguf", "metadata 'llama.attention.sliding_window' = 4 asks for sliding-window attention"},
+      {"softcapping.gguf", "metadata 'llama.final_logit_softcapping' = 30 asks for soft-capping"},
+      {"experts.gguf", "metadata 'llama.expert_count' = 8 asks for a mixture of experts"},
+      {"layer_norm.gguf", "asks for LayerNorm instead of RMSNorm"},
+      {"non_causal.gguf", "metadata 'llama.attention.causal' = false asks for non-causal attention"},
+      {"unknown_key.gguf",
+       "metadata 'llama.logit_scale' is unknown to the llama decoder and may change the "
+       "computation"},
+      {"vocab_size.gguf", "metadata 'llama.vocab_size' = 100 but tensor 'token_embd.weight' has 101 rows"},
+  };
+  for (const auto& [file, message] : cases) {
+    INFO(file);
+    CHECK_THAT(error_of([&] { load_gguf_decoder(bad_input(file)); }), Contains(file) && Contains(message));
+  }
 }

@@ -66,6 +66,14 @@ TEST_CASE("Hugging Face Llama folders (GQA, tied and untied, sharded): float64 e
   }
 }
 
+TEST_CASE("Stored tensors known to carry no computation (rotary inv_freq, a tied head's copy) are ignored",
+          "[models][hf]") {
+  auto model = load_hf_decoder(tiny_folder("llama_tied_with_buffers"));
+  CHECK(model.config().tied_embeddings);
+  model.to(torch::kFloat64);
+  check_against_reference(model, "llama_tied", 1e-8);
+}
+
 TEST_CASE("Hugging Face folders in float32 stay close to transformers' float64", "[models][hf]") {
   for (const auto* name : {"gpt2", "llama_untied"}) {
     auto model = load_hf_decoder(tiny_folder(name));

@@ -41,3 +41,19 @@ TEST_CASE("HF configs with unsupported features are refused", "[models][errors]"
   CHECK_THAT(error_of([] { load_hf_decoder(bad_input("no_such_folder")); }),
              Contains("Hugging Face folder") && Contains("does not exist"));
 }
+
+TEST_CASE("HF config keys the decoder does not understand are refused by name", "[models][errors]") {
+  CHECK_THAT(error_of([] { load_hf_decoder(bad_input("unknown_config_key")); }),
+             Contains("unknown_config_key/config.json: config key 'qk_layernorm' = true is not understood by the "
+                      "llama decoder and may change the computation"));
+  CHECK_THAT(error_of([] { load_hf_decoder(bad_input("rope_interleaved")); }),
+             Contains("config key 'rope_interleaved' = true is not understood"));
+  CHECK_THAT(error_of([] { load_hf_decoder(bad_input("untied_gpt2")); }),
+             Contains("untied_gpt2/config.json: tie_word_embeddings false is not supported for gpt2"));
+}
+
+TEST_CASE("HF tensors the decoder would ignore are refused by name", "[models][errors]") {
+  CHECK_THAT(error_of([] { load_hf_decoder(bad_input("extra_tensor")); }),
+             Contains("extra_tensor': tensor 'model.layers.0.self_attn.q_proj.bias' is not used by the llama "
+                      "decoder"));
+}

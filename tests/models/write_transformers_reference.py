@@ -4,6 +4,10 @@
         Tiny random GPT2LMHeadModel and LlamaForCausalLM folders (save_pretrained, safetensors), their
         float64 logits and hidden states for three id sequences, and broken folders / GGUF files for
         the error tests.
+    write_transformers_reference.py converted LLAMA_CPP_DIR OUT_DIR
+        Tiny random Llama 3 (rope_scaling llama3) and Mistral folders turned into F32 GGUF files by
+        llama.cpp's own convert_hf_to_gguf.py (scripts/fetch-llama-cpp.sh), as every GGUF on the hub
+        is made, and the Mistral model's float64 logits and hidden states for the tiny id sequences.
     write_transformers_reference.py smollm2 GGUF OUT_DIR
         SmolLM2 loaded from its GGUF file by transformers: float64 logits and hidden states of three
         prompts (raw little-endian float64 files), and the same model saved as a float32 HF folder.
@@ -15,6 +19,7 @@ BEFORE it, so the pre-norm residual is captured with a forward pre-hook on the f
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -56,9 +61,18 @@ def llama_in_float64():
         angles = torch.cat((angles, angles), dim=-1)
         return angles.cos().to(x.dtype), angles.sin().to(x.dtype)
 
+    def mistral_rotary(self, x, position_ids):
+        inv_freq = 1.0 / (self.base ** (torch.arange(0, self.dim, 2, dtype=torch.float64) / self.dim))
+        angles = position_ids[:, :, None].to(torch.float64) * inv_freq
+        angles = torch.cat((angles, angles), dim=-1)
+        return angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+
+    mistral = transformers.models.mistral.modeling_mistral
     llama.nn.functional.softmax = softmax_keeping_float64  # torch's own function, seen by every module
     llama.LlamaRMSNorm.forward = rms_norm
     llama.LlamaRotaryEmbedding.forward = rotary
+    mistral.MistralRMSNorm.forward = rms_norm
+    mistral.MistralRotaryEmbedding.forward = mistral_rotary
 
 
 llama_in_float64()
@@ -154,10 +168,13 @@ def llama_cpp_permute(w, n_head):
     return w.reshape(n_head, 2, rows // n_head // 2, cols).swapaxes(1, 2).reshape(rows, cols)
 
 
-def write_llama_gguf(model, path, drop=None, reshape=None, arch="llama"):
-    """The tiny Llama as an F32 GGUF file, laid out like llama.cpp's converter writes it."""
+def write_llama_gguf(model, path, drop=None, reshape=None, arch="llama", keys=(), tensors=()):
+    """The tiny Llama as an F32 GGUF file, laid out like llama.cpp's converter writes it; `keys` are
+    extra (writer method, key, value) metadata and `tensors` extra (name, array) tensors."""
     c = model.config
     writer = gguf.GGUFWriter(path, arch)
+    for method, key, value in keys:
+        getattr(writer, method)(key, value)
     writer.add_block_count(c.num_hidden_layers)
     writer.add_context_length(c.max_position_embeddings)
     writer.add_embedding_length(c.hidden_size)
@@ -190,6 +207,8 @@ def write_llama_gguf(model, path, drop=None, reshape=None, arch="llama"):
         if name == reshape:
             w = w[:-1]
         writer.add_tensor(name, np.ascontiguousarray(w))
+    for name, array in tensors:
+        writer.add_tensor(name, array)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -241,6 +260,103 @@ def write_tiny(out):
     other.close()
     write_llama_gguf(llama_untied, os.path.join(bad, "missing_tensor.gguf"), drop="blk.2.ffn_gate.weight")
     write_llama_gguf(llama_untied, os.path.join(bad, "wrong_shape.gguf"), reshape="blk.0.attn_k.weight")
+    # A tensor or a key the decoder would ignore, one file per family of them.
+    q_rows = llama_untied.config.hidden_size
+    write_llama_gguf(llama_untied, os.path.join(bad, "attn_q_bias.gguf"),
+                     tensors=[("blk.0.attn_q.bias", np.full(q_rows, 3.0, dtype=np.float32))])
+    write_llama_gguf(llama_untied, os.path.join(bad, "q_norm.gguf"),
+                     tensors=[("blk.1.attn_q_norm.weight", np.ones(8, dtype=np.float32))])
+    unused_keys = {
+        "rope_scaling_linear": [("add_string", "llama.rope.scaling.type", "linear"),
+                                ("add_float32", "llama.rope.scaling.factor", 2.0)],
+        "rope_scaling_factor": [("add_float32", "llama.rope.scaling.factor", 4.0)],
+        "rope_scaling_yarn": [("add_uint32", "llama.rope.scaling.original_context_length", 16),
+                              ("add_float32", "llama.rope.scaling.yarn_log_multiplier", 0.1)],
+        "sliding_window": [("add_uint32", "llama.attention.sliding_window", 4)],
+        "softcapping": [("add_float32", "llama.final_logit_softcapping", 30.0)],
+        "experts": [("add_uint32", "llama.expert_count", 8), ("add_uint32", "llama.expert_used_count", 2)],
+        "layer_norm": [("add_float32", "llama.attention.layer_norm_epsilon", 1e-5)],
+        "non_causal": [("add_bool", "llama.attention.causal", False)],
+        "unknown_key": [("add_float32", "llama.logit_scale", 0.5)],
+        "vocab_size": [("add_uint32", "llama.vocab_size", 100)],
+    }
+    for name, keys in unused_keys.items():
+        write_llama_gguf(llama_untied, os.path.join(bad, name + ".gguf"), keys=keys)
+    # Keys at the values that turn their feature off: the file loads.
+    off = os.path.join(out, "features_off.gguf")
+    write_llama_gguf(llama_untied, off, keys=[("add_string", "llama.rope.scaling.type", "none"),
+                                              ("add_float32", "llama.rope.scaling.factor", 1.0),
+                                              ("add_uint32", "llama.attention.sliding_window", 64),
+                                              ("add_uint32", "llama.expert_count", 0),
+                                              ("add_bool", "llama.attention.causal", True),
+                                              ("add_uint32", "llama.vocab_size", 101)])
+
+    # Hugging Face folders with a key or a tensor the decoder would ignore.
+    copy_folder(os.path.join(out, "llama_tied"), os.path.join(bad, "unknown_config_key"), qk_layernorm=True)
+    copy_folder(os.path.join(out, "llama_tied"), os.path.join(bad, "rope_interleaved"), rope_interleaved=True)
+    copy_folder(os.path.join(out, "gpt2"), os.path.join(bad, "untied_gpt2"), tie_word_embeddings=False)
+    extra = os.path.join(bad, "extra_tensor")
+    os.makedirs(extra)
+    state = {k: v.to(torch.float32).contiguous().clone() for k, v in llama_tied.state_dict().items()}
+    state["model.layers.0.self_attn.q_proj.bias"] = torch.full((q_rows,), 3.0)
+    save_file(state, os.path.join(extra, "model.safetensors"), metadata={"format": "pt"})
+    llama_tied.config.to_json_file(os.path.join(extra, "config.json"))
+    # Tensors known to carry no computation of their own: the folder loads.
+    buffers = os.path.join(out, "llama_tied_with_buffers")
+    shutil.rmtree(buffers, ignore_errors=True)
+    os.makedirs(buffers)
+    state = {k: v.to(torch.float32).contiguous().clone() for k, v in llama_tied.state_dict().items()}
+    for i in range(llama_tied.config.num_hidden_layers):
+        state[f"model.layers.{i}.self_attn.rotary_emb.inv_freq"] = torch.ones(4)
+    save_file(state, os.path.join(buffers, "model.safetensors"), metadata={"format": "pt"})
+    llama_tied.config.to_json_file(os.path.join(buffers, "config.json"))
+
+
+def write_sentencepiece_tokenizer(folder):
+    """A 100-piece SentencePiece model: the converter needs a tokenizer it knows, and this one needs no hub."""
+    import sentencepiece
+    text = os.path.join(folder, "text.txt")
+    with open(text, "w") as f:
+        for i in range(200):
+            f.write(f"the quick brown fox {i} jumps over the lazy dog; a model of {i * 7} layers\n")
+    sentencepiece.SentencePieceTrainer.train(input=text, model_prefix=os.path.join(folder, "tokenizer"),
+                                             vocab_size=60, model_type="bpe", minloglevel=2)
+    os.remove(text)
+    os.remove(os.path.join(folder, "tokenizer.vocab"))
+
+
+def write_converted(llama_cpp_dir, out):
+    """Folders converted by llama.cpp's own converter, as users' GGUF files are made."""
+    # A process of its own: the converter imports its own gguf-py, not the gguf package imported here.
+    runner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_llama_cpp_converter.py")
+    os.makedirs(out, exist_ok=True)
+    llama3 = transformers.LlamaConfig(
+        vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, rope_theta=500000.0,
+        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                      "original_max_position_embeddings": 16})
+    mistral = transformers.MistralConfig(
+        vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, rope_theta=10000.0, rms_norm_eps=1e-5,
+        sliding_window=None)
+    for name, config, model_class in (("llama3", llama3, transformers.LlamaForCausalLM),
+                                      ("mistral", mistral, transformers.MistralForCausalLM)):
+        torch.manual_seed(4)
+        model = model_class(config)
+        with torch.no_grad():
+            for key, p in model.named_parameters():
+                if key.endswith("norm.weight"):
+                    p.add_(0.1 * torch.randn_like(p))
+        folder = os.path.join(out, name)
+        shutil.rmtree(folder, ignore_errors=True)
+        save_model(model, folder)
+        write_sentencepiece_tokenizer(folder)
+        done = subprocess.run([sys.executable, runner, llama_cpp_dir, folder, os.path.join(out, name + ".gguf")],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"llama.cpp's converter failed on {folder}:\n{done.stderr}")
+        if name == "mistral":
+            write_json_reference(model.to(torch.float64).eval(), TINY_IDS, os.path.join(out, name + ".json"))
 
 
 # Three prompts for SmolLM2, ids from the GGUF file's own tokenizer (transformers' AutoTokenizer with
@@ -294,6 +410,8 @@ def write_smollm2(gguf_path, out):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "tiny":
         write_tiny(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "converted":
+        write_converted(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 4 and sys.argv[1] == "smollm2":
         write_smollm2(sys.argv[2], sys.argv[3])
     else:

@@ -13,7 +13,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -24,6 +26,7 @@
 #include "iglens/model_files/gguf.hpp"
 #include "iglens/models/decoder.hpp"
 #include "iglens/models/decoder_config.hpp"
+#include "iglens/models/detail/gguf_accounting.hpp"
 
 namespace iglens {
 namespace detail {
@@ -43,22 +46,27 @@ class GgufWeightReader {
 
   // Dequantizes a tensor of the expected (torch-order) shape into `out`, a
   // contiguous float32 tensor of that shape.
-  void read_into(const std::string& name, const std::vector<std::int64_t>& shape, torch::Tensor out) const {
+  void read_into(const std::string& name, const std::vector<std::int64_t>& shape, torch::Tensor out) {
     require(has(name), "model file '{}' has no tensor '{}'", file_.path(), name);
     const auto actual = shape_of(name);
     require(actual == shape, "model file '{}': tensor '{}' has shape {} (torch order), but the metadata implies {}",
             file_.path(), name, shape_string(actual), shape_string(shape));
     file_.dequantize(file_.tensor(name), out.data_ptr<float>());
+    used_.insert(name);
   }
 
-  torch::Tensor read(const std::string& name, const std::vector<std::int64_t>& shape) const {
+  torch::Tensor read(const std::string& name, const std::vector<std::int64_t>& shape) {
     auto out = torch::empty(shape, torch::kFloat32);
     read_into(name, shape, out);
     return out;
   }
 
+  // After loading: a tensor nobody read would be silently ignored.
+  void require_all_read(std::string_view decoder) const { require_every_tensor_used(file_, used_, decoder); }
+
  private:
   const GgufFile& file_;
+  std::set<std::string, std::less<>> used_;
 };
 
 // Q or K rows [heads * head_dim, d] from llama.cpp's adjacent-pair order back
@@ -71,8 +79,17 @@ inline torch::Tensor unpermute_rotary_rows(const torch::Tensor& rows, std::int64
 
 inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& source) {
   const auto& path = file.path();
-  const auto scaling = file.find_string("llama.rope.scaling.type").value_or("none");
-  require(scaling == "none", "model file '{}': RoPE scaling '{}' is not supported (only plain RoPE)", path, scaling);
+  // The keys read below; every other llama.* key is refused unless it is off.
+  require_known_metadata(
+      file, "llama",
+      {"block_count", "embedding_length", "feed_forward_length", "attention.head_count", "attention.head_count_kv",
+       "attention.key_length", "attention.value_length", "attention.layer_norm_rms_epsilon", "rope.freq_base",
+       "context_length", "rope.dimension_count"});
+  // Llama 3's frequency scaling has no key: the converter writes it as this tensor.
+  require(!file.find_tensor("rope_freqs.weight"),
+          "model file '{}': tensor 'rope_freqs.weight' holds Llama 3 RoPE frequency scaling, which is not "
+          "supported yet",
+          path);
   DecoderConfig c;
   c.architecture = Architecture::llama;
   c.n_layer = file.get_integer("llama.block_count");
@@ -100,6 +117,10 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
   c.vocab_size = embedding_shape[0];
   // No output.weight: the head is the token embedding.
   c.tied_embeddings = !reader.has("output.weight");
+  const auto vocab_key = file.find_integer("llama.vocab_size");
+  require(!vocab_key || *vocab_key == c.vocab_size,
+          "model file '{}': metadata 'llama.vocab_size' = {} but tensor 'token_embd.weight' has {} rows", path,
+          vocab_key.value_or(0), c.vocab_size);
   try {
     c.validate();
   } catch (const Error& e) {
@@ -129,6 +150,7 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
   }
   w.final_norm_weight = reader.read("output_norm.weight", {d});
   if (!c.tied_embeddings) w.unembedding = reader.read("output.weight", {c.vocab_size, d});
+  reader.require_all_read("llama");
   return DecoderModel(c, std::move(w), source);
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "iglens/model_files/hf_folder.hpp"
 #include "iglens/models/decoder.hpp"
 #include "iglens/models/decoder_config.hpp"
+#include "iglens/models/detail/hf_accounting.hpp"
 
 namespace iglens {
 namespace detail {
@@ -27,7 +29,7 @@ class HfWeightReader {
   bool has(const std::string& name) const { return folder_.has_tensor(name); }
 
   // A tensor of the given shape as stored ([out, in] for a linear layer).
-  torch::Tensor read(const std::string& name, std::vector<std::int64_t> shape) const {
+  torch::Tensor read(const std::string& name, std::vector<std::int64_t> shape) {
     expect(name, shape);
     auto out = torch::empty(shape, torch::kFloat32);
     folder_.to_float32(name, out.data_ptr<float>());
@@ -36,7 +38,7 @@ class HfWeightReader {
 
   // Several [rows_i, cols] tensors stacked by rows into one matrix, read in place.
   torch::Tensor read_stacked(const std::vector<std::string>& names, const std::vector<std::int64_t>& rows,
-                             std::int64_t cols) const {
+                             std::int64_t cols) {
     std::int64_t total = 0;
     for (std::size_t i = 0; i < names.size(); ++i) {
       expect(names[i], {rows[i], cols});
@@ -52,18 +54,40 @@ class HfWeightReader {
   }
 
  private:
-  void expect(const std::string& name, const std::vector<std::int64_t>& shape) const {
+  void expect(const std::string& name, const std::vector<std::int64_t>& shape) {
     require(folder_.has_tensor(name), "Hugging Face folder '{}' has no tensor '{}'", folder_.folder(), name);
     const auto found = folder_.tensor(name);
     require(found.info.shape == shape, "{}: tensor '{}' has shape {}, but config.json implies {}", found.file.path(),
             name, shape_string(found.info.shape), shape_string(shape));
+    used_.insert(name);
   }
 
+ public:
+  // After loading: a tensor nobody read would be silently ignored, unless
+  // `ignorable` says it carries no computation.
+  template <class Ignorable>
+  void require_all_read(std::string_view decoder, Ignorable ignorable) const {
+    require_every_tensor_used(folder_, used_, decoder, ignorable);
+  }
+
+ private:
   const HfFolder& folder_;
+  NameSet used_;
 };
 
 inline DecoderModel load_hf_gpt2(const HfFolder& hf, const std::string& source) {
   const auto config_file = hf.folder() + "/config.json";
+  // reorder_and_upcast_attn computes the same scores in float32 (a half-precision remedy).
+  require_known_config(hf,
+                       {"n_layer", "n_embd", "n_head", "n_inner", "vocab_size", "n_positions", "n_ctx",
+                        "layer_norm_epsilon", "activation_function", "scale_attn_by_inverse_layer_idx",
+                        "scale_attn_weights", "reorder_and_upcast_attn", "tie_word_embeddings"},
+                       "gpt2");
+  require(hf.find_bool("tie_word_embeddings").value_or(true), "{}: tie_word_embeddings false is not supported for gpt2",
+          config_file);
+  const auto n_ctx = hf.find_int("n_ctx");
+  require(!n_ctx || *n_ctx == hf.get_int("n_positions"), "{}: n_ctx {} differs from n_positions {} (not supported)",
+          config_file, n_ctx.value_or(0), hf.get_int("n_positions"));
   const auto activation = hf.find_string("activation_function").value_or("gelu_new");
   require(activation == "gelu_new", "{}: activation_function '{}' is not supported (only gelu_new)", config_file,
           activation);
@@ -119,11 +143,21 @@ inline DecoderModel load_hf_gpt2(const HfFolder& hf, const std::string& source) 
   }
   w.final_norm_weight = reader.read(p + "ln_f.weight", {d});
   w.final_norm_bias = reader.read(p + "ln_f.bias", {d});
+  // Older checkpoints store each block's causal mask (attn.bias, attn.masked_bias): the decoder applies the
+  // same mask itself, as transformers does, which ignores them too; lm_head.weight is the tied embedding.
+  reader.require_all_read("gpt2", [&](std::string_view name) {
+    return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias") || name == "lm_head.weight";
+  });
   return DecoderModel(c, std::move(w), source);
 }
 
 inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source) {
   const auto config_file = hf.folder() + "/config.json";
+  require_known_config(hf,
+                       {"num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
+                        "intermediate_size", "vocab_size", "max_position_embeddings", "rms_norm_eps", "rope_theta",
+                        "tie_word_embeddings", "hidden_act", "rope_scaling", "attention_bias", "mlp_bias"},
+                       "llama");
   require(hf.config().value("rope_scaling", nlohmann::json()).is_null(),
           "{}: rope_scaling {} is not supported (only plain RoPE)", config_file,
           hf.config().value("rope_scaling", nlohmann::json()).dump());
@@ -173,6 +207,10 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source)
   w.final_norm_weight = reader.read("model.norm.weight", {d});
   // A tied model may still carry a copy of the head; transformers ignores it, so do we.
   if (!c.tied_embeddings) w.unembedding = reader.read("lm_head.weight", {c.vocab_size, d});
+  // rotary_emb.inv_freq, in older checkpoints, is recomputed from rope_theta (transformers ignores the stored one).
+  reader.require_all_read("llama", [&](std::string_view name) {
+    return ends_with(name, ".rotary_emb.inv_freq") || (c.tied_embeddings && name == "lm_head.weight");
+  });
   return DecoderModel(c, std::move(w), source);
 }
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Fetches llama.cpp's own GGUF converter once and prints its folder (the one
+# holding convert_hf_to_gguf.py and gguf-py/). It comes from PyPI's source
+# distribution of llama-cpp-python 0.3.2 (65 MB, sha256-checked, without
+# dependencies), which vendors a whole llama.cpp; only the converter and its
+# gguf-py are unpacked, and nothing is installed. The tests use it to turn
+# tiny transformers models into GGUF files exactly as the files users have
+# were made (tests/models/run_llama_cpp_converter.py runs it).
+#
+# Cache folder: $IGLENS_MODEL_CACHE, else ~/.cache/iglens.
+set -euo pipefail
+version=0.3.2
+sdist_sha256=8fbf246a55a999f45015ed0d48f91b4ae04ae959827fac1cd6ac6ec65aed2e2f
+cache=${IGLENS_MODEL_CACHE:-$HOME/.cache/iglens}
+target="$cache/llama-cpp-python-$version"
+if [[ -f "$target/.complete" ]]; then
+  echo "$target"
+  exit 0
+fi
+mkdir -p "$cache"
+work=$(mktemp -d "$cache/fetch.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+echo "fetch-llama-cpp: downloading the llama-cpp-python==$version source distribution from PyPI (65 MB, without dependencies)" >&2
+python3 -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+  "llama-cpp-python==$version" -d "$work" >&2
+sdist="$work/llama_cpp_python-$version.tar.gz"
+echo "$sdist_sha256  $sdist" | sha256sum --check --status ||
+  { echo "fetch-llama-cpp: the downloaded source distribution's sha256 is not $sdist_sha256" >&2; exit 1; }
+inner="llama_cpp_python-$version/vendor/llama.cpp"
+tar -xzf "$sdist" -C "$work" "$inner/convert_hf_to_gguf.py" "$inner/gguf-py" "$inner/LICENSE"
+touch "$work/$inner/.complete"
+rm -rf "$target"
+mv "$work/$inner" "$target"  # same file system: the folder appears whole
+echo "$target"
