@@ -2,6 +2,8 @@
 // Shared inputs for the engine tests: a tiny model, a prompt and its
 // teacher-forced targets.
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include <torch/torch.h>
@@ -43,6 +45,22 @@ inline NormHead random_norm_head(NormKind kind, double eps) {
   head.eps = eps;
   return head;
 }
+
+// The unit roundoff of a floating dtype: 2^-24 for float32, 2^-53 for float64.
+inline double unit_roundoff(torch::ScalarType dtype) {
+  return dtype == torch::kFloat32 ? std::ldexp(1.0, -24) : std::ldexp(1.0, -53);
+}
+
+// What two computations of one sum of `terms` values, each of magnitude up to
+// `scale`, may differ by in `dtype` whatever the CPU, its BLAS kernels and the
+// order of their additions: the classic bound terms * u * sum|x| on each, so
+// twice that between two, with a factor 2 for the rounding of each term
+// itself. Any real error (a term lost or counted twice) is about `scale`.
+inline double rounding_tolerance(torch::ScalarType dtype, double terms, double scale) {
+  return 4.0 * terms * unit_roundoff(dtype) * std::max(1.0, scale);
+}
+
+inline double max_abs(const torch::Tensor& t) { return t.abs().max().item<double>(); }
 
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
