@@ -74,6 +74,33 @@ TEST_CASE("Stored tensors known to carry no computation (rotary inv_freq, a tied
   check_against_reference(model, "llama_tied", 1e-8);
 }
 
+TEST_CASE("Generation with a key/value cache gives the logits of the whole sequence", "[models][hf][cache]") {
+  // A prompt prefilled at once, then one position per step, two sequences at a time: every step's logits
+  // equal the full forward pass's at that position (float64: the same products, other shapes).
+  for (const auto* name : {"gpt2", "llama_untied", "llama_tied"}) {
+    CAPTURE(name);
+    auto model = load_hf_decoder(tiny_folder(name));
+    model.to(torch::kFloat64);
+    torch::NoGradGuard no_grad;
+    const auto ids =
+        torch::tensor({3, 17, 42, 99, 5, 61, 0, 100, 23, 7, 8, 55, 1, 90, 33, 12, 64, 2}, torch::kLong).view({2, 9});
+    const auto full = model.logits(ids);
+    auto cache = model.start_cache(2, 9);
+    CHECK(max_abs_diff(model.logits(ids.narrow(1, 0, 4), cache), full.narrow(1, 0, 4)) <= 1e-12);
+    for (std::int64_t t = 4; t < 9; ++t) {
+      CAPTURE(t);
+      CHECK(max_abs_diff(model.logits(ids.narrow(1, t, 1), cache), full.narrow(1, t, 1)) <= 1e-12);
+    }
+    CHECK(cache.length == 9);
+    CHECK_THROWS_WITH(model.logits(ids.narrow(1, 0, 1), cache),
+                      Catch::Contains("key/value cache: 9 cached and 1 new positions exceed its capacity of 9"));
+    auto small = model.start_cache(1, 4);
+    CHECK_THROWS_WITH(model.logits(ids.narrow(1, 0, 1), small),
+                      Catch::Contains("key/value cache: made for 1 sequences and 3 layers, used with 2 sequences"));
+    CHECK_THROWS_WITH(model.start_cache(1, 1000), Catch::Contains("capacity 1000 is outside [1, "));
+  }
+}
+
 TEST_CASE("Hugging Face folders in float32 stay close to transformers' float64", "[models][hf]") {
   for (const auto* name : {"gpt2", "llama_untied"}) {
     auto model = load_hf_decoder(tiny_folder(name));

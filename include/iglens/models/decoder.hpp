@@ -7,7 +7,8 @@
 // The forward pass is written for speed on short prompts: one fused Q/K/V
 // matmul and one fused gate/up matmul per layer, all heads in one batched
 // matmul (grouped-query heads share their key/value head without copies),
-// and the RoPE tables computed once per call.
+// and the RoPE tables computed once per call. Generation can keep every
+// layer's keys and values in a KvCache and feed one new position per step.
 
 #include <cmath>
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include "iglens/engine/readout.hpp"
 #include "iglens/error.hpp"
 #include "iglens/models/decoder_config.hpp"
+#include "iglens/models/kv_cache.hpp"
 
 namespace iglens {
 
@@ -65,13 +67,45 @@ class DecoderModel {
   torch::Tensor residual_stream(const torch::Tensor& ids) const {
     std::vector<torch::Tensor> states;
     states.reserve(config_.n_layer + 1);
-    forward(check_ids(ids), &states);
+    forward(check_ids(ids), &states, nullptr);
     return torch::stack(states);
   }
 
   // Logits [B, S, V] for ids [B, S].
   torch::Tensor logits(const torch::Tensor& ids) const {
-    return torch::nn::functional::linear(final_norm(forward(check_ids(ids), nullptr)), weights_.unembedding);
+    return torch::nn::functional::linear(final_norm(forward(check_ids(ids), nullptr, nullptr)), weights_.unembedding);
+  }
+
+  // An empty cache for `batch` sequences of up to `capacity` positions.
+  KvCache start_cache(std::int64_t batch, std::int64_t capacity) const {
+    require(batch >= 1, "key/value cache: the batch must hold at least one sequence, got {}", batch);
+    require(capacity >= 1 && capacity <= config_.context_length,
+            "key/value cache: capacity {} is outside [1, {}] (the model's context length)", capacity,
+            config_.context_length);
+    KvCache cache;
+    const auto options = torch::dtype(dtype()).device(device());
+    for (std::int64_t i = 0; i < config_.n_layer; ++i) {
+      cache.keys.push_back(torch::empty({batch, config_.n_kv_head, capacity, config_.head_dim}, options));
+      cache.values.push_back(torch::empty({batch, config_.n_kv_head, capacity, config_.head_dim}, options));
+    }
+    return cache;
+  }
+
+  // Logits [B, S, V] of ids [B, S] that continue the cache's positions (the
+  // first call gives the prompt, later ones one token each); their keys and
+  // values join the cache. Equal to logits() of the whole sequence's last S
+  // positions, up to rounding.
+  torch::Tensor logits(const torch::Tensor& ids, KvCache& cache) const {
+    check_ids(ids);
+    require(static_cast<std::int64_t>(cache.keys.size()) == config_.n_layer && cache.batch_size() == ids.size(0),
+            "key/value cache: made for {} sequences and {} layers, used with {} sequences and {} layers",
+            cache.batch_size(), cache.keys.size(), ids.size(0), config_.n_layer);
+    require(cache.length + ids.size(1) <= cache.capacity(),
+            "key/value cache: {} cached and {} new positions exceed its capacity of {}", cache.length, ids.size(1),
+            cache.capacity());
+    require(cache.keys.front().scalar_type() == dtype() && cache.keys.front().device() == device(),
+            "key/value cache: made for another dtype or device than the model's");
+    return torch::nn::functional::linear(final_norm(forward(ids, nullptr, &cache)), weights_.unembedding);
   }
 
   // What every block writes into the residual stream of ids [1, S], from one
@@ -85,14 +119,13 @@ class DecoderModel {
     const auto ids = check_ids(ids_in).to(device());
     const auto& c = config_;
     const auto S = ids.size(1), H = c.n_head, hd = c.head_dim, d = c.d_model;
-    std::pair<torch::Tensor, torch::Tensor> rope;
-    if (c.architecture == Architecture::llama) rope = rope_tables(S);
-    const auto future = causal_mask(S);
+    const auto positions = span(0, S);
     std::vector<torch::Tensor> pre, mid, heads, biases, mlps;
-    auto x = embed(ids);
+    auto x = embed(ids, 0);
     pre.push_back(x[0]);
     for (const auto& layer : weights_.layers) {
-      const auto mixed = attention_heads(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), rope, future);
+      const auto mixed =
+          attention_heads(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), positions, nullptr, 0);
       // z_h W_O^h: the output projection's columns of head h applied to head h's slice.
       heads.push_back(
           torch::einsum("shk,dhk->shd", {mixed[0].reshape({S, H, hd}), layer.attn_out_weight.reshape({d, H, hd})}));
@@ -234,13 +267,29 @@ class DecoderModel {
     return norm(x, weights_.final_norm_weight, weights_.final_norm_bias);
   }
 
-  // cos and sin of the RoPE angles [S, head_dim / 2], computed in float64.
-  std::pair<torch::Tensor, torch::Tensor> rope_tables(std::int64_t length) const {
+  // The positions [offset, offset + length) that one forward pass computes:
+  // their RoPE tables (llama) and which keys each one may not see.
+  struct Span {
+    std::int64_t offset = 0, length = 0;
+    std::pair<torch::Tensor, torch::Tensor> rope;  // cos and sin [length, head_dim / 2]
+    torch::Tensor future;                          // [length, offset + length], true where key > query
+  };
+
+  Span span(std::int64_t offset, std::int64_t length) const {
+    Span positions{offset, length, {}, {}};
+    if (config_.architecture == Architecture::llama) positions.rope = rope_tables(offset, length);
+    positions.future =
+        torch::ones({length, offset + length}, torch::dtype(torch::kBool).device(device())).triu(offset + 1);
+    return positions;
+  }
+
+  // cos and sin of the RoPE angles of positions [offset, offset + length), computed in float64.
+  std::pair<torch::Tensor, torch::Tensor> rope_tables(std::int64_t offset, std::int64_t length) const {
     const auto f64 = torch::dtype(torch::kFloat64);
     const auto half = config_.head_dim / 2;
     auto exponents = torch::arange(0, half, f64) * (2.0 / static_cast<double>(config_.head_dim));
     auto inverse_frequency = torch::pow(config_.rope_base, exponents).reciprocal();
-    auto angles = torch::arange(0, length, f64).unsqueeze(1) * inverse_frequency;
+    auto angles = torch::arange(offset, offset + length, f64).unsqueeze(1) * inverse_frequency;
     const auto options = torch::dtype(dtype()).device(device());
     return {angles.cos().to(options), angles.sin().to(options)};
   }
@@ -253,44 +302,44 @@ class DecoderModel {
     return torch::cat({first * cos - second * sin, second * cos + first * sin}, -1);
   }
 
-  // Every head's mixed values, concatenated [B, S, n_head head_dim]: the input of the output projection.
-  torch::Tensor attention_heads(const DecoderLayerWeights& layer, const torch::Tensor& x,
-                                const std::pair<torch::Tensor, torch::Tensor>& rope,
-                                const torch::Tensor& future) const {
+  // Every head's mixed values, concatenated [B, S, n_head head_dim]: the input
+  // of the output projection. With a cache, the new keys and values are
+  // stored at the span's positions and the queries read every cached one.
+  torch::Tensor attention_heads(const DecoderLayerWeights& layer, const torch::Tensor& x, const Span& positions,
+                                KvCache* cache, std::size_t layer_index) const {
     const auto& c = config_;
     const auto B = x.size(0), S = x.size(1), H = c.n_head, K = c.n_kv_head, G = H / K, hd = c.head_dim;
     auto qkv = torch::nn::functional::linear(x, layer.qkv_weight, layer.qkv_bias)
                    .view({B, S, H + 2 * K, hd})
                    .transpose(1, 2);  // [B, H + 2K, S, hd]
     auto qk = qkv.narrow(1, 0, H + K);
-    if (c.architecture == Architecture::llama) qk = rotate(qk, rope);
+    if (c.architecture == Architecture::llama) qk = rotate(qk, positions.rope);
     auto v = qkv.narrow(1, H + K, K);
     // Query head h uses key/value head h / G: group the queries of one kv head as G*S rows.
     auto q = qk.narrow(1, 0, H).reshape({B, K, G * S, hd});
     auto k = qk.narrow(1, H, K);
-    auto scores = torch::matmul(q, k.transpose(-2, -1));  // [B, K, G*S, S]
+    if (cache != nullptr) {
+      cache->keys[layer_index].narrow(2, positions.offset, S).copy_(k);
+      cache->values[layer_index].narrow(2, positions.offset, S).copy_(v);
+      k = cache->keys[layer_index].narrow(2, 0, positions.offset + S);
+      v = cache->values[layer_index].narrow(2, 0, positions.offset + S);
+    }
+    const auto T = positions.offset + S;
+    auto scores = torch::matmul(q, k.transpose(-2, -1));  // [B, K, G*S, T]
     scores.div_(std::sqrt(static_cast<double>(hd)));
-    scores.view({B, K, G, S, S}).masked_fill_(future, -std::numeric_limits<double>::infinity());
+    scores.view({B, K, G, S, T}).masked_fill_(positions.future, -std::numeric_limits<double>::infinity());
     auto mixed = torch::matmul(scores.softmax(-1), v);  // [B, K, G*S, hd]
     return mixed.view({B, H, S, hd}).transpose(1, 2).reshape({B, S, H * hd});
   }
 
-  torch::Tensor attention(const DecoderLayerWeights& layer, const torch::Tensor& x,
-                          const std::pair<torch::Tensor, torch::Tensor>& rope, const torch::Tensor& future) const {
-    return torch::nn::functional::linear(attention_heads(layer, x, rope, future), layer.attn_out_weight,
-                                         layer.attn_out_bias);
-  }
-
-  // Token (and for gpt2 position) embeddings [B, S, d] of ids already on the model's device.
-  torch::Tensor embed(const torch::Tensor& ids) const {
+  // Token (and for gpt2 position) embeddings [B, S, d] of ids already on the model's device, at positions from
+  // `offset`.
+  torch::Tensor embed(const torch::Tensor& ids, std::int64_t offset) const {
     auto x = torch::embedding(weights_.token_embedding, ids);
-    if (config_.architecture == Architecture::gpt2) x = x + weights_.position_embedding.narrow(0, 0, ids.size(1));
+    if (config_.architecture == Architecture::gpt2) {
+      x = x + weights_.position_embedding.narrow(0, offset, ids.size(1));
+    }
     return x;
-  }
-
-  // True above the diagonal: the future positions a query may not see.
-  torch::Tensor causal_mask(std::int64_t length) const {
-    return torch::ones({length, length}, torch::dtype(torch::kBool).device(device())).triu(1);
   }
 
   torch::Tensor mlp(const DecoderLayerWeights& layer, const torch::Tensor& x) const {
@@ -303,20 +352,23 @@ class DecoderModel {
     return torch::nn::functional::linear(hidden, layer.mlp_out_weight, layer.mlp_out_bias);
   }
 
-  // The residual before the final norm; `states` (if given) collects every layer's residual.
-  torch::Tensor forward(const torch::Tensor& ids_in, std::vector<torch::Tensor>* states) const {
+  // The residual before the final norm; `states` (if given) collects every
+  // layer's residual; with a cache, ids continue its positions and join it.
+  torch::Tensor forward(const torch::Tensor& ids_in, std::vector<torch::Tensor>* states, KvCache* cache) const {
     const auto ids = ids_in.to(device());
-    const auto S = ids.size(1);
-    auto x = embed(ids);
-    std::pair<torch::Tensor, torch::Tensor> rope;
-    if (config_.architecture == Architecture::llama) rope = rope_tables(S);
-    const auto future = causal_mask(S);
+    const auto offset = cache != nullptr ? cache->length : 0;
+    const auto positions = span(offset, ids.size(1));
+    auto x = embed(ids, offset);
     if (states) states->push_back(x);
-    for (const auto& layer : weights_.layers) {
-      x = x + attention(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), rope, future);
+    for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
+      const auto& layer = weights_.layers[i];
+      const auto mixed =
+          attention_heads(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), positions, cache, i);
+      x = x + torch::nn::functional::linear(mixed, layer.attn_out_weight, layer.attn_out_bias);
       x = x + mlp(layer, norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
       if (states) states->push_back(x);
     }
+    if (cache != nullptr) cache->length += ids.size(1);
     return x;
   }
 
