@@ -418,42 +418,26 @@ class Attributor {
     return work;
   }
 
-  // Greedy answers of --generate tokens for a batch: at every step each
-  // sequence's most probable next token, read at its own last position.
+  // Greedy answers of --generate tokens for a batch (iglens::greedy_answers).
   void generate(const std::vector<detail::PromptWork*>& batch, bool show_progress) {
-    torch::NoGradGuard no_grad;
-    auto& model = lens_.model();
-    const auto N = settings_.generate, B = static_cast<std::int64_t>(batch.size());
     std::vector<std::vector<std::int64_t>> prompts;
-    std::vector<std::int64_t> lengths;
-    for (const auto* work : batch) {
-      prompts.push_back(work->prompt_ids);
-      lengths.push_back(static_cast<std::int64_t>(work->prompt_ids.size()));
-    }
-    const auto longest = *std::max_element(lengths.begin(), lengths.end());
-    auto ids = detail::padded_ids(prompts, longest + N).to(device_);
-    auto next_position = torch::tensor(lengths, torch::kLong).to(device_);
-    const auto rows = torch::arange(B, torch::kLong).to(device_);
-    ProgressBar bar("generating ", N, show_progress);
-    for (std::int64_t i = 0; i < N; ++i) {
-      const auto logits = model.logits(ids.narrow(1, 0, longest + i)).index({rows, next_position - 1});  // [B, V]
-      const auto finite = torch::isfinite(logits).all(-1).to(torch::kCPU);
-      for (std::int64_t b = 0; b < B; ++b) {
-        auto& work = *batch[static_cast<std::size_t>(b)];
-        if (!work.error && !finite[b].item<bool>()) {
-          work.error = fmt::format("the model gave NaN or Inf logits at position {} while generating",
-                                   lengths[static_cast<std::size_t>(b)] - 1 + i);
-        }
+    for (const auto* work : batch) prompts.push_back(work->prompt_ids);
+    std::optional<ProgressBar> bar;
+    GreedyOptions options;
+    options.max_new_tokens = settings_.generate;
+    options.device = device_;
+    options.on_step = [&](std::int64_t done, std::int64_t total) {
+      if (!bar) bar.emplace("generating ", total, show_progress);
+      bar->update(done);
+    };
+    const auto answers = lens_.model().greedy_answers(prompts, options);
+    for (std::size_t b = 0; b < batch.size(); ++b) {
+      auto& work = *batch[b];
+      if (answers[b].non_finite && !work.error) {
+        work.error =
+            fmt::format("the model gave NaN or Inf logits at position {} while generating", *answers[b].non_finite);
       }
-      ids.index_put_({rows, next_position}, logits.argmax(-1));
-      next_position += 1;
-      bar.update(i + 1);
-    }
-    const auto answers = ids.to(torch::kCPU);
-    for (std::int64_t b = 0; b < B; ++b) {
-      const auto answer = answers[b].narrow(0, lengths[static_cast<std::size_t>(b)], N).contiguous();
-      batch[static_cast<std::size_t>(b)]->answer.assign(answer.data_ptr<std::int64_t>(),
-                                                        answer.data_ptr<std::int64_t>() + N);
+      work.answer = answers[b].ids;
     }
   }
 

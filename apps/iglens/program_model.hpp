@@ -51,6 +51,11 @@ class ProgramModel {
   ResidualComponents components(const torch::Tensor& ids) {
     return std::visit([&](auto& model) { return model.components(ids); }, model_);
   }
+  // Greedy answers: native decoders with their key/value cache, bundles by re-running the sequence.
+  std::vector<GreedyAnswer> greedy_answers(const std::vector<std::vector<std::int64_t>>& prompts,
+                                           const GreedyOptions& options) {
+    return std::visit([&](auto& model) { return iglens::greedy_answers(model, prompts, options); }, model_);
+  }
   NormHead norm_head() {
     return std::visit([](auto& model) { return model.norm_head(); }, model_);
   }

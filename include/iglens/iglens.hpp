@@ -18,6 +18,7 @@
 #include "iglens/error.hpp"
 #include "iglens/models/bundle.hpp"
 #include "iglens/models/bundle_info.hpp"
+#include "iglens/models/generation.hpp"
 #include "iglens/models/pretrained.hpp"
 #include "iglens/models/script_model.hpp"
 #include "iglens/text/tokenizer.hpp"

@@ -1,6 +1,7 @@
 // Native decoders from Hugging Face folders against transformers' float64
 // forward pass on the same weights (tiny random GPT-2 and Llama models).
 
+#include <algorithm>
 #include <string>
 
 #include <torch/torch.h>
@@ -8,6 +9,7 @@
 
 #include "iglens/engine/lens.hpp"
 #include "iglens/models/bundle.hpp"
+#include "iglens/models/generation.hpp"
 #include "iglens/models/load_hf.hpp"
 #include "reference.hpp"
 
@@ -98,6 +100,59 @@ TEST_CASE("Generation with a key/value cache gives the logits of the whole seque
     CHECK_THROWS_WITH(model.logits(ids.narrow(1, 0, 1), small),
                       Catch::Contains("key/value cache: made for 1 sequences and 3 layers, used with 2 sequences"));
     CHECK_THROWS_WITH(model.start_cache(1, 1000), Catch::Contains("capacity 1000 is outside [1, "));
+  }
+}
+
+namespace {
+
+// The decoder seen through logits() alone, as a bundle is: greedy_answers re-runs the sequence.
+struct WithoutCache {
+  DecoderModel& model;
+  torch::Tensor logits(const torch::Tensor& ids) { return model.logits(ids); }
+};
+
+}  // namespace
+
+TEST_CASE("Greedy answers of a batch: cached, uncached and one prompt at a time agree", "[models][hf][cache]") {
+  for (const auto* name : {"gpt2", "llama_untied"}) {
+    CAPTURE(name);
+    auto model = load_hf_decoder(tiny_folder(name));
+    model.to(torch::kFloat64);
+    const std::vector<std::vector<std::int64_t>> prompts{{3, 17, 42, 99, 5}, {7, 8}, {55, 1, 90, 33, 12, 64, 2, 9}};
+    GreedyOptions options;
+    options.max_new_tokens = 6;
+    const auto cached = greedy_answers(model, prompts, options);
+    WithoutCache plain{model};
+    const auto uncached = greedy_answers(plain, prompts, options);
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+      CAPTURE(i);
+      // The reference: append the argmax of the whole sequence's last logits, six times.
+      auto sequence = prompts[i];
+      for (int step = 0; step < 6; ++step) {
+        const auto logits = model.logits(ids_tensor(sequence))[0][-1];
+        sequence.push_back(logits.argmax().item<std::int64_t>());
+      }
+      const std::vector<std::int64_t> expected(sequence.begin() + static_cast<std::ptrdiff_t>(prompts[i].size()),
+                                               sequence.end());
+      CHECK(cached[i].ids == expected);
+      CHECK(uncached[i].ids == expected);
+      CHECK_FALSE(cached[i].stop_id);
+      CHECK_FALSE(cached[i].non_finite);
+      CHECK(greedy_answers(model, {prompts[i]}, options)[0].ids == expected);
+    }
+    // A stop token ends each sequence at its first occurrence, without the token; the others go on.
+    const auto stop = cached[1].ids[2];
+    auto stopping = options;
+    stopping.stop_ids = {stop};
+    const auto stopped = greedy_answers(model, prompts, stopping);
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+      CAPTURE(i);
+      const auto& full = cached[i].ids;
+      const auto at = std::find(full.begin(), full.end(), stop);
+      CHECK(stopped[i].ids == std::vector<std::int64_t>(full.begin(), at));
+      CHECK(stopped[i].stop_id == (at == full.end() ? std::optional<std::int64_t>() : stop));
+    }
+    CHECK(stopped[1].stop_id);
   }
 }
 
