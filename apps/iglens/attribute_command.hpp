@@ -27,7 +27,8 @@ namespace iglens::cli {
 struct AttributeSettings {
   std::string model;
   std::string prompt;
-  std::int64_t generate = 8;          // greedy answer length, unless target is set
+  std::int64_t generate = 8;          // greedy answer's most tokens, unless target is set
+  std::vector<std::string> stop;      // tokens that end a greedy answer, besides the model's end tokens
   std::optional<std::string> target;  // teacher-forced continuation
   std::vector<std::int64_t> layers;   // explicit layers; empty: k or all
   std::optional<std::int64_t> k;
@@ -120,9 +121,11 @@ inline std::vector<std::int64_t> most_likely_foils(ProgramModel& model, const to
   return foils;
 }
 
-inline std::int64_t single_token(const Tokenizer& tokenizer, const std::string& text) {
-  const auto ids = tokenizer.encode(text);
-  iglens::require(ids.size() == 1, "--foil {} is {} tokens; it must be exactly one token", display_token(text),
+// `option` names what the token is for in the error.
+inline std::int64_t single_token(const Tokenizer& tokenizer, const std::string& text, std::string_view option,
+                                 bool special_tokens = false) {
+  const auto ids = tokenizer.encode(text, {special_tokens, false});
+  iglens::require(ids.size() == 1, "{} {} is {} tokens; it must be exactly one token", option, display_token(text),
                   ids.size());
   return ids.front();
 }
@@ -201,6 +204,7 @@ struct PromptWork {
   Targets targets;
   std::vector<SkippedToken> skipped;
   std::optional<std::string> error;
+  std::optional<std::int64_t> stop_id;  // the end token that ended a generated answer
 
   std::vector<std::int64_t> sequence() const {
     auto ids = prompt_ids;
@@ -240,7 +244,12 @@ class Attributor {
     iglens::require(!s.components || static_cast<std::int64_t>(layers.size()) == model.n_layer() + 1,
                     "--components splits every block, so it needs all layers 0..{}: drop --layers and --k",
                     model.n_layer());
-    if (s.foil && *s.foil != automatic_foil) fixed_foil_ = detail::single_token(model.tokenizer(), *s.foil);
+    if (s.foil && *s.foil != automatic_foil) {
+      fixed_foil_ = detail::single_token(model.tokenizer(), *s.foil, "--foil");
+    }
+    stop_ids_.insert(model.end_ids().begin(), model.end_ids().end());
+    // An end token is written as itself, special or not (<|im_end|>).
+    for (const auto& text : s.stop) stop_ids_.insert(detail::single_token(model.tokenizer(), text, "--stop", true));
     if (options_.dtype == torch::kFloat64) model.to(torch::kFloat64);
     if (device_ != torch::kCPU) model.to(device_);
   }
@@ -425,6 +434,7 @@ class Attributor {
     std::optional<ProgressBar> bar;
     GreedyOptions options;
     options.max_new_tokens = settings_.generate;
+    options.stop_ids = stop_ids_;
     options.device = device_;
     options.on_step = [&](std::int64_t done, std::int64_t total) {
       if (!bar) bar.emplace("generating ", total, show_progress);
@@ -438,6 +448,11 @@ class Attributor {
             fmt::format("the model gave NaN or Inf logits at position {} while generating", *answers[b].non_finite);
       }
       work.answer = answers[b].ids;
+      work.stop_id = answers[b].stop_id;
+      if (work.answer.empty() && work.stop_id && !work.error) {
+        work.error = fmt::format("the answer is empty: the model's first token is the end token {}",
+                                 display_token(lens_.model().tokenizer().token_text(*work.stop_id)));
+      }
     }
   }
 
@@ -494,6 +509,11 @@ class Attributor {
     report.prompt = work.request->prompt;
     report.prompt_ids = work.prompt_ids;
     report.mode = work.request->target ? "target" : "generate";
+    if (!work.request->target) {
+      report.stopped = work.stop_id ? "end token" : "limit";
+      if (work.stop_id) report.stop_token = lens_.model().tokenizer().token_text(*work.stop_id);
+      report.stop_id = work.stop_id;
+    }
     report.skipped = work.skipped;
     report.layers = map.layers;
     report.estimator = estimator_name(map.estimator);
@@ -537,6 +557,7 @@ class Attributor {
   Options options_;
   torch::Device device_;
   Lens<ProgramModel> lens_;
+  std::set<std::int64_t> stop_ids_;
   bool show_progress_;
   std::optional<std::int64_t> fixed_foil_;
 };

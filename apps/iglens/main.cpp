@@ -116,6 +116,9 @@ int main(int argc, char** argv) {
     command->add_flag("--special-tokens", settings.special_tokens,
                       "Recognise special tokens written in the text (e.g. <|im_start|>, <|endoftext|>) as one id each");
     command->add_flag("--bos", settings.bos, bos_help);
+    command->add_option("--stop", settings.stop,
+                        "Also end a generated answer at this token (one token's text; repeatable). The model's own "
+                        "end tokens (end of text, of turn, of message) always end it");
     auto* layers =
         command->add_option("--layers", settings.layers, "Chosen layers, 0 (embeddings) to n; n is always added");
     command
@@ -158,9 +161,10 @@ int main(int argc, char** argv) {
         "per token");
   };
   auto* components = add_attribution_options(attribute);
-  auto* generate =
-      attribute->add_option("--generate", settings.generate, "Generate N tokens greedily and attribute each one")
-          ->default_val(settings.generate);
+  auto* generate = attribute
+                       ->add_option("--generate", settings.generate,
+                                    "Generate at most N tokens greedily, up to an end token, and attribute each one")
+                       ->default_val(settings.generate);
   attribute->add_option("--target", settings.target, "Attribute this continuation instead (teacher-forced)")
       ->excludes(generate);
   attribute->add_option("--format", format, "Output format: table, json or csv")
@@ -193,7 +197,8 @@ int main(int argc, char** argv) {
   add_attribution_options(corpus);
   corpus
       ->add_option("--generate", settings.generate,
-                   "Tokens to generate greedily and attribute for a record without \"target\"")
+                   "At most this many tokens to generate greedily (up to an end token) and attribute for a record "
+                   "without \"target\"")
       ->default_val(settings.generate);
   corpus->add_flag("--strict", corpus_settings.strict,
                    "Stop at the first input line that is not a record (bad JSON, no id or prompt, a repeated id) "

@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
@@ -24,12 +25,15 @@ class ProgramModel {
     if (is_pretrained_path(path)) {
       auto pretrained = load_pretrained(path);
       return ProgramModel(std::move(pretrained.model), std::move(pretrained.tokenizer),
-                          std::move(pretrained.description));
+                          std::move(pretrained.description), std::move(pretrained.end_ids));
     }
     auto bundle = Bundle::load(path);
     auto tokenizer = bundle.tokenizer();
     auto info = bundle_json(bundle);
-    return ProgramModel(std::move(bundle), std::move(tokenizer), std::move(info));
+    // A bundle's tokenizer is GPT-2's: its end of text ends an answer.
+    std::vector<std::int64_t> end_ids;
+    if (tokenizer.eos_id()) end_ids.push_back(*tokenizer.eos_id());
+    return ProgramModel(std::move(bundle), std::move(tokenizer), std::move(info), std::move(end_ids));
   }
 
   // The tokenizer alone, without reading the weights.
@@ -67,14 +71,20 @@ class ProgramModel {
   }
 
   const Tokenizer& tokenizer() const { return tokenizer_; }
+  // The tokens that end a generated answer (the model's end of text, turn or message).
+  const std::vector<std::int64_t>& end_ids() const { return end_ids_; }
   std::int64_t n_layer() const { return info_.at("n_layer").get<std::int64_t>(); }
   std::int64_t context_length() const { return info_.at("context_length").get<std::int64_t>(); }
   // What `iglens info` prints.
   const nlohmann::json& info() const { return info_; }
 
  private:
-  ProgramModel(std::variant<Bundle, DecoderModel> model, Tokenizer tokenizer, nlohmann::json info)
-      : model_(std::move(model)), tokenizer_(std::move(tokenizer)), info_(std::move(info)) {}
+  ProgramModel(std::variant<Bundle, DecoderModel> model, Tokenizer tokenizer, nlohmann::json info,
+               std::vector<std::int64_t> end_ids)
+      : model_(std::move(model)),
+        tokenizer_(std::move(tokenizer)),
+        info_(std::move(info)),
+        end_ids_(std::move(end_ids)) {}
 
   static nlohmann::json bundle_json(const Bundle& bundle) {
     const auto& info = bundle.info();
@@ -103,6 +113,7 @@ class ProgramModel {
   std::variant<Bundle, DecoderModel> model_;
   Tokenizer tokenizer_;
   nlohmann::json info_;
+  std::vector<std::int64_t> end_ids_;
 };
 
 }  // namespace iglens::cli

@@ -193,6 +193,35 @@ class SmolLM2(unittest.TestCase):
         result = self.attribute_generate(GGUF, PROMPTS[0])
         self.assertEqual(result["tokens"][0]["target_id"], int(np.argmax(sequence["logits"][-1])))
 
+    def test_generation_ends_at_the_models_end_token(self):
+        # SmolLM2-Instruct in its chat format ends its turn with <|im_end|> (id 2, the file's EOS; the
+        # folder's config.json says the same); that token ends the answer and is not attributed.
+        chat = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+        for model in (GGUF, self.folder.name):
+            code, out, err = run("attribute", "--model", model, "--special-tokens", chat, "--generate", "20",
+                                 "--k", "2", "--format", "json")
+            self.assertEqual(code, 0, err)
+            report = json.loads(out)
+            self.assertEqual("".join(t["target"] for t in report["tokens"]), "The capital of France is Paris.", model)
+            self.assertEqual((report["stopped"], report["stop_id"], report["stop_token"]), ("end token", 2, "<|im_end|>"))
+        code, out, err = run("attribute", "--model", GGUF, "--special-tokens", chat, "--generate", "3", "--k", "2")
+        self.assertEqual(code, 0, err)
+        self.assertIn("generated 3 token(s), stopped at the --generate limit\n", out)
+        code, out, err = run("attribute", "--model", GGUF, "--special-tokens", chat, "--stop", " Paris", "--k", "2",
+                             "--generate", "20")
+        self.assertEqual(code, 0, err)
+        self.assertIn('generated 5 token(s), ended by the end token " Paris"\n', out)
+        code, out, err = run("info", "--model", GGUF)
+        self.assertEqual(json.loads(out)["end_ids"], [2])
+        # Without its chat format the model ends the turn at once: nothing to attribute.
+        for args, message in (
+                (["What is the capital of France?"],
+                 'the answer is empty: the model\'s first token is the end token "<|im_end|>"'),
+                (["Hi", "--stop", "the end"], '--stop "the end" is 2 tokens; it must be exactly one token')):
+            code, out, err = run("attribute", "--model", GGUF, *args)
+            self.assertNotEqual(code, 0)
+            self.assertEqual(err.strip(), "iglens: error: " + message)
+
     def test_corpus_batches_a_llama_model_as_one_prompt_at_a_time(self):
         # Rotary positions and BOS (the file's rule): right padding must change nothing that is read.
         with tempfile.TemporaryDirectory() as tmp:

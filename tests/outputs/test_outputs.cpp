@@ -107,6 +107,26 @@ TEST_CASE("foils are shown in the table, CSV and heatmap; skipped positions are 
         std::string::npos);
 }
 
+TEST_CASE("why a generated answer ended is in the table's header and the JSON", "[outputs]") {
+  auto report = two_token_report();
+  report.mode = "generate";
+  report.stopped = "end token";
+  report.stop_id = 2;
+  report.stop_token = "<|im_end|>";
+  CHECK(to_table(report).find("generated 2 token(s), ended by the end token \"<|im_end|>\"\n") != std::string::npos);
+  auto j = nlohmann::json::parse(to_json(report));
+  CHECK((j["stopped"] == "end token" && j["stop_id"] == 2 && j["stop_token"] == "<|im_end|>"));
+  report.stopped = "limit";
+  report.stop_id.reset();
+  CHECK(to_table(report).find("generated 2 token(s), stopped at the --generate limit\n") != std::string::npos);
+  j = nlohmann::json::parse(to_json(report));
+  CHECK((j["stopped"] == "limit" && j["stop_id"].is_null() && j["stop_token"].is_null()));
+  report.mode = "target";
+  report.stopped.clear();
+  CHECK(to_table(report).find("teacher-forced 2 token(s)\n") != std::string::npos);
+  CHECK(nlohmann::json::parse(to_json(report))["stopped"].is_null());
+}
+
 TEST_CASE("a continuation's total is a table row and a JSON object", "[outputs]") {
   auto report = two_token_report();
   report.objective = "logprob";

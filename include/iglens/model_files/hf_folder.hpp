@@ -61,6 +61,20 @@ class HfFolder {
 
   const std::string& folder() const { return folder_; }
   const nlohmann::json& config() const { return config_; }
+
+  // The tokens that end a generated answer, as transformers' generate() takes
+  // them: generation_config.json's eos_token_id (one id or a list), else
+  // config.json's; empty when neither names one.
+  std::vector<std::int64_t> end_token_ids() const {
+    const auto generation_config = std::filesystem::path(folder_) / "generation_config.json";
+    std::error_code error;
+    if (std::filesystem::exists(generation_config, error)) {
+      const auto path = generation_config.string();
+      auto ids = detail::token_ids_of(detail::read_hf_json_object(path), "eos_token_id", path);
+      if (!ids.empty()) return ids;
+    }
+    return detail::token_ids_of(config_, "eos_token_id", config_name());
+  }
   // The safetensors files, in the order the index first names them.
   const std::vector<SafetensorsFile>& files() const { return files_; }
 

@@ -6,11 +6,13 @@
 //   auto pretrained = iglens::load_pretrained("SmolLM2-135M-Instruct.Q4_1.gguf");
 //   iglens::Lens<iglens::DecoderModel> lens(std::move(pretrained.model));
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -31,7 +33,8 @@ namespace iglens {
 struct Pretrained {
   DecoderModel model;
   Tokenizer tokenizer;
-  nlohmann::json description;  // format, architecture, sizes, weight types, tokenizer (for `iglens info`)
+  nlohmann::json description;         // format, architecture, sizes, weight types, tokenizer (for `iglens info`)
+  std::vector<std::int64_t> end_ids;  // the tokens that end a generated answer (greedy_answers' stop_ids)
 };
 
 // The tokenizer a GGUF file describes in its tokenizer.ggml.* metadata.
@@ -118,6 +121,19 @@ inline nlohmann::json tokenizer_json(const Tokenizer& tokenizer, const std::stri
           {"special_tokens", tokenizer.special_token_ids().size()}};
 }
 
+// End tokens, each once and inside the model's vocabulary.
+inline std::vector<std::int64_t> checked_end_ids(const std::vector<std::optional<std::int64_t>>& candidates,
+                                                 std::int64_t vocab_size, const std::string& source) {
+  std::vector<std::int64_t> ids;
+  for (const auto& id : candidates) {
+    if (!id || std::find(ids.begin(), ids.end(), *id) != ids.end()) continue;
+    require(*id >= 0 && *id < vocab_size, "{}: end token id {} is outside the vocabulary [0, {})", source, *id,
+            vocab_size);
+    ids.push_back(*id);
+  }
+  return ids;
+}
+
 inline bool has_gguf_magic(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {};
@@ -150,7 +166,13 @@ inline Pretrained load_gguf_pretrained(const std::string& path) {
   description["name"] = file.find_string("general.name").value_or("");
   description["tensor_types"] = types;
   description["tokenizer"] = detail::tokenizer_json(tokenizer, "gpt2");
-  return {std::move(model), std::move(tokenizer), std::move(description)};
+  // End of text, and an instruct model's end of turn and end of message.
+  auto end_ids = detail::checked_end_ids(
+      {file.find_integer("tokenizer.ggml.eos_token_id"), file.find_integer("tokenizer.ggml.eot_token_id"),
+       file.find_integer("tokenizer.ggml.eom_token_id")},
+      model.config().vocab_size, fmt::format("model file '{}'", path));
+  description["end_ids"] = end_ids;
+  return {std::move(model), std::move(tokenizer), std::move(description), std::move(end_ids)};
 }
 
 inline Pretrained load_hf_pretrained(const std::string& folder) {
@@ -170,7 +192,13 @@ inline Pretrained load_hf_pretrained(const std::string& folder) {
   description["name"] = hf.architectures().empty() ? "" : hf.architectures().front();
   description["tensor_types"] = types;
   description["tokenizer"] = detail::tokenizer_json(tokenizer, "bpe");
-  return {std::move(model), std::move(tokenizer), std::move(description)};
+  std::vector<std::optional<std::int64_t>> candidates;
+  for (const auto id : hf.end_token_ids()) candidates.emplace_back(id);
+  if (candidates.empty()) candidates.push_back(tokenizer.eos_id());
+  auto end_ids =
+      detail::checked_end_ids(candidates, model.config().vocab_size, fmt::format("Hugging Face folder '{}'", folder));
+  description["end_ids"] = end_ids;
+  return {std::move(model), std::move(tokenizer), std::move(description), std::move(end_ids)};
 }
 
 // Only the tokenizer of a GGUF file or a Hugging Face folder: no weights are read.

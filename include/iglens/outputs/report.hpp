@@ -68,7 +68,10 @@ struct Report {
   std::string model;
   std::string prompt;
   std::vector<std::int64_t> prompt_ids;
-  std::string mode;                  // "generate" or "target"
+  std::string mode;                     // "generate" or "target"
+  std::string stopped;                  // generate: why the answer ended, "end token" or "limit"
+  std::optional<std::int64_t> stop_id;  // the end token, when one ended it (it is not attributed)
+  std::string stop_token;
   std::vector<std::int64_t> layers;  // ascending
   std::string estimator, baseline, objective, dtype;
   std::int64_t steps = 0;
@@ -220,9 +223,15 @@ inline std::string to_table(const Report& report) {
       "IG-Lens  model {}  objective {}  estimator {}  steps {}  baseline {}  dtype {}  onset at {:g} of |IG|\n",
       report.model, report.objective, report.estimator, report.steps, report.baseline, report.dtype,
       report.onset_fraction);
-  out += fmt::format("prompt {} ({} tokens), {} {} token(s)\n\n", display_token(report.prompt),
-                     report.prompt_ids.size(), report.mode == "generate" ? "generated" : "teacher-forced",
+  out += fmt::format("prompt {} ({} tokens), {} {} token(s)", display_token(report.prompt), report.prompt_ids.size(),
+                     report.mode == "generate" ? "generated" : "teacher-forced",
                      report.tokens.size() + report.skipped.size());
+  if (report.stop_id) {
+    out += fmt::format(", ended by the end token {}", display_token(report.stop_token));
+  } else if (report.stopped == "limit") {
+    out += ", stopped at the --generate limit";
+  }
+  out += "\n\n";
   const bool foils = report.has_foils();
   detail::TextTable table;
   std::vector<std::string> header{"pos", "token"};
@@ -291,6 +300,9 @@ inline nlohmann::json to_json_value(const Report& report) {
                      {"prompt", report.prompt},
                      {"prompt_ids", report.prompt_ids},
                      {"mode", report.mode},
+                     {"stopped", report.stopped.empty() ? nlohmann::json() : nlohmann::json(report.stopped)},
+                     {"stop_id", report.stop_id ? nlohmann::json(*report.stop_id) : nlohmann::json()},
+                     {"stop_token", report.stop_id ? nlohmann::json(report.stop_token) : nlohmann::json()},
                      {"layers", report.layers},
                      {"estimator", report.estimator},
                      {"steps", report.steps},
