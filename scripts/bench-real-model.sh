@@ -2,7 +2,9 @@
 # Builds and runs iglens-bench's real-model table on SmolLM2-135M-Instruct
 # (Q4_1 GGUF): loading against reading the file, one forward against
 # transformers' on the same weights, the map against the logit lens, and the
-# program's peak memory against the float32 weights. The float32 Hugging Face
+# program's peak memory against the float32 weights, and greedy generation
+# with and without the key/value cache against transformers' own cached
+# loop (`--only real` or `--only generation` runs one). The float32 Hugging Face
 # folder transformers reads is written once into build/bench/smollm2/ from
 # the GGUF file. Extra arguments go to the benchmark, e.g.
 # `bash scripts/bench-real-model.sh --threads 2 --repeats 3`.
@@ -18,5 +20,7 @@ if [[ ! -f $hf_folder/model.safetensors ]]; then
   mkdir -p build/bench/smollm2
   "$venv/bin/python" tests/models/write_transformers_reference.py smollm2 "$model" build/bench/smollm2 >&2
 fi
-exec build/apps/iglens-bench --only real --real-model "$model" --transformers-python "$venv/bin/python" \
+only=(--only real --only generation)
+[[ " $* " == *" --only "* ]] && only=()
+exec build/apps/iglens-bench "${only[@]}" --real-model "$model" --transformers-python "$venv/bin/python" \
   --hf-folder "$hf_folder" --program build/apps/iglens "$@"

@@ -567,15 +567,15 @@ std::string loaded_blas_path() {
 // process's BLAS: Debian's torch otherwise gets the pthread OpenBLAS, whose
 // second thread pool fights OpenMP's on a small machine (4x slower on 2
 // cores), which would time the packaging rather than transformers.
-double transformers_forward_ms(const std::string& python, const std::string& hf_folder,
-                               const std::vector<std::int64_t>& ids, int repeats) {
+nlohmann::json transformers_timing(const std::string& python, const std::string& hf_folder,
+                                   const std::vector<std::int64_t>& ids, int repeats, std::int64_t generate = 0) {
   std::string id_list;
   for (const auto id : ids) id_list += (id_list.empty() ? "" : ",") + std::to_string(id);
   const auto blas = loaded_blas_path();
   const auto preload = blas.empty() ? std::string() : "LD_PRELOAD=" + shell_quoted(blas) + " ";
-  const auto command = fmt::format("{}{} {} {} --ids {} --threads {} --repeats {}", preload, shell_quoted(python),
-                                   shell_quoted(transformers_timing_script()), shell_quoted(hf_folder), id_list,
-                                   torch::get_num_threads(), repeats);
+  const auto command = fmt::format("{}{} {} {} --ids {} --threads {} --repeats {} --generate {}", preload,
+                                   shell_quoted(python), shell_quoted(transformers_timing_script()),
+                                   shell_quoted(hf_folder), id_list, torch::get_num_threads(), repeats, generate);
   FILE* child = popen(command.c_str(), "r");
   iglens::require(child != nullptr, "cannot start {}", python);
   std::string output;
@@ -584,7 +584,60 @@ double transformers_forward_ms(const std::string& python, const std::string& hf_
   const int status = pclose(child);
   iglens::require(status == 0, "the transformers timing script failed (status {})", status);
   const auto last_line = output.substr(output.find_last_of('\n', output.size() - 2) + 1);
-  return nlohmann::json::parse(last_line).at("median_ms").get<double>();
+  return nlohmann::json::parse(last_line);
+}
+
+double transformers_forward_ms(const std::string& python, const std::string& hf_folder,
+                               const std::vector<std::int64_t>& ids, int repeats) {
+  return transformers_timing(python, hf_folder, ids, repeats).at("median_ms").get<double>();
+}
+
+// The decoder seen through logits() alone, as a bundle is: generation re-runs the whole sequence.
+struct WithoutCache {
+  const iglens::DecoderModel& model;
+  torch::Tensor logits(const torch::Tensor& ids) { return model.logits(ids); }
+};
+
+// 80 greedy tokens of an instruct model's answer in its chat format: with
+// the key/value cache, without it, and transformers' own cached loop on the
+// same weights and threads.
+void generation_table(const std::string& path, const std::string& python, const std::string& hf_folder, int repeats) {
+  const std::int64_t N = 80;
+  auto pretrained = iglens::load_pretrained(path);
+  const auto& tokenizer = pretrained.tokenizer;
+  // SmolLM2-Instruct's chat format with its default system message, written out.
+  const std::string chat =
+      "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+      "<|im_start|>user\nWrite a short poem about the sea.<|im_end|>\n<|im_start|>assistant\n";
+  const auto prompt = tokenizer.encode(chat, {true, tokenizer.adds_bos()});
+  iglens::GreedyOptions options;
+  options.max_new_tokens = N;  // no end token: every row generates N tokens
+  std::vector<iglens::GreedyAnswer> cached, uncached;
+  const double cached_s =
+      median_seconds(repeats, [&] { cached = iglens::greedy_answers(pretrained.model, {prompt}, options); });
+  WithoutCache plain{pretrained.model};
+  const double uncached_s =
+      median_seconds(std::max(1, repeats / 3), [&] { uncached = iglens::greedy_answers(plain, {prompt}, options); });
+  const auto reference = transformers_timing(python, hf_folder, prompt, std::max(1, repeats / 3), N);
+  const double transformers_s = reference.at("median_ms").get<double>() / 1e3;
+  const auto same = [&](const std::vector<std::int64_t>& ids) {
+    const auto theirs = reference.at("new_ids").get<std::vector<std::int64_t>>();
+    std::size_t n = 0;
+    while (n < ids.size() && n < theirs.size() && ids[n] == theirs[n]) ++n;
+    return n;
+  };
+  fmt::print("\n## Greedy generation: {} tokens after a {}-token chat prompt ({} threads, float32)\n\n", N,
+             prompt.size(), torch::get_num_threads());
+  fmt::print("| generation | s | tokens equal to transformers' |\n| --- | --- | --- |\n");
+  fmt::print("| transformers generate() (its key/value cache) | {:.2f} | |\n", transformers_s);
+  fmt::print("| IG-Lens greedy_answers with the key/value cache | {:.2f} | {} of {} |\n", cached_s, same(cached[0].ids),
+             N);
+  fmt::print("| IG-Lens greedy_answers re-running the sequence | {:.2f} | {} of {} |\n\n", uncached_s,
+             same(uncached[0].ids), N);
+  fmt::print("uncached / cached = {:.2f} (target >= 5: {})\n", uncached_s / cached_s,
+             verdict(uncached_s / cached_s >= 5));
+  fmt::print("cached / transformers = {:.2f} (target <= 0.5: {})\n", cached_s / transformers_s,
+             verdict(cached_s / transformers_s <= 0.5));
 }
 
 // SmolLM2 (or any GGUF decoder) as users run it: loading, one forward
@@ -714,7 +767,8 @@ int main(int argc, char** argv) try {
       ->check(CLI::ExistingFile);
   app.add_option("--hf-folder", hf_folder, "Hugging Face folder with the real model's weights, for transformers")
       ->check(CLI::ExistingDirectory);
-  app.add_option("--only", only, "Run only these tables: main, steps, scaling, memory, dtypes, components, e2e, real");
+  app.add_option("--only", only,
+                 "Run only these tables: main, steps, scaling, memory, dtypes, components, e2e, real, generation");
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // tables appear as they are measured, also in a log file
   if (!bundle.empty() && program.empty()) throw iglens::Error("--bundle needs --program");
@@ -733,6 +787,8 @@ int main(int argc, char** argv) try {
   if (wanted("e2e") && !bundle.empty()) end_to_end_table(bundle, program, repeats);
   if (wanted("real") && !real_model.empty())
     real_model_table(real_model, program, transformers_python, hf_folder, repeats);
+  if (wanted("generation") && !real_model.empty())
+    generation_table(real_model, transformers_python, hf_folder, repeats);
   return 0;
 } catch (const std::exception& e) {
   fmt::print(stderr, "iglens-bench: error: {}\n", e.what());
