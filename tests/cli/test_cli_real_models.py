@@ -222,6 +222,22 @@ class SmolLM2(unittest.TestCase):
             self.assertNotEqual(code, 0)
             self.assertEqual(err.strip(), "iglens: error: " + message)
 
+    def test_chat_answer_is_transformers_greedy_answer(self):
+        # transformers' greedy loop in float64 on the same file, up to the end token (reference.json "chat"):
+        # the prompt's ids, every answer token (the key/value cache's) and the end token are the same.
+        with open(os.path.join(REFERENCE, "reference.json")) as f:
+            chat = json.load(f)["chat"]
+        code, out, err = run("tokenize", "--model", GGUF, "--special-tokens", chat["text"])
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out), chat["ids"])
+        for dtype in ("float64", "float32"):
+            code, out, err = run("attribute", "--model", GGUF, "--special-tokens", chat["text"], "--generate", "40",
+                                 "--k", "2", "--dtype", dtype, "--format", "json")
+            self.assertEqual(code, 0, err)
+            report = json.loads(out)
+            self.assertEqual([t["target_id"] for t in report["tokens"]], chat["greedy_answer"], dtype)
+            self.assertEqual(report["stop_id"], chat["end_id"])
+
     def test_corpus_batches_a_llama_model_as_one_prompt_at_a_time(self):
         # Rotary positions and BOS (the file's rule): right padding must change nothing that is read.
         with tempfile.TemporaryDirectory() as tmp:

@@ -367,6 +367,9 @@ SMOLLM2_IDS = [[504, 3575, 282, 4649, 314], [1604, 3987, 46477, 24, 94, 727, 472
                [12615, 36411, 418, 253, 2779, 282, 582, 3822, 5027]]
 
 
+SMOLLM2_CHAT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+
+
 def write_smollm2(gguf_path, out):
     stamp_path = os.path.join(out, "stamp.json")
     stamp = {"gguf": os.path.abspath(gguf_path), "size": os.path.getsize(gguf_path),
@@ -398,6 +401,18 @@ def write_smollm2(gguf_path, out):
         stream.numpy().astype("<f8").tofile(os.path.join(out, f"residual_{index}.f64"))
         meta["sequences"].append({"ids": ids, "logits_shape": list(logits.shape),
                                   "residual_shape": list(stream.shape)})
+    # SmolLM2-Instruct in its chat format: transformers' greedy answer in float64, up to its end token.
+    chat_ids = tokenizer(SMOLLM2_CHAT, add_special_tokens=False)["input_ids"]
+    answer = []
+    with torch.no_grad():
+        step = model(torch.tensor([chat_ids]), past_key_values=transformers.DynamicCache(), use_cache=True)
+        while len(answer) < 40:
+            next_id = int(step.logits[0, -1].argmax())
+            if next_id == model.config.eos_token_id:  # the file's EOS (2); the GGUF tokenizer here says 1
+                break
+            answer.append(next_id)
+            step = model(torch.tensor([[next_id]]), past_key_values=step.past_key_values, use_cache=True)
+    meta["chat"] = {"text": SMOLLM2_CHAT, "ids": chat_ids, "greedy_answer": answer, "end_id": next_id}
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(meta, f)
     hf_folder = os.path.join(out, "hf")
