@@ -62,7 +62,8 @@ TEST_CASE("GGUF keys that change the computation are refused by name, one family
        "computation"},
       {"vocab_size.gguf", "metadata 'llama.vocab_size' = 100 but tensor 'token_embd.weight' has 101 rows"},
   };
-  for (const auto& [file, message] : cases) {
+  for (const auto& test : cases) {
+    const std::string file = test.first, message = test.second;
     INFO(file);
     CHECK_THAT(error_of([&] { load_gguf_decoder(bad_input(file)); }), Contains(file) && Contains(message));
   }

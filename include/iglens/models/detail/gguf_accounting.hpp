@@ -64,7 +64,9 @@ inline void require_every_tensor_used(const GgufFile& file, const std::set<std::
 inline void require_known_metadata(const GgufFile& file, const std::string& arch,
                                    const std::set<std::string, std::less<>>& read) {
   const auto prefix = arch + ".";
-  for (const auto& [key, value] : file.metadata()) {
+  for (const auto& entry : file.metadata()) {
+    const std::string& key = entry.first;  // not a structured binding: lambdas below capture it (C++17)
+    const GgufValue& value = entry.second;
     if (key.compare(0, prefix.size(), prefix) != 0) continue;
     const std::string_view name = std::string_view(key).substr(prefix.size());
     if (read.count(name) != 0 || gguf_descriptive_keys().count(name) != 0) continue;
