@@ -12,6 +12,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 summary=()
 failed=0
+skipped=0
 stage() {
   local name=$1 start=$SECONDS status
   shift
@@ -27,12 +28,15 @@ stage() {
   fi
   return "$status"
 }
-skip() { summary+=("skipped $1 ($2)"); }
+skip() {
+  summary+=("skipped $1 ($2)")
+  skipped=$((skipped + 1))
+}
 report() {
   echo
-  echo "test.sh: stages"
+  echo "test.sh: stages, $SECONDS s in all"
   printf '  %s\n' "${summary[@]}"
-  echo "test.sh: $((${#summary[@]} - failed)) passed, $failed failed in $SECONDS s"
+  echo "test.sh: $((${#summary[@]} - failed - skipped)) passed, $failed failed, $skipped skipped"
   ((failed == 0))
 }
 
