@@ -5,6 +5,9 @@ include(CMakePackageConfigHelpers)
 install(TARGETS iglens EXPORT iglensTargets)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/iglens
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# minja (MIT, its notice is in the header), fetched by iglensMinja.cmake.
+install(FILES ${iglens_minja_include}/minja/minja.hpp
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/iglens/third_party/minja)
 
 set(IGLENS_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/iglens)
 install(EXPORT iglensTargets NAMESPACE iglens:: DESTINATION ${IGLENS_CMAKE_DIR})

@@ -37,9 +37,13 @@ struct AttributeSettings {
   std::optional<std::string> foil;
   double onset_fraction = 0.5;
   std::string dtype = "float32", device = "cpu";
-  bool special_tokens = false;  // recognise special tokens such as <|im_start|> written in the text
-  bool bos = false;             // put the BOS token first even where the model's own rule does not
-  bool components = false;      // also split each token's change by head, attention bias and MLP
+  bool special_tokens = false;        // recognise special tokens such as <|im_start|> written in the text
+  bool bos = false;                   // put the BOS token first even where the model's own rule does not
+  bool components = false;            // also split each token's change by head, attention bias and MLP
+  bool chat = false;                  // render prompts with the chat template (implied by the next two)
+  std::optional<std::string> system;  // a system message before each chat prompt
+  std::string chat_template;          // a template file to use instead of the model's own
+  bool uses_chat() const { return chat || system || !chat_template.empty(); }
 };
 
 // `--foil auto`: per position, the model's most likely token other than the target.
@@ -88,6 +92,8 @@ inline Options options_from(const AttributeSettings& s) {
                   "--components attributes probability: use --objective prob");
   iglens::require(s.generate >= 1, "--generate must be at least 1 (got {})", s.generate);
   iglens::require(!s.target || !s.target->empty(), "--target is empty");
+  iglens::require(!s.uses_chat() || !s.bos,
+                  "--bos does not apply to a chat prompt: its template writes BOS where the model wants it");
   return options;
 }
 
@@ -187,6 +193,7 @@ inline ContinuationTotal continuation_total(const std::vector<TokenRow>& rows, s
 struct PromptRequest {
   std::string prompt;
   std::optional<std::string> target;
+  std::vector<ChatMessage> messages;  // a chat, rendered by the chat template; then `prompt` is not read
 };
 
 // A prompt's report, or the one-line reason it has none.
@@ -200,6 +207,7 @@ namespace detail {
 // One prompt on its way: tokens, then its answer, then the positions to attribute.
 struct PromptWork {
   const PromptRequest* request = nullptr;
+  std::string prompt_text;  // the prompt as given, or the chat as its template renders it
   std::vector<std::int64_t> prompt_ids, answer;
   Targets targets;
   std::vector<SkippedToken> skipped;
@@ -250,13 +258,23 @@ class Attributor {
     stop_ids_.insert(model.end_ids().begin(), model.end_ids().end());
     // An end token is written as itself, special or not (<|im_end|>).
     for (const auto& text : s.stop) stop_ids_.insert(detail::single_token(model.tokenizer(), text, "--stop", true));
+    if (s.uses_chat()) chat_template();  // a missing or broken template fails before any computation
     if (options_.dtype == torch::kFloat64) model.to(torch::kFloat64);
     if (device_ != torch::kCPU) model.to(device_);
   }
 
+  // The template that renders chat prompts: --chat-template FILE, else the model's own.
+  const ChatTemplate& chat_template() {
+    if (!chat_template_)
+      chat_template_ = chosen_chat_template(lens_.model().chat_template(), lens_.model().tokenizer(),
+                                            settings_.chat_template, settings_.model);
+    return *chat_template_;
+  }
+
   // The map of one prompt's answer, with progress bars; a problem throws.
   Report attribute(const std::string& prompt, const std::optional<std::string>& target) {
-    const PromptRequest request{prompt, target};
+    PromptRequest request{prompt, target, {}};
+    if (settings_.uses_chat()) request.messages = chat_messages(prompt, settings_.system);
     auto work = prepare(request);
     if (!target) generate({&work}, show_progress_);
     if (work.error) iglens::fail("{}", *work.error);
@@ -414,12 +432,20 @@ class Attributor {
   detail::PromptWork prepare(const PromptRequest& request) {
     const auto& tokenizer = lens_.model().tokenizer();
     const auto& s = settings_;
-    iglens::require(!request.prompt.empty(), "empty prompt: give a PROMPT argument or text on --stdin");
+    iglens::require(!request.prompt.empty() || !request.messages.empty(),
+                    "empty prompt: give a PROMPT argument or text on --stdin");
     iglens::require(!request.target || !request.target->empty(), "--target is empty");
     detail::PromptWork work;
     work.request = &request;
-    // The prompt starts with BOS when asked, or when the model's tokenizer says so (Llama-family files).
-    work.prompt_ids = tokenizer.encode(request.prompt, {s.special_tokens, s.bos || tokenizer.adds_bos()});
+    if (!request.messages.empty()) {
+      auto chat = encode_chat(chat_template(), tokenizer, request.messages);
+      work.prompt_text = std::move(chat.text);
+      work.prompt_ids = std::move(chat.ids);
+    } else {
+      work.prompt_text = request.prompt;
+      // The prompt starts with BOS when asked, or when the model's tokenizer says so (Llama-family files).
+      work.prompt_ids = tokenizer.encode(request.prompt, {s.special_tokens, s.bos || tokenizer.adds_bos()});
+    }
     if (request.target) work.answer = tokenizer.encode(*request.target, {s.special_tokens, false});
     const auto N = request.target ? static_cast<std::int64_t>(work.answer.size()) : s.generate;
     detail::check_answer_fits(static_cast<std::int64_t>(work.prompt_ids.size()), N, request.target.has_value(),
@@ -506,7 +532,8 @@ class Attributor {
     const auto& targets = work.targets;
     Report report;
     report.model = settings_.model;
-    report.prompt = work.request->prompt;
+    report.prompt = work.prompt_text;
+    report.messages = work.request->messages;
     report.prompt_ids = work.prompt_ids;
     report.mode = work.request->target ? "target" : "generate";
     if (!work.request->target) {
@@ -560,6 +587,7 @@ class Attributor {
   std::set<std::int64_t> stop_ids_;
   bool show_progress_;
   std::optional<std::int64_t> fixed_foil_;
+  std::optional<ChatTemplate> chat_template_;
 };
 
 inline Report run_attribute(const AttributeSettings& s) { return Attributor(s).attribute(s.prompt, s.target); }

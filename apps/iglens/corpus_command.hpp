@@ -1,7 +1,10 @@
 #pragma once
 // `iglens corpus`: many prompts through one loaded model. The input is JSONL,
 // one record a line: {"id": string or integer, "prompt": text, "target": text
-// (optional; else the --generate greedy answer)}. The output folder holds
+// (optional; else the --generate greedy answer)}. A record is a chat, rendered
+// by the chat template, when it has "messages": [{"role", "content"}...]
+// instead of "prompt", or "chat": true (its prompt the one user message, after
+// the --system message); "chat": false keeps a record plain under --chat. The output folder holds
 //   settings.json          what the results were made with; a rerun must match
 //   results-NNNNN.jsonl    chunks of results, one line per prompt: the
 //                          `attribute` JSON report with "id", "line" and
@@ -54,9 +57,21 @@ struct CorpusSettings {
 struct CorpusRecord {
   std::string id;
   std::string prompt;
+  std::vector<ChatMessage> messages;  // a chat of its own, instead of the prompt
+  std::optional<bool> chat;           // "chat": the prompt as a chat's user message, or plain
   std::optional<std::string> target;
   std::int64_t line = 0;
 };
+
+// What the attributor reads for a record: its messages, its prompt as a chat
+// (by "chat", else --chat), or its plain prompt.
+inline PromptRequest prompt_request(const CorpusRecord& record, const AttributeSettings& s) {
+  PromptRequest request{record.prompt, record.target, record.messages};
+  if (request.messages.empty() && record.chat.value_or(s.uses_chat())) {
+    request.messages = chat_messages(record.prompt, s.system);
+  }
+  return request;
+}
 
 struct InputProblem {
   std::int64_t line = 0;
@@ -95,10 +110,31 @@ inline std::variant<CorpusRecord, std::string> parse_record(const std::string& t
   } else {
     return std::string("\"id\" must be a non-empty string or an integer");
   }
-  if (!j.contains("prompt") || !j["prompt"].is_string() || j["prompt"].get<std::string>().empty()) {
-    return fmt::format("record '{}': \"prompt\" must be a non-empty string", record.id);
+  if (j.contains("messages")) {
+    if (j.contains("prompt") || j.contains("chat")) {
+      return fmt::format("record '{}': \"messages\" is a chat of its own: give no \"prompt\" or \"chat\" with it",
+                         record.id);
+    }
+    const auto& messages = j["messages"];
+    const auto is_message = [](const nlohmann::json& m) {
+      return m.is_object() && m.size() == 2 && m.contains("role") && m["role"].is_string() &&
+             !m["role"].get<std::string>().empty() && m.contains("content") && m["content"].is_string();
+    };
+    if (!messages.is_array() || messages.empty() || !std::all_of(messages.begin(), messages.end(), is_message)) {
+      return fmt::format("record '{}': \"messages\" must be a non-empty list of {{\"role\", \"content\"}} strings",
+                         record.id);
+    }
+    for (const auto& m : messages) record.messages.push_back({m["role"], m["content"]});
+  } else {
+    if (!j.contains("prompt") || !j["prompt"].is_string() || j["prompt"].get<std::string>().empty()) {
+      return fmt::format("record '{}': \"prompt\" must be a non-empty string", record.id);
+    }
+    record.prompt = j["prompt"].get<std::string>();
+    if (j.contains("chat")) {
+      if (!j["chat"].is_boolean()) return fmt::format("record '{}': \"chat\" must be true or false", record.id);
+      record.chat = j["chat"].get<bool>();
+    }
   }
-  record.prompt = j["prompt"].get<std::string>();
   if (j.contains("target") && !j["target"].is_null()) {
     if (!j["target"].is_string() || j["target"].get<std::string>().empty()) {
       return fmt::format("record '{}': \"target\" must be a non-empty string", record.id);
@@ -174,20 +210,27 @@ inline CorpusInput read_corpus_input(const std::string& path) {
 
 // What the results depend on; a rerun into the same folder must match it.
 inline nlohmann::json corpus_settings_json(const AttributeSettings& s) {
-  return {{"model", s.model},
-          {"generate", s.generate},
-          {"layers", s.layers},
-          {"k", s.k ? nlohmann::json(*s.k) : nlohmann::json()},
-          {"steps", s.steps},
-          {"estimator", s.estimator},
-          {"baseline", s.baseline},
-          {"objective", s.objective},
-          {"foil", s.foil ? nlohmann::json(*s.foil) : nlohmann::json()},
-          {"onset_fraction", s.onset_fraction},
-          {"dtype", s.dtype},
-          {"special_tokens", s.special_tokens},
-          {"bos", s.bos},
-          {"components", s.components}};
+  nlohmann::json settings{{"model", s.model},
+                          {"generate", s.generate},
+                          {"layers", s.layers},
+                          {"k", s.k ? nlohmann::json(*s.k) : nlohmann::json()},
+                          {"steps", s.steps},
+                          {"estimator", s.estimator},
+                          {"baseline", s.baseline},
+                          {"objective", s.objective},
+                          {"foil", s.foil ? nlohmann::json(*s.foil) : nlohmann::json()},
+                          {"onset_fraction", s.onset_fraction},
+                          {"dtype", s.dtype},
+                          {"special_tokens", s.special_tokens},
+                          {"bos", s.bos},
+                          {"components", s.components}};
+  // Only with a chat, so that the settings of a run made before chats existed still match.
+  if (s.uses_chat()) {
+    settings["chat"] = {
+        {"system", s.system ? nlohmann::json(*s.system) : nlohmann::json()},
+        {"chat_template", s.chat_template.empty() ? nlohmann::json() : nlohmann::json(s.chat_template)}};
+  }
+  return settings;
 }
 
 struct CorpusRun {
@@ -294,7 +337,7 @@ inline CorpusRun run_corpus(const AttributeSettings& attribute_settings, const C
       const auto first = static_cast<std::size_t>(k) * chunk_size;
       const auto last = std::min(pending.size(), first + chunk_size);
       std::vector<PromptRequest> requests;
-      for (auto i = first; i < last; ++i) requests.push_back({pending[i]->prompt, pending[i]->target});
+      for (auto i = first; i < last; ++i) requests.push_back(prompt_request(*pending[i], attribute_settings));
       const auto chunk_start = done;
       const auto outcomes = attributor.attribute_many(requests, limits, &run.batches,
                                                       [&](std::int64_t reports) { bar.update(done += reports); });

@@ -110,8 +110,18 @@ int main(int argc, char** argv) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const std::string bos_help =
       "Put the BOS token first (GPT-2: <|endoftext|>); models whose own rule adds it (Llama family) always do";
+  // --chat, --system, --chat-template: for attribute, corpus and tokenize.
+  auto add_chat_options = [](CLI::App* command, iglens::cli::AttributeSettings& s) {
+    command->add_flag("--chat", s.chat,
+                      "Render the prompt with the model's chat template as one user message, with the assistant's "
+                      "turn opened (as transformers' apply_chat_template with add_generation_prompt)");
+    command->add_option("--system", s.system, "Put this system message before the prompt (implies --chat)");
+    command->add_option("--chat-template", s.chat_template,
+                        "Render with the Jinja chat template in FILE instead of the model's own (implies --chat)");
+  };
   // The options `attribute` and `corpus` share: the model and how to attribute.
   auto add_attribution_options = [&](CLI::App* command) {
+    add_chat_options(command, settings);
     command->add_option("--model", settings.model, model_help)->default_str(demo_model);
     command->add_flag("--special-tokens", settings.special_tokens,
                       "Recognise special tokens written in the text (e.g. <|im_start|>, <|endoftext|>) as one id each");
@@ -215,14 +225,18 @@ int main(int argc, char** argv) {
                    "share a pass where it would be exceeded")
       ->default_val(corpus_settings.memory_budget_mb);
 
-  std::string tokenize_model = demo_model, tokenize_text;
-  bool tokenize_from_stdin = false, tokenize_special_tokens = false;
-  auto* tokenize = app.add_subcommand("tokenize", "Print the token ids of a text as JSON");
-  tokenize->add_option("--model", tokenize_model, model_help)->default_str(demo_model);
-  tokenize->add_flag("--special-tokens", tokenize_special_tokens,
+  // tokenize: the same text settings as attribute, in one place.
+  iglens::cli::AttributeSettings tokenize_settings;
+  tokenize_settings.model = demo_model;
+  std::string tokenize_text;
+  bool tokenize_from_stdin = false;
+  auto* tokenize = app.add_subcommand(
+      "tokenize", "Print the token ids of a text as JSON (with --chat: {\"text\": the rendered chat, \"ids\"})");
+  tokenize->add_option("--model", tokenize_settings.model, model_help)->default_str(demo_model);
+  tokenize->add_flag("--special-tokens", tokenize_settings.special_tokens,
                      "Recognise special tokens written in the text (e.g. <|im_start|>, <|endoftext|>) as one id each");
-  bool tokenize_bos = false;
-  tokenize->add_flag("--bos", tokenize_bos, bos_help);
+  tokenize->add_flag("--bos", tokenize_settings.bos, bos_help);
+  add_chat_options(tokenize, tokenize_settings);
   auto* text = tokenize->add_option("text", tokenize_text, "Text to tokenize");
   auto* tokenize_stdin =
       tokenize
@@ -307,24 +321,43 @@ int main(int argc, char** argv) {
             corpus_settings.input, run.ranks.rank, run.ranks.world, run.ranks.launcher, run.attributed, run.errors,
             run.batches, run.batches == 1 ? "" : "es");
       }
-    } else if (*tokenize && !tokenize_jsonl_path.empty()) {
-      if (tokenize_out == "-") tokenize_out.clear();
-      if (!tokenize_out.empty()) iglens::cli::check_writable(tokenize_out, "--out");
-      const auto tokenizer = iglens::cli::ProgramModel::load_tokenizer(tokenize_model);
-      const auto lines = iglens::cli::tokenize_jsonl(tokenizer, tokenize_jsonl_path, tokenize_special_tokens,
-                                                     tokenize_bos, tokenize_strict);
-      if (tokenize_out.empty()) {
-        std::fwrite(lines.data(), 1, lines.size(), stdout);
-      } else {
-        iglens::cli::write_file_atomically(tokenize_out, lines);
-      }
     } else if (*tokenize) {
-      if (tokenize_from_stdin) tokenize_text = read_stdin();
-      const auto tokenizer = iglens::cli::ProgramModel::load_tokenizer(tokenize_model);
-      std::cout << nlohmann::json(
-                       tokenizer.encode(tokenize_text, {tokenize_special_tokens, tokenize_bos || tokenizer.adds_bos()}))
-                       .dump()
-                << "\n";
+      const auto& ts = tokenize_settings;
+      iglens::require(!ts.uses_chat() || !ts.bos,
+                      "--bos does not apply to a chat prompt: its template writes BOS where the model wants it");
+      const auto tokenizer = iglens::cli::ProgramModel::load_tokenizer(ts.model);
+      std::optional<iglens::ChatTemplate> chat_template;
+      const auto get_chat_template = [&]() -> const iglens::ChatTemplate& {
+        if (!chat_template) {
+          chat_template = iglens::cli::chosen_chat_template(iglens::cli::ProgramModel::load_chat_template(ts.model),
+                                                            tokenizer, ts.chat_template, ts.model);
+        }
+        return *chat_template;
+      };
+      if (ts.uses_chat()) get_chat_template();  // a missing or broken template fails before any record
+      if (!tokenize_jsonl_path.empty()) {
+        if (tokenize_out == "-") tokenize_out.clear();
+        if (!tokenize_out.empty()) iglens::cli::check_writable(tokenize_out, "--out");
+        const auto lines =
+            iglens::cli::tokenize_jsonl(tokenizer, get_chat_template, tokenize_jsonl_path, ts, tokenize_strict);
+        if (tokenize_out.empty()) {
+          std::fwrite(lines.data(), 1, lines.size(), stdout);
+        } else {
+          iglens::cli::write_file_atomically(tokenize_out, lines);
+        }
+      } else {
+        if (tokenize_from_stdin) tokenize_text = read_stdin();
+        if (ts.uses_chat()) {
+          const auto chat =
+              iglens::encode_chat(get_chat_template(), tokenizer, iglens::chat_messages(tokenize_text, ts.system));
+          std::cout << nlohmann::json{{"text", chat.text}, {"ids", chat.ids}}.dump() << "\n";
+        } else {
+          std::cout << nlohmann::json(
+                           tokenizer.encode(tokenize_text, {ts.special_tokens, ts.bos || tokenizer.adds_bos()}))
+                           .dump()
+                    << "\n";
+        }
+      }
     } else if (*info) {
       std::cout << iglens::cli::ProgramModel::load(info_model).info().dump(2) << "\n";
     }

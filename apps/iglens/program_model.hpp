@@ -16,6 +16,7 @@
 
 #include "iglens/iglens.hpp"
 #include "iglens/models/pretrained.hpp"
+#include "iglens/text/chat_template.hpp"
 
 namespace iglens::cli {
 
@@ -25,7 +26,8 @@ class ProgramModel {
     if (is_pretrained_path(path)) {
       auto pretrained = load_pretrained(path);
       return ProgramModel(std::move(pretrained.model), std::move(pretrained.tokenizer),
-                          std::move(pretrained.description), std::move(pretrained.end_ids));
+                          std::move(pretrained.description), std::move(pretrained.end_ids),
+                          std::move(pretrained.chat_template));
     }
     auto bundle = Bundle::load(path);
     auto tokenizer = bundle.tokenizer();
@@ -33,12 +35,17 @@ class ProgramModel {
     // A bundle's tokenizer is GPT-2's: its end of text ends an answer.
     std::vector<std::int64_t> end_ids;
     if (tokenizer.eos_id()) end_ids.push_back(*tokenizer.eos_id());
-    return ProgramModel(std::move(bundle), std::move(tokenizer), std::move(info), std::move(end_ids));
+    return ProgramModel(std::move(bundle), std::move(tokenizer), std::move(info), std::move(end_ids), std::nullopt);
   }
 
   // The tokenizer alone, without reading the weights.
   static Tokenizer load_tokenizer(const std::string& path) {
     return is_pretrained_path(path) ? load_pretrained_tokenizer(path) : Bundle::load(path).tokenizer();
+  }
+
+  // The model's own chat template alone, without reading the weights (bundles, GPT-2, have none).
+  static std::optional<ChatTemplate> load_chat_template(const std::string& path) {
+    return is_pretrained_path(path) ? load_pretrained_chat_template(path) : std::nullopt;
   }
 
   torch::Tensor residual_stream(const torch::Tensor& ids) {
@@ -73,6 +80,7 @@ class ProgramModel {
   const Tokenizer& tokenizer() const { return tokenizer_; }
   // The tokens that end a generated answer (the model's end of text, turn or message).
   const std::vector<std::int64_t>& end_ids() const { return end_ids_; }
+  const std::optional<ChatTemplate>& chat_template() const { return chat_template_; }
   std::int64_t n_layer() const { return info_.at("n_layer").get<std::int64_t>(); }
   std::int64_t context_length() const { return info_.at("context_length").get<std::int64_t>(); }
   // What `iglens info` prints.
@@ -80,11 +88,12 @@ class ProgramModel {
 
  private:
   ProgramModel(std::variant<Bundle, DecoderModel> model, Tokenizer tokenizer, nlohmann::json info,
-               std::vector<std::int64_t> end_ids)
+               std::vector<std::int64_t> end_ids, std::optional<ChatTemplate> chat_template)
       : model_(std::move(model)),
         tokenizer_(std::move(tokenizer)),
         info_(std::move(info)),
-        end_ids_(std::move(end_ids)) {}
+        end_ids_(std::move(end_ids)),
+        chat_template_(std::move(chat_template)) {}
 
   static nlohmann::json bundle_json(const Bundle& bundle) {
     const auto& info = bundle.info();
@@ -114,6 +123,17 @@ class ProgramModel {
   Tokenizer tokenizer_;
   nlohmann::json info_;
   std::vector<std::int64_t> end_ids_;
+  std::optional<ChatTemplate> chat_template_;
 };
+
+// The template a command renders chats with: `file` (--chat-template) with
+// the model's special tokens, else the model's own.
+inline ChatTemplate chosen_chat_template(const std::optional<ChatTemplate>& own, const Tokenizer& tokenizer,
+                                         const std::string& file, const std::string& model_path) {
+  if (!file.empty()) return ChatTemplate::from_file(file, own ? own->tokens() : chat_tokens_of(tokenizer));
+  iglens::require(own.has_value(), "the model '{}' has no chat template: give one with --chat-template FILE",
+                  model_path);
+  return *own;
+}
 
 }  // namespace iglens::cli

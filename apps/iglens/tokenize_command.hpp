@@ -3,10 +3,12 @@
 // file, as `iglens corpus` would see them, one JSON line per record:
 //   {"id", "line", "prompt_ids", "target_ids" (with a target)}
 // The prompt gets BOS by the same rule as in `attribute` and `corpus`; a
-// target never does. Lines that are not records, and texts the tokenizer
+// target never does. A chat record (or any, with --chat) is rendered by the
+// chat template first, as `corpus` renders it. Lines that are not records, and texts the tokenizer
 // refuses, are reported as FILE:LINE and left out; --strict makes them fatal.
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 
@@ -19,8 +21,9 @@
 namespace iglens::cli {
 
 // The output: one line per record.
-inline std::string tokenize_jsonl(const Tokenizer& tokenizer, const std::string& path, bool special_tokens, bool bos,
-                                  bool strict) {
+// `chat_template` gives the template the first time a record needs one.
+inline std::string tokenize_jsonl(const Tokenizer& tokenizer, const std::function<const ChatTemplate&()>& chat_template,
+                                  const std::string& path, const AttributeSettings& s, bool strict) {
   const auto input = read_corpus_input(path);
   std::string lines;
   std::int64_t records = 0;
@@ -38,8 +41,11 @@ inline std::string tokenize_jsonl(const Tokenizer& tokenizer, const std::string&
     report_problems_before(record.line);
     nlohmann::json out{{"id", record.id}, {"line", record.line}};
     try {
-      out["prompt_ids"] = tokenizer.encode(record.prompt, {special_tokens, bos || tokenizer.adds_bos()});
-      if (record.target) out["target_ids"] = tokenizer.encode(*record.target, {special_tokens, false});
+      const auto request = prompt_request(record, s);
+      out["prompt_ids"] = request.messages.empty()
+                              ? tokenizer.encode(record.prompt, {s.special_tokens, s.bos || tokenizer.adds_bos()})
+                              : encode_chat(chat_template(), tokenizer, request.messages).ids;
+      if (record.target) out["target_ids"] = tokenizer.encode(*record.target, {s.special_tokens, false});
     } catch (const Error& e) {
       report(record.line, fmt::format("record '{}': {}", record.id, e.what()));
       continue;

@@ -21,4 +21,6 @@
 #include "iglens/models/generation.hpp"
 #include "iglens/models/pretrained.hpp"
 #include "iglens/models/script_model.hpp"
+#include "iglens/text/chat_message.hpp"
+#include "iglens/text/chat_template.hpp"
 #include "iglens/text/tokenizer.hpp"

@@ -24,8 +24,10 @@
 #include "iglens/model_files/gguf.hpp"
 #include "iglens/model_files/hf_folder.hpp"
 #include "iglens/models/decoder.hpp"
+#include "iglens/models/detail/chat_template_source.hpp"
 #include "iglens/models/load_gguf.hpp"
 #include "iglens/models/load_hf.hpp"
+#include "iglens/text/chat_template.hpp"
 #include "iglens/text/tokenizer.hpp"
 
 namespace iglens {
@@ -35,6 +37,7 @@ struct Pretrained {
   Tokenizer tokenizer;
   nlohmann::json description;         // format, architecture, sizes, weight types, tokenizer (for `iglens info`)
   std::vector<std::int64_t> end_ids;  // the tokens that end a generated answer (greedy_answers' stop_ids)
+  std::optional<ChatTemplate> chat_template;  // an instruct model's own, where its file has one
 };
 
 // The tokenizer a GGUF file describes in its tokenizer.ggml.* metadata.
@@ -172,7 +175,9 @@ inline Pretrained load_gguf_pretrained(const std::string& path) {
        file.find_integer("tokenizer.ggml.eom_token_id")},
       model.config().vocab_size, fmt::format("model file '{}'", path));
   description["end_ids"] = end_ids;
-  return {std::move(model), std::move(tokenizer), std::move(description), std::move(end_ids)};
+  auto chat_template = detail::gguf_chat_template(file, tokenizer);
+  description["chat_template"] = chat_template.has_value();
+  return {std::move(model), std::move(tokenizer), std::move(description), std::move(end_ids), std::move(chat_template)};
 }
 
 inline Pretrained load_hf_pretrained(const std::string& folder) {
@@ -198,7 +203,9 @@ inline Pretrained load_hf_pretrained(const std::string& folder) {
   auto end_ids =
       detail::checked_end_ids(candidates, model.config().vocab_size, fmt::format("Hugging Face folder '{}'", folder));
   description["end_ids"] = end_ids;
-  return {std::move(model), std::move(tokenizer), std::move(description), std::move(end_ids)};
+  auto chat_template = detail::hf_chat_template(folder);
+  description["chat_template"] = chat_template.has_value();
+  return {std::move(model), std::move(tokenizer), std::move(description), std::move(end_ids), std::move(chat_template)};
 }
 
 // Only the tokenizer of a GGUF file or a Hugging Face folder: no weights are read.
@@ -206,6 +213,14 @@ inline Tokenizer load_pretrained_tokenizer(const std::string& path) {
   std::error_code error;
   if (std::filesystem::is_directory(path, error)) return detail::hf_tokenizer(path);
   return gguf_tokenizer(GgufFile::open(path));
+}
+
+// Only the chat template of a GGUF file or a Hugging Face folder (none where it has none): no weights are read.
+inline std::optional<ChatTemplate> load_pretrained_chat_template(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) return detail::hf_chat_template(path);
+  const auto file = GgufFile::open(path);
+  return detail::gguf_chat_template(file, gguf_tokenizer(file));
 }
 
 // A GGUF file or a Hugging Face folder, by what the path is.

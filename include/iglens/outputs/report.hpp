@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iglens/error.hpp"
+#include "iglens/text/chat_message.hpp"
 #include "iglens/text/tokenizer.hpp"
 
 namespace iglens {
@@ -66,7 +67,8 @@ struct ContinuationTotal {
 
 struct Report {
   std::string model;
-  std::string prompt;
+  std::string prompt;                 // the text the model read: with a chat, as its template rendered it
+  std::vector<ChatMessage> messages;  // the chat, where the prompt is one
   std::vector<std::int64_t> prompt_ids;
   std::string mode;                     // "generate" or "target"
   std::string stopped;                  // generate: why the answer ended, "end token" or "limit"
@@ -312,6 +314,11 @@ inline nlohmann::json to_json_value(const Report& report) {
                      {"onset_fraction", report.onset_fraction},
                      {"completeness_max_abs", report.completeness_max_abs},
                      {"tokens", std::move(tokens)}};
+  if (!report.messages.empty()) {
+    auto& messages = out["messages"] = nlohmann::json::array();
+    for (const auto& message : report.messages)
+      messages.push_back({{"role", message.role}, {"content", message.content}});
+  }
   if (!report.skipped.empty()) {
     auto& skipped = out["skipped"] = nlohmann::json::array();
     for (const auto& token : report.skipped) {
