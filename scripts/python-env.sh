@@ -33,6 +33,7 @@ requirements=(
   datasets==3.1.0 pyarrow==18.1.0 pandas==2.2.3 wandb==0.18.7 matplotlib==3.9.2
   jaxtyping==0.2.36 typeguard==4.4.1 beartype==0.14.1 einops==0.8.0 fancy-einsum==0.0.3
   better-abc==0.0.3 rich==13.9.4
+  jinja2==3.1.4 markupsafe==2.1.5
 )
 stamp="$env_dir/.iglens-requirements"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "${requirements[*]}" ]]; then

@@ -68,6 +68,9 @@ class SmolLM2(unittest.TestCase):
         for name in ("config.json", "model.safetensors"):
             os.symlink(os.path.join(REFERENCE, "hf", name), os.path.join(cls.folder.name, name))
         os.symlink(TOKENIZER_JSON, os.path.join(cls.folder.name, "tokenizer.json"))
+        # transformers' own tokenizer_config.json, which holds the chat template.
+        for name in ("tokenizer_config.json", "special_tokens_map.json"):
+            os.symlink(os.path.join(REFERENCE, "hf_tokenizer", name), os.path.join(cls.folder.name, name))
 
     @classmethod
     def tearDownClass(cls):
@@ -223,20 +226,64 @@ class SmolLM2(unittest.TestCase):
             self.assertEqual(err.strip(), "iglens: error: " + message)
 
     def test_chat_answer_is_transformers_greedy_answer(self):
-        # transformers' greedy loop in float64 on the same file, up to the end token (reference.json "chat"):
-        # the prompt's ids, every answer token (the key/value cache's) and the end token are the same.
+        # The question rendered by the model's own chat template (transformers' apply_chat_template with
+        # Jinja2, reference.json "chat"), from the GGUF file and from the folder's tokenizer_config.json:
+        # the same text and ids; then transformers' greedy loop in float64 on the same file, up to the end
+        # token: every answer token (the key/value cache's) and the end token are the same.
         with open(os.path.join(REFERENCE, "reference.json")) as f:
             chat = json.load(f)["chat"]
-        code, out, err = run("tokenize", "--model", GGUF, "--special-tokens", chat["text"])
-        self.assertEqual(code, 0, err)
-        self.assertEqual(json.loads(out), chat["ids"])
+        for model in (GGUF, self.folder.name):
+            code, out, err = run("tokenize", "--model", model, "--chat", chat["question"])
+            self.assertEqual(code, 0, err)
+            self.assertEqual(json.loads(out), {"text": chat["text"], "ids": chat["ids"]}, model)
+            code, out, err = run("tokenize", "--model", model, "--system", chat["system"], chat["question"])
+            self.assertEqual(code, 0, err)
+            self.assertEqual(json.loads(out), {"text": chat["system_text"], "ids": chat["system_ids"]}, model)
         for dtype in ("float64", "float32"):
-            code, out, err = run("attribute", "--model", GGUF, "--special-tokens", chat["text"], "--generate", "40",
+            code, out, err = run("attribute", "--model", GGUF, "--chat", chat["question"], "--generate", "40",
                                  "--k", "2", "--dtype", dtype, "--format", "json")
             self.assertEqual(code, 0, err)
             report = json.loads(out)
+            self.assertEqual(report["prompt_ids"], chat["ids"])
+            self.assertEqual(report["messages"], [{"role": "user", "content": chat["question"]}])
             self.assertEqual([t["target_id"] for t in report["tokens"]], chat["greedy_answer"], dtype)
             self.assertEqual(report["stop_id"], chat["end_id"])
+
+    def test_chat_corpus_records_are_rendered_as_attribute_renders_them(self):
+        with open(os.path.join(REFERENCE, "reference.json")) as f:
+            chat = json.load(f)["chat"]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "chats.jsonl")
+            records = [{"id": "chat", "prompt": chat["question"], "chat": True},
+                       {"id": "messages", "messages": [{"role": "system", "content": chat["system"]},
+                                                       {"role": "user", "content": chat["question"]}]},
+                       {"id": "plain", "prompt": chat["question"]}]
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("".join(json.dumps(r) + "\n" for r in records))
+            code, out, err = run("tokenize", "--model", GGUF, "--jsonl", path)
+            self.assertEqual(code, 0, err)
+            ids = {line["id"]: line["prompt_ids"] for line in map(json.loads, out.splitlines())}
+            self.assertEqual(ids["chat"], chat["ids"])
+            self.assertEqual(ids["messages"], chat["system_ids"])
+            code, out, err = run("tokenize", "--model", GGUF, chat["question"])
+            self.assertEqual(ids["plain"], json.loads(out))
+            # --chat makes every prompt a chat; the "messages" record keeps its own.
+            code, out, err = run("tokenize", "--model", GGUF, "--jsonl", path, "--chat")
+            self.assertEqual(code, 0, err)
+            ids = {line["id"]: line["prompt_ids"] for line in map(json.loads, out.splitlines())}
+            self.assertEqual((ids["chat"], ids["plain"], ids["messages"]), (chat["ids"], chat["ids"], chat["system_ids"]))
+            code, out, err = run("corpus", path, "--out", os.path.join(tmp, "out"), "--model", GGUF, "--k", "2",
+                                 "--generate", "40")
+            self.assertEqual(code, 0, err)
+            results = {}
+            for name in sorted(os.listdir(os.path.join(tmp, "out"))):
+                if name.startswith("results-"):
+                    with open(os.path.join(tmp, "out", name)) as f:
+                        results.update({r["id"]: r for r in map(json.loads, f)})
+            self.assertEqual(results["chat"]["prompt_ids"], chat["ids"])
+            self.assertEqual([t["target_id"] for t in results["chat"]["tokens"]], chat["greedy_answer"])
+            self.assertEqual(results["messages"]["prompt_ids"], chat["system_ids"])
+            self.assertNotIn("messages", results["plain"])
 
     def test_corpus_batches_a_llama_model_as_one_prompt_at_a_time(self):
         # Rotary positions and BOS (the file's rule): right padding must change nothing that is read.

@@ -367,7 +367,8 @@ SMOLLM2_IDS = [[504, 3575, 282, 4649, 314], [1604, 3987, 46477, 24, 94, 727, 472
                [12615, 36411, 418, 253, 2779, 282, 582, 3822, 5027]]
 
 
-SMOLLM2_CHAT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+SMOLLM2_QUESTION = "What is the capital of France?"
+SMOLLM2_SYSTEM = "Answer in one word."
 
 
 def write_smollm2(gguf_path, out):
@@ -401,8 +402,14 @@ def write_smollm2(gguf_path, out):
         stream.numpy().astype("<f8").tofile(os.path.join(out, f"residual_{index}.f64"))
         meta["sequences"].append({"ids": ids, "logits_shape": list(logits.shape),
                                   "residual_shape": list(stream.shape)})
-    # SmolLM2-Instruct in its chat format: transformers' greedy answer in float64, up to its end token.
-    chat_ids = tokenizer(SMOLLM2_CHAT, add_special_tokens=False)["input_ids"]
+    # SmolLM2-Instruct as its users run it: the question rendered by the file's own chat template with
+    # transformers' apply_chat_template (Jinja2), and transformers' greedy answer in float64 up to its end token.
+    messages = [{"role": "user", "content": SMOLLM2_QUESTION}]
+    chat_text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    chat_ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+    with_system = [{"role": "system", "content": SMOLLM2_SYSTEM}] + messages
+    system_text = tokenizer.apply_chat_template(with_system, add_generation_prompt=True, tokenize=False)
+    system_ids = tokenizer.apply_chat_template(with_system, add_generation_prompt=True, tokenize=True)
     answer = []
     with torch.no_grad():
         step = model(torch.tensor([chat_ids]), past_key_values=transformers.DynamicCache(), use_cache=True)
@@ -412,7 +419,13 @@ def write_smollm2(gguf_path, out):
                 break
             answer.append(next_id)
             step = model(torch.tensor([[next_id]]), past_key_values=step.past_key_values, use_cache=True)
-    meta["chat"] = {"text": SMOLLM2_CHAT, "ids": chat_ids, "greedy_answer": answer, "end_id": next_id}
+    meta["chat"] = {"question": SMOLLM2_QUESTION, "text": chat_text, "ids": chat_ids, "greedy_answer": answer,
+                    "end_id": next_id, "system": SMOLLM2_SYSTEM, "system_text": system_text,
+                    "system_ids": system_ids}
+    # The tokenizer's own files, for a Hugging Face folder with the chat template in tokenizer_config.json.
+    tokenizer_folder = os.path.join(out, "hf_tokenizer")
+    shutil.rmtree(tokenizer_folder, ignore_errors=True)
+    tokenizer.save_pretrained(tokenizer_folder)
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(meta, f)
     hf_folder = os.path.join(out, "hf")

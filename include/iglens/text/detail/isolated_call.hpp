@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
@@ -62,6 +63,9 @@ inline bool write_all(int fd, std::string_view bytes) {
 // atexit handlers of the parent's objects run twice.
 [[noreturn]] inline void run_child(int out_fd, const std::function<std::string()>& work,
                                    const IsolationLimits& limits) {
+  // The parent's crash handlers (a test framework's, a sanitizer's) would
+  // report the child's crash as their own: a crash here just ends the child.
+  for (const int signal : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGXCPU}) std::signal(signal, SIG_DFL);
   const rlimit cpu{static_cast<rlim_t>(limits.cpu_seconds), static_cast<rlim_t>(limits.cpu_seconds)};
   setrlimit(RLIMIT_CPU, &cpu);
   if (kAddressSpaceLimit) {
