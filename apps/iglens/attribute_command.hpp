@@ -46,6 +46,10 @@ struct AttributeSettings {
   bool uses_chat() const { return chat || system || !chat_template.empty(); }
 };
 
+// --generate's default for a chat: the answer of an instruct model, which ends
+// at its end token (the reference tool's 80).
+inline constexpr std::int64_t chat_answer_tokens = 80;
+
 // `--foil auto`: per position, the model's most likely token other than the target.
 inline constexpr std::string_view automatic_foil = "auto";
 

@@ -117,12 +117,19 @@ inline std::variant<CorpusRecord, std::string> parse_record(const std::string& t
     }
     const auto& messages = j["messages"];
     const auto is_message = [](const nlohmann::json& m) {
-      return m.is_object() && m.size() == 2 && m.contains("role") && m["role"].is_string() &&
-             !m["role"].get<std::string>().empty() && m.contains("content") && m["content"].is_string();
+      return m.is_object() && m.size() == 2 && m.contains("role") && m["role"].is_string() && m.contains("content") &&
+             m["content"].is_string();
     };
     if (!messages.is_array() || messages.empty() || !std::all_of(messages.begin(), messages.end(), is_message)) {
       return fmt::format("record '{}': \"messages\" must be a non-empty list of {{\"role\", \"content\"}} strings",
                          record.id);
+    }
+    // The roles chat templates know; another would be rendered as whatever the template does with it.
+    for (const auto& m : messages) {
+      const auto role = m["role"].get<std::string>();
+      if (role != "system" && role != "user" && role != "assistant" && role != "tool") {
+        return fmt::format("record '{}': message role '{}' is not system, user, assistant or tool", record.id, role);
+      }
     }
     for (const auto& m : messages) record.messages.push_back({m["role"], m["content"]});
   } else {

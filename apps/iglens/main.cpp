@@ -173,7 +173,8 @@ int main(int argc, char** argv) {
   auto* components = add_attribution_options(attribute);
   auto* generate = attribute
                        ->add_option("--generate", settings.generate,
-                                    "Generate at most N tokens greedily, up to an end token, and attribute each one")
+                                    "Generate at most N tokens greedily, up to an end token, and attribute each one "
+                                    "(with --chat, 80 unless given)")
                        ->default_val(settings.generate);
   attribute->add_option("--target", settings.target, "Attribute this continuation instead (teacher-forced)")
       ->excludes(generate);
@@ -208,7 +209,7 @@ int main(int argc, char** argv) {
   corpus
       ->add_option("--generate", settings.generate,
                    "At most this many tokens to generate greedily (up to an end token) and attribute for a record "
-                   "without \"target\"")
+                   "without \"target\" (with --chat, 80 unless given)")
       ->default_val(settings.generate);
   corpus->add_flag("--strict", corpus_settings.strict,
                    "Stop at the first input line that is not a record (bad JSON, no id or prompt, a repeated id) "
@@ -282,6 +283,12 @@ int main(int argc, char** argv) {
     torch::set_num_threads(thread_count);
   };
   try {
+    // A chat's answer runs to its end token: a longer default limit, unless --generate is given.
+    for (auto* command : {attribute, corpus}) {
+      if (*command && settings.uses_chat() && command->get_option("--generate")->count() == 0) {
+        settings.generate = iglens::cli::chat_answer_tokens;
+      }
+    }
     if (*attribute) {
       // Output paths are checked before any computation. `--out -` is standard output.
       if (out_path == "-") out_path.clear();

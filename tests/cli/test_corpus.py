@@ -238,6 +238,58 @@ class Corpus(unittest.TestCase):
 
 
 class TokenizeJsonl(unittest.TestCase):
+    def test_chat_records_render_with_the_chat_template_and_bad_ones_are_left_out(self):
+        # The demo bundle (GPT-2) has no chat template of its own: --chat-template gives one.
+        with tempfile.TemporaryDirectory() as tmp:
+            template = os.path.join(tmp, "chat.jinja")
+            with open(template, "w", encoding="utf-8") as f:
+                f.write("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}{{ eos_token }}{% endfor %}"
+                        "{% if add_generation_prompt %}assistant:{% endif %}")
+            path = write_jsonl(tmp, [
+                {"id": "chat", "prompt": "To be", "chat": True},
+                {"id": "messages", "messages": [{"role": "system", "content": "Verse."},
+                                                {"role": "user", "content": "To be"}]},
+                {"id": "role", "messages": [{"role": "narrator", "content": "x"}]},
+                {"id": "both", "prompt": "x", "messages": [{"role": "user", "content": "x"}]},
+                {"id": "empty", "messages": []},
+                {"id": "flag", "prompt": "x", "chat": "yes"},
+            ])
+
+            def tokenize(*args):
+                return subprocess.run([PROGRAM, "tokenize", "--model", DEMO, *args], capture_output=True, text=True,
+                                      timeout=300)
+
+            done = tokenize("--jsonl", path, "--chat-template", template)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertEqual(done.stderr.splitlines(), [
+                f"iglens: tokenize: {path}:3: record 'role': message role 'narrator' is not system, user, assistant "
+                "or tool, left out",
+                f"iglens: tokenize: {path}:4: record 'both': \"messages\" is a chat of its own: give no \"prompt\" "
+                "or \"chat\" with it, left out",
+                f"iglens: tokenize: {path}:5: record 'empty': \"messages\" must be a non-empty list of "
+                "{\"role\", \"content\"} strings, left out",
+                f"iglens: tokenize: {path}:6: record 'flag': \"chat\" must be true or false, left out"])
+            ids = {r["id"]: r["prompt_ids"] for r in map(json.loads, done.stdout.splitlines())}
+            for record_id, text in (("chat", "user: To be<|endoftext|>assistant:"),
+                                    ("messages", "system: Verse.<|endoftext|>user: To be<|endoftext|>assistant:")):
+                self.assertEqual(ids[record_id], json.loads(tokenize("--special-tokens", text).stdout))
+            chat = tokenize("--chat-template", template, "--system", "Verse.", "To be")
+            self.assertEqual(json.loads(chat.stdout)["text"], "system: Verse.<|endoftext|>user: To be<|endoftext|>assistant:")
+            self.assertEqual(json.loads(chat.stdout)["ids"], ids["messages"])
+            # Without a template of its own or --chat-template: one line, before any record.
+            for args in (["--chat", "To be"], ["--jsonl", path, "--chat"]):
+                refused = tokenize(*args)
+                self.assertEqual(refused.returncode, 1)
+                self.assertEqual(refused.stderr, f"iglens: error: the model '{DEMO}' has no chat template: give one "
+                                                 "with --chat-template FILE\n")
+            broken = os.path.join(tmp, "broken.jinja")
+            with open(broken, "w", encoding="utf-8") as f:
+                f.write("{% for m in messages %}{{ m | no_such_filter }}{% endfor %}")
+            refused = tokenize("--chat-template", broken, "To be")
+            self.assertEqual(refused.returncode, 1)
+            self.assertEqual(refused.stderr.count("\n"), 1, refused.stderr)
+            self.assertIn(f"'{broken}': chat template: ", refused.stderr)
+
     def test_every_record_is_tokenized_as_corpus_and_tokenize_do(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = write_jsonl(tmp, [RECORDS[0], "[1, 2]", RECORDS[1], {"id": "x"}, RECORDS[5]])

@@ -53,12 +53,14 @@ TEST_CASE("a chat renders with its messages, the generation prompt and the speci
   const iglens::ChatTemplate chat(kChatMl, "'t.jinja'");
   CHECK(chat.render(iglens::chat_messages("Hi", std::string("Be brief."))) ==
         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
-  CHECK(chat.render(iglens::chat_messages("Hi"), /*add_generation_prompt=*/false) == "<|im_start|>user\nHi<|im_end|>\n");
+  CHECK(chat.render(iglens::chat_messages("Hi"), /*add_generation_prompt=*/false) ==
+        "<|im_start|>user\nHi<|im_end|>\n");
 
   use_utc();
-  const iglens::ChatTemplate tokens("{{ bos_token }}|{{ eos_token }}|{{ pad_token }}|{{ strftime_now('%d %b %Y') }}|"
-                                    "{{ tools is none }}|{{ messages | length }}",
-                                    "'t.jinja'", {std::string("<s>"), std::string("</s>"), std::nullopt, std::nullopt});
+  const iglens::ChatTemplate tokens(
+      "{{ bos_token }}|{{ eos_token }}|{{ pad_token }}|{{ strftime_now('%d %b %Y') }}|"
+      "{{ tools is none }}|{{ messages | length }}",
+      "'t.jinja'", {std::string("<s>"), std::string("</s>"), std::nullopt, std::nullopt});
   // An absent token is undefined and renders as nothing, as in transformers.
   CHECK(tokens.render(iglens::chat_messages("Hi"), true, k26July2024) == "<s>|</s>||26 Jul 2024|True|1");
 }
@@ -103,8 +105,9 @@ TEST_CASE("a broken or hostile template is a one-line error, and this process go
   // A file of its own.
   const auto folder = fs::temp_directory_path() / "iglens-chat-template-test";
   fs::create_directories(folder);
-  CHECK(error_of([&] { iglens::ChatTemplate::from_file(folder / "missing.jinja"); })
-            .rfind("cannot read the chat template '" + (folder / "missing.jinja").string() + "'", 0) == 0);
+  CHECK(error_of([&] {
+          iglens::ChatTemplate::from_file(folder / "missing.jinja");
+        }).rfind("cannot read the chat template '" + (folder / "missing.jinja").string() + "'", 0) == 0);
   fs::remove_all(folder);
 }
 
@@ -121,8 +124,9 @@ TEST_CASE("a Hugging Face folder keeps its template in chat_template.jinja or to
                     .dump());
   write(folder / "special_tokens_map.json", R"({"eos_token": "</s>"})");
   CHECK(iglens::detail::hf_chat_template(folder)->render(iglens::chat_messages("Hi")) == "<s></s>Hi");
-  write(config, nlohmann::json({{"chat_template", {{{"name", "tool_use"}, {"template", "tools"}},
-                                                   {{"name", "default"}, {"template", "{{ 'chat' }}"}}}}})
+  write(config, nlohmann::json({{"chat_template",
+                                 {{{"name", "tool_use"}, {"template", "tools"}},
+                                  {{"name", "default"}, {"template", "{{ 'chat' }}"}}}}})
                     .dump());
   CHECK(iglens::detail::hf_chat_template(folder)->render(iglens::chat_messages("Hi")) == "chat");
   write(config, nlohmann::json({{"chat_template", {{{"name", "tool_use"}, {"template", "tools"}}}}}).dump());
