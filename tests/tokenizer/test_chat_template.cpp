@@ -184,3 +184,30 @@ TEST_CASE("real models' chat templates render as transformers renders them", "[.
   WARN(rendered << " chats rendered as transformers renders them, " << refused << " refused by both, " << skipped
                 << " that transformers cannot render without tools");
 }
+
+TEST_CASE("a tokenizer folder saved by transformers gives apply_chat_template's ids", "[.chat_reference]") {
+  // Llama 3.2 (BOS written by the template, and added by its tokenizer's post-processor too: once in
+  // all), Qwen 2.5 (its default system message) and Gemma 2 (no system role).
+  use_utc();
+  std::ifstream in(IGLENS_TEST_CHAT_TEMPLATE_REFERENCE);
+  REQUIRE(in.good());
+  const auto reference = nlohmann::json::parse(in);
+  REQUIRE(reference.at("tokenized").size() == 3);
+  for (const auto& folder_chats : reference.at("tokenized")) {
+    const fs::path folder = folder_chats.at("folder").get<std::string>();
+    std::ifstream json_file(folder / "tokenizer.json", std::ios::binary);
+    const std::string json((std::istreambuf_iterator<char>(json_file)), std::istreambuf_iterator<char>());
+    const auto tokenizer = iglens::Tokenizer::from_hf_tokenizer_json(json, "tokenizer.json");
+    const auto chat = iglens::detail::hf_chat_template(folder);
+    REQUIRE(chat.has_value());
+    REQUIRE(folder_chats.at("chats").size() >= 2);
+    for (const auto& c : folder_chats.at("chats")) {
+      std::vector<iglens::ChatMessage> messages;
+      for (const auto& m : c.at("messages")) messages.push_back({m.at("role"), m.at("content")});
+      INFO(folder.filename().string() << ": " << c.at("messages").dump());
+      const auto prompt = iglens::encode_chat(*chat, tokenizer, messages, k26July2024);
+      CHECK(prompt.text == c.at("text").get<std::string>());
+      CHECK(prompt.ids == c.at("ids").get<std::vector<std::int64_t>>());
+    }
+  }
+}

@@ -171,9 +171,9 @@ struct ChatPrompt {
 };
 
 inline ChatPrompt encode_chat(const ChatTemplate& chat_template, const Tokenizer& tokenizer,
-                              const std::vector<ChatMessage>& messages) {
+                              const std::vector<ChatMessage>& messages, std::optional<std::time_t> now = std::nullopt) {
   ChatPrompt prompt;
-  prompt.text = chat_template.render(messages);
+  prompt.text = chat_template.render(messages, /*add_generation_prompt=*/true, now);
   prompt.ids = tokenizer.encode(prompt.text, EncodeOptions{/*special_tokens=*/true, /*add_bos=*/false});
   return prompt;
 }
