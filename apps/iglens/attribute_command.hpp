@@ -140,6 +140,17 @@ inline std::int64_t single_token(const Tokenizer& tokenizer, const std::string& 
   return ids.front();
 }
 
+// The settings that need only the tokenizer and the chat template (--stop and
+// --foil tokens, the chat template), checked before any weight is read.
+inline void check_text_settings(const AttributeSettings& s) {
+  if (s.stop.empty() && !s.foil && !s.uses_chat()) return;
+  const auto tokenizer = ProgramModel::load_tokenizer(s.model);
+  for (const auto& text : s.stop) single_token(tokenizer, text, "--stop", true);
+  if (s.foil && *s.foil != automatic_foil) single_token(tokenizer, *s.foil, "--foil");
+  if (s.uses_chat())
+    chosen_chat_template(ProgramModel::load_chat_template(s.model), tokenizer, s.chat_template, s.model);
+}
+
 inline std::vector<double> to_doubles(const torch::Tensor& t) {
   auto values = t.to(torch::kCPU, torch::kDouble).contiguous();
   return {values.data_ptr<double>(), values.data_ptr<double>() + values.numel()};
@@ -248,7 +259,7 @@ class Attributor {
       : settings_(s),
         options_(options_from(s)),
         device_(parse_device(s.device)),
-        lens_(ProgramModel::load(s.model)),
+        lens_((detail::check_text_settings(s), ProgramModel::load(s.model))),
         show_progress_(show_progress) {
     auto& model = lens_.model();
     const auto layers = options_.layers.resolve(model.n_layer());  // layer range errors before any computation
