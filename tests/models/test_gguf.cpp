@@ -15,6 +15,7 @@
 
 #include "iglens/engine/lens.hpp"
 #include "iglens/models/load_gguf.hpp"
+#include "iglens/models/load_hf.hpp"
 #include "reference.hpp"
 
 using namespace iglens;
@@ -63,6 +64,28 @@ TEST_CASE("A Mistral folder converted by llama.cpp's own converter equals transf
     const auto ids = ids_tensor(sequence.ids);
     CHECK(max_abs_diff(model.logits(ids)[0], sequence.logits) <= 1e-8);
     CHECK(max_abs_diff(model.residual_stream(ids).squeeze(1), sequence.residual_stream) <= 1e-8);
+  }
+}
+
+TEST_CASE("A Llama 3 GGUF made by llama.cpp's converter equals transformers, with its frequency scaling",
+          "[models][gguf]") {
+  // The converter stores Llama 3's RoPE scaling as rope_freqs.weight, one divisor per frequency in
+  // float32, computed from float32 frequencies: the divisors are the folder's (float64) ones within two
+  // float32 roundings (2^-22 of themselves), and the model is transformers' within what that moves.
+  const auto dir = iglens::testing::reference_dir() + "/converted/";
+  auto model = load_gguf_decoder(dir + "llama3.gguf");
+  const auto folder_factors = load_hf_decoder(dir + "llama3").config().rope_frequency_factors;
+  const auto& factors = model.config().rope_frequency_factors;
+  REQUIRE(factors.size() == folder_factors.size());
+  for (std::size_t i = 0; i < factors.size(); ++i) {
+    CHECK(std::abs(factors[i] - folder_factors[i]) <= folder_factors[i] * std::ldexp(1.0, -22));
+  }
+  model.to(torch::kFloat64);
+  torch::NoGradGuard no_grad;
+  for (const auto& sequence : iglens::testing::tiny_reference("llama3", "converted")) {
+    const auto ids = ids_tensor(sequence.ids);
+    CHECK(max_abs_diff(model.logits(ids)[0], sequence.logits) <= 1e-6);
+    CHECK(max_abs_diff(model.residual_stream(ids).squeeze(1), sequence.residual_stream) <= 1e-6);
   }
 }
 

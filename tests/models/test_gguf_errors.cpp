@@ -31,14 +31,6 @@ TEST_CASE("GGUF tensor shape that disagrees with the metadata names both shapes"
                       "metadata implies [16, 32]"));
 }
 
-TEST_CASE("A Llama 3 GGUF made by llama.cpp's converter is refused, naming its frequency scaling", "[models][errors]") {
-  // The converter stores Llama 3's RoPE scaling only as this tensor; ignoring it changed target
-  // probabilities tenfold.
-  CHECK_THAT(error_of([] { load_gguf_decoder(iglens::testing::reference_dir() + "/converted/llama3.gguf"); }),
-             Contains("llama3.gguf': tensor 'rope_freqs.weight' holds Llama 3 RoPE frequency scaling, which is not "
-                      "supported yet"));
-}
-
 TEST_CASE("GGUF tensors the decoder would ignore are refused by name", "[models][errors]") {
   CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("attn_q_bias.gguf")); }),
              Contains("attn_q_bias.gguf': tensor 'blk.0.attn_q.bias' is not used by the llama decoder (biases is not "

@@ -23,9 +23,10 @@ std::string tiny_folder(const std::string& name) { return iglens::testing::refer
 
 // Logits and every residual layer within `tolerance` of transformers, and the
 // closed-form readout of the last residual equal to the logits.
-void check_against_reference(DecoderModel& model, const std::string& name, double tolerance) {
+void check_against_reference(DecoderModel& model, const std::string& name, double tolerance,
+                             const std::string& group = "tiny") {
   torch::NoGradGuard no_grad;
-  for (const auto& sequence : iglens::testing::tiny_reference(name)) {
+  for (const auto& sequence : iglens::testing::tiny_reference(name, group)) {
     CAPTURE(name, sequence.ids.size());
     const auto ids = ids_tensor(sequence.ids);
     const auto logits = model.logits(ids).squeeze(0);
@@ -66,6 +67,28 @@ TEST_CASE("Hugging Face Llama folders (GQA, tied and untied, sharded): float64 e
     model.to(torch::kFloat64);
     check_against_reference(model, name, 1e-8);
   }
+}
+
+TEST_CASE("A Llama 3 folder (rope_scaling llama3) equals transformers' float64, frequency scaling included",
+          "[models][hf]") {
+  auto model = load_hf_decoder(iglens::testing::reference_dir() + "/converted/llama3");
+  const auto& factors = model.config().rope_frequency_factors;
+  // head_dim 8, base 500000, original context 8192, factor 8, low 1, high 4: wavelengths 2 pi and 167
+  // (below 8192 / 4: kept), 4443 (between: interpolated) and 118000 (beyond 8192: divided by 8).
+  REQUIRE(factors.size() == 4);
+  const double pi = 3.14159265358979323846, smooth = (8192.0 / (2 * pi * std::sqrt(500000.0)) - 1.0) / 3.0;
+  CHECK((factors[0] == 1.0 && factors[1] == 1.0 && factors[3] == 8.0));
+  CHECK(std::abs(factors[2] - 1.0 / ((1 - smooth) / 8.0 + smooth)) <= 1e-14);
+  model.to(torch::kFloat64);
+  check_against_reference(model, "llama3", 1e-8, "converted");
+  // The check sees the scaling: without it, the same weights miss transformers by 100x the tolerance
+  // (Llama 3 scales only wavelengths beyond 8192 / 4, which move little over these first positions).
+  auto config = model.config();
+  config.rope_frequency_factors.clear();
+  DecoderModel plain(config, model.weights(), "plain RoPE");
+  torch::NoGradGuard no_grad;
+  const auto sequence = iglens::testing::tiny_reference("llama3", "converted").front();
+  CHECK(max_abs_diff(plain.logits(ids_tensor(sequence.ids)).squeeze(0), sequence.logits) > 1e-6);
 }
 
 TEST_CASE("Stored tensors known to carry no computation (rotary inv_freq, a tied head's copy) are ignored",

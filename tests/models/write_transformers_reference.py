@@ -52,11 +52,24 @@ def llama_in_float64():
         variance = hidden_states.pow(2).mean(-1, keepdim=True)
         return self.weight * (hidden_states * torch.rsqrt(variance + self.variance_epsilon))
 
+    rope_utils = transformers.modeling_rope_utils
+
+    def default_frequencies_in_float64(config, device=None, seq_len=None, **kwargs):
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        dim = int(head_dim * getattr(config, "partial_rotary_factor", 1.0))
+        return 1.0 / (config.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim)), 1.0
+
+    # transformers' own llama3 scaling (_compute_llama3_parameters) reads the default frequencies through
+    # this name: it then scales float64 frequencies, in float64.
+    rope_utils._compute_default_rope_parameters = default_frequencies_in_float64
+
     def rotary(self, x, position_ids):
-        assert self.rope_type == "default", "only the default RoPE is patched"
-        dim = 2 * self.inv_freq.numel()
-        base = self.config.rope_theta
-        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
+        assert self.rope_type in ("default", "llama3"), "only the default and llama3 RoPE are patched"
+        if self.rope_type == "default":
+            inv_freq, scale = default_frequencies_in_float64(self.config)
+        else:
+            inv_freq, scale = rope_utils._compute_llama3_parameters(self.config, None)
+        assert inv_freq.dtype == torch.float64 and scale == 1.0
         angles = position_ids[:, :, None].to(torch.float64) * inv_freq
         angles = torch.cat((angles, angles), dim=-1)
         return angles.cos().to(x.dtype), angles.sin().to(x.dtype)
@@ -334,7 +347,10 @@ def write_converted(llama_cpp_dir, out):
         vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=64, rope_theta=500000.0,
         rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                      "original_max_position_embeddings": 16})
+                      "original_max_position_embeddings": 8192})
+    # Llama 3's own 8192: llama.cpp's converter (0.3.2) reads the original context from the config's top
+    # level, not from rope_scaling, and falls back to 8192. With head_dim 8 and base 500000 the four
+    # wavelengths (6.3, 167, 4443, 118000) fall in all three of the scaling's regimes.
     mistral = transformers.MistralConfig(
         vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=64, rope_theta=10000.0, rms_norm_eps=1e-5,
@@ -355,8 +371,7 @@ def write_converted(llama_cpp_dir, out):
                               capture_output=True, text=True)
         if done.returncode != 0:
             sys.exit(f"llama.cpp's converter failed on {folder}:\n{done.stderr}")
-        if name == "mistral":
-            write_json_reference(model.to(torch.float64).eval(), TINY_IDS, os.path.join(out, name + ".json"))
+        write_json_reference(model.to(torch.float64).eval(), TINY_IDS, os.path.join(out, name + ".json"))
 
 
 # Three prompts for SmolLM2, ids from the GGUF file's own tokenizer (transformers' AutoTokenizer with

@@ -289,6 +289,9 @@ class DecoderModel {
     const auto half = config_.head_dim / 2;
     auto exponents = torch::arange(0, half, f64) * (2.0 / static_cast<double>(config_.head_dim));
     auto inverse_frequency = torch::pow(config_.rope_base, exponents).reciprocal();
+    if (!config_.rope_frequency_factors.empty()) {
+      inverse_frequency = inverse_frequency / torch::tensor(config_.rope_frequency_factors, f64);
+    }
     auto angles = torch::arange(offset, offset + length, f64).unsqueeze(1) * inverse_frequency;
     const auto options = torch::dtype(dtype()).device(device());
     return {angles.cos().to(options), angles.sin().to(options)};

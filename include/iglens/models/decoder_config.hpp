@@ -2,8 +2,10 @@
 // The shape of a native decoder: which architecture and its sizes, as read
 // from a Hugging Face config.json or a GGUF file's metadata.
 
+#include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "iglens/engine/norm_kind.hpp"
 #include "iglens/error.hpp"
@@ -31,6 +33,9 @@ struct DecoderConfig {
   std::int64_t context_length = 0;
   double norm_eps = 1e-5;
   double rope_base = 10000.0;  // llama only
+  // llama: each RoPE frequency i (of head_dim / 2) is divided by factor i;
+  // Llama 3's frequency scaling. Empty: plain RoPE.
+  std::vector<double> rope_frequency_factors;
   bool tied_embeddings = true;
 
   NormKind norm_kind() const { return architecture == Architecture::gpt2 ? NormKind::layer_norm : NormKind::rms_norm; }
@@ -67,6 +72,13 @@ struct DecoderConfig {
     } else {
       require(head_dim % 2 == 0, "decoder config: RoPE needs an even head_dim, got {}", head_dim);
       require(rope_base > 1.0, "decoder config: rope base must be > 1, got {}", rope_base);
+      require(
+          rope_frequency_factors.empty() || static_cast<std::int64_t>(rope_frequency_factors.size()) == head_dim / 2,
+          "decoder config: {} RoPE frequency factors for {} frequencies", rope_frequency_factors.size(), head_dim / 2);
+      for (const auto factor : rope_frequency_factors) {
+        require(std::isfinite(factor) && factor > 0.0, "decoder config: RoPE frequency factor {} is not positive",
+                factor);
+      }
     }
   }
 };

@@ -85,11 +85,6 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
       {"block_count", "embedding_length", "feed_forward_length", "attention.head_count", "attention.head_count_kv",
        "attention.key_length", "attention.value_length", "attention.layer_norm_rms_epsilon", "rope.freq_base",
        "context_length", "rope.dimension_count"});
-  // Llama 3's frequency scaling has no key: the converter writes it as this tensor.
-  require(!file.find_tensor("rope_freqs.weight"),
-          "model file '{}': tensor 'rope_freqs.weight' holds Llama 3 RoPE frequency scaling, which is not "
-          "supported yet",
-          path);
   DecoderConfig c;
   c.architecture = Architecture::llama;
   c.n_layer = file.get_integer("llama.block_count");
@@ -110,6 +105,12 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
           c.head_dim);
 
   GgufWeightReader reader(file);
+  // Llama 3's frequency scaling has no key: the converter writes it as this
+  // tensor of per-frequency divisors.
+  if (reader.has("rope_freqs.weight")) {
+    const auto factors = reader.read("rope_freqs.weight", {c.head_dim / 2}).to(torch::kFloat64);
+    c.rope_frequency_factors.assign(factors.data_ptr<double>(), factors.data_ptr<double>() + factors.numel());
+  }
   const auto embedding_shape = reader.shape_of("token_embd.weight");
   require(!embedding_shape.empty(), "model file '{}' has no tensor 'token_embd.weight'", path);
   require(embedding_shape.size() == 2, "model file '{}': tensor 'token_embd.weight' has shape {}, expected [vocab, {}]",

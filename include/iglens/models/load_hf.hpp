@@ -3,6 +3,7 @@
 // GPT2LMHeadModel or LlamaForCausalLM. Weights are read as float32 (F32,
 // F16 and BF16 exactly); DecoderModel::to(torch::kFloat64) widens them.
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -151,6 +152,48 @@ inline DecoderModel load_hf_gpt2(const HfFolder& hf, const std::string& source) 
   return DecoderModel(c, std::move(w), source);
 }
 
+// Llama 3's RoPE scaling (`rope_scaling` of type llama3) as a divisor per
+// frequency, transformers' _compute_llama3_parameters in float64: long
+// wavelengths (beyond original context / low_freq_factor) are divided by
+// `factor`, short ones (below original context / high_freq_factor) kept, and
+// those between interpolated smoothly. llama.cpp's converter writes the same
+// divisors as the tensor rope_freqs.weight.
+inline std::vector<double> llama3_frequency_factors(const nlohmann::json& scaling, std::int64_t head_dim,
+                                                    double rope_base, const std::string& config_file) {
+  const auto number = [&](const char* key) {
+    const auto found = scaling.find(key);
+    require(found != scaling.end() && found->is_number(), "{}: rope_scaling of type llama3 needs a number '{}'",
+            config_file, key);
+    return found->get<double>();
+  };
+  for (const auto& [key, value] : scaling.items()) {
+    const bool known = key == "rope_type" || key == "type" || key == "factor" || key == "low_freq_factor" ||
+                       key == "high_freq_factor" || key == "original_max_position_embeddings";
+    require(known, "{}: rope_scaling key '{}' is not known for type llama3", config_file, key);
+  }
+  const double factor = number("factor"), low = number("low_freq_factor"), high = number("high_freq_factor"),
+               original = number("original_max_position_embeddings");
+  require(factor > 0 && low > 0 && high > low && original > 0,
+          "{}: rope_scaling llama3 needs factor > 0, 0 < low_freq_factor < high_freq_factor and an original context "
+          "> 0 (got {}, {}, {}, {})",
+          config_file, factor, low, high, original);
+  const double pi = 3.14159265358979323846;
+  std::vector<double> factors;
+  for (std::int64_t i = 0; i < head_dim / 2; ++i) {
+    const double wavelength =
+        2 * pi * std::pow(rope_base, 2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
+    if (wavelength < original / high) {
+      factors.push_back(1.0);
+    } else if (wavelength > original / low) {
+      factors.push_back(factor);
+    } else {
+      const double smooth = (original / wavelength - low) / (high - low);
+      factors.push_back(1.0 / ((1 - smooth) / factor + smooth));
+    }
+  }
+  return factors;
+}
+
 inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source) {
   const auto config_file = hf.folder() + "/config.json";
   require_known_config(hf,
@@ -158,9 +201,15 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source)
                         "intermediate_size", "vocab_size", "max_position_embeddings", "rms_norm_eps", "rope_theta",
                         "tie_word_embeddings", "hidden_act", "rope_scaling", "attention_bias", "mlp_bias"},
                        "llama");
-  require(hf.config().value("rope_scaling", nlohmann::json()).is_null(),
-          "{}: rope_scaling {} is not supported (only plain RoPE)", config_file,
-          hf.config().value("rope_scaling", nlohmann::json()).dump());
+  const auto scaling = hf.config().value("rope_scaling", nlohmann::json());
+  std::string scaling_type;
+  if (!scaling.is_null()) {
+    require(scaling.is_object(), "{}: rope_scaling must be an object or null", config_file);
+    const auto type = scaling.contains("rope_type") ? scaling["rope_type"] : scaling.value("type", nlohmann::json());
+    scaling_type = type.is_string() ? type.get<std::string>() : type.dump();
+    require(scaling_type == "llama3" || scaling_type == "default",
+            "{}: rope_scaling of type '{}' is not supported (supported: llama3)", config_file, scaling_type);
+  }
   for (const char* key : {"attention_bias", "mlp_bias"}) {
     require(!hf.find_bool(key).value_or(false), "{}: {} true is not supported", config_file, key);
   }
@@ -180,6 +229,9 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source)
   c.norm_eps = hf.find_double("rms_norm_eps").value_or(1e-6);
   c.rope_base = hf.find_double("rope_theta").value_or(10000.0);
   c.tied_embeddings = hf.find_bool("tie_word_embeddings").value_or(false);
+  if (scaling_type == "llama3") {
+    c.rope_frequency_factors = llama3_frequency_factors(scaling, c.head_dim, c.rope_base, config_file);
+  }
   try {
     c.validate();
   } catch (const Error& e) {
