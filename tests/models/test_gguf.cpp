@@ -89,6 +89,22 @@ TEST_CASE("A Llama 3 GGUF made by llama.cpp's converter equals transformers, wit
   }
 }
 
+TEST_CASE("A Qwen2 GGUF made by llama.cpp's converter equals transformers, biases and rotary order included",
+          "[models][gguf]") {
+  // Architecture qwen2: qwen2.* keys, blk.N.attn_{q,k,v}.bias, and Q/K rows kept in Hugging Face's
+  // half-split order (the converter permutes them for llama only).
+  auto model = load_gguf_decoder(iglens::testing::reference_dir() + "/converted/qwen2.gguf");
+  CHECK(model.config().family == "qwen2");
+  CHECK(model.config().qkv_bias);
+  model.to(torch::kFloat64);
+  torch::NoGradGuard no_grad;
+  for (const auto& sequence : iglens::testing::tiny_reference("qwen2", "converted")) {
+    const auto ids = ids_tensor(sequence.ids);
+    CHECK(max_abs_diff(model.logits(ids)[0], sequence.logits) <= 1e-8);
+    CHECK(max_abs_diff(model.residual_stream(ids).squeeze(1), sequence.residual_stream) <= 1e-8);
+  }
+}
+
 TEST_CASE("GGUF keys at the values that turn their feature off load as the plain file", "[models][gguf]") {
   const auto dir = iglens::testing::reference_dir() + "/tiny/";
   auto plain = load_gguf_decoder(dir + "llama_untied.gguf");

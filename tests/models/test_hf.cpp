@@ -91,6 +91,24 @@ TEST_CASE("A Llama 3 folder (rope_scaling llama3) equals transformers' float64, 
   CHECK(max_abs_diff(plain.logits(ids_tensor(sequence.ids)).squeeze(0), sequence.logits) > 1e-6);
 }
 
+TEST_CASE("A Qwen2 folder (query, key and value biases) equals transformers' float64", "[models][hf]") {
+  auto model = load_hf_decoder(iglens::testing::reference_dir() + "/converted/qwen2");
+  CHECK(model.config().family == "qwen2");
+  CHECK(model.config().qkv_bias);
+  CHECK(model.weights().layers[0].qkv_bias.size(0) == model.config().qkv_rows());
+  model.to(torch::kFloat64);
+  check_against_reference(model, "qwen2", 1e-8, "converted");
+  // The biases are seen: without them the same model misses transformers.
+  auto config = model.config();
+  config.qkv_bias = false;
+  auto weights = model.weights();
+  for (auto& layer : weights.layers) layer.qkv_bias = torch::Tensor();
+  DecoderModel unbiased(config, weights, "no biases");
+  torch::NoGradGuard no_grad;
+  const auto sequence = iglens::testing::tiny_reference("qwen2", "converted").front();
+  CHECK(max_abs_diff(unbiased.logits(ids_tensor(sequence.ids)).squeeze(0), sequence.logits) > 1e-3);
+}
+
 TEST_CASE("Stored tensors known to carry no computation (rotary inv_freq, a tied head's copy) are ignored",
           "[models][hf]") {
   auto model = load_hf_decoder(tiny_folder("llama_tied_with_buffers"));

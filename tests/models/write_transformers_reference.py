@@ -5,9 +5,10 @@
         float64 logits and hidden states for three id sequences, and broken folders / GGUF files for
         the error tests.
     write_transformers_reference.py converted LLAMA_CPP_DIR OUT_DIR
-        Tiny random Llama 3 (rope_scaling llama3) and Mistral folders turned into F32 GGUF files by
-        llama.cpp's own convert_hf_to_gguf.py (scripts/fetch-llama-cpp.sh), as every GGUF on the hub
-        is made, and the Mistral model's float64 logits and hidden states for the tiny id sequences.
+        Tiny random Llama 3 (rope_scaling llama3), Mistral and Qwen2 (q/k/v biases) folders turned into
+        F32 GGUF files by llama.cpp's own convert_hf_to_gguf.py (scripts/fetch-llama-cpp.sh), as every
+        GGUF on the hub is made, and each model's float64 logits and hidden states for the tiny id
+        sequences.
     write_transformers_reference.py smollm2 GGUF OUT_DIR
         SmolLM2 loaded from its GGUF file by transformers: float64 logits and hidden states of three
         prompts (raw little-endian float64 files), and the same model saved as a float32 HF folder.
@@ -81,6 +82,9 @@ def llama_in_float64():
         return angles.cos().to(x.dtype), angles.sin().to(x.dtype)
 
     mistral = transformers.models.mistral.modeling_mistral
+    qwen2 = transformers.models.qwen2.modeling_qwen2
+    qwen2.Qwen2RMSNorm.forward = rms_norm
+    qwen2.Qwen2RotaryEmbedding.forward = rotary
     llama.nn.functional.softmax = softmax_keeping_float64  # torch's own function, seen by every module
     llama.LlamaRMSNorm.forward = rms_norm
     llama.LlamaRotaryEmbedding.forward = rotary
@@ -355,13 +359,19 @@ def write_converted(llama_cpp_dir, out):
         vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=64, rope_theta=10000.0, rms_norm_eps=1e-5,
         sliding_window=None)
+    qwen2 = transformers.Qwen2Config(
+        vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, rope_theta=10000.0, rms_norm_eps=1e-6,
+        tie_word_embeddings=False, use_sliding_window=False)
     for name, config, model_class in (("llama3", llama3, transformers.LlamaForCausalLM),
-                                      ("mistral", mistral, transformers.MistralForCausalLM)):
+                                      ("mistral", mistral, transformers.MistralForCausalLM),
+                                      ("qwen2", qwen2, transformers.Qwen2ForCausalLM)):
         torch.manual_seed(4)
         model = model_class(config)
         with torch.no_grad():
             for key, p in model.named_parameters():
-                if key.endswith("norm.weight"):
+                # Norm gains start at 1 and biases at 0: perturb both so that the tests see them.
+                if key.endswith("norm.weight") or key.endswith(".bias"):
                     p.add_(0.1 * torch.randn_like(p))
         folder = os.path.join(out, name)
         shutil.rmtree(folder, ignore_errors=True)

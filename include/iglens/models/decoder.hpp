@@ -223,7 +223,7 @@ class DecoderModel {
       check(layer.attn_norm_weight, prefix + "attn_norm_weight", true, {d});
       check(layer.attn_norm_bias, prefix + "attn_norm_bias", gpt2, {d});
       check(layer.qkv_weight, prefix + "qkv_weight", true, {c.qkv_rows(), d});
-      check(layer.qkv_bias, prefix + "qkv_bias", gpt2, {c.qkv_rows()});
+      check(layer.qkv_bias, prefix + "qkv_bias", gpt2 || c.qkv_bias, {c.qkv_rows()});
       check(layer.attn_out_weight, prefix + "attn_out_weight", true, {d, attn});
       check(layer.attn_out_bias, prefix + "attn_out_bias", gpt2, {d});
       check(layer.mlp_norm_weight, prefix + "mlp_norm_weight", true, {d});

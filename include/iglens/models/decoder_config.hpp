@@ -32,6 +32,8 @@ struct DecoderConfig {
   std::int64_t vocab_size = 0;
   std::int64_t context_length = 0;
   double norm_eps = 1e-5;
+  std::string family;          // what the file calls it ("gpt2", "llama", "qwen2"), for descriptions
+  bool qkv_bias = false;       // llama: query, key and value projections with biases (Qwen2); gpt2 always
   double rope_base = 10000.0;  // llama only
   // llama: each RoPE frequency i (of head_dim / 2) is divided by factor i;
   // Llama 3's frequency scaling. Empty: plain RoPE.

@@ -77,29 +77,39 @@ inline torch::Tensor unpermute_rotary_rows(const torch::Tensor& rows, std::int64
   return rows.view({heads, head_dim / 2, 2, d}).transpose(1, 2).reshape({heads * head_dim, d});
 }
 
-inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& source) {
+// A GGUF architecture that the Llama decoder computes, as data.
+struct GgufLlamaFamily {
+  std::string name;    // general.architecture, and the prefix of its keys
+  bool qkv_bias;       // blk.N.attn_{q,k,v}.bias
+  bool permuted_rope;  // llama.cpp's converter stores Q and K rows in adjacent-pair order (llama only)
+};
+
+inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& source, const GgufLlamaFamily& family) {
   const auto& path = file.path();
-  // The keys read below; every other llama.* key is refused unless it is off.
+  const auto key = [&](const char* name) { return family.name + "." + name; };
+  // The keys read below; every other key of the architecture is refused unless it is off.
   require_known_metadata(
-      file, "llama",
+      file, family.name,
       {"block_count", "embedding_length", "feed_forward_length", "attention.head_count", "attention.head_count_kv",
        "attention.key_length", "attention.value_length", "attention.layer_norm_rms_epsilon", "rope.freq_base",
        "context_length", "rope.dimension_count"});
   DecoderConfig c;
   c.architecture = Architecture::llama;
-  c.n_layer = file.get_integer("llama.block_count");
-  c.d_model = file.get_integer("llama.embedding_length");
-  c.d_ff = file.get_integer("llama.feed_forward_length");
-  c.n_head = file.get_integer("llama.attention.head_count");
-  c.n_kv_head = file.find_integer("llama.attention.head_count_kv").value_or(c.n_head);
-  c.head_dim = file.find_integer("llama.attention.key_length").value_or(c.n_head > 0 ? c.d_model / c.n_head : 0);
-  c.norm_eps = file.get_number("llama.attention.layer_norm_rms_epsilon");
-  c.rope_base = file.find_number("llama.rope.freq_base").value_or(10000.0);
-  c.context_length = file.get_integer("llama.context_length");
-  const auto value_length = file.find_integer("llama.attention.value_length").value_or(c.head_dim);
+  c.family = family.name;
+  c.qkv_bias = family.qkv_bias;
+  c.n_layer = file.get_integer(key("block_count"));
+  c.d_model = file.get_integer(key("embedding_length"));
+  c.d_ff = file.get_integer(key("feed_forward_length"));
+  c.n_head = file.get_integer(key("attention.head_count"));
+  c.n_kv_head = file.find_integer(key("attention.head_count_kv")).value_or(c.n_head);
+  c.head_dim = file.find_integer(key("attention.key_length")).value_or(c.n_head > 0 ? c.d_model / c.n_head : 0);
+  c.norm_eps = file.get_number(key("attention.layer_norm_rms_epsilon"));
+  c.rope_base = file.find_number(key("rope.freq_base")).value_or(10000.0);
+  c.context_length = file.get_integer(key("context_length"));
+  const auto value_length = file.find_integer(key("attention.value_length")).value_or(c.head_dim);
   require(value_length == c.head_dim, "model file '{}': value length {} differs from key length {} (not supported)",
           path, value_length, c.head_dim);
-  const auto rope_dims = file.find_integer("llama.rope.dimension_count").value_or(c.head_dim);
+  const auto rope_dims = file.find_integer(key("rope.dimension_count")).value_or(c.head_dim);
   require(rope_dims == c.head_dim,
           "model file '{}': RoPE over {} of {} head dimensions is not supported (only all of them)", path, rope_dims,
           c.head_dim);
@@ -118,9 +128,9 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
   c.vocab_size = embedding_shape[0];
   // No output.weight: the head is the token embedding.
   c.tied_embeddings = !reader.has("output.weight");
-  const auto vocab_key = file.find_integer("llama.vocab_size");
+  const auto vocab_key = file.find_integer(key("vocab_size"));
   require(!vocab_key || *vocab_key == c.vocab_size,
-          "model file '{}': metadata 'llama.vocab_size' = {} but tensor 'token_embd.weight' has {} rows", path,
+          "model file '{}': metadata '{}' = {} but tensor 'token_embd.weight' has {} rows", path, key("vocab_size"),
           vocab_key.value_or(0), c.vocab_size);
   try {
     c.validate();
@@ -136,11 +146,21 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
     DecoderLayerWeights layer;
     layer.attn_norm_weight = reader.read(b + "attn_norm.weight", {d});
     layer.qkv_weight = torch::empty({c.qkv_rows(), d}, torch::kFloat32);
-    layer.qkv_weight.narrow(0, 0, q_rows)
-        .copy_(unpermute_rotary_rows(reader.read(b + "attn_q.weight", {q_rows, d}), c.n_head, hd));
-    layer.qkv_weight.narrow(0, q_rows, kv_rows)
-        .copy_(unpermute_rotary_rows(reader.read(b + "attn_k.weight", {kv_rows, d}), c.n_kv_head, hd));
+    // Q and K rows (and biases) in Hugging Face's half-split rotary order.
+    const auto rotary_rows = [&](const std::string& name, std::vector<std::int64_t> shape, std::int64_t heads) {
+      auto rows = reader.read(name, shape);
+      if (!family.permuted_rope) return rows;
+      return shape.size() == 1 ? unpermute_rotary_rows(rows.unsqueeze(1), heads, hd).squeeze(1)
+                               : unpermute_rotary_rows(rows, heads, hd);
+    };
+    layer.qkv_weight.narrow(0, 0, q_rows).copy_(rotary_rows(b + "attn_q.weight", {q_rows, d}, c.n_head));
+    layer.qkv_weight.narrow(0, q_rows, kv_rows).copy_(rotary_rows(b + "attn_k.weight", {kv_rows, d}, c.n_kv_head));
     reader.read_into(b + "attn_v.weight", {kv_rows, d}, layer.qkv_weight.narrow(0, q_rows + kv_rows, kv_rows));
+    if (c.qkv_bias) {
+      layer.qkv_bias = torch::cat({rotary_rows(b + "attn_q.bias", {q_rows}, c.n_head),
+                                   rotary_rows(b + "attn_k.bias", {kv_rows}, c.n_kv_head),
+                                   reader.read(b + "attn_v.bias", {kv_rows})});
+    }
     layer.attn_out_weight = reader.read(b + "attn_output.weight", {d, q_rows});
     layer.mlp_norm_weight = reader.read(b + "ffn_norm.weight", {d});
     layer.mlp_in_weight = torch::empty({2 * c.d_ff, d}, torch::kFloat32);
@@ -151,7 +171,7 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
   }
   w.final_norm_weight = reader.read("output_norm.weight", {d});
   if (!c.tied_embeddings) w.unembedding = reader.read("output.weight", {c.vocab_size, d});
-  reader.require_all_read("llama");
+  reader.require_all_read(family.name);
   return DecoderModel(c, std::move(w), source);
 }
 
@@ -160,9 +180,11 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
 // Every problem is an iglens::Error naming the file and the tensor or key.
 inline DecoderModel load_gguf_decoder(const GgufFile& file) {
   const auto architecture = file.get_string("general.architecture");
-  require(architecture == "llama", "model file '{}': architecture '{}' is not supported (supported: llama)",
-          file.path(), architecture);
-  return detail::load_gguf_llama(file, "GGUF file '" + file.path() + "'");
+  const auto source = "GGUF file '" + file.path() + "'";
+  if (architecture == "llama") return detail::load_gguf_llama(file, source, {"llama", false, true});
+  // Qwen2 / Qwen2.5: the converter keeps Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
+  if (architecture == "qwen2") return detail::load_gguf_llama(file, source, {"qwen2", true, false});
+  fail("model file '{}': architecture '{}' is not supported (supported: llama, qwen2)", file.path(), architecture);
 }
 
 inline DecoderModel load_gguf_decoder(const std::string& path) { return load_gguf_decoder(GgufFile::open(path)); }

@@ -98,6 +98,7 @@ inline DecoderModel load_hf_gpt2(const HfFolder& hf, const std::string& source) 
           config_file);
   DecoderConfig c;
   c.architecture = Architecture::gpt2;
+  c.family = "gpt2";
   c.n_layer = hf.get_int("n_layer");
   c.d_model = hf.get_int("n_embd");
   c.n_head = hf.get_int("n_head");
@@ -194,13 +195,40 @@ inline std::vector<double> llama3_frequency_factors(const nlohmann::json& scalin
   return factors;
 }
 
-inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source) {
+// A checkpoint family that the Llama decoder computes, as data: what its
+// config adds, what its weights add, and transformers' defaults for the keys
+// a saved config may leave out.
+struct HfLlamaFamily {
+  const char* name;  // the decoder's name in messages and descriptions
+  bool qkv_bias;     // q_proj, k_proj and v_proj carry biases
+  NameSet extra_keys;
+  std::int64_t default_vocab_size, default_context_length;
+};
+
+inline const HfLlamaFamily& hf_llama_family() {
+  static const HfLlamaFamily family{"llama", false, {"attention_bias", "mlp_bias"}, 32000, 2048};
+  return family;
+}
+
+// Qwen2 / Qwen2.5: Llama with biases on the query, key and value projections.
+// Its sliding window is off unless use_sliding_window says so.
+inline const HfLlamaFamily& hf_qwen2_family() {
+  static const HfLlamaFamily family{
+      "qwen2", true, {"use_sliding_window", "sliding_window", "max_window_layers"}, 151936, 32768};
+  return family;
+}
+
+inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
+                                  const HfLlamaFamily& family = hf_llama_family()) {
   const auto config_file = hf.folder() + "/config.json";
-  require_known_config(hf,
-                       {"num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
-                        "intermediate_size", "vocab_size", "max_position_embeddings", "rms_norm_eps", "rope_theta",
-                        "tie_word_embeddings", "hidden_act", "rope_scaling", "attention_bias", "mlp_bias"},
-                       "llama");
+  NameSet read = {"num_hidden_layers", "hidden_size",       "num_attention_heads", "num_key_value_heads",
+                  "head_dim",          "intermediate_size", "vocab_size",          "max_position_embeddings",
+                  "rms_norm_eps",      "rope_theta",        "tie_word_embeddings", "hidden_act",
+                  "rope_scaling"};
+  read.insert(family.extra_keys.begin(), family.extra_keys.end());
+  require_known_config(hf, read, family.name);
+  require(!hf.find_bool("use_sliding_window").value_or(false),
+          "{}: use_sliding_window true (sliding-window attention) is not supported", config_file);
   const auto scaling = hf.config().value("rope_scaling", nlohmann::json());
   std::string scaling_type;
   if (!scaling.is_null()) {
@@ -215,17 +243,19 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source)
   }
   const auto activation = hf.find_string("hidden_act").value_or("silu");
   require(activation == "silu", "{}: hidden_act '{}' is not supported (only silu)", config_file, activation);
-  // Defaults are transformers' LlamaConfig defaults.
+  // Defaults are transformers' config defaults of the family.
   DecoderConfig c;
   c.architecture = Architecture::llama;
+  c.family = family.name;
+  c.qkv_bias = family.qkv_bias;
   c.n_layer = hf.get_int("num_hidden_layers");
   c.d_model = hf.get_int("hidden_size");
   c.n_head = hf.get_int("num_attention_heads");
   c.n_kv_head = hf.find_int("num_key_value_heads").value_or(c.n_head);
   c.head_dim = hf.find_int("head_dim").value_or(c.n_head > 0 ? c.d_model / c.n_head : 0);
   c.d_ff = hf.get_int("intermediate_size");
-  c.vocab_size = hf.find_int("vocab_size").value_or(32000);
-  c.context_length = hf.find_int("max_position_embeddings").value_or(2048);
+  c.vocab_size = hf.find_int("vocab_size").value_or(family.default_vocab_size);
+  c.context_length = hf.find_int("max_position_embeddings").value_or(family.default_context_length);
   c.norm_eps = hf.find_double("rms_norm_eps").value_or(1e-6);
   c.rope_base = hf.find_double("rope_theta").value_or(10000.0);
   c.tied_embeddings = hf.find_bool("tie_word_embeddings").value_or(false);
@@ -249,6 +279,11 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source)
     layer.qkv_weight = reader.read_stacked(
         {b + "self_attn.q_proj.weight", b + "self_attn.k_proj.weight", b + "self_attn.v_proj.weight"},
         {c.n_head * hd, c.n_kv_head * hd, c.n_kv_head * hd}, d);
+    if (c.qkv_bias) {
+      layer.qkv_bias = torch::cat({reader.read(b + "self_attn.q_proj.bias", {c.n_head * hd}),
+                                   reader.read(b + "self_attn.k_proj.bias", {c.n_kv_head * hd}),
+                                   reader.read(b + "self_attn.v_proj.bias", {c.n_kv_head * hd})});
+    }
     layer.attn_out_weight = reader.read(b + "self_attn.o_proj.weight", {d, c.n_head * hd});
     layer.mlp_norm_weight = reader.read(b + "post_attention_layernorm.weight", {d});
     layer.mlp_in_weight =
@@ -260,7 +295,7 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source)
   // A tied model may still carry a copy of the head; transformers ignores it, so do we.
   if (!c.tied_embeddings) w.unembedding = reader.read("lm_head.weight", {c.vocab_size, d});
   // rotary_emb.inv_freq, in older checkpoints, is recomputed from rope_theta (transformers ignores the stored one).
-  reader.require_all_read("llama", [&](std::string_view name) {
+  reader.require_all_read(family.name, [&](std::string_view name) {
     return ends_with(name, ".rotary_emb.inv_freq") || (c.tied_embeddings && name == "lm_head.weight");
   });
   return DecoderModel(c, std::move(w), source);
@@ -277,14 +312,16 @@ inline DecoderModel load_hf_decoder(const HfFolder& hf) {
     const auto type = hf.find_string("model_type").value_or("");
     if (type == "gpt2") architectures.push_back("GPT2LMHeadModel");
     if (type == "llama") architectures.push_back("LlamaForCausalLM");
+    if (type == "qwen2") architectures.push_back("Qwen2ForCausalLM");
   }
   for (const auto& name : architectures) {
     if (name == "GPT2LMHeadModel") return detail::load_hf_gpt2(hf, source);
-    if (name == "LlamaForCausalLM") return detail::load_hf_llama(hf, source);
+    if (name == "LlamaForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_llama_family());
+    if (name == "Qwen2ForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_qwen2_family());
   }
   fail(
       "{}/config.json: architecture '{}' in config.json is not supported (supported: GPT2LMHeadModel, "
-      "LlamaForCausalLM)",
+      "LlamaForCausalLM, Qwen2ForCausalLM)",
       hf.folder(), architectures.empty() ? std::string("(none)") : architectures.front());
 }
 

@@ -99,6 +99,7 @@ inline Tokenizer hf_tokenizer(const std::filesystem::path& folder) {
 inline nlohmann::json config_json(const DecoderConfig& c) {
   nlohmann::json j = {
       {"architecture", architecture_name(c.architecture)},
+      {"family", c.family},
       {"n_layer", c.n_layer},
       {"d_model", c.d_model},
       {"n_head", c.n_head},
