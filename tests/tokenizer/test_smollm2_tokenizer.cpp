@@ -93,6 +93,55 @@ TEST_CASE("tokenizer.json saved by tokenizers gives the same ids", "[.smollm2]")
   check_all_cases(gpt2, kSpecials, [](const Smollm2Case& c) { return c.gpt2_special; });
 }
 
+TEST_CASE("Llama 3's and Qwen2's pre-tokenizers on SmolLM2's vocabulary: tokenizers' ids", "[.smollm2]") {
+  // tokenizer.json with Split(regex) + ByteLevel(use_regex=false), Llama 3's with ignore_merges, as
+  // those models' tokenizer.json have them; the same settings from a token list, as a GGUF gives them
+  // (llama-bpe, qwen2).
+  const auto cases = nlohmann::json::parse(read_reference_file("pretokenizer_cases.json"));
+  REQUIRE(cases.size() >= 1000);
+  const iglens::Tokenizer llama3 = hf_tokenizer("tokenizer_llama3.json");
+  const iglens::Tokenizer qwen2 = hf_tokenizer("tokenizer_qwen2.json");
+  CHECK(llama3.pre_tokenizer() == iglens::PreTokenizer::llama3);
+  CHECK(qwen2.pre_tokenizer() == iglens::PreTokenizer::qwen2);
+  const auto& vocabulary = smollm2_vocabulary();
+  const auto from_list = [&](const char* pre) {
+    iglens::TokenizerSettings settings;
+    settings.pre_tokenizer = iglens::parse_pre_tokenizer(pre);
+    settings.ignore_merges = settings.pre_tokenizer == iglens::PreTokenizer::llama3;
+    return iglens::Tokenizer::from_token_list(vocabulary.tokens, vocabulary.merges, vocabulary.token_types, settings,
+                                              pre);
+  };
+  const auto llama_bpe = from_list("llama-bpe"), qwen2_list = from_list("qwen2");
+  std::size_t differ_from_smollm = 0, digits_differ = 0;
+  const auto pieces_of = [](const std::string& text, std::size_t digits_per_piece) {
+    std::vector<std::string> pieces;
+    iglens::detail::split_llama3_pretokens(text, 0, text.size(), digits_per_piece,
+                                           [&](std::string_view piece) { pieces.emplace_back(piece); });
+    return pieces;
+  };
+  for (const auto& c : cases) {
+    const auto text = c.at("text").get<std::string>();
+    const auto llama3_pieces = c.at("llama3_pieces").get<std::vector<std::string>>();
+    const auto qwen2_pieces = c.at("qwen2_pieces").get<std::vector<std::string>>();
+    const auto expected_llama3 = c.at("llama3").get<std::vector<std::int64_t>>();
+    const auto expected_qwen2 = c.at("qwen2").get<std::vector<std::int64_t>>();
+    INFO("text " << quoted(text) << " (left: ours, right: tokenizers')");
+    // Special tokens are text here: the regex sees the whole string, as tokenizers' Split alone does.
+    CHECK(pieces_of(text, 3) == llama3_pieces);
+    CHECK(pieces_of(text, 1) == qwen2_pieces);
+    CHECK(llama3.encode(text) == expected_llama3);
+    CHECK(llama_bpe.encode(text) == expected_llama3);
+    CHECK(qwen2.encode(text) == expected_qwen2);
+    CHECK(qwen2_list.encode(text) == expected_qwen2);
+    differ_from_smollm += expected_llama3 != smollm2_tokenizer().encode(text);
+    digits_differ += llama3_pieces != qwen2_pieces;
+  }
+  // Otherwise these would test the smollm rules again, or one regex twice (SmolLM2's vocabulary has no
+  // token of two digits, so the two differ in pieces only).
+  CHECK(differ_from_smollm >= 100);
+  CHECK(digits_differ >= 50);
+}
+
 TEST_CASE("tokenizer.json merges may be written \"left right\" as well as pairs", "[.smollm2]") {
   auto json = nlohmann::json::parse(read_reference_file("tokenizer.json"));
   auto& merges = json.at("model").at("merges");
@@ -212,8 +261,9 @@ TEST_CASE("a special token that is not a byte-level string decodes to its text",
 TEST_CASE("unsupported pre-tokenizers and models are named in the error", "[tokenizer][smollm]") {
   CHECK(iglens::parse_pre_tokenizer("gpt2") == iglens::PreTokenizer::gpt2);
   CHECK(iglens::parse_pre_tokenizer("smollm") == iglens::PreTokenizer::smollm);
-  CHECK_THROWS_WITH(iglens::parse_pre_tokenizer("xyz"),
-                    Equals("tokenizer pre-tokenizer 'xyz' is not supported (supported: gpt2, smollm)"));
+  CHECK_THROWS_WITH(
+      iglens::parse_pre_tokenizer("xyz"),
+      Equals("tokenizer pre-tokenizer 'xyz' is not supported (supported: gpt2, smollm, llama-bpe, qwen2)"));
   CHECK_THROWS_WITH(
       iglens::Tokenizer::from_hf_tokenizer_json(R"({"model": {"type": "WordPiece", "vocab": {}}})", "bert.json"),
       Equals("bert.json: model type 'WordPiece' is not supported (supported: BPE)"));

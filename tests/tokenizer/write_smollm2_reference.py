@@ -10,6 +10,11 @@ fixed seed. Writes into OUT_DIR:
   tokenizer_gpt2.json       the same with the ByteLevel pre-tokenizer alone
   tokenizer_bos.json        smollm with a post-processor that puts BOS first
   smollm2_cases.json        each string and its ids in every setting
+  tokenizer_llama3.json     SmolLM2's vocabulary with Llama 3's pre-tokenizer (Split on its
+                            regex, then ByteLevel without its own) and ignore_merges
+  tokenizer_qwen2.json      the same with Qwen2's regex (numbers one digit at a time)
+  pretokenizer_cases.json   each string, its pieces by either regex, and its ids with those two
+                            tokenizers, special tokens as text
 
 usage: write_smollm2_reference.py SMOLLM2_GGUF OUT_DIR
 """
@@ -20,7 +25,7 @@ import random
 import sys
 
 import gguf
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 
 CASE_COUNT = 1200
 CONTROL, USER_DEFINED = 3, 4
@@ -78,6 +83,28 @@ def build_tokenizer(vocabulary, digits_first, bos_first=False):
 
 # Building blocks of the test strings: every kind of text the pre-tokenizers
 # treat differently.
+# The Split regexes of Llama 3's and Qwen2's tokenizer.json.
+LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+                r"\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_REGEX = LLAMA3_REGEX.replace(r"\p{N}{1,3}", r"\p{N}")
+
+
+def build_split_tokenizer(vocabulary, regex, ignore_merges):
+    tokens = vocabulary["tokens"]
+    vocab = {token: i for i, token in enumerate(tokens)}
+    merges = [tuple(merge.split(" ")) for merge in vocabulary["merges"]]
+    tokenizer = Tokenizer(models.BPE(vocab, merges, ignore_merges=ignore_merges))
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.add_special_tokens([
+        AddedToken(token, special=True, normalized=False)
+        for token, kind in zip(tokens, vocabulary["token_types"]) if kind in (CONTROL, USER_DEFINED)
+    ])
+    return tokenizer
+
+
 WORDS = ["the", "The", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "Hello", "world",
          "tokenizer", "transformer", "attribution", "integrated", "gradients", "a", "I", "x",
          "HTTP", "camelCase", "snake_case", "don", "we", "they", "you", "Python", "C++", "e-mail"]
@@ -151,7 +178,10 @@ def fixed_texts():
             "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
             "<|im_start|><|im_end|>", "<<|im_end|>>", "<|im_start|", "text<|endoftext|>",
             "<|endoftext|><|endoftext|>", " <|im_end|> ", "a\u0085\u0085b", "x \ufeffy",
-            "x \u0085y", "٣ ٤", "１２３４", "Ⅻ½²", "\t\tindented\n\n\n", "emoji 👩‍💻 12🎉3"]
+            "x \u0085y", "٣ ٤", "１２３４", "Ⅻ½²", "\t\tindented\n\n\n", "emoji 👩‍💻 12🎉3",
+            # Llama 3's regex: cased contractions, a sign before letters, digits in threes, line breaks
+            "DON'T", "We'Re", "$abc", "\tword", " 1234567", "a\r\n\r\nb", "x  \n\t y", "?!\n\nNext",
+            "  \n  foo", "\u00a0word", "\n word", "end.\n"]
 
 
 def main():
@@ -186,6 +216,24 @@ def main():
         cases.append({"text": text, "smollm": plain_smollm[i], "smollm_special": special_smollm[i],
                       "gpt2": plain_gpt2[i], "gpt2_special": special_gpt2[i]})
 
+    llama3 = build_split_tokenizer(vocabulary, LLAMA3_REGEX, ignore_merges=True)
+    qwen2 = build_split_tokenizer(vocabulary, QWEN2_REGEX, ignore_merges=False)
+    llama3.save(os.path.join(out_dir, "tokenizer_llama3.json"))
+    qwen2.save(os.path.join(out_dir, "tokenizer_qwen2.json"))
+    for tokenizer in (llama3, qwen2):
+        tokenizer.encode_special_tokens = True
+    # The pieces each regex cuts a text into, by tokenizers' Split alone.
+    splits = {name: pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False)
+              for name, regex in (("llama3", LLAMA3_REGEX), ("qwen2", QWEN2_REGEX))}
+    split_cases = [{"text": text, "llama3": a.ids, "qwen2": b.ids,
+                    "llama3_pieces": [piece for piece, _ in splits["llama3"].pre_tokenize_str(text)],
+                    "qwen2_pieces": [piece for piece, _ in splits["qwen2"].pre_tokenize_str(text)]}
+                   for text, a, b in zip(texts, llama3.encode_batch(texts, add_special_tokens=False),
+                                         qwen2.encode_batch(texts, add_special_tokens=False))]
+    for case in split_cases:
+        assert llama3.decode(case["llama3"], skip_special_tokens=False) == case["text"], repr(case["text"])
+    with open(os.path.join(out_dir, "pretokenizer_cases.json"), "w", encoding="utf-8") as f:
+        json.dump(split_cases, f, ensure_ascii=False)
     with open(os.path.join(out_dir, "smollm2_vocabulary.json"), "w", encoding="utf-8") as f:
         json.dump({key: vocabulary[key] for key in
                    ("pre", "tokens", "token_types", "merges", "bos_id", "eos_id", "add_bos")}, f)

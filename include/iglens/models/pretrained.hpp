@@ -50,14 +50,15 @@ inline Tokenizer gguf_tokenizer(const GgufFile& file) {
           file.path(), *model);
   // llama.cpp writes GPT-2's own pre-tokenizer as "gpt-2"; a file without the
   // key predates pre-tokenizer names and is read as GPT-2's.
-  auto pre = file.find_string("tokenizer.ggml.pre").value_or("gpt2");
-  if (pre == "gpt-2") pre = "gpt2";
+  const auto pre = file.find_string("tokenizer.ggml.pre").value_or("gpt2");
   TokenizerSettings settings;
   try {
     settings.pre_tokenizer = parse_pre_tokenizer(pre);
   } catch (const Error& e) {
     fail("model file '{}': {}", file.path(), e.what());
   }
+  // llama.cpp takes a piece that is a token whole for Llama 3's tokenizer, as its tokenizer.json says.
+  settings.ignore_merges = settings.pre_tokenizer == PreTokenizer::llama3;
   settings.bos_id = file.find_integer("tokenizer.ggml.bos_token_id");
   settings.eos_id = file.find_integer("tokenizer.ggml.eos_token_id");
   settings.add_bos = file.find_bool("tokenizer.ggml.add_bos_token").value_or(false);

@@ -48,16 +48,30 @@ namespace iglens {
 enum class PreTokenizer {
   gpt2,    // GPT-2's regex
   smollm,  // every number code point alone, then GPT-2's regex (SmolLM2)
+  llama3,  // Llama 3's tiktoken-style regex (llama.cpp: llama-bpe)
+  qwen2,   // Llama 3's regex with numbers one code point at a time (Qwen2, Qwen2.5, Qwen3)
 };
 
 inline const char* pre_tokenizer_name(PreTokenizer pre_tokenizer) {
-  return pre_tokenizer == PreTokenizer::smollm ? "smollm" : "gpt2";
+  switch (pre_tokenizer) {
+    case PreTokenizer::smollm:
+      return "smollm";
+    case PreTokenizer::llama3:
+      return "llama3";
+    case PreTokenizer::qwen2:
+      return "qwen2";
+    default:
+      return "gpt2";
+  }
 }
 
+// Our names, and llama.cpp's tokenizer.ggml.pre names for the same rules.
 inline PreTokenizer parse_pre_tokenizer(std::string_view name) {
-  if (name == "gpt2") return PreTokenizer::gpt2;
+  if (name == "gpt2" || name == "gpt-2") return PreTokenizer::gpt2;
   if (name == "smollm") return PreTokenizer::smollm;
-  fail("tokenizer pre-tokenizer '{}' is not supported (supported: gpt2, smollm)", name);
+  if (name == "llama3" || name == "llama-bpe") return PreTokenizer::llama3;
+  if (name == "qwen2") return PreTokenizer::qwen2;
+  fail("tokenizer pre-tokenizer '{}' is not supported (supported: gpt2, smollm, llama-bpe, qwen2)", name);
 }
 
 // What a model's metadata says besides the vocabulary and merges.
@@ -74,6 +88,9 @@ inline std::optional<std::size_t> utf8_character_length(std::string_view text, s
 
 struct TokenizerSettings {
   PreTokenizer pre_tokenizer = PreTokenizer::gpt2;
+  // A piece that is itself a token is that token, merges or not (Llama 3's
+  // tokenizer.json `ignore_merges`; llama.cpp does so for llama-bpe).
+  bool ignore_merges = false;
   std::optional<std::int64_t> bos_id;
   std::optional<std::int64_t> eos_id;
   bool add_bos = false;  // the model's own rule: prompts start with BOS
@@ -123,6 +140,7 @@ class Tokenizer {
     detail::HfTokenizerDescription description = detail::parse_hf_tokenizer_json(json, source_name);
     TokenizerSettings settings;
     settings.pre_tokenizer = parse_pre_tokenizer(description.pre_tokenizer);
+    settings.ignore_merges = description.ignore_merges;
     settings.bos_id = description.bos_id;
     settings.add_bos = description.add_bos;
     return from_parts(std::move(description.tokens), description.merges, description.token_types, settings,
@@ -220,6 +238,12 @@ class Tokenizer {
     detail::BpeMerges merges(vocabulary.vocabulary.byte_ids, std::move(rules));
     Tokenizer tokenizer(std::move(vocabulary.vocabulary), std::move(merges), source_name);
     tokenizer.pre_tokenizer_ = settings.pre_tokenizer;
+    if (settings.ignore_merges) {
+      for (std::size_t id = 0; id < tokenizer.vocabulary_.bytes_by_id.size(); ++id) {
+        tokenizer.id_by_bytes_.emplace(tokenizer.vocabulary_.bytes_by_id[id], static_cast<std::int64_t>(id));
+      }
+      for (const detail::SpecialToken& special : vocabulary.special_tokens) tokenizer.id_by_bytes_.erase(special.text);
+    }
     tokenizer.white_space_ = detail::WhiteSpaceRule::kUnicode;
     tokenizer.bos_id_ = settings.bos_id;
     tokenizer.eos_id_ = settings.eos_id;
@@ -257,7 +281,12 @@ class Tokenizer {
       if (is_new) {
         if (lacks_byte_tokens_) require_byte_tokens(text, piece);
         first = ids.size();
-        merges_.encode_piece(piece, ids);
+        const auto whole = id_by_bytes_.find(std::string(piece));
+        if (whole != id_by_bytes_.end()) {
+          ids.push_back(whole->second);
+        } else {
+          merges_.encode_piece(piece, ids);
+        }
         last = ids.size();
       } else {
         for (std::size_t i = first; i < last; ++i) ids.push_back(ids[i]);
@@ -265,6 +294,8 @@ class Tokenizer {
     };
     if (pre_tokenizer_ == PreTokenizer::smollm) {
       detail::split_smollm_pretokens(text, begin, end, encode_piece);
+    } else if (pre_tokenizer_ == PreTokenizer::llama3 || pre_tokenizer_ == PreTokenizer::qwen2) {
+      detail::split_llama3_pretokens(text, begin, end, pre_tokenizer_ == PreTokenizer::llama3 ? 3 : 1, encode_piece);
     } else {
       detail::split_gpt2_pretokens(text, begin, end, white_space_, encode_piece);
     }
@@ -305,6 +336,7 @@ class Tokenizer {
   detail::BpeMerges merges_;
   std::string source_name_;  // names the tokenizer in errors
   PreTokenizer pre_tokenizer_ = PreTokenizer::gpt2;
+  std::unordered_map<std::string, std::int64_t> id_by_bytes_;  // with ignore_merges: every ordinary token
   detail::WhiteSpaceRule white_space_ = detail::WhiteSpaceRule::kJavaScript;
   detail::SpecialTokenMatcher special_tokens_;
   std::vector<std::int64_t> special_token_ids_;

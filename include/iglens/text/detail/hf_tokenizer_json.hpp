@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iglens/error.hpp"
+#include "iglens/text/detail/pretokenizers.hpp"
 #include "iglens/text/detail/token_list.hpp"
 
 namespace iglens::detail {
@@ -27,7 +28,8 @@ struct HfTokenizerDescription {
   std::vector<std::string> tokens;  // by id
   std::vector<std::int32_t> token_types;
   std::vector<std::pair<std::string, std::string>> merges;
-  std::string pre_tokenizer;  // "gpt2" or "smollm"
+  std::string pre_tokenizer;  // "gpt2", "smollm", "llama3" or "qwen2"
+  bool ignore_merges = false;
   std::optional<std::int64_t> bos_id;
   bool add_bos = false;
 };
@@ -101,10 +103,30 @@ inline std::string pre_tokenizer_name(const Json& root, std::string_view source_
       return "smollm";
     }
   }
+  // Llama 3 and Qwen2: Split on their regex (pieces kept whole), then ByteLevel without its own regex.
+  if (type_of(pre) == "Sequence") {
+    const auto parts = pre.find("pretokenizers");
+    if (parts != pre.end() && parts->is_array() && parts->size() == 2 && type_of((*parts)[0]) == "Split" &&
+        type_of((*parts)[1]) == "ByteLevel" &&
+        !value_or((*parts)[1], "add_prefix_space", false, "pre_tokenizer", source_name) &&
+        !value_or((*parts)[1], "use_regex", true, "pre_tokenizer", source_name)) {
+      const Json& split = (*parts)[0];
+      const auto pattern = split.find("pattern");
+      const std::string regex = pattern != split.end() && pattern->is_object() && pattern->contains("Regex") &&
+                                        pattern->at("Regex").is_string()
+                                    ? pattern->at("Regex").get<std::string>()
+                                    : std::string();
+      const bool isolated = value_or(split, "behavior", std::string(), "pre_tokenizer", source_name) == "Isolated" &&
+                            !value_or(split, "invert", false, "pre_tokenizer", source_name);
+      if (isolated && regex == llama3_pretokenizer_regex) return "llama3";
+      if (isolated && regex == qwen2_pretokenizer_regex) return "qwen2";
+    }
+  }
   fail(
       "{}: pre_tokenizer {} with these options is not supported (supported: "
       "ByteLevel(add_prefix_space=false) -> gpt2, Sequence[Digits(individual_digits=true), "
-      "ByteLevel(add_prefix_space=false)] -> smollm)",
+      "ByteLevel(add_prefix_space=false)] -> smollm, Sequence[Split(Llama 3's or Qwen2's regex), "
+      "ByteLevel(use_regex=false)] -> llama3, qwen2)",
       source_name, describe_pre_tokenizer(pre));
 }
 
@@ -114,10 +136,8 @@ inline void check_model_options(const Json& model, std::string_view source_name)
     require(value_or(model, affix, std::string(), "model", source_name).empty(),
             "{}: model.{} is not supported in a byte-level BPE", source_name, affix);
   }
-  for (const char* flag : {"byte_fallback", "ignore_merges"}) {
-    require(!value_or(model, flag, false, "model", source_name), "{}: model.{} = true is not supported", source_name,
-            flag);
-  }
+  require(!value_or(model, "byte_fallback", false, "model", source_name),
+          "{}: model.byte_fallback = true is not supported", source_name);
 }
 
 inline std::vector<std::pair<std::string, std::string>> read_merges(const Json& model, std::string_view source_name) {
@@ -263,6 +283,7 @@ inline HfTokenizerDescription parse_hf_tokenizer_json(std::string_view json_text
 
   HfTokenizerDescription description;
   description.pre_tokenizer = hf_json::pre_tokenizer_name(root, source_name);
+  description.ignore_merges = hf_json::value_or(model, "ignore_merges", false, "model", source_name);
   hf_json::read_tokens(root, model, description, source_name);
   description.merges = hf_json::read_merges(model, source_name);
   if (!hf_json::is_null_or_absent(root, "post_processor")) {
