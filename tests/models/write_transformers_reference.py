@@ -29,6 +29,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import transformers  # noqa: E402
 import gguf  # noqa: E402
+import tokenizers  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -342,13 +343,55 @@ def write_sentencepiece_tokenizer(folder):
     os.remove(os.path.join(folder, "tokenizer.vocab"))
 
 
+# Llama 3's and Qwen2's Split regexes (their tokenizer.json), for tiny tokenizers of the same kind.
+LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+                r"\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_REGEX = LLAMA3_REGEX.replace(r"\p{N}{1,3}", r"\p{N}")
+TEXT_PROMPT, TEXT_TARGET = "The 12 rivers of France meet the sea at 3 ports.", " Paris is 1 city"
+TOKENIZER_TRAINING_TEXT = ("The rivers of France meet the sea. Paris is a city; 12 ports, 3 seas and 1 river. "
+                           "What is the capital of France? It's Paris.\n") * 8
+
+
+def write_text_reference(model, folder, regex, bos, out_path):
+    """A byte-level BPE tokenizer of the model's family (its Split regex, Llama 3's ignore_merges and
+    BOS), saved into the folder by transformers, and the model's float64 probability of each token
+    of TEXT_TARGET after TEXT_PROMPT, as `iglens attribute --target` reads them."""
+    tokenizer = tokenizers.Tokenizer(tokenizers.models.BPE(ignore_merges=regex == LLAMA3_REGEX))
+    tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.Sequence([
+        tokenizers.pre_tokenizers.Split(tokenizers.Regex(regex), behavior="isolated", invert=False),
+        tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tokenizer.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(
+        vocab_size=model.config.vocab_size, special_tokens=[bos] if bos else [],
+        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator([TOKENIZER_TRAINING_TEXT], trainer)
+    if bos:
+        tokenizer.post_processor = tokenizers.processors.TemplateProcessing(
+            single=f"{bos} $A", special_tokens=[(bos, tokenizer.token_to_id(bos))])
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=bos)
+    fast.save_pretrained(folder)
+    with open(os.path.join(folder, "tokenizer.json")) as f:
+        assert json.load(f)["model"]["ignore_merges"] == (regex == LLAMA3_REGEX)
+    prompt_ids = fast(TEXT_PROMPT)["input_ids"]
+    target_ids = fast(TEXT_TARGET, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(torch.tensor([prompt_ids + target_ids])).logits[0]
+    probabilities = torch.softmax(logits, dim=-1)
+    P = len(prompt_ids)
+    f_final = [float(probabilities[P - 1 + i, token]) for i, token in enumerate(target_ids)]
+    with open(out_path, "w") as f:
+        json.dump({"prompt": TEXT_PROMPT, "target": TEXT_TARGET, "prompt_ids": prompt_ids,
+                   "target_ids": target_ids, "f_final": f_final}, f)
+
+
 def write_converted(llama_cpp_dir, out):
     """Folders converted by llama.cpp's own converter, as users' GGUF files are made."""
     # A process of its own: the converter imports its own gguf-py, not the gguf package imported here.
     runner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_llama_cpp_converter.py")
     os.makedirs(out, exist_ok=True)
+    # Vocabularies of 320 for the two with a byte-level tokenizer of their kind (256 bytes and merges).
     llama3 = transformers.LlamaConfig(
-        vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        vocab_size=320, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=64, rope_theta=500000.0,
         rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                       "original_max_position_embeddings": 8192})
@@ -360,7 +403,7 @@ def write_converted(llama_cpp_dir, out):
         num_key_value_heads=2, max_position_embeddings=64, rope_theta=10000.0, rms_norm_eps=1e-5,
         sliding_window=None)
     qwen2 = transformers.Qwen2Config(
-        vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        vocab_size=320, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=64, rope_theta=10000.0, rms_norm_eps=1e-6,
         tie_word_embeddings=False, use_sliding_window=False)
     for name, config, model_class in (("llama3", llama3, transformers.LlamaForCausalLM),
@@ -382,6 +425,15 @@ def write_converted(llama_cpp_dir, out):
         if done.returncode != 0:
             sys.exit(f"llama.cpp's converter failed on {folder}:\n{done.stderr}")
         write_json_reference(model.to(torch.float64).eval(), TINY_IDS, os.path.join(out, name + ".json"))
+        # The folders as users have them, with their family's kind of tokenizer (after the conversion,
+        # which reads the SentencePiece model).
+        if name in TEXT_TOKENIZERS:
+            os.remove(os.path.join(folder, "tokenizer.model"))
+            write_text_reference(model, folder, *TEXT_TOKENIZERS[name], os.path.join(out, name + "_text.json"))
+
+
+# The tokenizer kind of each converted folder with text: Split regex and BOS.
+TEXT_TOKENIZERS = {"llama3": (LLAMA3_REGEX, "<|begin_of_text|>"), "qwen2": (QWEN2_REGEX, None)}
 
 
 # Three prompts for SmolLM2, ids from the GGUF file's own tokenizer (transformers' AutoTokenizer with
