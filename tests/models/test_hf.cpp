@@ -2,10 +2,13 @@
 // forward pass on the same weights (tiny random GPT-2 and Llama models).
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <torch/torch.h>
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "iglens/engine/lens.hpp"
 #include "iglens/models/bundle.hpp"
@@ -89,6 +92,31 @@ TEST_CASE("A Llama 3 folder (rope_scaling llama3) equals transformers' float64, 
   torch::NoGradGuard no_grad;
   const auto sequence = iglens::testing::tiny_reference("llama3", "converted").front();
   CHECK(max_abs_diff(plain.logits(ids_tensor(sequence.ids)).squeeze(0), sequence.logits) > 1e-6);
+}
+
+TEST_CASE("A Mistral folder equals transformers' float64, and a sliding window that binds is refused", "[models][hf]") {
+  const auto folder = iglens::testing::reference_dir() + "/converted/mistral";
+  auto model = load_hf_decoder(folder);
+  CHECK(model.config().family == "mistral");
+  model.to(torch::kFloat64);
+  check_against_reference(model, "mistral", 1e-8, "converted");
+  // The same folder with a window shorter than its context of 64.
+  const auto windowed = std::filesystem::temp_directory_path() / "iglens-mistral-window";
+  std::filesystem::remove_all(windowed);
+  std::filesystem::create_directories(windowed);
+  for (const auto* name : {"model.safetensors", "generation_config.json"}) {
+    std::filesystem::copy_file(std::filesystem::path(folder) / name, windowed / name);
+  }
+  auto config = nlohmann::json::parse(std::ifstream(std::filesystem::path(folder) / "config.json"));
+  config["sliding_window"] = 16;
+  std::ofstream(windowed / "config.json") << config.dump();
+  CHECK_THROWS_WITH(load_hf_decoder(windowed.string()),
+                    Catch::Matchers::Contains("sliding_window 16 is shorter than the context (64): sliding-window "
+                                              "attention is not supported"));
+  config["sliding_window"] = 64;
+  std::ofstream(windowed / "config.json") << config.dump();
+  CHECK(load_hf_decoder(windowed.string()).config().family == "mistral");
+  std::filesystem::remove_all(windowed);
 }
 
 TEST_CASE("A Qwen2 folder (query, key and value biases) equals transformers' float64", "[models][hf]") {

@@ -210,6 +210,13 @@ inline const HfLlamaFamily& hf_llama_family() {
   return family;
 }
 
+// Mistral: Llama, with a sliding window that must not bind (null, or as long
+// as the context): the window itself is not supported.
+inline const HfLlamaFamily& hf_mistral_family() {
+  static const HfLlamaFamily family{"mistral", false, {"sliding_window"}, 32000, 4096 * 32};
+  return family;
+}
+
 // Qwen2 / Qwen2.5: Llama with biases on the query, key and value projections.
 // Its sliding window is off unless use_sliding_window says so.
 inline const HfLlamaFamily& hf_qwen2_family() {
@@ -229,6 +236,14 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
   require_known_config(hf, read, family.name);
   require(!hf.find_bool("use_sliding_window").value_or(false),
           "{}: use_sliding_window true (sliding-window attention) is not supported", config_file);
+  // Qwen2 reads its window only with use_sliding_window; Mistral always does.
+  if (std::string_view(family.name) == "mistral") {
+    const auto window = hf.find_int("sliding_window");
+    const auto context = hf.find_int("max_position_embeddings").value_or(family.default_context_length);
+    require(!window || *window >= context,
+            "{}: sliding_window {} is shorter than the context ({}): sliding-window attention is not supported",
+            config_file, window.value_or(0), context);
+  }
   const auto scaling = hf.config().value("rope_scaling", nlohmann::json());
   std::string scaling_type;
   if (!scaling.is_null()) {
@@ -313,15 +328,17 @@ inline DecoderModel load_hf_decoder(const HfFolder& hf) {
     if (type == "gpt2") architectures.push_back("GPT2LMHeadModel");
     if (type == "llama") architectures.push_back("LlamaForCausalLM");
     if (type == "qwen2") architectures.push_back("Qwen2ForCausalLM");
+    if (type == "mistral") architectures.push_back("MistralForCausalLM");
   }
   for (const auto& name : architectures) {
     if (name == "GPT2LMHeadModel") return detail::load_hf_gpt2(hf, source);
     if (name == "LlamaForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_llama_family());
     if (name == "Qwen2ForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_qwen2_family());
+    if (name == "MistralForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_mistral_family());
   }
   fail(
       "{}/config.json: architecture '{}' in config.json is not supported (supported: GPT2LMHeadModel, "
-      "LlamaForCausalLM, Qwen2ForCausalLM)",
+      "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)",
       hf.folder(), architectures.empty() ? std::string("(none)") : architectures.front());
 }
 
