@@ -73,7 +73,8 @@ TEST_CASE("components: heads + bias and the MLP add up to each block's change (t
                                  {"llama_untied", "tiny", tiny("llama_untied.gguf")},
                                  {"llama3", "converted", converted("llama3.gguf")},
                                  {"qwen2", "converted", converted("qwen2")},
-                                 {"qwen2", "converted", converted("qwen2.gguf")}}) {
+                                 {"qwen2", "converted", converted("qwen2.gguf")},
+                                 {"qwen3", "current", iglens::testing::reference_dir() + "/current/qwen3"}}) {
     const auto& path = tiny_model.path;
     CAPTURE(path);
     auto model =

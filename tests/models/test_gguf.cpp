@@ -105,6 +105,19 @@ TEST_CASE("A Qwen2 GGUF made by llama.cpp's converter equals transformers, biase
   }
 }
 
+TEST_CASE("A Qwen3 GGUF made by llama.cpp 0.3.16's converter equals transformers 4.57", "[models][gguf]") {
+  auto model = load_gguf_decoder(iglens::testing::reference_dir() + "/current/qwen3.gguf");
+  CHECK(model.config().family == "qwen3");
+  CHECK(model.config().qk_norm);
+  model.to(torch::kFloat64);
+  torch::NoGradGuard no_grad;
+  for (const auto& sequence : iglens::testing::tiny_reference("qwen3", "current")) {
+    const auto ids = ids_tensor(sequence.ids);
+    CHECK(max_abs_diff(model.logits(ids)[0], sequence.logits) <= 1e-8);
+    CHECK(max_abs_diff(model.residual_stream(ids).squeeze(1), sequence.residual_stream) <= 1e-8);
+  }
+}
+
 TEST_CASE("GGUF keys at the values that turn their feature off load as the plain file", "[models][gguf]") {
   const auto dir = iglens::testing::reference_dir() + "/tiny/";
   auto plain = load_gguf_decoder(dir + "llama_untied.gguf");

@@ -17,7 +17,7 @@ using iglens::testing::error_of;
 
 TEST_CASE("GGUF of another architecture is named and refused", "[models][errors]") {
   CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("gemma3.gguf")); }),
-             Contains("gemma3.gguf': architecture 'gemma3' is not supported (supported: llama)"));
+             Contains("gemma3.gguf': architecture 'gemma3' is not supported (supported: llama, qwen2, qwen3)"));
 }
 
 TEST_CASE("GGUF missing a tensor names it", "[models][errors]") {

@@ -137,6 +137,23 @@ TEST_CASE("A Qwen2 folder (query, key and value biases) equals transformers' flo
   CHECK(max_abs_diff(unbiased.logits(ids_tensor(sequence.ids)).squeeze(0), sequence.logits) > 1e-3);
 }
 
+TEST_CASE("A Qwen3 folder (RMSNorm over each head's queries and keys) equals transformers' float64", "[models][hf]") {
+  // Written by a current transformers (4.57, torch 2.9): its config.json has keys the older one lacks.
+  auto model = load_hf_decoder(iglens::testing::reference_dir() + "/current/qwen3");
+  CHECK(model.config().family == "qwen3");
+  CHECK(model.config().qk_norm);
+  CHECK(model.config().head_dim * model.config().n_head != model.config().d_model);  // head_dim 16, d 32
+  model.to(torch::kFloat64);
+  check_against_reference(model, "qwen3", 1e-8, "current");
+  // The per-head norms are seen: with unit gains the same model misses transformers.
+  auto weights = model.weights();
+  for (auto& layer : weights.layers) layer.q_norm_weight = torch::ones_like(layer.q_norm_weight);
+  DecoderModel unit_norms(model.config(), weights, "unit query norms");
+  torch::NoGradGuard no_grad;
+  const auto sequence = iglens::testing::tiny_reference("qwen3", "current").front();
+  CHECK(max_abs_diff(unit_norms.logits(ids_tensor(sequence.ids)).squeeze(0), sequence.logits) > 1e-3);
+}
+
 TEST_CASE("Stored tensors known to carry no computation (rotary inv_freq, a tied head's copy) are ignored",
           "[models][hf]") {
   auto model = load_hf_decoder(tiny_folder("llama_tied_with_buffers"));

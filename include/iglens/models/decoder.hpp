@@ -36,6 +36,7 @@ struct DecoderLayerWeights {
   torch::Tensor mlp_norm_weight, mlp_norm_bias;    // [d]
   torch::Tensor mlp_in_weight, mlp_in_bias;        // gpt2: [d_ff, d]; llama: gate rows then up rows, [2 d_ff, d]
   torch::Tensor mlp_out_weight, mlp_out_bias;      // [d, d_ff]
+  torch::Tensor q_norm_weight, k_norm_weight;      // [head_dim], each head's queries and keys (qk_norm only)
 };
 
 struct DecoderWeights {
@@ -188,7 +189,8 @@ class DecoderModel {
   static std::vector<torch::Tensor*> layer_tensors(DecoderLayerWeights& layer) {
     return {&layer.attn_norm_weight, &layer.attn_norm_bias, &layer.qkv_weight,      &layer.qkv_bias,
             &layer.attn_out_weight,  &layer.attn_out_bias,  &layer.mlp_norm_weight, &layer.mlp_norm_bias,
-            &layer.mlp_in_weight,    &layer.mlp_in_bias,    &layer.mlp_out_weight,  &layer.mlp_out_bias};
+            &layer.mlp_in_weight,    &layer.mlp_in_bias,    &layer.mlp_out_weight,  &layer.mlp_out_bias,
+            &layer.q_norm_weight,    &layer.k_norm_weight};
   }
 
   void check_weights() {
@@ -232,6 +234,8 @@ class DecoderModel {
       check(layer.mlp_in_bias, prefix + "mlp_in_bias", gpt2, {c.d_ff});
       check(layer.mlp_out_weight, prefix + "mlp_out_weight", true, {d, c.d_ff});
       check(layer.mlp_out_bias, prefix + "mlp_out_bias", gpt2, {d});
+      check(layer.q_norm_weight, prefix + "q_norm_weight", c.qk_norm, {c.head_dim});
+      check(layer.k_norm_weight, prefix + "k_norm_weight", c.qk_norm, {c.head_dim});
     }
     check(weights_.final_norm_weight, "final_norm_weight", true, {d});
     check(weights_.final_norm_bias, "final_norm_bias", gpt2, {d});
@@ -316,6 +320,14 @@ class DecoderModel {
                    .view({B, S, H + 2 * K, hd})
                    .transpose(1, 2);  // [B, H + 2K, S, hd]
     auto qk = qkv.narrow(1, 0, H + K);
+    if (c.qk_norm) {
+      // Qwen3: RMSNorm over each head's query and key, before the rotation.
+      const auto head_norm = [&](const torch::Tensor& heads, const torch::Tensor& weight) {
+        return weight * (heads * torch::rsqrt(heads.square().mean(-1, true) + c.norm_eps));
+      };
+      qk = torch::cat(
+          {head_norm(qk.narrow(1, 0, H), layer.q_norm_weight), head_norm(qk.narrow(1, H, K), layer.k_norm_weight)}, 1);
+    }
     if (c.architecture == Architecture::llama) qk = rotate(qk, positions.rope);
     auto v = qkv.narrow(1, H + K, K);
     // Query head h uses key/value head h / G: group the queries of one kv head as G*S rows.

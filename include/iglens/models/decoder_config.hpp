@@ -34,6 +34,7 @@ struct DecoderConfig {
   double norm_eps = 1e-5;
   std::string family;          // what the file calls it ("gpt2", "llama", "qwen2"), for descriptions
   bool qkv_bias = false;       // llama: query, key and value projections with biases (Qwen2); gpt2 always
+  bool qk_norm = false;        // llama: RMSNorm over each head's queries and keys before RoPE (Qwen3)
   double rope_base = 10000.0;  // llama only
   // llama: each RoPE frequency i (of head_dim / 2) is divided by factor i;
   // Llama 3's frequency scaling. Empty: plain RoPE.
@@ -71,6 +72,7 @@ struct DecoderConfig {
       require(head_dim * n_head == d_model,
               "decoder config: gpt2 needs n_head * head_dim == d_model, got {} * {} != {}", n_head, head_dim, d_model);
       require(tied_embeddings, "decoder config: gpt2's head is always tied to its embedding");
+      require(!qk_norm, "decoder config: gpt2 has no query/key norms");
     } else {
       require(head_dim % 2 == 0, "decoder config: RoPE needs an even head_dim, got {}", head_dim);
       require(rope_base > 1.0, "decoder config: rope base must be > 1, got {}", rope_base);

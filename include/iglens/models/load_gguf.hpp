@@ -81,6 +81,7 @@ inline torch::Tensor unpermute_rotary_rows(const torch::Tensor& rows, std::int64
 struct GgufLlamaFamily {
   std::string name;    // general.architecture, and the prefix of its keys
   bool qkv_bias;       // blk.N.attn_{q,k,v}.bias
+  bool qk_norm;        // blk.N.attn_{q,k}_norm.weight
   bool permuted_rope;  // llama.cpp's converter stores Q and K rows in adjacent-pair order (llama only)
 };
 
@@ -97,6 +98,7 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
   c.architecture = Architecture::llama;
   c.family = family.name;
   c.qkv_bias = family.qkv_bias;
+  c.qk_norm = family.qk_norm;
   c.n_layer = file.get_integer(key("block_count"));
   c.d_model = file.get_integer(key("embedding_length"));
   c.d_ff = file.get_integer(key("feed_forward_length"));
@@ -161,6 +163,10 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
                                    rotary_rows(b + "attn_k.bias", {kv_rows}, c.n_kv_head),
                                    reader.read(b + "attn_v.bias", {kv_rows})});
     }
+    if (c.qk_norm) {
+      layer.q_norm_weight = reader.read(b + "attn_q_norm.weight", {hd});
+      layer.k_norm_weight = reader.read(b + "attn_k_norm.weight", {hd});
+    }
     layer.attn_out_weight = reader.read(b + "attn_output.weight", {d, q_rows});
     layer.mlp_norm_weight = reader.read(b + "ffn_norm.weight", {d});
     layer.mlp_in_weight = torch::empty({2 * c.d_ff, d}, torch::kFloat32);
@@ -181,10 +187,12 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
 inline DecoderModel load_gguf_decoder(const GgufFile& file) {
   const auto architecture = file.get_string("general.architecture");
   const auto source = "GGUF file '" + file.path() + "'";
-  if (architecture == "llama") return detail::load_gguf_llama(file, source, {"llama", false, true});
-  // Qwen2 / Qwen2.5: the converter keeps Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
-  if (architecture == "qwen2") return detail::load_gguf_llama(file, source, {"qwen2", true, false});
-  fail("model file '{}': architecture '{}' is not supported (supported: llama, qwen2)", file.path(), architecture);
+  if (architecture == "llama") return detail::load_gguf_llama(file, source, {"llama", false, false, true});
+  // Qwen2 / Qwen2.5 and Qwen3: the converter keeps Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
+  if (architecture == "qwen2") return detail::load_gguf_llama(file, source, {"qwen2", true, false, false});
+  if (architecture == "qwen3") return detail::load_gguf_llama(file, source, {"qwen3", false, true, false});
+  fail("model file '{}': architecture '{}' is not supported (supported: llama, qwen2, qwen3)", file.path(),
+       architecture);
 }
 
 inline DecoderModel load_gguf_decoder(const std::string& path) { return load_gguf_decoder(GgufFile::open(path)); }

@@ -3,6 +3,7 @@
 // GPT2LMHeadModel or LlamaForCausalLM. Weights are read as float32 (F32,
 // F16 and BF16 exactly); DecoderModel::to(torch::kFloat64) widens them.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -201,27 +202,37 @@ inline std::vector<double> llama3_frequency_factors(const nlohmann::json& scalin
 struct HfLlamaFamily {
   const char* name;  // the decoder's name in messages and descriptions
   bool qkv_bias;     // q_proj, k_proj and v_proj carry biases
+  bool qk_norm;      // q_norm and k_norm: RMSNorm over each head's queries and keys
   NameSet extra_keys;
   std::int64_t default_vocab_size, default_context_length;
 };
 
 inline const HfLlamaFamily& hf_llama_family() {
-  static const HfLlamaFamily family{"llama", false, {"attention_bias", "mlp_bias"}, 32000, 2048};
+  static const HfLlamaFamily family{"llama", false, false, {"attention_bias", "mlp_bias"}, 32000, 2048};
   return family;
 }
 
 // Mistral: Llama, with a sliding window that must not bind (null, or as long
 // as the context): the window itself is not supported.
 inline const HfLlamaFamily& hf_mistral_family() {
-  static const HfLlamaFamily family{"mistral", false, {"sliding_window"}, 32000, 4096 * 32};
+  static const HfLlamaFamily family{"mistral", false, false, {"sliding_window"}, 32000, 4096 * 32};
   return family;
 }
 
 // Qwen2 / Qwen2.5: Llama with biases on the query, key and value projections.
 // Its sliding window is off unless use_sliding_window says so.
 inline const HfLlamaFamily& hf_qwen2_family() {
+  static const HfLlamaFamily family{"qwen2", true, false, {"use_sliding_window", "sliding_window", "max_window_layers"},
+                                    151936,  32768};
+  return family;
+}
+
+// Qwen3: Llama with RMSNorm over each head's queries and keys (before RoPE), no biases.
+inline const HfLlamaFamily& hf_qwen3_family() {
   static const HfLlamaFamily family{
-      "qwen2", true, {"use_sliding_window", "sliding_window", "max_window_layers"}, 151936, 32768};
+      "qwen3", false,
+      true,    {"use_sliding_window", "sliding_window", "max_window_layers", "attention_bias", "layer_types"},
+      151936,  32768};
   return family;
 }
 
@@ -236,6 +247,13 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
   require_known_config(hf, read, family.name);
   require(!hf.find_bool("use_sliding_window").value_or(false),
           "{}: use_sliding_window true (sliding-window attention) is not supported", config_file);
+  // Per-layer attention kinds (transformers >= 4.54 writes them): all full, or a window this decoder lacks.
+  if (const auto types = hf.config().find("layer_types"); types != hf.config().end()) {
+    const bool full = types->is_array() && std::all_of(types->begin(), types->end(),
+                                                       [](const nlohmann::json& t) { return t == "full_attention"; });
+    require(full, "{}: layer_types {} holds layers other than full_attention (not supported)", config_file,
+            types->dump());
+  }
   // Qwen2 reads its window only with use_sliding_window; Mistral always does.
   if (std::string_view(family.name) == "mistral") {
     const auto window = hf.find_int("sliding_window");
@@ -263,6 +281,7 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
   c.architecture = Architecture::llama;
   c.family = family.name;
   c.qkv_bias = family.qkv_bias;
+  c.qk_norm = family.qk_norm;
   c.n_layer = hf.get_int("num_hidden_layers");
   c.d_model = hf.get_int("hidden_size");
   c.n_head = hf.get_int("num_attention_heads");
@@ -299,6 +318,10 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
                                    reader.read(b + "self_attn.k_proj.bias", {c.n_kv_head * hd}),
                                    reader.read(b + "self_attn.v_proj.bias", {c.n_kv_head * hd})});
     }
+    if (c.qk_norm) {
+      layer.q_norm_weight = reader.read(b + "self_attn.q_norm.weight", {hd});
+      layer.k_norm_weight = reader.read(b + "self_attn.k_norm.weight", {hd});
+    }
     layer.attn_out_weight = reader.read(b + "self_attn.o_proj.weight", {d, c.n_head * hd});
     layer.mlp_norm_weight = reader.read(b + "post_attention_layernorm.weight", {d});
     layer.mlp_in_weight =
@@ -329,16 +352,18 @@ inline DecoderModel load_hf_decoder(const HfFolder& hf) {
     if (type == "llama") architectures.push_back("LlamaForCausalLM");
     if (type == "qwen2") architectures.push_back("Qwen2ForCausalLM");
     if (type == "mistral") architectures.push_back("MistralForCausalLM");
+    if (type == "qwen3") architectures.push_back("Qwen3ForCausalLM");
   }
   for (const auto& name : architectures) {
     if (name == "GPT2LMHeadModel") return detail::load_hf_gpt2(hf, source);
     if (name == "LlamaForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_llama_family());
     if (name == "Qwen2ForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_qwen2_family());
     if (name == "MistralForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_mistral_family());
+    if (name == "Qwen3ForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_qwen3_family());
   }
   fail(
       "{}/config.json: architecture '{}' in config.json is not supported (supported: GPT2LMHeadModel, "
-      "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)",
+      "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)",
       hf.folder(), architectures.empty() ? std::string("(none)") : architectures.front());
 }
 

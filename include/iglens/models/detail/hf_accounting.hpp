@@ -24,11 +24,11 @@ using NameSet = std::set<std::string, std::less<>>;
 inline const NameSet& hf_descriptive_keys() {
   static const NameSet keys = {
       // bookkeeping
-      "architectures", "model_type", "transformers_version", "torch_dtype", "_name_or_path", "_model_name_or_path",
-      "_commit_hash", "_attn_implementation_autoset", "use_cache", "return_dict", "output_hidden_states",
-      "output_attentions", "torchscript", "use_bfloat16", "tf_legacy_loss", "chunk_size_feed_forward", "is_decoder",
-      "tokenizer_class", "prefix", "task_specific_params", "finetuning_task", "is_llama_config",
-      "transformers.js_config",
+      "architectures", "model_type", "transformers_version", "torch_dtype", "dtype", "_name_or_path",
+      "_model_name_or_path", "_commit_hash", "_attn_implementation_autoset", "use_cache", "return_dict",
+      "output_hidden_states", "output_attentions", "torchscript", "use_bfloat16", "tf_legacy_loss",
+      "chunk_size_feed_forward", "is_decoder", "tokenizer_class", "prefix", "task_specific_params", "finetuning_task",
+      "is_llama_config", "transformers.js_config",
       // token ids
       "bos_token_id", "eos_token_id", "pad_token_id", "sep_token_id", "unk_token_id", "mask_token_id", "cls_token_id",
       "decoder_start_token_id",

@@ -1,0 +1,116 @@
+"""Reference data for the families that need a current transformers (scripts/python-env-current.sh:
+torch 2.9.1, transformers 4.57.1), as write_transformers_reference.py writes it for the older ones.
+
+    write_current_reference.py LLAMA_CPP_DIR OUT_DIR
+        Tiny random Qwen3 (RMSNorm over each head's queries and keys) saved with save_pretrained, turned
+        into an F32 GGUF by llama.cpp's own convert_hf_to_gguf.py (llama-cpp-python 0.3.16, run from
+        scripts/fetch-llama-cpp.sh 0.3.16's folder), and its float64 logits and residual stream (each
+        block's input, the last one before the final norm) for the tiny id sequences, in OUT_DIR/qwen3.json.
+
+transformers computes parts of a float64 model in float32 (RMSNorm's upcast, the rotary tables, the eager
+attention's softmax), each worth 1e-8 to 1e-7 of error; the replacements below compute the same formulas
+in the input's dtype.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import torch
+import transformers
+
+torch.set_num_threads(1)
+TINY_IDS = [[3, 17, 42, 99, 5, 61, 0, 100, 23], [7, 7, 8], [55, 1, 90, 33, 12, 64, 2]]
+
+
+def in_float64():
+    softmax = torch.nn.functional.softmax
+
+    def softmax_keeping_float64(input, *args, dtype=None, **kwargs):
+        return softmax(input, *args, dtype=None if input.dtype == torch.float64 else dtype, **kwargs)
+
+    def rms_norm(self, hidden_states):
+        variance = hidden_states.pow(2).mean(-1, keepdim=True)
+        return self.weight * (hidden_states * torch.rsqrt(variance + self.variance_epsilon))
+
+    def rotary(self, x, position_ids):
+        config = self.config
+        dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        assert getattr(config, "rope_scaling", None) is None, "only plain RoPE is patched"
+        inv_freq = 1.0 / (config.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
+        angles = position_ids[:, :, None].to(torch.float64) * inv_freq
+        angles = torch.cat((angles, angles), dim=-1)
+        return angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+
+    torch.nn.functional.softmax = softmax_keeping_float64
+    qwen3 = transformers.models.qwen3.modeling_qwen3
+    qwen3.Qwen3RMSNorm.forward = rms_norm
+    qwen3.Qwen3RotaryEmbedding.forward = rotary
+
+
+in_float64()
+
+
+def residual_stream(model, ids):
+    """float64 logits [S, V] and residual stream [L+1, S, d] (the last before the final norm)."""
+    captured = {}
+    handle = model.model.norm.register_forward_pre_hook(lambda module, args: captured.update(pre_norm=args[0]))
+    try:
+        with torch.no_grad():
+            out = model(torch.tensor([ids]), output_hidden_states=True)
+    finally:
+        handle.remove()
+    stream = torch.stack(list(out.hidden_states[:-1]) + [captured["pre_norm"]])[:, 0]
+    return out.logits[0], stream
+
+
+def write_sentencepiece_tokenizer(folder):
+    """A small SentencePiece model: the converter needs a tokenizer it knows, and this one needs no hub."""
+    import sentencepiece
+    text = os.path.join(folder, "text.txt")
+    with open(text, "w") as f:
+        for i in range(200):
+            f.write(f"the quick brown fox {i} jumps over the lazy dog; a model of {i * 7} layers\n")
+    sentencepiece.SentencePieceTrainer.train(input=text, model_prefix=os.path.join(folder, "tokenizer"),
+                                             vocab_size=60, model_type="bpe", minloglevel=2)
+    os.remove(text)
+    os.remove(os.path.join(folder, "tokenizer.vocab"))
+
+
+def main(llama_cpp_dir, out):
+    os.makedirs(out, exist_ok=True)
+    runner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_llama_cpp_converter.py")
+    qwen3 = transformers.Qwen3Config(
+        vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=16, max_position_embeddings=64, rope_theta=10000.0, rms_norm_eps=1e-6,
+        tie_word_embeddings=False)
+    for name, config, model_class in (("qwen3", qwen3, transformers.Qwen3ForCausalLM),):
+        torch.manual_seed(4)
+        model = model_class(config)
+        model.config._attn_implementation = "eager"
+        with torch.no_grad():
+            for key, p in model.named_parameters():
+                # Norm gains start at 1: perturb them (the per-head ones too) so that the tests see them.
+                if key.endswith("norm.weight"):
+                    p.add_(0.1 * torch.randn_like(p))
+        folder = os.path.join(out, name)
+        shutil.rmtree(folder, ignore_errors=True)
+        model.to(torch.float32).save_pretrained(folder, safe_serialization=True)
+        write_sentencepiece_tokenizer(folder)
+        done = subprocess.run([sys.executable, runner, llama_cpp_dir, folder, os.path.join(out, name + ".gguf")],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"llama.cpp's converter failed on {folder}:\n{done.stderr}")
+        model.to(torch.float64).eval()
+        sequences = []
+        for ids in TINY_IDS:
+            logits, stream = residual_stream(model, ids)
+            sequences.append({"ids": ids, "logits": logits.tolist(), "residual_stream": stream.tolist()})
+        with open(os.path.join(out, name + ".json"), "w") as f:
+            json.dump({"sequences": sequences}, f)
+    print(f"current-transformers reference in {out}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
