@@ -364,7 +364,7 @@ class BadRealModelFiles(unittest.TestCase):
     def test_unsupported_architecture_is_named(self):
         gemma3 = os.path.join(REFERENCE, os.pardir, "tiny", "bad", "gemma3.gguf")
         # tokenize reads only the tokenizer, which this file lacks.
-        self.expect_error(gemma3, "architecture 'gemma3' is not supported (supported: llama)",
+        self.expect_error(gemma3, "architecture 'gemma3' is not supported (supported: llama, qwen2, qwen3)",
                           commands=(["attribute", "Hello"], ["info"]))
 
     def test_folders_without_weights_or_tokenizer(self):
