@@ -592,12 +592,6 @@ double transformers_forward_ms(const std::string& python, const std::string& hf_
   return transformers_timing(python, hf_folder, ids, repeats).at("median_ms").get<double>();
 }
 
-// The decoder seen through logits() alone, as a bundle is: generation re-runs the whole sequence.
-struct WithoutCache {
-  const iglens::DecoderModel& model;
-  torch::Tensor logits(const torch::Tensor& ids) { return model.logits(ids); }
-};
-
 // 80 greedy tokens of an instruct model's answer in its chat format: with
 // the key/value cache, without it, and transformers' own cached loop on the
 // same weights and threads.
@@ -615,9 +609,10 @@ void generation_table(const std::string& path, const std::string& python, const 
   std::vector<iglens::GreedyAnswer> cached, uncached;
   const double cached_s =
       median_seconds(repeats, [&] { cached = iglens::greedy_answers(pretrained.model, {prompt}, options); });
-  WithoutCache plain{pretrained.model};
-  const double uncached_s =
-      median_seconds(std::max(1, repeats / 3), [&] { uncached = iglens::greedy_answers(plain, {prompt}, options); });
+  auto without_cache = options;
+  without_cache.use_cache = false;
+  const double uncached_s = median_seconds(
+      std::max(1, repeats / 3), [&] { uncached = iglens::greedy_answers(pretrained.model, {prompt}, without_cache); });
   const auto reference = transformers_timing(python, hf_folder, prompt, std::max(1, repeats / 3), N);
   const double transformers_s = reference.at("median_ms").get<double>() / 1e3;
   const auto same = [&](const std::vector<std::int64_t>& ids) {

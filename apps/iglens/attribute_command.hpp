@@ -236,18 +236,6 @@ struct PromptWork {
   }
 };
 
-// Sequences [B, longest] padded on the right with id 0: a causal model's
-// positions before the padding never read it.
-inline torch::Tensor padded_ids(const std::vector<std::vector<std::int64_t>>& sequences, std::int64_t length) {
-  auto ids = torch::zeros({static_cast<std::int64_t>(sequences.size()), length}, torch::kLong);
-  for (std::size_t b = 0; b < sequences.size(); ++b) {
-    ids[static_cast<std::int64_t>(b)]
-        .narrow(0, 0, static_cast<std::int64_t>(sequences[b].size()))
-        .copy_(torch::tensor(sequences[b], torch::kLong));
-  }
-  return ids;
-}
-
 }  // namespace detail
 
 // The model, loaded once, and what every prompt shares: `iglens attribute`
@@ -536,7 +524,7 @@ class Attributor {
     ProgressBar bar("attributing ", tokens, show_progress);
     auto options = options_;
     options.progress = [&bar](std::int64_t done, std::int64_t) { bar.update(done); };
-    const auto map = lens_.attribute_batch(detail::padded_ids(sequences, longest).to(device_), targets, options);
+    const auto map = lens_.attribute_batch(padded_ids(sequences, longest).to(device_), targets, options);
     std::vector<Attribution> maps;
     for (std::int64_t b = 0; b < static_cast<std::int64_t>(batch.size()); ++b) maps.push_back(map.sequence(b));
     return maps;

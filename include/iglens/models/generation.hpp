@@ -33,6 +33,7 @@ struct GreedyOptions {
   std::set<std::int64_t> stop_ids;  // a sequence ends at the first of these; the stop token is not in its answer
   torch::Device device = torch::kCPU;
   std::function<void(std::int64_t done, std::int64_t total)> on_step;  // progress, optional
+  bool use_cache = true;  // false: re-run the whole sequence each step, as for a model without a cache
 };
 
 struct GreedyAnswer {
@@ -50,6 +51,21 @@ struct has_kv_cache<Model, std::void_t<decltype(std::declval<Model&>().start_cac
 
 }  // namespace detail
 
+// Sequences as ids [B, length], padded on the right with id 0: a causal
+// model's positions before the padding never read it.
+inline torch::Tensor padded_ids(const std::vector<std::vector<std::int64_t>>& sequences, std::int64_t length) {
+  auto ids = torch::zeros({static_cast<std::int64_t>(sequences.size()), length}, torch::kLong);
+  for (std::size_t b = 0; b < sequences.size(); ++b) {
+    const auto& sequence = sequences[b];
+    require(static_cast<std::int64_t>(sequence.size()) <= length, "padded ids: a sequence of {} ids is longer than {}",
+            sequence.size(), length);
+    ids[static_cast<std::int64_t>(b)]
+        .narrow(0, 0, static_cast<std::int64_t>(sequence.size()))
+        .copy_(torch::tensor(sequence, torch::kLong));
+  }
+  return ids;
+}
+
 template <class Model>
 std::vector<GreedyAnswer> greedy_answers(Model& model, const std::vector<std::vector<std::int64_t>>& prompts,
                                          const GreedyOptions& options) {
@@ -64,24 +80,24 @@ std::vector<GreedyAnswer> greedy_answers(Model& model, const std::vector<std::ve
   }
   const auto shortest = *std::min_element(lengths.begin(), lengths.end());
   const auto end = *std::max_element(lengths.begin(), lengths.end()) + N;  // columns computed
-  auto ids = torch::zeros({B, end}, torch::kLong);
-  for (std::int64_t b = 0; b < B; ++b) {
-    ids[b].narrow(0, 0, lengths[b]).copy_(torch::tensor(prompts[static_cast<std::size_t>(b)], torch::kLong));
-  }
-  ids = ids.to(options.device);
+  const auto ids = padded_ids(prompts, end).to(options.device);
 
   std::vector<GreedyAnswer> answers(prompts.size());
   std::vector<bool> done(prompts.size(), false);
   std::optional<KvCache> cache;
-  if constexpr (detail::has_kv_cache<Model>::value) cache = model.start_cache(B, end);
-  // Logits [B, V] at column t - 1, the prediction of column t.
+  if constexpr (detail::has_kv_cache<Model>::value) {
+    if (options.use_cache) cache = model.start_cache(B, end);
+  }
+  // Logits [B, V] at column t - 1, the prediction of column t: from the
+  // cache's length on where there is one, else of the whole sequence.
   auto logits_before = [&](std::int64_t t) -> torch::Tensor {
-    if (!cache) return model.logits(ids.narrow(1, 0, t)).select(1, t - 1);
-    const auto from = cache->length;
     if constexpr (detail::has_kv_cache<Model>::value) {
-      return model.logits(ids.narrow(1, from, t - from), *cache).select(1, t - 1 - from);
+      if (cache) {
+        const auto from = cache->length;
+        return model.logits(ids.narrow(1, from, t - from), *cache).select(1, t - 1 - from);
+      }
     }
-    return torch::Tensor();
+    return model.logits(ids.narrow(1, 0, t)).select(1, t - 1);
   };
   for (std::int64_t t = shortest; t < end; ++t) {
     const torch::Tensor logits = logits_before(t);
