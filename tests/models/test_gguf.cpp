@@ -29,6 +29,18 @@ std::string smollm2_path() {
   return iglens::testing::read_json(iglens::testing::reference_dir() + "/smollm2/stamp.json").at("gguf");
 }
 
+// Logits and every residual layer of `model` in float64 against a tiny reference.
+void check_float64(DecoderModel& model, const std::string& name, const std::string& group, double tolerance) {
+  model.to(torch::kFloat64);
+  torch::NoGradGuard no_grad;
+  for (const auto& sequence : iglens::testing::tiny_reference(name, group)) {
+    CAPTURE(name, sequence.ids.size());
+    const auto ids = ids_tensor(sequence.ids);
+    CHECK(max_abs_diff(model.logits(ids)[0], sequence.logits) <= tolerance);
+    CHECK(max_abs_diff(model.residual_stream(ids).squeeze(1), sequence.residual_stream) <= tolerance);
+  }
+}
+
 // One SmolLM2 load for all test cases: it is the slow part.
 DecoderModel& smollm2() {
   static DecoderModel model = load_gguf_decoder(smollm2_path());
@@ -43,13 +55,7 @@ TEST_CASE("Tiny GGUF in llama.cpp's Q/K row order equals transformers on the HF 
   CHECK_FALSE(model.config().tied_embeddings);
   CHECK(model.config().n_kv_head == 2);
   CHECK(model.config().rope_base == 100000.0);
-  model.to(torch::kFloat64);
-  torch::NoGradGuard no_grad;
-  for (const auto& sequence : iglens::testing::tiny_reference("llama_untied")) {
-    const auto ids = ids_tensor(sequence.ids);
-    CHECK(max_abs_diff(model.logits(ids)[0], sequence.logits) <= 1e-8);
-    CHECK(max_abs_diff(model.residual_stream(ids).squeeze(1), sequence.residual_stream) <= 1e-8);
-  }
+  check_float64(model, "llama_untied", "tiny", 1e-8);
 }
 
 TEST_CASE("A Mistral folder converted by llama.cpp's own converter equals transformers", "[models][gguf]") {
@@ -58,13 +64,7 @@ TEST_CASE("A Mistral folder converted by llama.cpp's own converter equals transf
   auto model = load_gguf_decoder(iglens::testing::reference_dir() + "/converted/mistral.gguf");
   CHECK_FALSE(model.config().tied_embeddings);
   CHECK(model.config().n_layer == 3);
-  model.to(torch::kFloat64);
-  torch::NoGradGuard no_grad;
-  for (const auto& sequence : iglens::testing::tiny_reference("mistral", "converted")) {
-    const auto ids = ids_tensor(sequence.ids);
-    CHECK(max_abs_diff(model.logits(ids)[0], sequence.logits) <= 1e-8);
-    CHECK(max_abs_diff(model.residual_stream(ids).squeeze(1), sequence.residual_stream) <= 1e-8);
-  }
+  check_float64(model, "mistral", "converted", 1e-8);
 }
 
 TEST_CASE("A Llama 3 GGUF made by llama.cpp's converter equals transformers, with its frequency scaling",
@@ -80,13 +80,7 @@ TEST_CASE("A Llama 3 GGUF made by llama.cpp's converter equals transformers, wit
   for (std::size_t i = 0; i < factors.size(); ++i) {
     CHECK(std::abs(factors[i] - folder_factors[i]) <= folder_factors[i] * std::ldexp(1.0, -22));
   }
-  model.to(torch::kFloat64);
-  torch::NoGradGuard no_grad;
-  for (const auto& sequence : iglens::testing::tiny_reference("llama3", "converted")) {
-    const auto ids = ids_tensor(sequence.ids);
-    CHECK(max_abs_diff(model.logits(ids)[0], sequence.logits) <= 1e-6);
-    CHECK(max_abs_diff(model.residual_stream(ids).squeeze(1), sequence.residual_stream) <= 1e-6);
-  }
+  check_float64(model, "llama3", "converted", 1e-6);
 }
 
 TEST_CASE("A Qwen2 GGUF made by llama.cpp's converter equals transformers, biases and rotary order included",
@@ -96,26 +90,14 @@ TEST_CASE("A Qwen2 GGUF made by llama.cpp's converter equals transformers, biase
   auto model = load_gguf_decoder(iglens::testing::reference_dir() + "/converted/qwen2.gguf");
   CHECK(model.config().family == "qwen2");
   CHECK(model.config().qkv_bias);
-  model.to(torch::kFloat64);
-  torch::NoGradGuard no_grad;
-  for (const auto& sequence : iglens::testing::tiny_reference("qwen2", "converted")) {
-    const auto ids = ids_tensor(sequence.ids);
-    CHECK(max_abs_diff(model.logits(ids)[0], sequence.logits) <= 1e-8);
-    CHECK(max_abs_diff(model.residual_stream(ids).squeeze(1), sequence.residual_stream) <= 1e-8);
-  }
+  check_float64(model, "qwen2", "converted", 1e-8);
 }
 
 TEST_CASE("A Qwen3 GGUF made by llama.cpp 0.3.16's converter equals transformers 4.57", "[models][gguf]") {
   auto model = load_gguf_decoder(iglens::testing::reference_dir() + "/current/qwen3.gguf");
   CHECK(model.config().family == "qwen3");
   CHECK(model.config().qk_norm);
-  model.to(torch::kFloat64);
-  torch::NoGradGuard no_grad;
-  for (const auto& sequence : iglens::testing::tiny_reference("qwen3", "current")) {
-    const auto ids = ids_tensor(sequence.ids);
-    CHECK(max_abs_diff(model.logits(ids)[0], sequence.logits) <= 1e-8);
-    CHECK(max_abs_diff(model.residual_stream(ids).squeeze(1), sequence.residual_stream) <= 1e-8);
-  }
+  check_float64(model, "qwen3", "current", 1e-8);
 }
 
 TEST_CASE("GGUF keys at the values that turn their feature off load as the plain file", "[models][gguf]") {

@@ -19,6 +19,7 @@ import sys
 
 import torch
 import transformers
+from tiny_sentencepiece import write_sentencepiece_tokenizer
 
 torch.set_num_threads(1)
 TINY_IDS = [[3, 17, 42, 99, 5, 61, 0, 100, 23], [7, 7, 8], [55, 1, 90, 33, 12, 64, 2]]
@@ -63,19 +64,6 @@ def residual_stream(model, ids):
         handle.remove()
     stream = torch.stack(list(out.hidden_states[:-1]) + [captured["pre_norm"]])[:, 0]
     return out.logits[0], stream
-
-
-def write_sentencepiece_tokenizer(folder):
-    """A small SentencePiece model: the converter needs a tokenizer it knows, and this one needs no hub."""
-    import sentencepiece
-    text = os.path.join(folder, "text.txt")
-    with open(text, "w") as f:
-        for i in range(200):
-            f.write(f"the quick brown fox {i} jumps over the lazy dog; a model of {i * 7} layers\n")
-    sentencepiece.SentencePieceTrainer.train(input=text, model_prefix=os.path.join(folder, "tokenizer"),
-                                             vocab_size=60, model_type="bpe", minloglevel=2)
-    os.remove(text)
-    os.remove(os.path.join(folder, "tokenizer.vocab"))
 
 
 def main(llama_cpp_dir, out):

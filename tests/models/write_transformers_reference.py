@@ -30,6 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import transformers  # noqa: E402
 import gguf  # noqa: E402
 import tokenizers  # noqa: E402
+from tiny_sentencepiece import write_sentencepiece_tokenizer  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -328,19 +329,6 @@ def write_tiny(out):
         state[f"model.layers.{i}.self_attn.rotary_emb.inv_freq"] = torch.ones(4)
     save_file(state, os.path.join(buffers, "model.safetensors"), metadata={"format": "pt"})
     llama_tied.config.to_json_file(os.path.join(buffers, "config.json"))
-
-
-def write_sentencepiece_tokenizer(folder):
-    """A 100-piece SentencePiece model: the converter needs a tokenizer it knows, and this one needs no hub."""
-    import sentencepiece
-    text = os.path.join(folder, "text.txt")
-    with open(text, "w") as f:
-        for i in range(200):
-            f.write(f"the quick brown fox {i} jumps over the lazy dog; a model of {i * 7} layers\n")
-    sentencepiece.SentencePieceTrainer.train(input=text, model_prefix=os.path.join(folder, "tokenizer"),
-                                             vocab_size=60, model_type="bpe", minloglevel=2)
-    os.remove(text)
-    os.remove(os.path.join(folder, "tokenizer.vocab"))
 
 
 # Llama 3's and Qwen2's Split regexes (their tokenizer.json), for tiny tokenizers of the same kind.

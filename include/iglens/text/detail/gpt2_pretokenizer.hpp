@@ -81,14 +81,17 @@ class ClassifiedText {
   WhiteSpaceRule white_space_;
 };
 
-// Length in bytes of the contraction ('s 't 're 've 'm 'll 'd, lower case
-// only, as in GPT-2) at `offset`, or 0 if there is none. All are ASCII, and
-// ASCII bytes never occur inside a multi-byte character.
-inline std::size_t contraction_length(const ClassifiedText& text, std::size_t offset) {
-  const auto byte_is = [&](std::size_t i, char expected) {
-    return offset + i < text.size() && text.byte(offset + i) == expected;
+// Length in bytes of the contraction ('s 't 're 've 'm 'll 'd) at `offset`,
+// or 0 if there is none: lower case only, as in GPT-2, or of any case, as in
+// Llama 3's regex. All are ASCII, and ASCII bytes never occur inside a
+// multi-byte character.
+inline std::size_t contraction_length(const ClassifiedText& text, std::size_t offset, bool any_case = false) {
+  const auto byte_is = [&](std::size_t i, char lower) {
+    if (offset + i >= text.size()) return false;
+    const char c = text.byte(offset + i);
+    return c == lower || (any_case && c == lower - ('a' - 'A'));
   };
-  if (!byte_is(0, '\'')) return 0;
+  if (offset >= text.size() || text.byte(offset) != '\'') return 0;
   if (byte_is(1, 's') || byte_is(1, 't') || byte_is(1, 'm') || byte_is(1, 'd')) return 2;
   if ((byte_is(1, 'r') && byte_is(2, 'e')) || (byte_is(1, 'v') && byte_is(2, 'e')) ||
       (byte_is(1, 'l') && byte_is(2, 'l'))) {

@@ -44,22 +44,6 @@ inline constexpr std::string_view llama3_pretokenizer_regex =
 inline constexpr std::string_view qwen2_pretokenizer_regex =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
-// Length in bytes of a contraction of any case ('s 'T 're 'VE ...) at `offset`, or 0.
-inline std::size_t any_case_contraction_length(const ClassifiedText& text, std::size_t offset) {
-  const auto byte_is = [&](std::size_t i, char lower) {
-    if (offset + i >= text.size()) return false;
-    const char c = text.byte(offset + i);
-    return c == lower || c == lower - ('a' - 'A');
-  };
-  if (offset >= text.size() || text.byte(offset) != '\'') return 0;
-  if (byte_is(1, 's') || byte_is(1, 't') || byte_is(1, 'm') || byte_is(1, 'd')) return 2;
-  if ((byte_is(1, 'r') && byte_is(2, 'e')) || (byte_is(1, 'v') && byte_is(2, 'e')) ||
-      (byte_is(1, 'l') && byte_is(2, 'l'))) {
-    return 3;
-  }
-  return 0;
-}
-
 // Calls on_piece(std::string_view) for each piece of the bytes [begin, end)
 // of `utf8_text` as Llama 3's regex splits them (Qwen2's with
 // `digits_per_piece` 1): the first of its alternatives that matches at a
@@ -85,7 +69,7 @@ void split_llama3_pretokens(std::string_view utf8_text, std::size_t begin, std::
     const auto [first_class, second] = text.at(start);
     const bool more = second < text.size();
     std::size_t stop = 0;
-    if (const std::size_t length = any_case_contraction_length(text, start); length > 0) {
+    if (const std::size_t length = contraction_length(text, start, /*any_case=*/true); length > 0) {
       stop = start + length;  // (?i:'s|'t|'re|'ve|'m|'ll|'d)
     } else if (first_class == CharClass::kLetter) {
       stop = run_end(CharClass::kLetter, second);  // \p{L}+
