@@ -392,8 +392,9 @@ class CorpusRanks(unittest.TestCase):
 
     def test_a_killed_rank_then_a_rerun_gives_every_id_once(self):
         with tempfile.TemporaryDirectory() as tmp:
-            # Enough prompts that the run is still going when a rank is killed.
-            records = RANK_RECORDS + [{"id": f"more{i}", "prompt": f"Is this a dagger {i}"} for i in range(50)]
+            # Enough prompts that the run is still going when a rank is killed: with 50 the run of a fast
+            # build could end between rank 1's first chunk and the look for its process.
+            records = RANK_RECORDS + [{"id": f"more{i}", "prompt": f"Is this a dagger {i}"} for i in range(300)]
             path, whole = input_and_whole_run(self, tmp, records, "--chunk-size", "1")
             out = os.path.join(tmp, "out")
             args = [path, "--out", out, *COMMON, "--chunk-size", "1"]
