@@ -100,6 +100,20 @@ TEST_CASE("A Qwen3 GGUF made by llama.cpp 0.3.16's converter equals transformers
   check_float64(model, "qwen3", "current", 1e-8);
 }
 
+TEST_CASE("Gemma 3 and Gemma 2 GGUF files made by llama.cpp 0.3.16's converter equal transformers 4.57",
+          "[models][gguf]") {
+  // The converter stores every norm gain as 1 + w and leaves the windows to llama.cpp's rule (every sixth
+  // layer full for Gemma 3, every second for Gemma 2); its linear RoPE scaling applies to the full layers.
+  auto gemma3 = load_gguf_decoder(iglens::testing::reference_dir() + "/current/gemma3.gguf");
+  CHECK(gemma3.config().family == "gemma3");
+  CHECK(gemma3.config().sliding_windows == std::vector<std::int64_t>{4, 4, 4, 4, 4, 0, 4});
+  CHECK(gemma3.config().rope_frequency_factors == std::vector<double>(8, 8.0));
+  check_float64(gemma3, "gemma3_gguf", "current", 1e-8);
+  auto gemma2 = load_gguf_decoder(iglens::testing::reference_dir() + "/current/gemma2.gguf");
+  CHECK((gemma2.config().attention_softcap == 2.0 && gemma2.config().final_softcap == 3.0));
+  check_float64(gemma2, "gemma2_gguf", "current", 1e-8);
+}
+
 TEST_CASE("GGUF keys at the values that turn their feature off load as the plain file", "[models][gguf]") {
   const auto dir = iglens::testing::reference_dir() + "/tiny/";
   auto plain = load_gguf_decoder(dir + "llama_untied.gguf");

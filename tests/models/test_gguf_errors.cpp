@@ -16,8 +16,9 @@ using iglens::testing::bad_input;
 using iglens::testing::error_of;
 
 TEST_CASE("GGUF of another architecture is named and refused", "[models][errors]") {
-  CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("gemma3.gguf")); }),
-             Contains("gemma3.gguf': architecture 'gemma3' is not supported (supported: llama, qwen2, qwen3)"));
+  CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("phi3.gguf")); }),
+             Contains("phi3.gguf': architecture 'phi3' is not supported (supported: llama, qwen2, qwen3, gemma2, "
+                      "gemma3)"));
 }
 
 TEST_CASE("GGUF missing a tensor names it", "[models][errors]") {

@@ -2,6 +2,7 @@
 // forward pass on the same weights (tiny random GPT-2 and Llama models).
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -94,29 +95,72 @@ TEST_CASE("A Llama 3 folder (rope_scaling llama3) equals transformers' float64, 
   CHECK(max_abs_diff(plain.logits(ids_tensor(sequence.ids)).squeeze(0), sequence.logits) > 1e-6);
 }
 
-TEST_CASE("A Mistral folder equals transformers' float64, and a sliding window that binds is refused", "[models][hf]") {
-  const auto folder = iglens::testing::reference_dir() + "/converted/mistral";
-  auto model = load_hf_decoder(folder);
+TEST_CASE("A Mistral folder equals transformers' float64, its sliding window included", "[models][hf]") {
+  auto model = load_hf_decoder(iglens::testing::reference_dir() + "/converted/mistral");
   CHECK(model.config().family == "mistral");
+  CHECK(model.config().sliding_windows.empty());
   model.to(torch::kFloat64);
   check_against_reference(model, "mistral", 1e-8, "converted");
-  // The same folder with a window shorter than its context of 64.
-  const auto windowed = std::filesystem::temp_directory_path() / "iglens-mistral-window";
-  std::filesystem::remove_all(windowed);
-  std::filesystem::create_directories(windowed);
-  for (const auto* name : {"model.safetensors", "generation_config.json"}) {
-    std::filesystem::copy_file(std::filesystem::path(folder) / name, windowed / name);
+  // A window of 4 binds on the 9- and 7-token sequences.
+  auto windowed = load_hf_decoder(iglens::testing::reference_dir() + "/current/mistral_window");
+  CHECK(windowed.config().sliding_windows == std::vector<std::int64_t>{4, 4});
+  windowed.to(torch::kFloat64);
+  check_against_reference(windowed, "mistral_window", 1e-8, "current");
+}
+
+// The same model without one of its features misses transformers: the tests above see that feature.
+void check_feature_seen(const DecoderConfig& config, const DecoderWeights& weights, const std::string& name) {
+  DecoderModel changed(config, weights, "changed");
+  torch::NoGradGuard no_grad;
+  const auto sequence = iglens::testing::tiny_reference(name, "current").front();
+  CHECK(max_abs_diff(changed.logits(ids_tensor(sequence.ids)).squeeze(0), sequence.logits) > 1e-4);
+}
+
+TEST_CASE("A Gemma 3 folder (sandwich norms, GeGLU, windows with their own RoPE) equals transformers' float64",
+          "[models][hf]") {
+  auto model = load_hf_decoder(iglens::testing::reference_dir() + "/current/gemma3");
+  const auto& c = model.config();
+  CHECK(c.family == "gemma3");
+  CHECK((c.post_norms && c.qk_norm && c.tied_embeddings && c.mlp_activation == GatedActivation::gelu_tanh));
+  CHECK(c.embedding_scale == Approx(std::sqrt(32.0)));
+  CHECK(c.sliding_windows == std::vector<std::int64_t>{4, 4, 4, 4, 4, 0, 4});
+  CHECK((c.local_rope_base == 10000.0 && c.rope_base == 1e6 && c.rope_frequency_factors.size() == 8));
+  CHECK(c.attention_scale == Approx(0.25));
+  model.to(torch::kFloat64);
+  check_against_reference(model, "gemma3", 1e-8, "current");
+  SECTION("each feature is seen") {
+    auto changed = c;
+    changed.sliding_windows.clear();
+    check_feature_seen(changed, model.weights(), "gemma3");
+    changed = c;
+    changed.local_rope_base = 0.0;
+    check_feature_seen(changed, model.weights(), "gemma3");
+    changed = c;
+    changed.rope_frequency_factors.clear();
+    check_feature_seen(changed, model.weights(), "gemma3");
+    changed = c;
+    changed.embedding_scale = 1.0;
+    check_feature_seen(changed, model.weights(), "gemma3");
   }
-  auto config = nlohmann::json::parse(std::ifstream(std::filesystem::path(folder) / "config.json"));
-  config["sliding_window"] = 16;
-  std::ofstream(windowed / "config.json") << config.dump();
-  CHECK_THROWS_WITH(load_hf_decoder(windowed.string()),
-                    Catch::Matchers::Contains("sliding_window 16 is shorter than the context (64): sliding-window "
-                                              "attention is not supported"));
-  config["sliding_window"] = 64;
-  std::ofstream(windowed / "config.json") << config.dump();
-  CHECK(load_hf_decoder(windowed.string()).config().family == "mistral");
-  std::filesystem::remove_all(windowed);
+}
+
+TEST_CASE("A Gemma 2 folder (soft-capped scores and logits) equals transformers' float64", "[models][hf]") {
+  auto model = load_hf_decoder(iglens::testing::reference_dir() + "/current/gemma2");
+  const auto& c = model.config();
+  CHECK(c.family == "gemma2");
+  CHECK((c.attention_softcap == 2.0 && c.final_softcap == 3.0 && !c.qk_norm && c.local_rope_base == 0.0));
+  CHECK(c.sliding_windows == std::vector<std::int64_t>{4, 0, 4});
+  model.to(torch::kFloat64);
+  check_against_reference(model, "gemma2", 1e-8, "current");
+  // The readout reads the cap as a black box; the closed form refuses it by name.
+  CHECK_FALSE(model.readout().is_closed_form());
+  CHECK_THROWS_WITH(model.norm_head(), Catch::Matchers::Contains("final-logit soft-cap (gemma2) has no closed-form"));
+  auto changed = c;
+  changed.attention_softcap = 0.0;
+  check_feature_seen(changed, model.weights(), "gemma2");
+  changed = c;
+  changed.final_softcap = 0.0;
+  check_feature_seen(changed, model.weights(), "gemma2");
 }
 
 TEST_CASE("A Qwen2 folder (query, key and value biases) equals transformers' float64", "[models][hf]") {

@@ -2,10 +2,18 @@
 torch 2.9.1, transformers 4.57.1), as write_transformers_reference.py writes it for the older ones.
 
     write_current_reference.py LLAMA_CPP_DIR OUT_DIR
-        Tiny random Qwen3 (RMSNorm over each head's queries and keys) saved with save_pretrained, turned
-        into an F32 GGUF by llama.cpp's own convert_hf_to_gguf.py (llama-cpp-python 0.3.16, run from
-        scripts/fetch-llama-cpp.sh 0.3.16's folder), and its float64 logits and residual stream (each
-        block's input, the last one before the final norm) for the tiny id sequences, in OUT_DIR/qwen3.json.
+        Tiny random models saved with save_pretrained, turned into F32 GGUF files by llama.cpp's own
+        convert_hf_to_gguf.py (llama-cpp-python 0.3.16, run from scripts/fetch-llama-cpp.sh 0.3.16's
+        folder), and their float64 logits and residual stream (each block's input, the last one before the
+        final norm) for the tiny id sequences, in OUT_DIR/NAME.json:
+        - qwen3: RMSNorm over each head's queries and keys;
+        - gemma3: (1 + w) norms before and after attention and MLP, embeddings times sqrt(d), GeGLU,
+          query/key norms, windowed layers (a window of 4, shorter than the sequences) with their own RoPE
+          base, linear RoPE scaling on the full layers, query_pre_attn_scalar;
+        - gemma2: soft-capped attention scores and logits, every other layer windowed;
+        - mistral_window: Mistral with a window of 4 (folder only: the converter drops the window).
+        The converter stores Gemma's norm gains as 1 + w rounded to float32: OUT_DIR/NAME_gguf.json is the
+        reference of the same model with those gains, which the GGUF files hold exactly.
 
 transformers computes parts of a float64 model in float32 (RMSNorm's upcast, the rotary tables, the eager
 attention's softmax), each worth 1e-8 to 1e-7 of error; the replacements below compute the same formulas
@@ -35,19 +43,33 @@ def in_float64():
         variance = hidden_states.pow(2).mean(-1, keepdim=True)
         return self.weight * (hidden_states * torch.rsqrt(variance + self.variance_epsilon))
 
+    def gemma_rms_norm(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * (1.0 + self.weight)
+
     def rotary(self, x, position_ids):
         config = self.config
         dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        assert getattr(config, "rope_scaling", None) is None, "only plain RoPE is patched"
         inv_freq = 1.0 / (config.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
+        scaling = getattr(config, "rope_scaling", None) or {"rope_type": "default"}
+        kind = scaling.get("rope_type", scaling.get("type"))
+        assert kind in ("default", "linear"), "only plain and linear RoPE are patched"
+        if kind == "linear":
+            inv_freq = inv_freq / scaling["factor"]
         angles = position_ids[:, :, None].to(torch.float64) * inv_freq
         angles = torch.cat((angles, angles), dim=-1)
         return angles.cos().to(x.dtype), angles.sin().to(x.dtype)
 
     torch.nn.functional.softmax = softmax_keeping_float64
-    qwen3 = transformers.models.qwen3.modeling_qwen3
-    qwen3.Qwen3RMSNorm.forward = rms_norm
-    qwen3.Qwen3RotaryEmbedding.forward = rotary
+    models = transformers.models
+    for norm in (models.qwen3.modeling_qwen3.Qwen3RMSNorm, models.mistral.modeling_mistral.MistralRMSNorm):
+        norm.forward = rms_norm
+    for norm in (models.gemma2.modeling_gemma2.Gemma2RMSNorm, models.gemma3.modeling_gemma3.Gemma3RMSNorm):
+        norm.forward = gemma_rms_norm
+    for embedding in (models.qwen3.modeling_qwen3.Qwen3RotaryEmbedding,
+                      models.mistral.modeling_mistral.MistralRotaryEmbedding,
+                      models.gemma2.modeling_gemma2.Gemma2RotaryEmbedding,
+                      models.gemma3.modeling_gemma3.Gemma3RotaryEmbedding):
+        embedding.forward = rotary
 
 
 in_float64()
@@ -66,6 +88,15 @@ def residual_stream(model, ids):
     return out.logits[0], stream
 
 
+def write_reference(model, path):
+    sequences = []
+    for ids in TINY_IDS:
+        logits, stream = residual_stream(model, ids)
+        sequences.append({"ids": ids, "logits": logits.tolist(), "residual_stream": stream.tolist()})
+    with open(path, "w") as f:
+        json.dump({"sequences": sequences}, f)
+
+
 def main(llama_cpp_dir, out):
     os.makedirs(out, exist_ok=True)
     runner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_llama_cpp_converter.py")
@@ -73,7 +104,27 @@ def main(llama_cpp_dir, out):
         vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, head_dim=16, max_position_embeddings=64, rope_theta=10000.0, rms_norm_eps=1e-6,
         tie_word_embeddings=False)
-    for name, config, model_class in (("qwen3", qwen3, transformers.Qwen3ForCausalLM),):
+    # Seven layers: the sixth is Gemma 3's only full one. query_pre_attn_scalar is head_dim (llama.cpp's rule
+    # for all but the 27B model) and the local RoPE base 10000 (llama.cpp's constant), so that the GGUF agrees.
+    gemma3 = transformers.Gemma3TextConfig(
+        vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=7, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=16, max_position_embeddings=64, rope_theta=1000000.0,
+        rope_local_base_freq=10000.0, rope_scaling={"rope_type": "linear", "factor": 8.0}, query_pre_attn_scalar=16,
+        sliding_window=4, rms_norm_eps=1e-6)
+    # Weights large enough for the caps to bind.
+    gemma2 = transformers.Gemma2Config(initializer_range=0.3,
+        vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=16, max_position_embeddings=64, query_pre_attn_scalar=16, sliding_window=4,
+        attn_logit_softcapping=2.0, final_logit_softcapping=3.0, rms_norm_eps=1e-6)
+    mistral_window = transformers.MistralConfig(
+        vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, sliding_window=4, rms_norm_eps=1e-6,
+        tie_word_embeddings=False)
+    models = (("qwen3", qwen3, transformers.Qwen3ForCausalLM, True),
+              ("gemma3", gemma3, transformers.Gemma3ForCausalLM, True),
+              ("gemma2", gemma2, transformers.Gemma2ForCausalLM, True),
+              ("mistral_window", mistral_window, transformers.MistralForCausalLM, False))
+    for name, config, model_class, convert in models:
         torch.manual_seed(4)
         model = model_class(config)
         model.config._attn_implementation = "eager"
@@ -86,17 +137,24 @@ def main(llama_cpp_dir, out):
         shutil.rmtree(folder, ignore_errors=True)
         model.to(torch.float32).save_pretrained(folder, safe_serialization=True)
         write_sentencepiece_tokenizer(folder)
-        done = subprocess.run([sys.executable, runner, llama_cpp_dir, folder, os.path.join(out, name + ".gguf")],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"llama.cpp's converter failed on {folder}:\n{done.stderr}")
+        if convert:
+            done = subprocess.run([sys.executable, runner, llama_cpp_dir, folder, os.path.join(out, name + ".gguf")],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"llama.cpp's converter failed on {folder}:\n{done.stderr}")
         model.to(torch.float64).eval()
-        sequences = []
-        for ids in TINY_IDS:
-            logits, stream = residual_stream(model, ids)
-            sequences.append({"ids": ids, "logits": logits.tolist(), "residual_stream": stream.tolist()})
-        with open(os.path.join(out, name + ".json"), "w") as f:
-            json.dump({"sequences": sequences}, f)
+        embedding = model.model.embed_tokens
+        if hasattr(embedding, "embed_scale"):
+            # Gemma keeps sqrt(d) as a float32 buffer; float64 wants it exact.
+            embedding.embed_scale = torch.tensor(config.hidden_size ** 0.5, dtype=torch.float64)
+        write_reference(model, os.path.join(out, name + ".json"))
+        if convert and name.startswith("gemma"):
+            # The converter stores Gemma's gains as 1 + w in float32: the GGUF file's exact reference.
+            with torch.no_grad():
+                for key, p in model.named_parameters():
+                    if key.endswith("norm.weight"):
+                        p.copy_((1.0 + p).to(torch.float32).to(torch.float64) - 1.0)
+            write_reference(model, os.path.join(out, name + "_gguf.json"))
     print(f"current-transformers reference in {out}")
 
 

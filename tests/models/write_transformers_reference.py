@@ -260,7 +260,7 @@ def write_tiny(out):
     copy_folder(os.path.join(out, "llama_tied"), os.path.join(bad, "wrong_hidden_size"), hidden_size=40,
                 head_dim=8)
     copy_folder(os.path.join(out, "llama_tied"), os.path.join(bad, "rope_scaling"),
-                rope_scaling={"rope_type": "linear", "factor": 2.0})
+                rope_scaling={"rope_type": "yarn", "factor": 2.0})
     copy_folder(os.path.join(out, "gpt2"), os.path.join(bad, "relu_gpt2"), activation_function="relu")
     missing = os.path.join(bad, "missing_tensor")
     os.makedirs(missing)
@@ -270,7 +270,7 @@ def write_tiny(out):
     save_file(state, os.path.join(missing, "model.safetensors"), metadata={"format": "pt"})
     llama_tied.config.to_json_file(os.path.join(missing, "config.json"))
 
-    other = gguf.GGUFWriter(os.path.join(bad, "gemma3.gguf"), "gemma3")
+    other = gguf.GGUFWriter(os.path.join(bad, "phi3.gguf"), "phi3")
     other.add_block_count(1)
     other.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
     other.write_header_to_file()

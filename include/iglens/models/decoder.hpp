@@ -1,5 +1,6 @@
 #pragma once
-// A native decoder-only transformer (GPT-2 or Llama) in plain LibTorch
+// A native decoder-only transformer (GPT-2, or Llama and the families
+// described as Llama plus features: Qwen, Mistral, Gemma) in plain LibTorch
 // tensors: an IG-Lens Model without TorchScript or a torch::nn module tree.
 // load_hf.hpp and load_gguf.hpp build one from a Hugging Face folder or a
 // GGUF file.
@@ -13,6 +14,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,6 +39,7 @@ struct DecoderLayerWeights {
   torch::Tensor mlp_in_weight, mlp_in_bias;        // gpt2: [d_ff, d]; llama: gate rows then up rows, [2 d_ff, d]
   torch::Tensor mlp_out_weight, mlp_out_bias;      // [d, d_ff]
   torch::Tensor q_norm_weight, k_norm_weight;      // [head_dim], each head's queries and keys (qk_norm only)
+  torch::Tensor attn_post_norm_weight, mlp_post_norm_weight;  // [d], the outputs' norms (post_norms only)
 };
 
 struct DecoderWeights {
@@ -74,7 +77,8 @@ class DecoderModel {
 
   // Logits [B, S, V] for ids [B, S].
   torch::Tensor logits(const torch::Tensor& ids) const {
-    return torch::nn::functional::linear(final_norm(forward(check_ids(ids), nullptr, nullptr)), weights_.unembedding);
+    return cap_logits(
+        torch::nn::functional::linear(final_norm(forward(check_ids(ids), nullptr, nullptr)), weights_.unembedding));
   }
 
   // An empty cache for `batch` sequences of up to `capacity` positions.
@@ -106,7 +110,7 @@ class DecoderModel {
             cache.capacity());
     require(cache.keys.front().scalar_type() == dtype() && cache.keys.front().device() == device(),
             "key/value cache: made for another dtype or device than the model's");
-    return torch::nn::functional::linear(final_norm(forward(ids, nullptr, &cache)), weights_.unembedding);
+    return cap_logits(torch::nn::functional::linear(final_norm(forward(ids, nullptr, &cache)), weights_.unembedding));
   }
 
   // What every block writes into the residual stream of ids [1, S], from one
@@ -124,15 +128,26 @@ class DecoderModel {
     std::vector<torch::Tensor> pre, mid, heads, biases, mlps;
     auto x = embed(ids, 0);
     pre.push_back(x[0]);
-    for (const auto& layer : weights_.layers) {
+    for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
+      const auto& layer = weights_.layers[i];
       const auto mixed =
-          attention_heads(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), positions, nullptr, 0);
+          attention_heads(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), positions, nullptr, i);
       // z_h W_O^h: the output projection's columns of head h applied to head h's slice.
-      heads.push_back(
-          torch::einsum("shk,dhk->shd", {mixed[0].reshape({S, H, hd}), layer.attn_out_weight.reshape({d, H, hd})}));
-      biases.push_back(layer.attn_out_bias.defined() ? layer.attn_out_bias.expand({S, d}).clone()
-                                                     : torch::zeros({S, d}, x.options()));
-      x = x + torch::nn::functional::linear(mixed, layer.attn_out_weight, layer.attn_out_bias);
+      auto head_writes =
+          torch::einsum("shk,dhk->shd", {mixed[0].reshape({S, H, hd}), layer.attn_out_weight.reshape({d, H, hd})});
+      auto bias =
+          layer.attn_out_bias.defined() ? layer.attn_out_bias.expand({S, d}) : torch::zeros({S, d}, x.options());
+      const auto projected = torch::nn::functional::linear(mixed, layer.attn_out_weight, layer.attn_out_bias);
+      if (config_.post_norms) {
+        // The output's norm is a linear map over one scale shared by the
+        // parts: each part keeps its own direction, the sum is the norm's output.
+        const auto factor = (gain(layer.attn_post_norm_weight) * rms_reciprocal(projected))[0];  // [S, d]
+        head_writes = head_writes * factor.unsqueeze(1);
+        bias = bias * factor;
+      }
+      heads.push_back(head_writes);
+      biases.push_back(bias.clone());
+      x = x + attention_output(layer, projected);
       mid.push_back(x[0]);
       const auto written = mlp(layer, norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
       mlps.push_back(written[0]);
@@ -144,16 +159,28 @@ class DecoderModel {
 
   // The final norm and the unembedding, for the closed-form readout.
   NormHead norm_head() const {
+    require(config_.final_softcap == 0.0,
+            "{}: the final-logit soft-cap ({}) has no closed-form readout or component split; the layer map reads "
+            "it as a black box",
+            source_, config_.family);
     NormHead head;
     head.kind = config_.norm_kind();
-    head.weight = weights_.final_norm_weight;
+    head.weight = gain(weights_.final_norm_weight);
     head.bias = weights_.final_norm_bias;
     head.eps = config_.norm_eps;
     head.unembedding = weights_.unembedding;
     return head;
   }
 
-  Readout readout() const { return Readout::norm_head(norm_head()); }
+  // Closed form, unless the logits are soft-capped: then every point goes
+  // through the final norm, the head and the cap, with autograd's gradients.
+  Readout readout() const {
+    if (config_.final_softcap == 0.0) return Readout::norm_head(norm_head());
+    auto capped = *this;
+    return Readout::black_box([capped](const torch::Tensor& h) {
+      return capped.cap_logits(torch::nn::functional::linear(capped.final_norm(h), capped.weights_.unembedding));
+    });
+  }
 
   // float32 or float64 weights; a tied head stays one tensor.
   void to(torch::ScalarType dtype) {
@@ -187,10 +214,22 @@ class DecoderModel {
   }
 
   static std::vector<torch::Tensor*> layer_tensors(DecoderLayerWeights& layer) {
-    return {&layer.attn_norm_weight, &layer.attn_norm_bias, &layer.qkv_weight,      &layer.qkv_bias,
-            &layer.attn_out_weight,  &layer.attn_out_bias,  &layer.mlp_norm_weight, &layer.mlp_norm_bias,
-            &layer.mlp_in_weight,    &layer.mlp_in_bias,    &layer.mlp_out_weight,  &layer.mlp_out_bias,
-            &layer.q_norm_weight,    &layer.k_norm_weight};
+    return {&layer.attn_norm_weight,
+            &layer.attn_norm_bias,
+            &layer.qkv_weight,
+            &layer.qkv_bias,
+            &layer.attn_out_weight,
+            &layer.attn_out_bias,
+            &layer.mlp_norm_weight,
+            &layer.mlp_norm_bias,
+            &layer.mlp_in_weight,
+            &layer.mlp_in_bias,
+            &layer.mlp_out_weight,
+            &layer.mlp_out_bias,
+            &layer.q_norm_weight,
+            &layer.k_norm_weight,
+            &layer.attn_post_norm_weight,
+            &layer.mlp_post_norm_weight};
   }
 
   void check_weights() {
@@ -236,6 +275,8 @@ class DecoderModel {
       check(layer.mlp_out_bias, prefix + "mlp_out_bias", gpt2, {d});
       check(layer.q_norm_weight, prefix + "q_norm_weight", c.qk_norm, {c.head_dim});
       check(layer.k_norm_weight, prefix + "k_norm_weight", c.qk_norm, {c.head_dim});
+      check(layer.attn_post_norm_weight, prefix + "attn_post_norm_weight", c.post_norms, {d});
+      check(layer.mlp_post_norm_weight, prefix + "mlp_post_norm_weight", c.post_norms, {d});
     }
     check(weights_.final_norm_weight, "final_norm_weight", true, {d});
     check(weights_.final_norm_bias, "final_norm_bias", gpt2, {d});
@@ -264,7 +305,22 @@ class DecoderModel {
     if (config_.architecture == Architecture::gpt2) {
       return torch::layer_norm(x, {config_.d_model}, weight, bias, config_.norm_eps);
     }
-    return weight * (x * torch::rsqrt(x.square().mean(-1, true) + config_.norm_eps));
+    return gain(weight) * (x * rms_reciprocal(x));
+  }
+
+  // An RMSNorm's gain as it multiplies: offset + w.
+  torch::Tensor gain(const torch::Tensor& weight) const {
+    return config_.norm_gain_offset != 0.0 ? weight + config_.norm_gain_offset : weight;
+  }
+
+  // 1 / sqrt(mean(x^2) + eps) over the last dimension, kept.
+  torch::Tensor rms_reciprocal(const torch::Tensor& x) const {
+    return torch::rsqrt(x.square().mean(-1, true) + config_.norm_eps);
+  }
+
+  torch::Tensor cap_logits(const torch::Tensor& logits) const {
+    const auto cap = config_.final_softcap;
+    return cap > 0.0 ? (logits / cap).tanh() * cap : logits;
   }
 
   torch::Tensor final_norm(const torch::Tensor& x) const {
@@ -275,26 +331,41 @@ class DecoderModel {
   // their RoPE tables (llama) and which keys each one may not see.
   struct Span {
     std::int64_t offset = 0, length = 0;
-    std::pair<torch::Tensor, torch::Tensor> rope;  // cos and sin [length, head_dim / 2]
-    torch::Tensor future;                          // [length, offset + length], true where key > query
+    std::pair<torch::Tensor, torch::Tensor> rope;        // cos and sin [length, head_dim / 2]
+    std::pair<torch::Tensor, torch::Tensor> local_rope;  // the windowed layers' own, where they have one
+    // Per sliding window (0: none), [length, offset + length], true where
+    // the key lies after the query or outside its window.
+    std::map<std::int64_t, torch::Tensor> hidden;
   };
 
   Span span(std::int64_t offset, std::int64_t length) const {
-    Span positions{offset, length, {}, {}};
-    if (config_.architecture == Architecture::llama) positions.rope = rope_tables(offset, length);
-    positions.future =
+    Span positions{offset, length, {}, {}, {}};
+    if (config_.architecture == Architecture::llama) {
+      positions.rope = rope_tables(config_.rope_base, config_.rope_frequency_factors, offset, length);
+      if (config_.local_rope_base > 0.0)
+        positions.local_rope = rope_tables(config_.local_rope_base, {}, offset, length);
+    }
+    const auto future =
         torch::ones({length, offset + length}, torch::dtype(torch::kBool).device(device())).triu(offset + 1);
+    positions.hidden[0] = future;
+    for (const auto window : config_.sliding_windows) {
+      // Query at offset + i may see keys j > offset + i - window: outside is the band below diagonal offset - window.
+      if (window > 0 && positions.hidden.count(window) == 0) {
+        positions.hidden[window] = future.logical_or(torch::ones_like(future).tril(offset - window));
+      }
+    }
     return positions;
   }
 
   // cos and sin of the RoPE angles of positions [offset, offset + length), computed in float64.
-  std::pair<torch::Tensor, torch::Tensor> rope_tables(std::int64_t offset, std::int64_t length) const {
+  std::pair<torch::Tensor, torch::Tensor> rope_tables(double base, const std::vector<double>& frequency_factors,
+                                                      std::int64_t offset, std::int64_t length) const {
     const auto f64 = torch::dtype(torch::kFloat64);
     const auto half = config_.head_dim / 2;
     auto exponents = torch::arange(0, half, f64) * (2.0 / static_cast<double>(config_.head_dim));
-    auto inverse_frequency = torch::pow(config_.rope_base, exponents).reciprocal();
-    if (!config_.rope_frequency_factors.empty()) {
-      inverse_frequency = inverse_frequency / torch::tensor(config_.rope_frequency_factors, f64);
+    auto inverse_frequency = torch::pow(base, exponents).reciprocal();
+    if (!frequency_factors.empty()) {
+      inverse_frequency = inverse_frequency / torch::tensor(frequency_factors, f64);
     }
     auto angles = torch::arange(offset, offset + length, f64).unsqueeze(1) * inverse_frequency;
     const auto options = torch::dtype(dtype()).device(device());
@@ -323,12 +394,14 @@ class DecoderModel {
     if (c.qk_norm) {
       // Qwen3: RMSNorm over each head's query and key, before the rotation.
       const auto head_norm = [&](const torch::Tensor& heads, const torch::Tensor& weight) {
-        return weight * (heads * torch::rsqrt(heads.square().mean(-1, true) + c.norm_eps));
+        return gain(weight) * (heads * rms_reciprocal(heads));
       };
       qk = torch::cat(
           {head_norm(qk.narrow(1, 0, H), layer.q_norm_weight), head_norm(qk.narrow(1, H, K), layer.k_norm_weight)}, 1);
     }
-    if (c.architecture == Architecture::llama) qk = rotate(qk, positions.rope);
+    if (c.architecture == Architecture::llama) {
+      qk = rotate(qk, c.has_local_rope(layer_index) ? positions.local_rope : positions.rope);
+    }
     auto v = qkv.narrow(1, H + K, K);
     // Query head h uses key/value head h / G: group the queries of one kv head as G*S rows.
     auto q = qk.narrow(1, 0, H).reshape({B, K, G * S, hd});
@@ -341,8 +414,10 @@ class DecoderModel {
     }
     const auto T = positions.offset + S;
     auto scores = torch::matmul(q, k.transpose(-2, -1));  // [B, K, G*S, T]
-    scores.div_(std::sqrt(static_cast<double>(hd)));
-    scores.view({B, K, G, S, T}).masked_fill_(positions.future, -std::numeric_limits<double>::infinity());
+    scores.mul_(c.query_scale());
+    if (c.attention_softcap > 0.0) scores = scores.div_(c.attention_softcap).tanh_().mul_(c.attention_softcap);
+    scores.view({B, K, G, S, T})
+        .masked_fill_(positions.hidden.at(c.window_of(layer_index)), -std::numeric_limits<double>::infinity());
     auto mixed = torch::matmul(scores.softmax(-1), v);  // [B, K, G*S, hd]
     return mixed.view({B, H, S, hd}).transpose(1, 2).reshape({B, S, H * hd});
   }
@@ -351,6 +426,7 @@ class DecoderModel {
   // `offset`.
   torch::Tensor embed(const torch::Tensor& ids, std::int64_t offset) const {
     auto x = torch::embedding(weights_.token_embedding, ids);
+    if (config_.embedding_scale != 1.0) x = x * config_.embedding_scale;
     if (config_.architecture == Architecture::gpt2) {
       x = x + weights_.position_embedding.narrow(0, offset, ids.size(1));
     }
@@ -362,9 +438,18 @@ class DecoderModel {
     if (config_.architecture == Architecture::gpt2) {
       hidden = torch::gelu(hidden, "tanh");
     } else {
-      hidden = torch::silu(hidden.narrow(-1, 0, config_.d_ff)) * hidden.narrow(-1, config_.d_ff, config_.d_ff);
+      const auto gate = hidden.narrow(-1, 0, config_.d_ff);
+      const auto activated =
+          config_.mlp_activation == GatedActivation::silu ? torch::silu(gate) : torch::gelu(gate, "tanh");
+      hidden = activated * hidden.narrow(-1, config_.d_ff, config_.d_ff);
     }
-    return torch::nn::functional::linear(hidden, layer.mlp_out_weight, layer.mlp_out_bias);
+    auto out = torch::nn::functional::linear(hidden, layer.mlp_out_weight, layer.mlp_out_bias);
+    return config_.post_norms ? norm(out, layer.mlp_post_norm_weight, {}) : out;
+  }
+
+  // What the attention adds to the residual, from its output projection.
+  torch::Tensor attention_output(const DecoderLayerWeights& layer, const torch::Tensor& projected) const {
+    return config_.post_norms ? norm(projected, layer.attn_post_norm_weight, {}) : projected;
   }
 
   // The residual before the final norm; `states` (if given) collects every
@@ -379,7 +464,7 @@ class DecoderModel {
       const auto& layer = weights_.layers[i];
       const auto mixed =
           attention_heads(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), positions, cache, i);
-      x = x + torch::nn::functional::linear(mixed, layer.attn_out_weight, layer.attn_out_bias);
+      x = x + attention_output(layer, torch::nn::functional::linear(mixed, layer.attn_out_weight, layer.attn_out_bias));
       x = x + mlp(layer, norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
       if (states) states->push_back(x);
     }

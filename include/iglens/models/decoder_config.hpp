@@ -3,6 +3,7 @@
 // from a Hugging Face config.json or a GGUF file's metadata.
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,8 +15,12 @@ namespace iglens {
 
 // gpt2: learned positions, LayerNorm with bias, fused QKV with bias, GELU
 //       (tanh approximation), biases everywhere, head tied to the embedding.
-// llama: RoPE, RMSNorm, grouped-query attention, SwiGLU MLP, no biases.
+// llama: RoPE, RMSNorm, grouped-query attention, a gated MLP, no biases; the
+//        fields below describe what each family (Qwen, Mistral, Gemma) adds.
 enum class Architecture { gpt2, llama };
+
+// The gated MLP's activation: down(act(gate x) * up x).
+enum class GatedActivation { silu, gelu_tanh };
 
 inline const char* architecture_name(Architecture architecture) {
   return architecture == Architecture::gpt2 ? "gpt2" : "llama";
@@ -40,6 +45,28 @@ struct DecoderConfig {
   // Llama 3's frequency scaling. Empty: plain RoPE.
   std::vector<double> rope_frequency_factors;
   bool tied_embeddings = true;
+  GatedActivation mlp_activation = GatedActivation::silu;  // llama: SwiGLU, or Gemma's GeGLU (tanh GELU)
+  // llama: Gemma's norms of the attention and MLP outputs before they join the residual.
+  bool post_norms = false;
+  // llama: every RMSNorm multiplies by (offset + w): Gemma's checkpoints store w
+  // for a gain of 1 + w, added in the run's dtype as transformers adds it.
+  double norm_gain_offset = 0.0;
+  double embedding_scale = 1.0;    // llama: token embeddings times this (Gemma: sqrt(d_model))
+  double attention_scale = 0.0;    // llama: query-key scores times this; 0 means 1 / sqrt(head_dim)
+  double attention_softcap = 0.0;  // llama: scores become c tanh(score / c) (Gemma 2); 0: none
+  double final_softcap = 0.0;      // llama: logits become c tanh(logit / c) (Gemma 2); 0: none
+  // llama: per layer, 0 for full causal attention or a window w in which
+  // position i sees the keys j with i - j < w. Empty: all layers full.
+  std::vector<std::int64_t> sliding_windows;
+  // llama: the RoPE base of the windowed layers, without frequency factors
+  // (Gemma 3's local layers); 0: the windowed layers rotate as the others.
+  double local_rope_base = 0.0;
+
+  double query_scale() const {
+    return attention_scale > 0.0 ? attention_scale : 1.0 / std::sqrt(static_cast<double>(head_dim));
+  }
+  std::int64_t window_of(std::size_t layer) const { return sliding_windows.empty() ? 0 : sliding_windows[layer]; }
+  bool has_local_rope(std::size_t layer) const { return local_rope_base > 0.0 && window_of(layer) > 0; }
 
   NormKind norm_kind() const { return architecture == Architecture::gpt2 ? NormKind::layer_norm : NormKind::rms_norm; }
 
@@ -73,6 +100,9 @@ struct DecoderConfig {
               "decoder config: gpt2 needs n_head * head_dim == d_model, got {} * {} != {}", n_head, head_dim, d_model);
       require(tied_embeddings, "decoder config: gpt2's head is always tied to its embedding");
       require(!qk_norm, "decoder config: gpt2 has no query/key norms");
+      require(!post_norms && norm_gain_offset == 0.0 && embedding_scale == 1.0 && attention_scale == 0.0 &&
+                  attention_softcap == 0.0 && final_softcap == 0.0 && sliding_windows.empty() && local_rope_base == 0.0,
+              "decoder config: gpt2 has none of the llama families' features");
     } else {
       require(head_dim % 2 == 0, "decoder config: RoPE needs an even head_dim, got {}", head_dim);
       require(rope_base > 1.0, "decoder config: rope base must be > 1, got {}", rope_base);
@@ -83,6 +113,23 @@ struct DecoderConfig {
         require(std::isfinite(factor) && factor > 0.0, "decoder config: RoPE frequency factor {} is not positive",
                 factor);
       }
+      require(norm_gain_offset == 0.0 || norm_gain_offset == 1.0,
+              "decoder config: the norm gain offset must be 0 or 1, got {}", norm_gain_offset);
+      require(std::isfinite(embedding_scale) && embedding_scale > 0.0,
+              "decoder config: the embedding scale must be positive, got {}", embedding_scale);
+      require(std::isfinite(attention_scale) && attention_scale >= 0.0,
+              "decoder config: the attention scale must be positive, got {}", attention_scale);
+      require(std::isfinite(attention_softcap) && attention_softcap >= 0.0,
+              "decoder config: the attention soft-cap must be positive, got {}", attention_softcap);
+      require(std::isfinite(final_softcap) && final_softcap >= 0.0,
+              "decoder config: the final-logit soft-cap must be positive, got {}", final_softcap);
+      require(sliding_windows.empty() || static_cast<std::int64_t>(sliding_windows.size()) == n_layer,
+              "decoder config: {} sliding windows for {} layers", sliding_windows.size(), n_layer);
+      for (const auto window : sliding_windows) {
+        require(window >= 0, "decoder config: a sliding window must be positive (or 0 for none), got {}", window);
+      }
+      require(local_rope_base == 0.0 || (std::isfinite(local_rope_base) && local_rope_base > 1.0),
+              "decoder config: the local rope base must be > 1, got {}", local_rope_base);
     }
   }
 };

@@ -1,6 +1,6 @@
 #pragma once
 // A native decoder from a GGUF file (llama.cpp's format), architecture
-// "llama". Every tensor, quantized or not, is dequantized to float32
+// "llama", "qwen2", "qwen3", "gemma2" or "gemma3". Every tensor, quantized or not, is dequantized to float32
 // straight into the decoder's weight memory; DecoderModel::to(kFloat64)
 // widens them exactly.
 //
@@ -12,6 +12,7 @@
 // Hugging Face's rotate_half convention.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -83,17 +84,53 @@ struct GgufLlamaFamily {
   bool qkv_bias;       // blk.N.attn_{q,k,v}.bias
   bool qk_norm;        // blk.N.attn_{q,k}_norm.weight
   bool permuted_rope;  // llama.cpp's converter stores Q and K rows in adjacent-pair order (llama only)
+  // Gemma 2 / 3, as llama.cpp computes them: norms after attention and MLP
+  // (post_attention_norm, post_ffw_norm; every gain stored as 1 + w by the
+  // converter), embeddings times sqrt(d), GeGLU, every n-th layer full and
+  // the others windowed, the windowed ones with RoPE base 10000 (Gemma 3).
+  std::int64_t gemma_window_pattern = 0;  // 0: not Gemma
+  bool local_rope = false;
+  std::int64_t large_model_layers = 0;  // the 27B model: queries scaled by 1 / sqrt(d / heads), not head_dim
 };
+
+inline const GgufLlamaFamily& gguf_family(const std::string& architecture) {
+  static const std::vector<GgufLlamaFamily> families = {
+      {"llama", false, false, true},
+      // Qwen2 / Qwen2.5 and Qwen3: the converter keeps Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
+      {"qwen2", true, false, false},
+      {"qwen3", false, true, false},
+      {"gemma2", false, false, false, 2, false, 46},
+      {"gemma3", false, true, false, 6, true, 62},
+  };
+  for (const auto& family : families) {
+    if (family.name == architecture) return family;
+  }
+  std::string names;
+  for (const auto& family : families) names += (names.empty() ? "" : ", ") + family.name;
+  fail("architecture '{}' is not supported (supported: {})", architecture, names);
+}
 
 inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& source, const GgufLlamaFamily& family) {
   const auto& path = file.path();
   const auto key = [&](const char* name) { return family.name + "." + name; };
   // The keys read below; every other key of the architecture is refused unless it is off.
-  require_known_metadata(
-      file, family.name,
-      {"block_count", "embedding_length", "feed_forward_length", "attention.head_count", "attention.head_count_kv",
-       "attention.key_length", "attention.value_length", "attention.layer_norm_rms_epsilon", "rope.freq_base",
-       "context_length", "rope.dimension_count"});
+  const bool gemma = family.gemma_window_pattern > 0;
+  std::set<std::string, std::less<>> read = {"block_count",
+                                             "embedding_length",
+                                             "feed_forward_length",
+                                             "attention.head_count",
+                                             "attention.head_count_kv",
+                                             "attention.key_length",
+                                             "attention.value_length",
+                                             "attention.layer_norm_rms_epsilon",
+                                             "rope.freq_base",
+                                             "context_length",
+                                             "rope.dimension_count"};
+  if (gemma) {
+    read.insert({"attention.sliding_window", "attn_logit_softcapping", "final_logit_softcapping", "rope.scaling.type",
+                 "rope.scaling.factor"});
+  }
+  require_known_metadata(file, family.name, read);
   DecoderConfig c;
   c.architecture = Architecture::llama;
   c.family = family.name;
@@ -111,12 +148,39 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
   const auto value_length = file.find_integer(key("attention.value_length")).value_or(c.head_dim);
   require(value_length == c.head_dim, "model file '{}': value length {} differs from key length {} (not supported)",
           path, value_length, c.head_dim);
+  if (gemma) {
+    c.post_norms = true;
+    c.mlp_activation = GatedActivation::gelu_tanh;
+    c.embedding_scale = std::sqrt(static_cast<double>(c.d_model));
+    c.attention_scale =
+        1.0 / std::sqrt(static_cast<double>(
+                  c.n_layer == family.large_model_layers && c.n_head > 0 ? c.d_model / c.n_head : c.head_dim));
+    c.attention_softcap = file.find_number(key("attn_logit_softcapping")).value_or(0.0);
+    c.final_softcap = file.find_number(key("final_logit_softcapping")).value_or(0.0);
+    // llama.cpp's default window for Gemma 2 files without the key.
+    const auto window = file.find_integer(key("attention.sliding_window")).value_or(4096);
+    c.sliding_windows.assign(static_cast<std::size_t>(std::max<std::int64_t>(c.n_layer, 0)), window);
+    for (std::int64_t i = family.gemma_window_pattern - 1; i < c.n_layer; i += family.gemma_window_pattern) {
+      c.sliding_windows[static_cast<std::size_t>(i)] = 0;
+    }
+    if (family.local_rope) c.local_rope_base = 10000.0;
+    const auto scaling = file.find_string(key("rope.scaling.type")).value_or("none");
+    require(scaling == "none" || scaling == "linear",
+            "model file '{}': metadata '{}' = {} asks for RoPE scaling, which is not supported (supported: linear)",
+            path, key("rope.scaling.type"), scaling);
+    const auto factor = file.find_number(key("rope.scaling.factor")).value_or(0.0);
+    // The full layers' frequencies divided by the factor (0 and 1: none); the windowed ones keep theirs.
+    if (scaling == "linear" && factor != 0.0 && factor != 1.0) {
+      c.rope_frequency_factors.assign(static_cast<std::size_t>(std::max<std::int64_t>(c.head_dim / 2, 0)), factor);
+    }
+  }
   const auto rope_dims = file.find_integer(key("rope.dimension_count")).value_or(c.head_dim);
   require(rope_dims == c.head_dim,
           "model file '{}': RoPE over {} of {} head dimensions is not supported (only all of them)", path, rope_dims,
           c.head_dim);
 
   GgufWeightReader reader(file);
+  // The converter stored Gemma's gains as 1 + w already.
   // Llama 3's frequency scaling has no key: the converter writes it as this
   // tensor of per-frequency divisors.
   if (reader.has("rope_freqs.weight")) {
@@ -168,7 +232,9 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
       layer.k_norm_weight = reader.read(b + "attn_k_norm.weight", {hd});
     }
     layer.attn_out_weight = reader.read(b + "attn_output.weight", {d, q_rows});
+    if (gemma) layer.attn_post_norm_weight = reader.read(b + "post_attention_norm.weight", {d});
     layer.mlp_norm_weight = reader.read(b + "ffn_norm.weight", {d});
+    if (gemma) layer.mlp_post_norm_weight = reader.read(b + "post_ffw_norm.weight", {d});
     layer.mlp_in_weight = torch::empty({2 * c.d_ff, d}, torch::kFloat32);
     reader.read_into(b + "ffn_gate.weight", {c.d_ff, d}, layer.mlp_in_weight.narrow(0, 0, c.d_ff));
     reader.read_into(b + "ffn_up.weight", {c.d_ff, d}, layer.mlp_in_weight.narrow(0, c.d_ff, c.d_ff));
@@ -187,12 +253,13 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
 inline DecoderModel load_gguf_decoder(const GgufFile& file) {
   const auto architecture = file.get_string("general.architecture");
   const auto source = "GGUF file '" + file.path() + "'";
-  if (architecture == "llama") return detail::load_gguf_llama(file, source, {"llama", false, false, true});
-  // Qwen2 / Qwen2.5 and Qwen3: the converter keeps Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
-  if (architecture == "qwen2") return detail::load_gguf_llama(file, source, {"qwen2", true, false, false});
-  if (architecture == "qwen3") return detail::load_gguf_llama(file, source, {"qwen3", false, true, false});
-  fail("model file '{}': architecture '{}' is not supported (supported: llama, qwen2, qwen3)", file.path(),
-       architecture);
+  const detail::GgufLlamaFamily* family = nullptr;
+  try {
+    family = &detail::gguf_family(architecture);
+  } catch (const Error& e) {
+    fail("model file '{}': {}", file.path(), e.what());
+  }
+  return detail::load_gguf_llama(file, source, *family);
 }
 
 inline DecoderModel load_gguf_decoder(const std::string& path) { return load_gguf_decoder(GgufFile::open(path)); }

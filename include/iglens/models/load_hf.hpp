@@ -1,6 +1,7 @@
 #pragma once
 // A native decoder from a Hugging Face folder (config.json + safetensors):
-// GPT2LMHeadModel or LlamaForCausalLM. Weights are read as float32 (F32,
+// GPT2LMHeadModel, or LlamaForCausalLM and the families the Llama decoder
+// computes from a description (Mistral, Qwen2/3, Gemma 2/3). Weights are read as float32 (F32,
 // F16 and BF16 exactly); DecoderModel::to(torch::kFloat64) widens them.
 
 #include <algorithm>
@@ -203,37 +204,140 @@ struct HfLlamaFamily {
   const char* name;  // the decoder's name in messages and descriptions
   bool qkv_bias;     // q_proj, k_proj and v_proj carry biases
   bool qk_norm;      // q_norm and k_norm: RMSNorm over each head's queries and keys
+  // Gemma 2 and 3: RMSNorm gains stored as w for (1 + w), norms after the
+  // attention and MLP outputs (pre_feedforward_layernorm before the MLP),
+  // embeddings times sqrt(d), GeGLU, query_pre_attn_scalar, soft-caps.
+  bool gemma;
   NameSet extra_keys;
   std::int64_t default_vocab_size, default_context_length;
+  bool default_tied = false;
+  double default_rope_base = 10000.0;
+  // Gemma, without layer_types: every n-th layer full, the others windowed.
+  std::int64_t default_window_pattern = 0;
 };
 
 inline const HfLlamaFamily& hf_llama_family() {
-  static const HfLlamaFamily family{"llama", false, false, {"attention_bias", "mlp_bias"}, 32000, 2048};
+  static const HfLlamaFamily family{"llama", false, false, false, {"attention_bias", "mlp_bias"}, 32000, 2048};
   return family;
 }
 
-// Mistral: Llama, with a sliding window that must not bind (null, or as long
-// as the context): the window itself is not supported.
+// Mistral: Llama with a sliding window over all layers where the config has one.
 inline const HfLlamaFamily& hf_mistral_family() {
-  static const HfLlamaFamily family{"mistral", false, false, {"sliding_window"}, 32000, 4096 * 32};
+  static const HfLlamaFamily family{"mistral", false, false, false, {"sliding_window"}, 32000, 4096 * 32};
   return family;
 }
 
 // Qwen2 / Qwen2.5: Llama with biases on the query, key and value projections.
 // Its sliding window is off unless use_sliding_window says so.
 inline const HfLlamaFamily& hf_qwen2_family() {
-  static const HfLlamaFamily family{"qwen2", true, false, {"use_sliding_window", "sliding_window", "max_window_layers"},
-                                    151936,  32768};
+  static const HfLlamaFamily family{
+      "qwen2", true, false, false, {"use_sliding_window", "sliding_window", "max_window_layers"}, 151936, 32768};
   return family;
 }
 
 // Qwen3: Llama with RMSNorm over each head's queries and keys (before RoPE), no biases.
 inline const HfLlamaFamily& hf_qwen3_family() {
   static const HfLlamaFamily family{
-      "qwen3", false,
-      true,    {"use_sliding_window", "sliding_window", "max_window_layers", "attention_bias", "layer_types"},
+      "qwen3", false, true, false, {"use_sliding_window", "sliding_window", "max_window_layers", "attention_bias"},
       151936,  32768};
   return family;
+}
+
+inline const NameSet& hf_gemma_keys() {
+  static const NameSet keys = {"hidden_activation",       "query_pre_attn_scalar", "attn_logit_softcapping",
+                               "final_logit_softcapping", "sliding_window",        "sliding_window_pattern",
+                               "cache_implementation",    "attention_bias"};
+  return keys;
+}
+
+// Gemma 2: soft-capped attention scores and logits, every other layer windowed.
+inline const HfLlamaFamily& hf_gemma2_family() {
+  static const HfLlamaFamily family{"gemma2", false, false, true, hf_gemma_keys(), 256000, 8192, true, 10000.0, 2};
+  return family;
+}
+
+// Gemma 3: query/key norms, five windowed layers with their own RoPE base per full one.
+inline const HfLlamaFamily& hf_gemma3_family() {
+  static NameSet keys = [] {
+    auto out = hf_gemma_keys();
+    // _sliding_window_pattern is kept for older readers; layer_types decides.
+    out.insert({"rope_local_base_freq", "use_bidirectional_attention", "_sliding_window_pattern"});
+    return out;
+  }();
+  static const HfLlamaFamily family{"gemma3", false, true, true, keys, 262208, 131072, true, 1000000.0, 6};
+  return family;
+}
+
+// Each layer's sliding window (0: full attention), as transformers chooses
+// it: the config's layer_types, else the family's rule.
+inline std::vector<std::int64_t> hf_sliding_windows(const HfFolder& hf, const HfLlamaFamily& family,
+                                                    std::int64_t n_layer, const std::string& config_file) {
+  const auto window = hf.find_int("sliding_window");
+  const auto windowed = [&] {
+    require(window && *window > 0, "{}: windowed layers need a positive sliding_window, got {}", config_file,
+            window ? std::to_string(*window) : std::string("none"));
+    return *window;
+  };
+  std::vector<std::int64_t> windows(static_cast<std::size_t>(std::max<std::int64_t>(n_layer, 0)), 0);
+  const std::string_view name = family.name;
+  if (const auto types = hf.config().find("layer_types"); types != hf.config().end()) {
+    require(types->is_array() && static_cast<std::int64_t>(types->size()) == n_layer,
+            "{}: layer_types must list one kind per layer ({}), got {}", config_file, n_layer, types->dump());
+    for (std::size_t i = 0; i < windows.size(); ++i) {
+      const auto& type = (*types)[i];
+      require(type == "full_attention" || type == "sliding_attention",
+              "{}: layer_types entry {} is not supported (supported: full_attention, sliding_attention)", config_file,
+              type.dump());
+      if (type == "sliding_attention") windows[i] = windowed();
+    }
+  } else if (name == "mistral") {
+    if (window) std::fill(windows.begin(), windows.end(), windowed());
+  } else if (family.gemma) {
+    const auto pattern = hf.find_int("sliding_window_pattern").value_or(family.default_window_pattern);
+    require(pattern >= 1, "{}: sliding_window_pattern must be positive, got {}", config_file, pattern);
+    for (std::size_t i = 0; i < windows.size(); ++i) {
+      if ((static_cast<std::int64_t>(i) + 1) % pattern != 0) windows[i] = windowed();
+    }
+  } else if (hf.find_bool("use_sliding_window").value_or(false)) {
+    // Qwen: the layers from max_window_layers on are windowed.
+    const auto first = hf.find_int("max_window_layers").value_or(n_layer);
+    for (std::size_t i = 0; i < windows.size(); ++i) {
+      if (static_cast<std::int64_t>(i) >= first) windows[i] = windowed();
+    }
+  }
+  if (std::all_of(windows.begin(), windows.end(), [](std::int64_t w) { return w == 0; })) windows.clear();
+  return windows;
+}
+
+// rope_scaling as per-frequency divisors: none, linear (all by `factor`) or llama3.
+inline std::vector<double> hf_rope_frequency_factors(const HfFolder& hf, std::int64_t head_dim, double rope_base,
+                                                     const std::string& config_file) {
+  const auto scaling = hf.config().value("rope_scaling", nlohmann::json());
+  if (scaling.is_null()) return {};
+  require(scaling.is_object(), "{}: rope_scaling must be an object or null", config_file);
+  const auto type = scaling.contains("rope_type") ? scaling["rope_type"] : scaling.value("type", nlohmann::json());
+  const auto scaling_type = type.is_string() ? type.get<std::string>() : type.dump();
+  if (scaling_type == "default") return {};
+  if (scaling_type == "llama3") return llama3_frequency_factors(scaling, head_dim, rope_base, config_file);
+  require(scaling_type == "linear", "{}: rope_scaling of type '{}' is not supported (supported: linear, llama3)",
+          config_file, scaling_type);
+  for (const auto& [key, value] : scaling.items()) {
+    require(key == "rope_type" || key == "type" || key == "factor",
+            "{}: rope_scaling key '{}' is not known for type linear", config_file, key);
+  }
+  const auto factor = scaling.value("factor", nlohmann::json());
+  require(factor.is_number() && factor.get<double>() > 0, "{}: rope_scaling of type linear needs a factor > 0",
+          config_file);
+  return std::vector<double>(static_cast<std::size_t>(std::max<std::int64_t>(head_dim / 2, 0)), factor.get<double>());
+}
+
+// A soft-cap from the config: null or absent is none.
+inline double hf_softcap(const HfFolder& hf, const char* key, const std::string& config_file) {
+  const auto value = hf.config().value(key, nlohmann::json());
+  if (value.is_null()) return 0.0;
+  require(value.is_number() && value.get<double>() > 0, "{}: {} must be a positive number or null, got {}", config_file,
+          key, value.dump());
+  return value.get<double>();
 }
 
 inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
@@ -242,40 +346,18 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
   NameSet read = {"num_hidden_layers", "hidden_size",       "num_attention_heads", "num_key_value_heads",
                   "head_dim",          "intermediate_size", "vocab_size",          "max_position_embeddings",
                   "rms_norm_eps",      "rope_theta",        "tie_word_embeddings", "hidden_act",
-                  "rope_scaling"};
+                  "rope_scaling",      "layer_types"};
   read.insert(family.extra_keys.begin(), family.extra_keys.end());
   require_known_config(hf, read, family.name);
-  require(!hf.find_bool("use_sliding_window").value_or(false),
-          "{}: use_sliding_window true (sliding-window attention) is not supported", config_file);
-  // Per-layer attention kinds (transformers >= 4.54 writes them): all full, or a window this decoder lacks.
-  if (const auto types = hf.config().find("layer_types"); types != hf.config().end()) {
-    const bool full = types->is_array() && std::all_of(types->begin(), types->end(),
-                                                       [](const nlohmann::json& t) { return t == "full_attention"; });
-    require(full, "{}: layer_types {} holds layers other than full_attention (not supported)", config_file,
-            types->dump());
-  }
-  // Qwen2 reads its window only with use_sliding_window; Mistral always does.
-  if (std::string_view(family.name) == "mistral") {
-    const auto window = hf.find_int("sliding_window");
-    const auto context = hf.find_int("max_position_embeddings").value_or(family.default_context_length);
-    require(!window || *window >= context,
-            "{}: sliding_window {} is shorter than the context ({}): sliding-window attention is not supported",
-            config_file, window.value_or(0), context);
-  }
-  const auto scaling = hf.config().value("rope_scaling", nlohmann::json());
-  std::string scaling_type;
-  if (!scaling.is_null()) {
-    require(scaling.is_object(), "{}: rope_scaling must be an object or null", config_file);
-    const auto type = scaling.contains("rope_type") ? scaling["rope_type"] : scaling.value("type", nlohmann::json());
-    scaling_type = type.is_string() ? type.get<std::string>() : type.dump();
-    require(scaling_type == "llama3" || scaling_type == "default",
-            "{}: rope_scaling of type '{}' is not supported (supported: llama3)", config_file, scaling_type);
-  }
-  for (const char* key : {"attention_bias", "mlp_bias"}) {
+  for (const char* key : {"attention_bias", "mlp_bias", "use_bidirectional_attention"}) {
     require(!hf.find_bool(key).value_or(false), "{}: {} true is not supported", config_file, key);
   }
-  const auto activation = hf.find_string("hidden_act").value_or("silu");
-  require(activation == "silu", "{}: hidden_act '{}' is not supported (only silu)", config_file, activation);
+  // Gemma reads hidden_activation (its hidden_act is a leftover); the others hidden_act.
+  const auto activation = family.gemma ? hf.find_string("hidden_activation").value_or("gelu_pytorch_tanh")
+                                       : hf.find_string("hidden_act").value_or("silu");
+  const bool tanh_gelu = activation == "gelu_pytorch_tanh" || activation == "gelu_new";
+  require(activation == "silu" || tanh_gelu,
+          "{}: activation '{}' is not supported (supported: silu, gelu_pytorch_tanh)", config_file, activation);
   // Defaults are transformers' config defaults of the family.
   DecoderConfig c;
   c.architecture = Architecture::llama;
@@ -291,10 +373,23 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
   c.vocab_size = hf.find_int("vocab_size").value_or(family.default_vocab_size);
   c.context_length = hf.find_int("max_position_embeddings").value_or(family.default_context_length);
   c.norm_eps = hf.find_double("rms_norm_eps").value_or(1e-6);
-  c.rope_base = hf.find_double("rope_theta").value_or(10000.0);
-  c.tied_embeddings = hf.find_bool("tie_word_embeddings").value_or(false);
-  if (scaling_type == "llama3") {
-    c.rope_frequency_factors = llama3_frequency_factors(scaling, c.head_dim, c.rope_base, config_file);
+  c.rope_base = hf.find_double("rope_theta").value_or(family.default_rope_base);
+  c.tied_embeddings = hf.find_bool("tie_word_embeddings").value_or(family.default_tied);
+  c.mlp_activation = tanh_gelu ? GatedActivation::gelu_tanh : GatedActivation::silu;
+  c.rope_frequency_factors = hf_rope_frequency_factors(hf, c.head_dim, c.rope_base, config_file);
+  c.sliding_windows = hf_sliding_windows(hf, family, c.n_layer, config_file);
+  if (family.gemma) {
+    c.post_norms = true;
+    c.norm_gain_offset = 1.0;
+    c.embedding_scale = std::sqrt(static_cast<double>(c.d_model));
+    const auto scalar = hf.find_double("query_pre_attn_scalar").value_or(256.0);
+    require(scalar > 0, "{}: query_pre_attn_scalar must be positive, got {}", config_file, scalar);
+    c.attention_scale = 1.0 / std::sqrt(scalar);
+    c.attention_softcap = hf_softcap(hf, "attn_logit_softcapping", config_file);
+    c.final_softcap = hf_softcap(hf, "final_logit_softcapping", config_file);
+    if (family.extra_keys.count("rope_local_base_freq") != 0) {
+      c.local_rope_base = hf.find_double("rope_local_base_freq").value_or(10000.0);
+    }
   }
   try {
     c.validate();
@@ -323,7 +418,13 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
       layer.k_norm_weight = reader.read(b + "self_attn.k_norm.weight", {hd});
     }
     layer.attn_out_weight = reader.read(b + "self_attn.o_proj.weight", {d, c.n_head * hd});
-    layer.mlp_norm_weight = reader.read(b + "post_attention_layernorm.weight", {d});
+    if (family.gemma) {
+      layer.attn_post_norm_weight = reader.read(b + "post_attention_layernorm.weight", {d});
+      layer.mlp_norm_weight = reader.read(b + "pre_feedforward_layernorm.weight", {d});
+      layer.mlp_post_norm_weight = reader.read(b + "post_feedforward_layernorm.weight", {d});
+    } else {
+      layer.mlp_norm_weight = reader.read(b + "post_attention_layernorm.weight", {d});
+    }
     layer.mlp_in_weight =
         reader.read_stacked({b + "mlp.gate_proj.weight", b + "mlp.up_proj.weight"}, {c.d_ff, c.d_ff}, d);
     layer.mlp_out_weight = reader.read(b + "mlp.down_proj.weight", {d, c.d_ff});
@@ -353,6 +454,8 @@ inline DecoderModel load_hf_decoder(const HfFolder& hf) {
     if (type == "qwen2") architectures.push_back("Qwen2ForCausalLM");
     if (type == "mistral") architectures.push_back("MistralForCausalLM");
     if (type == "qwen3") architectures.push_back("Qwen3ForCausalLM");
+    if (type == "gemma2") architectures.push_back("Gemma2ForCausalLM");
+    if (type == "gemma3_text") architectures.push_back("Gemma3ForCausalLM");
   }
   for (const auto& name : architectures) {
     if (name == "GPT2LMHeadModel") return detail::load_hf_gpt2(hf, source);
@@ -360,10 +463,13 @@ inline DecoderModel load_hf_decoder(const HfFolder& hf) {
     if (name == "Qwen2ForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_qwen2_family());
     if (name == "MistralForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_mistral_family());
     if (name == "Qwen3ForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_qwen3_family());
+    if (name == "Gemma2ForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_gemma2_family());
+    if (name == "Gemma3ForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_gemma3_family());
   }
   fail(
       "{}/config.json: architecture '{}' in config.json is not supported (supported: GPT2LMHeadModel, "
-      "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)",
+      "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, "
+      "Gemma3ForCausalLM)",
       hf.folder(), architectures.empty() ? std::string("(none)") : architectures.front());
 }
 
