@@ -25,6 +25,7 @@
 #include "iglens/model_files/hf_folder.hpp"
 #include "iglens/models/decoder.hpp"
 #include "iglens/models/detail/chat_template_source.hpp"
+#include "iglens/models/gguf_tokenizer.hpp"
 #include "iglens/models/load_gguf.hpp"
 #include "iglens/models/load_hf.hpp"
 #include "iglens/text/chat_template.hpp"
@@ -39,39 +40,6 @@ struct Pretrained {
   std::vector<std::int64_t> end_ids;  // the tokens that end a generated answer (greedy_answers' stop_ids)
   std::optional<ChatTemplate> chat_template;  // an instruct model's own, where its file has one
 };
-
-// The tokenizer a GGUF file describes in its tokenizer.ggml.* metadata.
-// Only byte-level BPE ("gpt2") is read; SentencePiece ("llama", Gemma's and
-// Llama 2's) and the others are named as unsupported, never guessed.
-inline Tokenizer gguf_tokenizer(const GgufFile& file) {
-  const auto model = file.find_string("tokenizer.ggml.model");
-  require(model.has_value(), "model file '{}' has no tokenizer (no tokenizer.ggml.model metadata)", file.path());
-  require(*model == "gpt2", "model file '{}': tokenizer model '{}' is not supported (supported: gpt2, byte-level BPE)",
-          file.path(), *model);
-  // llama.cpp writes GPT-2's own pre-tokenizer as "gpt-2"; a file without the
-  // key predates pre-tokenizer names and is read as GPT-2's.
-  const auto pre = file.find_string("tokenizer.ggml.pre").value_or("gpt2");
-  TokenizerSettings settings;
-  try {
-    settings.pre_tokenizer = parse_pre_tokenizer(pre);
-  } catch (const Error& e) {
-    fail("model file '{}': {}", file.path(), e.what());
-  }
-  // llama.cpp takes a piece that is a token whole for Llama 3's tokenizer, as its tokenizer.json says.
-  settings.ignore_merges = settings.pre_tokenizer == PreTokenizer::llama3;
-  settings.bos_id = file.find_integer("tokenizer.ggml.bos_token_id");
-  settings.eos_id = file.find_integer("tokenizer.ggml.eos_token_id");
-  settings.add_bos = file.find_bool("tokenizer.ggml.add_bos_token").value_or(false);
-  std::vector<std::int32_t> types;
-  if (file.has("tokenizer.ggml.token_type")) {
-    for (const auto type : file.get_integer_array("tokenizer.ggml.token_type")) {
-      types.push_back(static_cast<std::int32_t>(type));
-    }
-  }
-  return Tokenizer::from_token_list(file.get_string_array("tokenizer.ggml.tokens"),
-                                    file.get_string_array("tokenizer.ggml.merges"), std::move(types), settings,
-                                    fmt::format("model file '{}'", file.path()));
-}
 
 namespace detail {
 
@@ -171,7 +139,7 @@ inline Pretrained load_gguf_pretrained(const std::string& path) {
   description["format"] = "gguf";
   description["name"] = file.find_string("general.name").value_or("");
   description["tensor_types"] = types;
-  description["tokenizer"] = detail::tokenizer_json(tokenizer, "gpt2");
+  description["tokenizer"] = detail::tokenizer_json(tokenizer, file.get_string("tokenizer.ggml.model"));
   // End of text, and an instruct model's end of turn and end of message.
   auto end_ids = detail::checked_end_ids(
       {file.find_integer("tokenizer.ggml.eos_token_id"), file.find_integer("tokenizer.ggml.eot_token_id"),

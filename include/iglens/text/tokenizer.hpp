@@ -1,6 +1,7 @@
 #pragma once
 // iglens::Tokenizer: byte-level BPE tokenizers (GPT-2's, and those of
-// Llama-family models such as SmolLM2), text <-> token ids. Encoding follows
+// Llama-family models such as SmolLM2) and SentencePiece BPE ones (Gemma's,
+// Llama 2's), text <-> token ids. Byte-level encoding follows
 // the original GPT-2 encoder: split the text into pieces with the
 // pre-tokenizer's rules, write each piece's bytes in the byte-level alphabet,
 // then merge symbol pairs by rank.
@@ -14,16 +15,22 @@
 //  - from_token_list: tokens by id, merges and token types as a GGUF file
 //    holds them (tokenizer.ggml.*).
 //  - from_hf_tokenizer_json: a Hugging Face tokenizer.json.
+//  - from_sentencepiece_list: SentencePiece pieces, scores and types as a
+//    GGUF file of tokenizer model "llama" holds them, encoded as llama.cpp
+//    encodes them (detail/sentencepiece_bpe.hpp).
 // The last two follow Hugging Face `tokenizers`: "\s" is Unicode White_Space,
 // and special tokens (control and user-defined) are literal text, matched in
 // text only when EncodeOptions::special_tokens asks for it.
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <limits>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -38,6 +45,7 @@
 #include "iglens/text/detail/gpt2_pretokenizer.hpp"
 #include "iglens/text/detail/hf_tokenizer_json.hpp"
 #include "iglens/text/detail/pretokenizers.hpp"
+#include "iglens/text/detail/sentencepiece_bpe.hpp"
 #include "iglens/text/detail/special_tokens.hpp"
 #include "iglens/text/detail/token_list.hpp"
 #include "iglens/text/detail/utf8.hpp"
@@ -46,10 +54,11 @@ namespace iglens {
 
 // How text is split into pieces before BPE (GGUF's tokenizer.ggml.pre).
 enum class PreTokenizer {
-  gpt2,    // GPT-2's regex
-  smollm,  // every number code point alone, then GPT-2's regex (SmolLM2)
-  llama3,  // Llama 3's tiktoken-style regex (llama.cpp: llama-bpe)
-  qwen2,   // Llama 3's regex with numbers one code point at a time (Qwen2, Qwen2.5, Qwen3)
+  gpt2,           // GPT-2's regex
+  smollm,         // every number code point alone, then GPT-2's regex (SmolLM2)
+  llama3,         // Llama 3's tiktoken-style regex (llama.cpp: llama-bpe)
+  qwen2,          // Llama 3's regex with numbers one code point at a time (Qwen2, Qwen2.5, Qwen3)
+  sentencepiece,  // none: SentencePiece sees the whole text (spaces as U+2581)
 };
 
 inline const char* pre_tokenizer_name(PreTokenizer pre_tokenizer) {
@@ -60,6 +69,8 @@ inline const char* pre_tokenizer_name(PreTokenizer pre_tokenizer) {
       return "llama3";
     case PreTokenizer::qwen2:
       return "qwen2";
+    case PreTokenizer::sentencepiece:
+      return "sentencepiece";
     default:
       return "gpt2";
   }
@@ -147,6 +158,99 @@ class Tokenizer {
                       source_name);
   }
 
+  // A SentencePiece vocabulary as GGUF files hold it: pieces by id (spaces
+  // written as U+2581, bytes as "<0xXX>"), a score and a GGUF token type per
+  // piece. `unknown_id` names the piece for what nothing covers (GGUF files
+  // may type it as control); control pieces are the special tokens. Every
+  // byte needs its piece: text is never dropped.
+  static Tokenizer from_sentencepiece_list(std::vector<std::string> pieces, const std::vector<float>& scores,
+                                           const std::vector<std::int32_t>& token_types,
+                                           std::optional<std::int64_t> unknown_id, bool add_space_prefix,
+                                           TokenizerSettings settings, std::string_view source_name) {
+    require(scores.size() == pieces.size() && token_types.size() == pieces.size(),
+            "{}: {} pieces, {} scores and {} token types: one of each per piece", source_name, pieces.size(),
+            scores.size(), token_types.size());
+    require(pieces.size() < static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()),
+            "{}: {} pieces are too many", source_name, pieces.size());
+    const auto size = static_cast<std::int64_t>(pieces.size());
+    require(!unknown_id || (*unknown_id >= 0 && *unknown_id < size), "{}: unknown token id {} is out of range",
+            source_name, unknown_id.value_or(0));
+    detail::ByteLevelVocabulary vocabulary;
+    vocabulary.byte_ids.fill(detail::kNoByteToken);
+    vocabulary.bytes_by_id.resize(pieces.size());
+    std::unordered_map<std::string, std::pair<std::int64_t, float>> mergeable;
+    std::vector<detail::SpecialToken> control, user_defined;
+    std::int64_t unknown_count = 0;
+    for (std::size_t index = 0; index < pieces.size(); ++index) {
+      const auto id = static_cast<std::int64_t>(index);
+      const std::int32_t raw_type = token_types[index];
+      require(raw_type >= 1 && raw_type <= 6, "{}: token {} has type {}; token types are 1 to 6", source_name, id,
+              raw_type);
+      const auto type = unknown_id == id ? detail::kUnknownToken : raw_type;
+      std::string& piece = pieces[index];
+      require(!piece.empty(), "{}: token {} is the empty string", source_name, id);
+      detail::require_utf8_token(piece, source_name, id);
+      require(std::isfinite(scores[index]), "{}: token {} has score {}", source_name, id, scores[index]);
+      unknown_count += type == detail::kUnknownToken ? 1 : 0;
+      if (type == detail::kByteToken) {
+        const auto byte = detail::byte_piece_value(piece);
+        require(byte.has_value(), "{}: byte token {} is \"{}\", not <0xXX>", source_name, id, piece);
+        require(vocabulary.byte_ids[*byte] == detail::kNoByteToken, "{}: tokens {} and {} both stand for byte 0x{:02X}",
+                source_name, vocabulary.byte_ids[*byte], id, *byte);
+        vocabulary.byte_ids[*byte] = id;
+        vocabulary.bytes_by_id[index] = std::string(1, static_cast<char>(*byte));
+      } else if (type == detail::kControlToken) {
+        vocabulary.bytes_by_id[index] = piece;
+        control.push_back({piece, id});
+      } else if (type == detail::kUserDefinedToken) {
+        vocabulary.bytes_by_id[index] = piece;
+        user_defined.push_back({piece, id});
+      } else {
+        vocabulary.bytes_by_id[index] = detail::spaces_of_piece(piece);
+        // Normal pieces (and unused ones, as llama.cpp has it) are what merges form.
+        if (type != detail::kUnknownToken) mergeable.emplace(piece, std::make_pair(id, scores[index]));
+      }
+      const auto [existing, inserted] = vocabulary.id_by_token.emplace(std::move(piece), id);
+      if (!inserted) fail("{}: tokens {} and {} are both \"{}\"", source_name, existing->second, id, existing->first);
+    }
+    require(unknown_count == 1, "{}: a SentencePiece vocabulary needs one unknown token, found {}", source_name,
+            unknown_count);
+    const auto missing = std::find(vocabulary.byte_ids.begin(), vocabulary.byte_ids.end(), detail::kNoByteToken);
+    require(missing == vocabulary.byte_ids.end(),
+            "{}: the SentencePiece vocabulary has no byte token <0x{:02X}>: text it cannot spell would be lost; such "
+            "a vocabulary is not supported",
+            source_name, static_cast<int>(missing - vocabulary.byte_ids.begin()));
+    const auto check_id = [&](const std::optional<std::int64_t>& id, const char* role) {
+      if (id.has_value() && (*id < 0 || *id >= size)) {
+        fail("{}: {} id {} is out of range: ids are 0 to {}", source_name, role, *id, size - 1);
+      }
+    };
+    check_id(settings.bos_id, "BOS");
+    check_id(settings.eos_id, "EOS");
+    require(!settings.add_bos || settings.bos_id.has_value(), "{}: the model adds BOS to prompts but names no BOS id",
+            source_name);
+
+    auto model =
+        std::make_shared<const detail::SentencePieceBpe>(std::move(mergeable), vocabulary.byte_ids, add_space_prefix);
+    detail::BpeMerges no_merges(vocabulary.byte_ids, {});
+    Tokenizer tokenizer(std::move(vocabulary), std::move(no_merges), source_name);
+    tokenizer.sentencepiece_ = std::move(model);
+    tokenizer.pre_tokenizer_ = PreTokenizer::sentencepiece;
+    tokenizer.bos_id_ = settings.bos_id;
+    tokenizer.eos_id_ = settings.eos_id;
+    tokenizer.adds_bos_ = settings.add_bos;
+    // As llama.cpp: user-defined pieces are cut out of the raw text wherever
+    // they occur (Gemma's runs of spaces among them, which SentencePiece
+    // itself would never match once spaces are U+2581); control pieces too
+    // where special tokens are asked for.
+    tokenizer.always_tokens_ = detail::SpecialTokenMatcher(user_defined);
+    control.insert(control.end(), user_defined.begin(), user_defined.end());
+    for (const detail::SpecialToken& special : control) tokenizer.special_token_ids_.push_back(special.id);
+    std::sort(tokenizer.special_token_ids_.begin(), tokenizer.special_token_ids_.end());
+    tokenizer.special_tokens_ = detail::SpecialTokenMatcher(std::move(control));
+    return tokenizer;
+  }
+
   // Token ids of UTF-8 text, with no special tokens recognised and no BOS;
   // invalid UTF-8 is an Error naming the byte offset.
   std::vector<std::int64_t> encode(std::string_view utf8_text) const { return encode(utf8_text, EncodeOptions{}); }
@@ -158,8 +262,9 @@ class Tokenizer {
       ids.push_back(*bos_id_);
     }
     PieceCache cache;
-    if (options.special_tokens && !special_tokens_.empty()) {
-      special_tokens_.split(
+    const auto& matcher = options.special_tokens ? special_tokens_ : always_tokens_;
+    if (!matcher.empty()) {
+      matcher.split(
           utf8_text, [&](std::size_t begin, std::size_t end) { encode_range(utf8_text, begin, end, ids, cache); },
           [&](std::int64_t id) { ids.push_back(id); });
     } else {
@@ -275,6 +380,12 @@ class Tokenizer {
   // Appends the ids of the bytes [begin, end) of `text`, split as a whole text.
   void encode_range(std::string_view text, std::size_t begin, std::size_t end, std::vector<std::int64_t>& ids,
                     PieceCache& cache) const {
+    if (sentencepiece_) {
+      // Invalid UTF-8 is named by its byte offset in the whole text, as the byte-level path names it.
+      for (std::size_t offset = begin; offset < end;) offset += detail::decode_utf8_at(text, offset).length;
+      if (end > begin) sentencepiece_->encode(text.substr(begin, end - begin), ids);
+      return;
+    }
     const auto encode_piece = [&](std::string_view piece) {
       const auto [found, is_new] = cache.try_emplace(piece);
       auto& [first, last] = found->second;
@@ -339,11 +450,13 @@ class Tokenizer {
   std::unordered_map<std::string, std::int64_t> id_by_bytes_;  // with ignore_merges: every ordinary token
   detail::WhiteSpaceRule white_space_ = detail::WhiteSpaceRule::kJavaScript;
   detail::SpecialTokenMatcher special_tokens_;
+  detail::SpecialTokenMatcher always_tokens_;  // matched even without special tokens (SentencePiece's user-defined)
   std::vector<std::int64_t> special_token_ids_;
   std::optional<std::int64_t> bos_id_;
   std::optional<std::int64_t> eos_id_;
   bool adds_bos_ = false;
-  bool lacks_byte_tokens_ = false;  // some byte has no token: check text before merging
+  std::shared_ptr<const detail::SentencePieceBpe> sentencepiece_;  // set: SentencePiece's BPE encodes the text
+  bool lacks_byte_tokens_ = false;                                 // some byte has no token: check text before merging
 };
 
 }  // namespace iglens

@@ -25,8 +25,10 @@ namespace iglens::detail {
 
 // GGUF's token types (tokenizer.ggml.token_type).
 inline constexpr std::int32_t kNormalToken = 1;
+inline constexpr std::int32_t kUnknownToken = 2;
 inline constexpr std::int32_t kControlToken = 3;
 inline constexpr std::int32_t kUserDefinedToken = 4;
+inline constexpr std::int32_t kByteToken = 6;
 inline constexpr std::int32_t kLastTokenType = 6;  // 2 unknown, 5 unused, 6 byte: ordinary tokens
 
 inline bool is_special_type(std::int32_t type) { return type == kControlToken || type == kUserDefinedToken; }

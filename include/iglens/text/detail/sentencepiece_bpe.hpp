@@ -1,0 +1,146 @@
+#pragma once
+// SentencePiece's BPE encoding, as llama.cpp applies it to the vocabularies
+// of GGUF tokenizer model "llama" (Gemma's, Llama 2's): the text's spaces
+// become U+2581, each UTF-8 character starts as a symbol, and the adjacent
+// pair whose concatenation is the highest-scoring piece merges first (the
+// leftmost among equals) until no pair forms a piece. A symbol that is no
+// piece (only an unknown character can be one) is written as its bytes'
+// "<0xXX>" pieces.
+//
+// Debian's libsentencepiece would do this from a serialized model, but it
+// exports its own copy of protobuf, whose symbols collide with the
+// libprotobuf that LibTorch loads: a program linking both crashes at start.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <queue>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "iglens/text/detail/utf8.hpp"
+
+namespace iglens::detail {
+
+// "▁": how SentencePiece writes a space.
+inline constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";
+
+// The byte a "<0xXX>" piece stands for.
+inline std::optional<unsigned> byte_piece_value(std::string_view piece) {
+  if (piece.size() != 6 || piece.substr(0, 3) != "<0x" || piece[5] != '>') return std::nullopt;
+  unsigned value = 0;
+  for (const char c : piece.substr(3, 2)) {
+    const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (digit < 0) return std::nullopt;
+    value = value * 16 + static_cast<unsigned>(digit);
+  }
+  return value;
+}
+
+// The text a piece stands for: each U+2581 back to a space.
+inline std::string spaces_of_piece(std::string_view piece) {
+  std::string text;
+  for (std::size_t i = 0; i < piece.size();) {
+    if (piece.substr(i, kSpaceMarker.size()) == kSpaceMarker) {
+      text.push_back(' ');
+      i += kSpaceMarker.size();
+    } else {
+      text.push_back(piece[i++]);
+    }
+  }
+  return text;
+}
+
+class SentencePieceBpe {
+ public:
+  // `mergeable`: the pieces a merge may form, with their scores;
+  // `byte_ids`: the "<0xXX>" piece of every byte.
+  SentencePieceBpe(std::unordered_map<std::string, std::pair<std::int64_t, float>> mergeable,
+                   std::array<std::int64_t, 256> byte_ids, bool add_space_prefix)
+      : pieces_(std::move(mergeable)), byte_ids_(byte_ids), add_space_prefix_(add_space_prefix) {}
+
+  // Appends the ids of one stretch of valid UTF-8 text that holds no special
+  // token (a prefix space is added to each stretch, as llama.cpp adds it).
+  void encode(std::string_view raw, std::vector<std::int64_t>& ids) const {
+    std::string text = add_space_prefix_ ? std::string(kSpaceMarker) : std::string();
+    for (const char c : raw) {
+      if (c == ' ') {
+        text += kSpaceMarker;
+      } else {
+        text.push_back(c);
+      }
+    }
+    // A doubly linked list of symbols over `text`; a merged-away symbol has length 0.
+    struct Symbol {
+      std::size_t begin, length;
+      std::ptrdiff_t previous, next;
+    };
+    std::vector<Symbol> symbols;
+    for (std::size_t offset = 0; offset < text.size();) {
+      const auto length = decode_utf8_at(text, offset).length;
+      const auto index = static_cast<std::ptrdiff_t>(symbols.size());
+      symbols.push_back({offset, length, index - 1, index + 1});
+      offset += length;
+    }
+    if (symbols.empty()) return;
+    symbols.back().next = -1;
+
+    struct Pair {
+      float score;
+      std::ptrdiff_t left;
+      std::size_t length;  // of both symbols together when the pair was seen
+    };
+    const auto comes_later = [](const Pair& a, const Pair& b) {
+      return a.score < b.score || (a.score == b.score && a.left > b.left);
+    };
+    std::priority_queue<Pair, std::vector<Pair>, decltype(comes_later)> pairs(comes_later);
+    const auto view = [&](const Symbol& s) { return std::string_view(text).substr(s.begin, s.length); };
+    const auto consider = [&](std::ptrdiff_t left, std::ptrdiff_t right) {
+      if (left < 0 || right < 0) return;
+      const auto& a = symbols[static_cast<std::size_t>(left)];
+      const auto& b = symbols[static_cast<std::size_t>(right)];
+      const auto joined = std::string_view(text).substr(a.begin, a.length + b.length);
+      const auto found = pieces_.find(std::string(joined));
+      if (found == pieces_.end()) return;
+      pairs.push({found->second.second, left, joined.size()});
+    };
+    for (std::size_t i = 1; i < symbols.size(); ++i) {
+      consider(static_cast<std::ptrdiff_t>(i) - 1, static_cast<std::ptrdiff_t>(i));
+    }
+    while (!pairs.empty()) {
+      const auto pair = pairs.top();
+      pairs.pop();
+      auto& left = symbols[static_cast<std::size_t>(pair.left)];
+      if (left.length == 0 || left.next < 0) continue;
+      auto& right = symbols[static_cast<std::size_t>(left.next)];
+      if (left.length + right.length != pair.length) continue;  // one side has merged since
+      left.length += right.length;
+      right.length = 0;
+      left.next = right.next;
+      if (right.next >= 0) symbols[static_cast<std::size_t>(right.next)].previous = pair.left;
+      consider(left.previous, pair.left);
+      consider(pair.left, left.next);
+    }
+    // Merges form pieces only: what is left unmerged and is no piece is one character, spelt in bytes.
+    for (std::ptrdiff_t i = 0; i >= 0; i = symbols[static_cast<std::size_t>(i)].next) {
+      const auto symbol = view(symbols[static_cast<std::size_t>(i)]);
+      const auto found = pieces_.find(std::string(symbol));
+      if (found != pieces_.end()) {
+        ids.push_back(found->second.first);
+      } else {
+        for (const char byte : symbol) ids.push_back(byte_ids_[static_cast<unsigned char>(byte)]);
+      }
+    }
+  }
+
+ private:
+  std::unordered_map<std::string, std::pair<std::int64_t, float>> pieces_;  // text -> id, score
+  std::array<std::int64_t, 256> byte_ids_;
+  bool add_space_prefix_;
+};
+
+}  // namespace iglens::detail
