@@ -1,6 +1,6 @@
 // DecoderModel::components: each block's writes (heads, attention bias, MLP)
 // add up to its change of the residual stream, on the tiny transformers-made
-// GPT-2 and Llama models and on SmolLM2.
+// GPT-2, Llama, Qwen and Gemma models and on SmolLM2.
 
 #include <cstdlib>
 #include <string>
@@ -74,7 +74,11 @@ TEST_CASE("components: heads + bias and the MLP add up to each block's change (t
                                  {"llama3", "converted", converted("llama3.gguf")},
                                  {"qwen2", "converted", converted("qwen2")},
                                  {"qwen2", "converted", converted("qwen2.gguf")},
-                                 {"qwen3", "current", iglens::testing::reference_dir() + "/current/qwen3"}}) {
+                                 {"qwen3", "current", iglens::testing::reference_dir() + "/current/qwen3"},
+                                 // Norms after attention: each head's write scaled by the norm's shared scale.
+                                 {"gemma3", "current", iglens::testing::reference_dir() + "/current/gemma3"},
+                                 {"gemma3_gguf", "current", iglens::testing::reference_dir() + "/current/gemma3.gguf"},
+                                 {"gemma2", "current", iglens::testing::reference_dir() + "/current/gemma2"}}) {
     const auto& path = tiny_model.path;
     CAPTURE(path);
     auto model =

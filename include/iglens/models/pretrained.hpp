@@ -81,6 +81,20 @@ inline nlohmann::json config_json(const DecoderConfig& c) {
       {"tied_embeddings", c.tied_embeddings}};
   if (c.architecture == Architecture::llama) j["rope_base"] = c.rope_base;
   if (!c.rope_frequency_factors.empty()) j["rope_frequency_factors"] = c.rope_frequency_factors;  // Llama 3 scaling
+  if (c.architecture == Architecture::llama) {
+    j["mlp"] = c.mlp_activation == GatedActivation::silu ? "swiglu" : "geglu-tanh";
+    j["query_scale"] = c.query_scale();
+  }
+  // The families' own features, where the model has them.
+  if (c.qkv_bias) j["qkv_bias"] = true;
+  if (c.qk_norm) j["qk_norm"] = true;
+  if (c.post_norms) j["post_norms"] = true;
+  if (c.norm_gain_offset != 0.0) j["norm_gain_offset"] = c.norm_gain_offset;
+  if (c.embedding_scale != 1.0) j["embedding_scale"] = c.embedding_scale;
+  if (c.attention_softcap != 0.0) j["attention_softcap"] = c.attention_softcap;
+  if (c.final_softcap != 0.0) j["final_softcap"] = c.final_softcap;
+  if (!c.sliding_windows.empty()) j["sliding_windows"] = c.sliding_windows;
+  if (c.local_rope_base != 0.0) j["local_rope_base"] = c.local_rope_base;
   return j;
 }
 
