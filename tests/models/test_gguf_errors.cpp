@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "iglens/models/load_gguf.hpp"
+#include "iglens/models/pretrained.hpp"
 #include "reference.hpp"
 
 using namespace iglens;
@@ -19,6 +20,14 @@ TEST_CASE("GGUF of another architecture is named and refused", "[models][errors]
   CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("phi3.gguf")); }),
              Contains("phi3.gguf': architecture 'phi3' is not supported (supported: llama, qwen2, qwen3, gemma2, "
                       "gemma3)"));
+}
+
+TEST_CASE("GGUF SentencePiece tokenizers without byte pieces or larger than the embedding are refused",
+          "[models][errors]") {
+  CHECK_THAT(error_of([] { load_gguf_pretrained(bad_input("tokenizer_no_bytes.gguf")); }),
+             Contains("tokenizer_no_bytes.gguf': the SentencePiece vocabulary has no byte token <0x00>"));
+  CHECK_THAT(error_of([] { load_gguf_pretrained(bad_input("tokenizer_larger.gguf")); }),
+             Contains("tokenizer_larger.gguf': the tokenizer has 257 tokens but the embedding only"));
 }
 
 TEST_CASE("GGUF missing a tensor names it", "[models][errors]") {

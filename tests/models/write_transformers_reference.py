@@ -301,6 +301,19 @@ def write_tiny(out):
     }
     for name, keys in unused_keys.items():
         write_llama_gguf(llama_untied, os.path.join(bad, name + ".gguf"), keys=keys)
+    # SentencePiece tokenizers the program must refuse before reading weights: one without byte
+    # pieces, one with more pieces than the embedding has rows.
+    def sentencepiece_keys(pieces):
+        return [("add_string", "tokenizer.ggml.model", "llama"), ("add_bool", "tokenizer.ggml.add_bos_token", False),
+                ("add_array", "tokenizer.ggml.tokens", pieces),
+                ("add_array", "tokenizer.ggml.scores", [-float(i) for i in range(len(pieces))]),
+                ("add_array", "tokenizer.ggml.token_type", [2] + [1] * (len(pieces) - 1))]
+    write_llama_gguf(llama_untied, os.path.join(bad, "tokenizer_no_bytes.gguf"),
+                     keys=sentencepiece_keys(["<unk>", "a", "b", "\u2581a"]))
+    byte_pieces = [f"<0x{b:02X}>" for b in range(256)]
+    keys = sentencepiece_keys(["<unk>"] + byte_pieces)
+    keys[-1] = ("add_array", "tokenizer.ggml.token_type", [2] + [6] * 256)
+    write_llama_gguf(llama_untied, os.path.join(bad, "tokenizer_larger.gguf"), keys=keys)
     # Keys at the values that turn their feature off: the file loads.
     off = os.path.join(out, "features_off.gguf")
     write_llama_gguf(llama_untied, off, keys=[("add_string", "llama.rope.scaling.type", "none"),

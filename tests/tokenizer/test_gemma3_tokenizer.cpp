@@ -3,7 +3,9 @@
 // tokenizer, string by string, control tokens recognised. Needs the
 // reference data of write_gemma3_reference.py, hence the hidden tag.
 
+#include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,4 +69,71 @@ TEST_CASE("Gemma 3's tokenizer gives llama.cpp's ids on 1,000+ strings, and deco
     CHECK(ids == reference.ids);
     CHECK(tokenizer.decode(ids) == reference.text);
   }
+}
+
+namespace {
+
+// A small SentencePiece vocabulary: <unk>, the 256 byte pieces, then `extra` (normal pieces, scores falling).
+struct SmallVocabulary {
+  std::vector<std::string> pieces{"<unk>"};
+  std::vector<float> scores{0.0f};
+  std::vector<std::int32_t> types{2};
+
+  explicit SmallVocabulary(const std::vector<std::string>& extra) {
+    for (int byte = 0; byte < 256; ++byte) {
+      char name[8];
+      std::snprintf(name, sizeof name, "<0x%02X>", byte);
+      add(name, 0.0f, 6);
+    }
+    float score = -1.0f;
+    for (const auto& piece : extra) add(piece, score--, 1);
+  }
+  void add(const std::string& piece, float score, std::int32_t type) {
+    pieces.push_back(piece);
+    scores.push_back(score);
+    types.push_back(type);
+  }
+  iglens::Tokenizer load(bool space_prefix = false) const {
+    return iglens::Tokenizer::from_sentencepiece_list(pieces, scores, types, std::nullopt, space_prefix, {}, "test");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("SentencePiece BPE: the highest-scoring merge first, bytes for what no piece spells", "[tokenizer]") {
+  // "ab" outscores "bc": "abc" is ab + c; with "bc" first it would be a + bc.
+  SmallVocabulary vocabulary({"\xE2\x96\x81", "a", "b", "c", "ab", "bc",
+                              "\xE2\x96\x81"
+                              "ab"});
+  const auto tokenizer = vocabulary.load();
+  const auto id = [&](const char* piece) { return *tokenizer.id_of(piece); };
+  CHECK(tokenizer.encode("abc") == std::vector<std::int64_t>{id("ab"), id("c")});
+  CHECK(tokenizer.encode(" abc") == std::vector<std::int64_t>{id("\xE2\x96\x81"
+                                                                 "ab"),
+                                                              id("c")});
+  // "é" has no piece: its two bytes.
+  CHECK(tokenizer.encode("\xC3\xA9") == std::vector<std::int64_t>{id("<0xC3>"), id("<0xA9>")});
+  CHECK(tokenizer.decode(tokenizer.encode(" abc \xC3\xA9")) == " abc \xC3\xA9");
+  // A space prefix (Llama 2's files) is a U+2581 before the text.
+  CHECK(vocabulary.load(true).encode("ab") == std::vector<std::int64_t>{id("\xE2\x96\x81"
+                                                                           "ab")});
+}
+
+TEST_CASE("SentencePiece vocabularies: bad inputs are one-line errors", "[tokenizer]") {
+  SmallVocabulary no_bytes({"a"});
+  no_bytes.pieces.erase(no_bytes.pieces.begin() + 1 + 0x41);  // <0x41>
+  no_bytes.scores.erase(no_bytes.scores.begin() + 1 + 0x41);
+  no_bytes.types.erase(no_bytes.types.begin() + 1 + 0x41);
+  CHECK_THROWS_WITH(no_bytes.load(), Contains("has no byte token <0x41>"));
+  SmallVocabulary no_unknown({"a"});
+  no_unknown.types[0] = 3;
+  CHECK_THROWS_WITH(no_unknown.load(), Contains("needs one unknown token, found 0"));
+  SmallVocabulary bad_byte({"a"});
+  bad_byte.pieces[1] = "<0xZZ>";
+  CHECK_THROWS_WITH(bad_byte.load(), Contains("byte token 1 is \"<0xZZ>\", not <0xXX>"));
+  SmallVocabulary twice({"a", "a"});
+  CHECK_THROWS_WITH(twice.load(), Contains("are both \"a\""));
+  SmallVocabulary short_scores({"a"});
+  short_scores.scores.pop_back();
+  CHECK_THROWS_WITH(short_scores.load(), Contains("258 pieces, 257 scores and 258 token types"));
 }

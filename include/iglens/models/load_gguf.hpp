@@ -249,17 +249,19 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
 
 }  // namespace detail
 
-// Every problem is an iglens::Error naming the file and the tensor or key.
-inline DecoderModel load_gguf_decoder(const GgufFile& file) {
+// The family of the file's general.architecture, or an Error naming it as unsupported (reads no tensor).
+inline const detail::GgufLlamaFamily& gguf_decoder_family(const GgufFile& file) {
   const auto architecture = file.get_string("general.architecture");
-  const auto source = "GGUF file '" + file.path() + "'";
-  const detail::GgufLlamaFamily* family = nullptr;
   try {
-    family = &detail::gguf_family(architecture);
+    return detail::gguf_family(architecture);
   } catch (const Error& e) {
     fail("model file '{}': {}", file.path(), e.what());
   }
-  return detail::load_gguf_llama(file, source, *family);
+}
+
+// Every problem is an iglens::Error naming the file and the tensor or key.
+inline DecoderModel load_gguf_decoder(const GgufFile& file) {
+  return detail::load_gguf_llama(file, "GGUF file '" + file.path() + "'", gguf_decoder_family(file));
 }
 
 inline DecoderModel load_gguf_decoder(const std::string& path) { return load_gguf_decoder(GgufFile::open(path)); }

@@ -140,12 +140,17 @@ inline bool is_pretrained_path(const std::string& path) {
 
 inline Pretrained load_gguf_pretrained(const std::string& path) {
   const auto file = GgufFile::open(path);
-  // The architecture first: for a model such as Gemma 3 it is the first thing to name as unsupported.
-  auto model = load_gguf_decoder(file);
+  // What is cheap to check comes before the weights: the architecture, the
+  // tokenizer, and whether the embedding has a row for every token.
+  gguf_decoder_family(file);
   auto tokenizer = gguf_tokenizer(file);
-  require(tokenizer.vocab_size() <= model.config().vocab_size,
-          "model file '{}': the tokenizer has {} tokens but the embedding only {} rows", path, tokenizer.vocab_size(),
-          model.config().vocab_size);
+  if (const auto* embedding = file.find_tensor("token_embd.weight");
+      embedding != nullptr && embedding->shape.size() == 2) {
+    require(tokenizer.vocab_size() <= embedding->shape[1],
+            "model file '{}': the tokenizer has {} tokens but the embedding only {} rows", path, tokenizer.vocab_size(),
+            embedding->shape[1]);
+  }
+  auto model = load_gguf_decoder(file);
   std::map<std::string, std::int64_t> types;
   for (const auto& tensor : file.tensors()) ++types[std::string(type_name(tensor.type))];
   auto description = detail::config_json(model.config());

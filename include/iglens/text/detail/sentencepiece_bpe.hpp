@@ -125,12 +125,16 @@ class SentencePieceBpe {
       consider(left.previous, pair.left);
       consider(pair.left, left.next);
     }
-    // Merges form pieces only: what is left unmerged and is no piece is one character, spelt in bytes.
+    // Merges form pieces only: what is left unmerged and is no piece is one
+    // character, spelt in bytes (a space as the space's byte, where a
+    // vocabulary lacks the U+2581 piece, so that it decodes as a space).
     for (std::ptrdiff_t i = 0; i >= 0; i = symbols[static_cast<std::size_t>(i)].next) {
       const auto symbol = view(symbols[static_cast<std::size_t>(i)]);
       const auto found = pieces_.find(std::string(symbol));
       if (found != pieces_.end()) {
         ids.push_back(found->second.first);
+      } else if (symbol == kSpaceMarker) {
+        ids.push_back(byte_ids_[' ']);
       } else {
         for (const char byte : symbol) ids.push_back(byte_ids_[static_cast<unsigned char>(byte)]);
       }
