@@ -8,11 +8,23 @@
 # folder transformers reads is written once into build/bench/smollm2/ from
 # the GGUF file. Extra arguments go to the benchmark, e.g.
 # `bash scripts/bench-real-model.sh --threads 2 --repeats 3`.
+#
+# `bash scripts/bench-real-model.sh gemma3 [ARGS]` runs the real-model table
+# on Gemma 3 270M (Q4_K_M GGUF) instead: transformers 4.57 from the current
+# reference environment (scripts/python-env-current.sh) reads the same GGUF
+# file, and the peak-memory target is 2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)" --target iglens_bench iglens_cli
+if [[ ${1:-} == gemma3 ]]; then
+  shift
+  model=$(bash scripts/fetch-gemma3.sh)
+  venv=$(bash scripts/python-env-current.sh)
+  exec build/apps/iglens-bench --only real --real-model "$model" --transformers-python "$venv/bin/python" \
+    --hf-folder "$model" --program build/apps/iglens --peak-target 2 "$@"
+fi
 model=$(bash scripts/fetch-smollm2.sh)
 venv=$(bash scripts/python-env.sh)
 hf_folder=build/bench/smollm2/hf

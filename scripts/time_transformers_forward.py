@@ -1,8 +1,8 @@
 """Times Hugging Face transformers' forward of a causal LM, for iglens-bench's real-model table.
 
-    time_transformers_forward.py HF_FOLDER --ids 1,2,3 [--threads N] [--repeats N] [--warm-up N] [--generate N]
+    time_transformers_forward.py HF_FOLDER|FILE.gguf --ids 1,2,3 [--threads N] [--repeats N] [--warm-up N] [--generate N]
 
-Loads the folder in float32, eval mode, and times `model(ids, output_hidden_states=True)` under
+Loads the folder (or a GGUF file, with a current transformers that has gguf and accelerate) in float32, eval mode, and times `model(ids, output_hidden_states=True)` under
 no_grad on torch.set_num_threads(N): what IG-Lens' residual stream computes. With --generate N it
 times a greedy loop of exactly N new tokens on the model's own key/value cache (past_key_values)
 instead, and adds the new ids to the output. (`generate()` itself cannot run here: under Debian's
@@ -51,7 +51,13 @@ def main():
         sys.exit(f"time_transformers_forward: --ids is not a comma-separated list of integers: {args.ids!r}")
 
     torch.set_num_threads(args.threads)
-    model = transformers.AutoModelForCausalLM.from_pretrained(args.hf_folder, torch_dtype=torch.float32)
+    if args.hf_folder.endswith(".gguf"):
+        # A current transformers (with gguf and accelerate) dequantizes the file into float32 weights.
+        path = os.path.abspath(args.hf_folder)
+        model = transformers.AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
+                                                                  torch_dtype=torch.float32)
+    else:
+        model = transformers.AutoModelForCausalLM.from_pretrained(args.hf_folder, torch_dtype=torch.float32)
     model.eval()
     input_ids = torch.tensor([ids], dtype=torch.long)
 

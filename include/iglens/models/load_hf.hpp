@@ -214,6 +214,8 @@ struct HfLlamaFamily {
   double default_rope_base = 10000.0;
   // Gemma, without layer_types: every n-th layer full, the others windowed.
   std::int64_t default_window_pattern = 0;
+  // Mistral, without layer_types: sliding_window (where set) on every layer.
+  bool window_on_every_layer = false;
 };
 
 inline const HfLlamaFamily& hf_llama_family() {
@@ -223,7 +225,8 @@ inline const HfLlamaFamily& hf_llama_family() {
 
 // Mistral: Llama with a sliding window over all layers where the config has one.
 inline const HfLlamaFamily& hf_mistral_family() {
-  static const HfLlamaFamily family{"mistral", false, false, false, {"sliding_window"}, 32000, 4096 * 32};
+  static const HfLlamaFamily family{"mistral", false,   false, false, {"sliding_window"}, 32000, 4096 * 32,
+                                    false,     10000.0, 0,     true};
   return family;
 }
 
@@ -279,7 +282,6 @@ inline std::vector<std::int64_t> hf_sliding_windows(const HfFolder& hf, const Hf
     return *window;
   };
   std::vector<std::int64_t> windows(static_cast<std::size_t>(std::max<std::int64_t>(n_layer, 0)), 0);
-  const std::string_view name = family.name;
   if (const auto types = hf.config().find("layer_types"); types != hf.config().end()) {
     require(types->is_array() && static_cast<std::int64_t>(types->size()) == n_layer,
             "{}: layer_types must list one kind per layer ({}), got {}", config_file, n_layer, types->dump());
@@ -290,7 +292,7 @@ inline std::vector<std::int64_t> hf_sliding_windows(const HfFolder& hf, const Hf
               type.dump());
       if (type == "sliding_attention") windows[i] = windowed();
     }
-  } else if (name == "mistral") {
+  } else if (family.window_on_every_layer) {
     if (window) std::fill(windows.begin(), windows.end(), windowed());
   } else if (family.gemma) {
     const auto pattern = hf.find_int("sliding_window_pattern").value_or(family.default_window_pattern);
