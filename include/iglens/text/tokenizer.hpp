@@ -220,15 +220,7 @@ class Tokenizer {
             "{}: the SentencePiece vocabulary has no byte token <0x{:02X}>: text it cannot spell would be lost; such "
             "a vocabulary is not supported",
             source_name, static_cast<int>(missing - vocabulary.byte_ids.begin()));
-    const auto check_id = [&](const std::optional<std::int64_t>& id, const char* role) {
-      if (id.has_value() && (*id < 0 || *id >= size)) {
-        fail("{}: {} id {} is out of range: ids are 0 to {}", source_name, role, *id, size - 1);
-      }
-    };
-    check_id(settings.bos_id, "BOS");
-    check_id(settings.eos_id, "EOS");
-    require(!settings.add_bos || settings.bos_id.has_value(), "{}: the model adds BOS to prompts but names no BOS id",
-            source_name);
+    check_settings(settings, size, source_name);
 
     auto model =
         std::make_shared<const detail::SentencePieceBpe>(std::move(mergeable), vocabulary.byte_ids, add_space_prefix);
@@ -322,13 +314,8 @@ class Tokenizer {
   Tokenizer(detail::ByteLevelVocabulary vocabulary, detail::BpeMerges merges, std::string_view source_name)
       : vocabulary_(std::move(vocabulary)), merges_(std::move(merges)), source_name_(source_name) {}
 
-  static Tokenizer from_parts(std::vector<std::string> tokens,
-                              const std::vector<std::pair<std::string, std::string>>& merge_pairs,
-                              const std::vector<std::int32_t>& token_types, const TokenizerSettings& settings,
-                              std::string_view source_name) {
-    detail::TokenListVocabulary vocabulary =
-        detail::build_token_list_vocabulary(std::move(tokens), token_types, source_name);
-    const auto size = static_cast<std::int64_t>(vocabulary.vocabulary.bytes_by_id.size());
+  // BOS and EOS inside the vocabulary of `size` tokens, and a BOS where prompts start with one.
+  static void check_settings(const TokenizerSettings& settings, std::int64_t size, std::string_view source_name) {
     const auto check_id = [&](const std::optional<std::int64_t>& id, const char* role) {
       if (id.has_value() && (*id < 0 || *id >= size)) {
         fail("{}: {} id {} is out of range: ids are 0 to {}", source_name, role, *id, size - 1);
@@ -338,6 +325,16 @@ class Tokenizer {
     check_id(settings.eos_id, "EOS");
     require(!settings.add_bos || settings.bos_id.has_value(), "{}: the model adds BOS to prompts but names no BOS id",
             source_name);
+  }
+
+  static Tokenizer from_parts(std::vector<std::string> tokens,
+                              const std::vector<std::pair<std::string, std::string>>& merge_pairs,
+                              const std::vector<std::int32_t>& token_types, const TokenizerSettings& settings,
+                              std::string_view source_name) {
+    detail::TokenListVocabulary vocabulary =
+        detail::build_token_list_vocabulary(std::move(tokens), token_types, source_name);
+    const auto size = static_cast<std::int64_t>(vocabulary.vocabulary.bytes_by_id.size());
+    check_settings(settings, size, source_name);
 
     auto rules = detail::merge_rules_from_pairs(merge_pairs, vocabulary.vocabulary, source_name);
     detail::BpeMerges merges(vocabulary.vocabulary.byte_ids, std::move(rules));
