@@ -415,7 +415,7 @@ class DecoderModel {
     const auto T = positions.offset + S;
     auto scores = torch::matmul(q, k.transpose(-2, -1));  // [B, K, G*S, T]
     scores.mul_(c.query_scale());
-    if (c.attention_softcap > 0.0) scores = scores.div_(c.attention_softcap).tanh_().mul_(c.attention_softcap);
+    if (c.attention_softcap > 0.0) scores.div_(c.attention_softcap).tanh_().mul_(c.attention_softcap);
     scores.view({B, K, G, S, T})
         .masked_fill_(positions.hidden.at(c.window_of(layer_index)), -std::numeric_limits<double>::infinity());
     auto mixed = torch::matmul(scores.softmax(-1), v);  // [B, K, G*S, hd]

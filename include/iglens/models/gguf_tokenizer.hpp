@@ -32,10 +32,10 @@ inline Tokenizer gguf_tokenizer(const GgufFile& file) {
       types.push_back(static_cast<std::int32_t>(type));
     }
   }
+  TokenizerSettings settings;
+  settings.bos_id = file.find_integer("tokenizer.ggml.bos_token_id");
+  settings.eos_id = file.find_integer("tokenizer.ggml.eos_token_id");
   if (*model == "llama") {
-    TokenizerSettings settings;
-    settings.bos_id = file.find_integer("tokenizer.ggml.bos_token_id");
-    settings.eos_id = file.find_integer("tokenizer.ggml.eos_token_id");
     // llama.cpp's defaults for SentencePiece: BOS first, a space before the text.
     settings.add_bos = file.find_bool("tokenizer.ggml.add_bos_token").value_or(true);
     const auto add_space_prefix = file.find_bool("tokenizer.ggml.add_space_prefix").value_or(true);
@@ -51,7 +51,6 @@ inline Tokenizer gguf_tokenizer(const GgufFile& file) {
   // llama.cpp writes GPT-2's own pre-tokenizer as "gpt-2"; a file without the
   // key predates pre-tokenizer names and is read as GPT-2's.
   const auto pre = file.find_string("tokenizer.ggml.pre").value_or("gpt2");
-  TokenizerSettings settings;
   try {
     settings.pre_tokenizer = parse_pre_tokenizer(pre);
   } catch (const Error& e) {
@@ -59,8 +58,6 @@ inline Tokenizer gguf_tokenizer(const GgufFile& file) {
   }
   // llama.cpp takes a piece that is a token whole for Llama 3's tokenizer, as its tokenizer.json says.
   settings.ignore_merges = settings.pre_tokenizer == PreTokenizer::llama3;
-  settings.bos_id = file.find_integer("tokenizer.ggml.bos_token_id");
-  settings.eos_id = file.find_integer("tokenizer.ggml.eos_token_id");
   settings.add_bos = file.find_bool("tokenizer.ggml.add_bos_token").value_or(false);
   return Tokenizer::from_token_list(file.get_string_array("tokenizer.ggml.tokens"),
                                     file.get_string_array("tokenizer.ggml.merges"), std::move(types), settings, source);

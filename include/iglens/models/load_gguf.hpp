@@ -93,7 +93,7 @@ struct GgufLlamaFamily {
   std::int64_t large_model_layers = 0;  // the 27B model: queries scaled by 1 / sqrt(d / heads), not head_dim
 };
 
-inline const GgufLlamaFamily& gguf_family(const std::string& architecture) {
+inline const std::vector<GgufLlamaFamily>& gguf_families() {
   static const std::vector<GgufLlamaFamily> families = {
       {"llama", false, false, true},
       // Qwen2 / Qwen2.5 and Qwen3: the converter keeps Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
@@ -102,12 +102,7 @@ inline const GgufLlamaFamily& gguf_family(const std::string& architecture) {
       {"gemma2", false, false, false, 2, false, 46},
       {"gemma3", false, true, false, 6, true, 62},
   };
-  for (const auto& family : families) {
-    if (family.name == architecture) return family;
-  }
-  std::string names;
-  for (const auto& family : families) names += (names.empty() ? "" : ", ") + family.name;
-  fail("architecture '{}' is not supported (supported: {})", architecture, names);
+  return families;
 }
 
 inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& source, const GgufLlamaFamily& family) {
@@ -252,11 +247,12 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
 // The family of the file's general.architecture, or an Error naming it as unsupported (reads no tensor).
 inline const detail::GgufLlamaFamily& gguf_decoder_family(const GgufFile& file) {
   const auto architecture = file.get_string("general.architecture");
-  try {
-    return detail::gguf_family(architecture);
-  } catch (const Error& e) {
-    fail("model file '{}': {}", file.path(), e.what());
+  std::string names;
+  for (const auto& family : detail::gguf_families()) {
+    if (family.name == architecture) return family;
+    names += (names.empty() ? "" : ", ") + family.name;
   }
+  fail("model file '{}': architecture '{}' is not supported (supported: {})", file.path(), architecture, names);
 }
 
 // Every problem is an iglens::Error naming the file and the tensor or key.

@@ -216,6 +216,8 @@ struct HfLlamaFamily {
   std::int64_t default_window_pattern = 0;
   // Mistral, without layer_types: sliding_window (where set) on every layer.
   bool window_on_every_layer = false;
+  // Gemma 3: the windowed layers rotate with rope_local_base_freq, unscaled.
+  bool local_rope = false;
 };
 
 inline const HfLlamaFamily& hf_llama_family() {
@@ -267,7 +269,7 @@ inline const HfLlamaFamily& hf_gemma3_family() {
     out.insert({"rope_local_base_freq", "use_bidirectional_attention", "_sliding_window_pattern"});
     return out;
   }();
-  static const HfLlamaFamily family{"gemma3", false, true, true, keys, 262208, 131072, true, 1000000.0, 6};
+  static const HfLlamaFamily family{"gemma3", false, true, true, keys, 262208, 131072, true, 1000000.0, 6, false, true};
   return family;
 }
 
@@ -389,9 +391,7 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
     c.attention_scale = 1.0 / std::sqrt(scalar);
     c.attention_softcap = hf_softcap(hf, "attn_logit_softcapping", config_file);
     c.final_softcap = hf_softcap(hf, "final_logit_softcapping", config_file);
-    if (family.extra_keys.count("rope_local_base_freq") != 0) {
-      c.local_rope_base = hf.find_double("rope_local_base_freq").value_or(10000.0);
-    }
+    if (family.local_rope) c.local_rope_base = hf.find_double("rope_local_base_freq").value_or(10000.0);
   }
   try {
     c.validate();
@@ -447,32 +447,40 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
 // Every problem is an iglens::Error naming the folder or file and the tensor or key.
 inline DecoderModel load_hf_decoder(const HfFolder& hf) {
   const auto source = "Hugging Face folder '" + hf.folder() + "'";
+  // Each checkpoint class, the model_type that stands for it in configs
+  // without `architectures`, and its family (none: GPT-2's own loader).
+  struct Checkpoint {
+    const char* architecture;
+    const char* model_type;
+    const detail::HfLlamaFamily* family;
+  };
+  const Checkpoint checkpoints[] = {{"GPT2LMHeadModel", "gpt2", nullptr},
+                                    {"LlamaForCausalLM", "llama", &detail::hf_llama_family()},
+                                    {"MistralForCausalLM", "mistral", &detail::hf_mistral_family()},
+                                    {"Qwen2ForCausalLM", "qwen2", &detail::hf_qwen2_family()},
+                                    {"Qwen3ForCausalLM", "qwen3", &detail::hf_qwen3_family()},
+                                    {"Gemma2ForCausalLM", "gemma2", &detail::hf_gemma2_family()},
+                                    {"Gemma3ForCausalLM", "gemma3_text", &detail::hf_gemma3_family()}};
   auto architectures = hf.architectures();
   if (architectures.empty()) {
-    // Some configs name only the model type.
     const auto type = hf.find_string("model_type").value_or("");
-    if (type == "gpt2") architectures.push_back("GPT2LMHeadModel");
-    if (type == "llama") architectures.push_back("LlamaForCausalLM");
-    if (type == "qwen2") architectures.push_back("Qwen2ForCausalLM");
-    if (type == "mistral") architectures.push_back("MistralForCausalLM");
-    if (type == "qwen3") architectures.push_back("Qwen3ForCausalLM");
-    if (type == "gemma2") architectures.push_back("Gemma2ForCausalLM");
-    if (type == "gemma3_text") architectures.push_back("Gemma3ForCausalLM");
+    for (const auto& checkpoint : checkpoints) {
+      if (type == checkpoint.model_type) architectures.push_back(checkpoint.architecture);
+    }
   }
   for (const auto& name : architectures) {
-    if (name == "GPT2LMHeadModel") return detail::load_hf_gpt2(hf, source);
-    if (name == "LlamaForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_llama_family());
-    if (name == "Qwen2ForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_qwen2_family());
-    if (name == "MistralForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_mistral_family());
-    if (name == "Qwen3ForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_qwen3_family());
-    if (name == "Gemma2ForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_gemma2_family());
-    if (name == "Gemma3ForCausalLM") return detail::load_hf_llama(hf, source, detail::hf_gemma3_family());
+    for (const auto& checkpoint : checkpoints) {
+      if (name != checkpoint.architecture) continue;
+      return checkpoint.family == nullptr ? detail::load_hf_gpt2(hf, source)
+                                          : detail::load_hf_llama(hf, source, *checkpoint.family);
+    }
   }
-  fail(
-      "{}/config.json: architecture '{}' in config.json is not supported (supported: GPT2LMHeadModel, "
-      "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, "
-      "Gemma3ForCausalLM)",
-      hf.folder(), architectures.empty() ? std::string("(none)") : architectures.front());
+  std::string supported;
+  for (const auto& checkpoint : checkpoints) {
+    supported += (supported.empty() ? "" : ", ") + std::string(checkpoint.architecture);
+  }
+  fail("{}/config.json: architecture '{}' in config.json is not supported (supported: {})", hf.folder(),
+       architectures.empty() ? std::string("(none)") : architectures.front(), supported);
 }
 
 inline DecoderModel load_hf_decoder(const std::string& folder) { return load_hf_decoder(HfFolder::open(folder)); }
