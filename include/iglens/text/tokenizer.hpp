@@ -43,6 +43,7 @@
 #include "iglens/text/detail/bpe.hpp"
 #include "iglens/text/detail/bpe_files.hpp"
 #include "iglens/text/detail/gpt2_pretokenizer.hpp"
+#include "iglens/text/detail/hf_sentencepiece_bpe.hpp"
 #include "iglens/text/detail/hf_tokenizer_json.hpp"
 #include "iglens/text/detail/pretokenizers.hpp"
 #include "iglens/text/detail/sentencepiece_bpe.hpp"
@@ -150,10 +151,24 @@ class Tokenizer {
   static Tokenizer from_hf_tokenizer_json(std::string_view json, std::string_view source_name) {
     detail::HfTokenizerDescription description = detail::parse_hf_tokenizer_json(json, source_name);
     TokenizerSettings settings;
-    settings.pre_tokenizer = parse_pre_tokenizer(description.pre_tokenizer);
-    settings.ignore_merges = description.ignore_merges;
     settings.bos_id = description.bos_id;
     settings.add_bos = description.add_bos;
+    if (description.sentencepiece) {
+      const auto size = static_cast<std::int64_t>(description.tokens.size());
+      SentencePieceVocabulary parts =
+          sentencepiece_vocabulary(std::move(description.tokens), description.token_types, source_name);
+      check_settings(settings, size, source_name);
+      auto rules = detail::merge_rules_from_pairs(description.merges, parts.vocabulary, source_name);
+      auto model = std::make_shared<const detail::HfSentencePieceBpe>(parts.vocabulary.byte_ids, std::move(rules),
+                                                                      *description.sentencepiece);
+      detail::BpeMerges no_merges(parts.vocabulary.byte_ids, {});
+      Tokenizer tokenizer(std::move(parts.vocabulary), std::move(no_merges), source_name);
+      tokenizer.hf_sentencepiece_ = std::move(model);
+      tokenizer.finish_sentencepiece(std::move(parts), settings);
+      return tokenizer;
+    }
+    settings.pre_tokenizer = parse_pre_tokenizer(description.pre_tokenizer);
+    settings.ignore_merges = description.ignore_merges;
     return from_parts(std::move(description.tokens), description.merges, description.token_types, settings,
                       source_name);
   }
@@ -175,71 +190,30 @@ class Tokenizer {
     const auto size = static_cast<std::int64_t>(pieces.size());
     require(!unknown_id || (*unknown_id >= 0 && *unknown_id < size), "{}: unknown token id {} is out of range",
             source_name, unknown_id.value_or(0));
-    detail::ByteLevelVocabulary vocabulary;
-    vocabulary.byte_ids.fill(detail::kNoByteToken);
-    vocabulary.bytes_by_id.resize(pieces.size());
-    std::unordered_map<std::string, std::pair<std::int64_t, float>> mergeable;
-    std::vector<detail::SpecialToken> control, user_defined;
-    std::int64_t unknown_count = 0;
+    std::vector<std::int32_t> types(token_types);
+    if (unknown_id) types[static_cast<std::size_t>(*unknown_id)] = detail::kUnknownToken;
     for (std::size_t index = 0; index < pieces.size(); ++index) {
-      const auto id = static_cast<std::int64_t>(index);
-      const std::int32_t raw_type = token_types[index];
-      require(raw_type >= 1 && raw_type <= 6, "{}: token {} has type {}; token types are 1 to 6", source_name, id,
-              raw_type);
-      const auto type = unknown_id == id ? detail::kUnknownToken : raw_type;
-      std::string& piece = pieces[index];
-      require(!piece.empty(), "{}: token {} is the empty string", source_name, id);
-      detail::require_utf8_token(piece, source_name, id);
-      require(std::isfinite(scores[index]), "{}: token {} has score {}", source_name, id, scores[index]);
-      unknown_count += type == detail::kUnknownToken ? 1 : 0;
-      if (type == detail::kByteToken) {
-        const auto byte = detail::byte_piece_value(piece);
-        require(byte.has_value(), "{}: byte token {} is \"{}\", not <0xXX>", source_name, id, piece);
-        require(vocabulary.byte_ids[*byte] == detail::kNoByteToken, "{}: tokens {} and {} both stand for byte 0x{:02X}",
-                source_name, vocabulary.byte_ids[*byte], id, *byte);
-        vocabulary.byte_ids[*byte] = id;
-        vocabulary.bytes_by_id[index] = std::string(1, static_cast<char>(*byte));
-      } else if (type == detail::kControlToken) {
-        vocabulary.bytes_by_id[index] = piece;
-        control.push_back({piece, id});
-      } else if (type == detail::kUserDefinedToken) {
-        vocabulary.bytes_by_id[index] = piece;
-        user_defined.push_back({piece, id});
-      } else {
-        vocabulary.bytes_by_id[index] = detail::spaces_of_piece(piece);
-        // Normal pieces (and unused ones, as llama.cpp has it) are what merges form.
-        if (type != detail::kUnknownToken) mergeable.emplace(piece, std::make_pair(id, scores[index]));
-      }
-      const auto [existing, inserted] = vocabulary.id_by_token.emplace(std::move(piece), id);
-      if (!inserted) fail("{}: tokens {} and {} are both \"{}\"", source_name, existing->second, id, existing->first);
+      require(std::isfinite(scores[index]), "{}: token {} has score {}", source_name, index, scores[index]);
     }
+    const auto unknown_count = std::count(types.begin(), types.end(), detail::kUnknownToken);
     require(unknown_count == 1, "{}: a SentencePiece vocabulary needs one unknown token, found {}", source_name,
             unknown_count);
-    const auto missing = std::find(vocabulary.byte_ids.begin(), vocabulary.byte_ids.end(), detail::kNoByteToken);
-    require(missing == vocabulary.byte_ids.end(),
-            "{}: the SentencePiece vocabulary has no byte token <0x{:02X}>: text it cannot spell would be lost; such "
-            "a vocabulary is not supported",
-            source_name, static_cast<int>(missing - vocabulary.byte_ids.begin()));
+    SentencePieceVocabulary parts = sentencepiece_vocabulary(std::move(pieces), types, source_name);
     check_settings(settings, size, source_name);
-
-    auto model =
-        std::make_shared<const detail::SentencePieceBpe>(std::move(mergeable), vocabulary.byte_ids, add_space_prefix);
-    detail::BpeMerges no_merges(vocabulary.byte_ids, {});
-    Tokenizer tokenizer(std::move(vocabulary), std::move(no_merges), source_name);
+    // Normal pieces (and unused ones, as llama.cpp has it) are what merges form.
+    std::unordered_map<std::string, std::pair<std::int64_t, float>> mergeable;
+    for (const auto& [piece, id] : parts.vocabulary.id_by_token) {
+      const auto type = types[static_cast<std::size_t>(id)];
+      if (type == detail::kNormalToken || type == detail::kUnusedToken) {
+        mergeable.emplace(piece, std::make_pair(id, scores[static_cast<std::size_t>(id)]));
+      }
+    }
+    auto model = std::make_shared<const detail::SentencePieceBpe>(std::move(mergeable), parts.vocabulary.byte_ids,
+                                                                  add_space_prefix);
+    detail::BpeMerges no_merges(parts.vocabulary.byte_ids, {});
+    Tokenizer tokenizer(std::move(parts.vocabulary), std::move(no_merges), source_name);
     tokenizer.sentencepiece_ = std::move(model);
-    tokenizer.pre_tokenizer_ = PreTokenizer::sentencepiece;
-    tokenizer.bos_id_ = settings.bos_id;
-    tokenizer.eos_id_ = settings.eos_id;
-    tokenizer.adds_bos_ = settings.add_bos;
-    // As llama.cpp: user-defined pieces are cut out of the raw text wherever
-    // they occur (Gemma's runs of spaces among them, which SentencePiece
-    // itself would never match once spaces are U+2581); control pieces too
-    // where special tokens are asked for.
-    tokenizer.always_tokens_ = detail::SpecialTokenMatcher(user_defined);
-    control.insert(control.end(), user_defined.begin(), user_defined.end());
-    for (const detail::SpecialToken& special : control) tokenizer.special_token_ids_.push_back(special.id);
-    std::sort(tokenizer.special_token_ids_.begin(), tokenizer.special_token_ids_.end());
-    tokenizer.special_tokens_ = detail::SpecialTokenMatcher(std::move(control));
+    tokenizer.finish_sentencepiece(std::move(parts), settings);
     return tokenizer;
   }
 
@@ -314,6 +288,77 @@ class Tokenizer {
   Tokenizer(detail::ByteLevelVocabulary vocabulary, detail::BpeMerges merges, std::string_view source_name)
       : vocabulary_(std::move(vocabulary)), merges_(std::move(merges)), source_name_(source_name) {}
 
+  struct SentencePieceVocabulary {
+    detail::ByteLevelVocabulary vocabulary;
+    std::vector<detail::SpecialToken> control, user_defined;
+  };
+
+  // Pieces typed as GGUF types them (spaces written as U+2581, bytes as
+  // "<0xXX>"): control pieces are the special tokens, user-defined ones are
+  // cut from any text, and every byte needs its piece, so that no text is
+  // ever dropped.
+  static SentencePieceVocabulary sentencepiece_vocabulary(std::vector<std::string> pieces,
+                                                          const std::vector<std::int32_t>& types,
+                                                          std::string_view source_name) {
+    require(pieces.size() < static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()),
+            "{}: {} pieces are too many", source_name, pieces.size());
+    SentencePieceVocabulary parts;
+    detail::ByteLevelVocabulary& vocabulary = parts.vocabulary;
+    vocabulary.byte_ids.fill(detail::kNoByteToken);
+    vocabulary.bytes_by_id.resize(pieces.size());
+    for (std::size_t index = 0; index < pieces.size(); ++index) {
+      const auto id = static_cast<std::int64_t>(index);
+      const std::int32_t type = types[index];
+      require(type >= 1 && type <= detail::kLastTokenType, "{}: token {} has type {}; token types are 1 to 6",
+              source_name, id, type);
+      std::string& piece = pieces[index];
+      require(!piece.empty(), "{}: token {} is the empty string", source_name, id);
+      detail::require_utf8_token(piece, source_name, id);
+      if (type == detail::kByteToken) {
+        const auto byte = detail::byte_piece_value(piece);
+        require(byte.has_value(), "{}: byte token {} is \"{}\", not <0xXX>", source_name, id, piece);
+        require(vocabulary.byte_ids[*byte] == detail::kNoByteToken, "{}: tokens {} and {} both stand for byte 0x{:02X}",
+                source_name, vocabulary.byte_ids[*byte], id, *byte);
+        vocabulary.byte_ids[*byte] = id;
+        vocabulary.bytes_by_id[index] = std::string(1, static_cast<char>(*byte));
+      } else if (type == detail::kControlToken) {
+        vocabulary.bytes_by_id[index] = piece;
+        parts.control.push_back({piece, id});
+      } else if (type == detail::kUserDefinedToken) {
+        vocabulary.bytes_by_id[index] = piece;
+        parts.user_defined.push_back({piece, id});
+      } else {
+        vocabulary.bytes_by_id[index] = detail::spaces_of_piece(piece);
+      }
+      const auto [existing, inserted] = vocabulary.id_by_token.emplace(std::move(piece), id);
+      if (!inserted) fail("{}: tokens {} and {} are both \"{}\"", source_name, existing->second, id, existing->first);
+    }
+    const auto missing = std::find(vocabulary.byte_ids.begin(), vocabulary.byte_ids.end(), detail::kNoByteToken);
+    require(missing == vocabulary.byte_ids.end(),
+            "{}: the SentencePiece vocabulary has no byte token <0x{:02X}>: text it cannot spell would be lost; such "
+            "a vocabulary is not supported",
+            source_name, static_cast<int>(missing - vocabulary.byte_ids.begin()));
+    return parts;
+  }
+
+  // What both SentencePiece sources set once their encoder is in place.
+  void finish_sentencepiece(SentencePieceVocabulary parts, const TokenizerSettings& settings) {
+    pre_tokenizer_ = PreTokenizer::sentencepiece;
+    bos_id_ = settings.bos_id;
+    eos_id_ = settings.eos_id;
+    adds_bos_ = settings.add_bos;
+    // User-defined pieces are cut out of the raw text wherever they occur
+    // (Gemma's runs of spaces among them, which SentencePiece itself would
+    // never match once spaces are U+2581); control pieces only where special
+    // tokens are asked for. llama.cpp and `tokenizers` agree on this.
+    always_tokens_ = detail::SpecialTokenMatcher(parts.user_defined);
+    auto& special = parts.control;
+    special.insert(special.end(), parts.user_defined.begin(), parts.user_defined.end());
+    for (const detail::SpecialToken& token : special) special_token_ids_.push_back(token.id);
+    std::sort(special_token_ids_.begin(), special_token_ids_.end());
+    special_tokens_ = detail::SpecialTokenMatcher(std::move(special));
+  }
+
   // BOS and EOS inside the vocabulary of `size` tokens, and a BOS where prompts start with one.
   static void check_settings(const TokenizerSettings& settings, std::int64_t size, std::string_view source_name) {
     const auto check_id = [&](const std::optional<std::int64_t>& id, const char* role) {
@@ -381,6 +426,11 @@ class Tokenizer {
       // Invalid UTF-8 is named by its byte offset in the whole text, as the byte-level path names it.
       for (std::size_t offset = begin; offset < end;) offset += detail::decode_utf8_at(text, offset).length;
       if (end > begin) sentencepiece_->encode(text.substr(begin, end - begin), ids);
+      return;
+    }
+    if (hf_sentencepiece_) {
+      for (std::size_t offset = begin; offset < end;) offset += detail::decode_utf8_at(text, offset).length;
+      hf_sentencepiece_->encode(text.substr(begin, end - begin), begin == 0, vocabulary_.id_by_token, ids);
       return;
     }
     const auto encode_piece = [&](std::string_view piece) {
@@ -452,8 +502,9 @@ class Tokenizer {
   std::optional<std::int64_t> bos_id_;
   std::optional<std::int64_t> eos_id_;
   bool adds_bos_ = false;
-  std::shared_ptr<const detail::SentencePieceBpe> sentencepiece_;  // set: SentencePiece's BPE encodes the text
-  bool lacks_byte_tokens_ = false;                                 // some byte has no token: check text before merging
+  std::shared_ptr<const detail::SentencePieceBpe> sentencepiece_;       // set: SentencePiece's BPE encodes the text
+  std::shared_ptr<const detail::HfSentencePieceBpe> hf_sentencepiece_;  // set: `tokenizers`' SentencePiece-style BPE
+  bool lacks_byte_tokens_ = false;  // some byte has no token: check text before merging
 };
 
 }  // namespace iglens

@@ -1,11 +1,17 @@
 #pragma once
-// Reading a Hugging Face tokenizer.json of a byte-level BPE model into a token
-// list, merges and settings. Only what encodes exactly as `tokenizers` does is
-// accepted: a BPE model without dropout, affixes, byte fallback or
-// ignore_merges; no normalizer; the ByteLevel pre-tokenizer, alone ("gpt2") or
-// after Digits(individual_digits=true) ("smollm"); special added tokens
-// without stripping or single-word matching. Anything else is an error naming
-// it, never a silent approximation.
+// Reading a Hugging Face tokenizer.json of a BPE model into a token list,
+// merges and settings. Only what encodes exactly as `tokenizers` does is
+// accepted, in two kinds:
+//  - byte-level BPE: no normalizer; the ByteLevel pre-tokenizer, alone
+//    ("gpt2"), after Digits(individual_digits=true) ("smollm"), or after a
+//    Split on Llama 3's or Qwen2's regex; ignore_merges as the file says;
+//  - SentencePiece-style BPE with byte_fallback (Llama 2, Mistral, Gemma):
+//    spaces become U+2581 by a Replace normalizer (with a Prepend before it,
+//    or not) or by the Metaspace pre-tokenizer (any prepend scheme, split or
+//    not); added tokens matched in the raw text (normalized = false).
+// Neither with dropout or subword affixes; added tokens without stripping or
+// single-word matching. Anything else is an error naming it, never a silent
+// approximation.
 
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iglens/error.hpp"
+#include "iglens/text/detail/hf_sentencepiece_bpe.hpp"
 #include "iglens/text/detail/pretokenizers.hpp"
 #include "iglens/text/detail/token_list.hpp"
 
@@ -28,8 +35,9 @@ struct HfTokenizerDescription {
   std::vector<std::string> tokens;  // by id
   std::vector<std::int32_t> token_types;
   std::vector<std::pair<std::string, std::string>> merges;
-  std::string pre_tokenizer;  // "gpt2", "smollm", "llama3" or "qwen2"
+  std::string pre_tokenizer;  // "gpt2", "smollm", "llama3" or "qwen2"; empty for SentencePiece
   bool ignore_merges = false;
+  std::optional<HfSentencePieceRules> sentencepiece;  // set: SentencePiece-style BPE with byte fallback
   std::optional<std::int64_t> bos_id;
   bool add_bos = false;
 };
@@ -76,15 +84,13 @@ inline bool is_plain_byte_level(const Json& component, std::string_view source_n
          value_or(component, "use_regex", true, "pre_tokenizer", source_name);
 }
 
-// A readable name of a pre-tokenizer for error messages, e.g. "Sequence[Split, ByteLevel]".
-inline std::string describe_pre_tokenizer(const Json& component) {
+// A readable name of a Sequence of components, e.g. "Sequence[Prepend, Replace]".
+inline std::string describe_sequence(const Json& component, const char* list_key) {
   if (type_of(component) != "Sequence") return type_of(component);
-  const auto found = component.find("pretokenizers");
+  const auto found = component.find(list_key);
   if (found == component.end() || !found->is_array()) return "Sequence";
   std::string name = "Sequence[";
-  for (std::size_t i = 0; i < found->size(); ++i) {
-    name += (i > 0 ? ", " : "") + type_of((*found)[i]);
-  }
+  for (std::size_t i = 0; i < found->size(); ++i) name += (i > 0 ? ", " : "") + type_of((*found)[i]);
   return name + "]";
 }
 
@@ -127,17 +133,115 @@ inline std::string pre_tokenizer_name(const Json& root, std::string_view source_
       "ByteLevel(add_prefix_space=false) -> gpt2, Sequence[Digits(individual_digits=true), "
       "ByteLevel(add_prefix_space=false)] -> smollm, Sequence[Split(Llama 3's or Qwen2's regex), "
       "ByteLevel(use_regex=false)] -> llama3, qwen2)",
-      source_name, describe_pre_tokenizer(pre));
+      source_name, describe_sequence(pre, "pretokenizers"));
 }
 
 inline void check_model_options(const Json& model, std::string_view source_name) {
   require(is_null_or_absent(model, "dropout"), "{}: BPE dropout is not supported", source_name);
   for (const char* affix : {"continuing_subword_prefix", "end_of_word_suffix"}) {
-    require(value_or(model, affix, std::string(), "model", source_name).empty(),
-            "{}: model.{} is not supported in a byte-level BPE", source_name, affix);
+    require(value_or(model, affix, std::string(), "model", source_name).empty(), "{}: model.{} is not supported",
+            source_name, affix);
   }
-  require(!value_or(model, "byte_fallback", false, "model", source_name),
-          "{}: model.byte_fallback = true is not supported", source_name);
+}
+
+// Replace(" " -> "▁") and Prepend("▁"): how SentencePiece-style files spell spaces.
+inline bool is_space_replace(const Json& component) {
+  if (type_of(component) != "Replace") return false;
+  const auto pattern = component.find("pattern");
+  const auto content = component.find("content");
+  return pattern != component.end() && pattern->is_object() && pattern->contains("String") &&
+         pattern->at("String") == " " && content != component.end() && *content == std::string(kSpaceMarker);
+}
+
+inline bool is_space_prepend(const Json& component) {
+  const auto prepend = component.find("prepend");
+  return type_of(component) == "Prepend" && prepend != component.end() && *prepend == std::string(kSpaceMarker);
+}
+
+inline SpacePrefix metaspace_prefix(const Json& metaspace, std::string_view source_name) {
+  // Files older than tokenizers 0.14 say add_prefix_space instead of a scheme.
+  const bool legacy_prefix = value_or(metaspace, "add_prefix_space", true, "pre_tokenizer", source_name);
+  const auto scheme = value_or(metaspace, "prepend_scheme", std::string(legacy_prefix ? "always" : "never"),
+                               "pre_tokenizer", source_name);
+  if (scheme == "always") return SpacePrefix::every_stretch_unless_space;
+  if (scheme == "first") return SpacePrefix::text_start_unless_space;
+  if (scheme == "never") return SpacePrefix::none;
+  fail("{}: Metaspace prepend_scheme \"{}\" is not supported (supported: always, first, never)", source_name, scheme);
+}
+
+// How a SentencePiece-style file turns text into words of pieces: its
+// normalizer and pre-tokenizer.
+inline HfSentencePieceRules sentencepiece_rules(const Json& root, std::string_view source_name) {
+  HfSentencePieceRules rules;
+  bool replaces_spaces = false;
+  if (!is_null_or_absent(root, "normalizer")) {
+    const Json& normalizer = root.at("normalizer");
+    std::vector<Json> steps{normalizer};
+    if (type_of(normalizer) == "Sequence") {
+      steps = value_or(normalizer, "normalizers", Json::array(), "normalizer", source_name).get<std::vector<Json>>();
+    }
+    if (steps.size() == 1 && is_space_replace(steps[0])) {
+      replaces_spaces = true;
+    } else if (steps.size() == 2 && is_space_prepend(steps[0]) && is_space_replace(steps[1])) {
+      replaces_spaces = true;
+      rules.prefix = SpacePrefix::every_stretch;
+    } else {
+      fail(
+          "{}: normalizer {} is not supported with byte_fallback (supported: Replace(\" \", \"\u2581\"), alone or "
+          "after Prepend(\"\u2581\"); or none, with the Metaspace pre-tokenizer)",
+          source_name, describe_sequence(normalizer, "normalizers"));
+    }
+  }
+  if (is_null_or_absent(root, "pre_tokenizer")) {
+    require(replaces_spaces,
+            "{}: with byte_fallback, a Replace normalizer or the Metaspace pre-tokenizer must turn "
+            "spaces into \"\u2581\"; this file has neither",
+            source_name);
+    return rules;
+  }
+  const Json& pre = root.at("pre_tokenizer");
+  if (type_of(pre) == "Metaspace") {
+    require(!replaces_spaces, "{}: a Metaspace pre-tokenizer after a normalizer that replaced spaces is not supported",
+            source_name);
+    const auto replacement = value_or(pre, "replacement", std::string(), "pre_tokenizer", source_name);
+    require(replacement == kSpaceMarker, "{}: Metaspace replacement \"{}\" is not supported (supported: \"\u2581\")",
+            source_name, replacement);
+    rules.prefix = metaspace_prefix(pre, source_name);
+    rules.split_at_spaces = value_or(pre, "split", true, "pre_tokenizer", source_name);
+    return rules;
+  }
+  // Gemma's Split on " " after its normalizer replaced every space: nothing is left to split.
+  const auto pattern = pre.find("pattern");
+  const bool splits_on_space = type_of(pre) == "Split" && pattern != pre.end() && pattern->is_object() &&
+                               pattern->contains("String") && pattern->at("String") == " ";
+  require(replaces_spaces && splits_on_space,
+          "{}: pre_tokenizer {} is not supported with byte_fallback (supported: Metaspace; none or Split(\" \") "
+          "after a Replace(\" \", \"\u2581\") normalizer)",
+          source_name, describe_sequence(pre, "pretokenizers"));
+  return rules;
+}
+
+// Decoders only shape decode()'s text, which here is always the bytes the
+// ids stand for; these are the ones that agree with that (up to a stripped
+// leading space).
+inline void check_decoder(const Json& decoder, bool sentencepiece, std::string_view source_name) {
+  const std::string type = type_of(decoder);
+  if (!sentencepiece) {
+    require(type == "ByteLevel", "{}: decoder {} is not supported (supported: ByteLevel)", source_name, type);
+    return;
+  }
+  std::vector<Json> steps{decoder};
+  if (type == "Sequence") {
+    steps = value_or(decoder, "decoders", Json::array(), "decoder", source_name).get<std::vector<Json>>();
+  }
+  for (const Json& step : steps) {
+    const std::string step_type = type_of(step);
+    require(step_type == "Replace" || step_type == "ByteFallback" || step_type == "Fuse" || step_type == "Strip" ||
+                step_type == "Metaspace",
+            "{}: decoder {} is not supported with byte_fallback (supported: Replace, ByteFallback, Fuse, Strip, "
+            "Metaspace)",
+            source_name, describe_sequence(decoder, "decoders"));
+  }
 }
 
 inline std::vector<std::pair<std::string, std::string>> read_merges(const Json& model, std::string_view source_name) {
@@ -161,6 +265,7 @@ inline std::vector<std::pair<std::string, std::string>> read_merges(const Json& 
 // whose ids together must be 0 to n-1 with no gaps.
 inline void read_tokens(const Json& root, const Json& model, HfTokenizerDescription& description,
                         std::string_view source_name) {
+  const bool sentencepiece = description.sentencepiece.has_value();
   const Json& vocab = member(model, "vocab", Json::value_t::object, "model", source_name);
   const Json empty_list = Json::array();
   const Json& added = is_null_or_absent(root, "added_tokens")
@@ -197,17 +302,27 @@ inline void read_tokens(const Json& root, const Json& model, HfTokenizerDescript
     require(entry.is_object(), "{}: added_tokens[{}] is not an object", source_name, i);
     const auto where = fmt::format("added_tokens[{}]", i);
     const auto content = member(entry, "content", Json::value_t::string, where, source_name).get<std::string>();
-    require(value_or(entry, "special", false, where, source_name),
+    const bool special = value_or(entry, "special", false, where, source_name);
+    // SentencePiece's user-defined pieces: matched wherever they occur, special tokens or not.
+    require(special || sentencepiece,
             "{}: added token \"{}\" is not special; non-special added tokens are not supported", source_name, content);
+    require(!sentencepiece || !value_or(entry, "normalized", !special, where, source_name),
+            "{}: added token \"{}\" has normalized = true, which is not supported with byte_fallback", source_name,
+            content);
     for (const char* option : {"single_word", "lstrip", "rstrip"}) {
       require(!value_or(entry, option, false, where, source_name),
               "{}: added token \"{}\" has {} = true, which is not supported", source_name, content, option);
     }
     require(entry.contains("id"), "{}: {} has no \"id\"", source_name, where);
-    place("added token", content, entry.at("id"), kControlToken);
+    place("added token", content, entry.at("id"), special ? kControlToken : kUserDefinedToken);
   }
   for (std::size_t id = 0; id < filled.size(); ++id) {
     require(filled[id], "{}: no token has id {}, but ids go up to {}", source_name, id, filled.size() - 1);
+  }
+  if (sentencepiece) {
+    for (std::size_t id = 0; id < tokens.size(); ++id) {
+      if (types[id] == kNormalToken && byte_piece_value(tokens[id])) types[id] = kByteToken;
+    }
   }
   description.tokens = std::move(tokens);
   description.token_types = std::move(types);
@@ -272,18 +387,23 @@ inline HfTokenizerDescription parse_hf_tokenizer_json(std::string_view json_text
   const std::string model_type = hf_json::type_of(model);
   require(model_type == "BPE", "{}: model type '{}' is not supported (supported: BPE)", source_name, model_type);
   hf_json::check_model_options(model, source_name);
-  require(hf_json::is_null_or_absent(root, "normalizer"), "{}: normalizer {} is not supported", source_name,
-          hf_json::type_of(root.value("normalizer", Json())));
   require(hf_json::is_null_or_absent(root, "truncation"), "{}: truncation is set; encoding whole texts needs it off",
           source_name);
-  if (!hf_json::is_null_or_absent(root, "decoder")) {
-    const std::string decoder = hf_json::type_of(root.at("decoder"));
-    require(decoder == "ByteLevel", "{}: decoder {} is not supported (supported: ByteLevel)", source_name, decoder);
-  }
 
   HfTokenizerDescription description;
-  description.pre_tokenizer = hf_json::pre_tokenizer_name(root, source_name);
   description.ignore_merges = hf_json::value_or(model, "ignore_merges", false, "model", source_name);
+  if (hf_json::value_or(model, "byte_fallback", false, "model", source_name)) {
+    description.sentencepiece = hf_json::sentencepiece_rules(root, source_name);
+    description.sentencepiece->ignore_merges = description.ignore_merges;
+  } else {
+    require(hf_json::is_null_or_absent(root, "normalizer"),
+            "{}: normalizer {} is not supported without model.byte_fallback", source_name,
+            hf_json::describe_sequence(root.value("normalizer", Json()), "normalizers"));
+    description.pre_tokenizer = hf_json::pre_tokenizer_name(root, source_name);
+  }
+  if (!hf_json::is_null_or_absent(root, "decoder")) {
+    hf_json::check_decoder(root.at("decoder"), description.sentencepiece.has_value(), source_name);
+  }
   hf_json::read_tokens(root, model, description, source_name);
   description.merges = hf_json::read_merges(model, source_name);
   if (!hf_json::is_null_or_absent(root, "post_processor")) {

@@ -28,6 +28,7 @@ inline constexpr std::int32_t kNormalToken = 1;
 inline constexpr std::int32_t kUnknownToken = 2;
 inline constexpr std::int32_t kControlToken = 3;
 inline constexpr std::int32_t kUserDefinedToken = 4;
+inline constexpr std::int32_t kUnusedToken = 5;
 inline constexpr std::int32_t kByteToken = 6;
 inline constexpr std::int32_t kLastTokenType = 6;  // 2 unknown, 5 unused, 6 byte: ordinary tokens
 
