@@ -89,7 +89,7 @@ torch::Tensor readout_logits(const iglens::NormHead& head, const torch::Tensor& 
   auto normed = head.kind == iglens::NormKind::layer_norm
                     ? torch::layer_norm(h, {h.size(-1)}, head.weight, head.bias, head.eps)
                     : h * torch::rsqrt(h.square().mean(-1, true) + head.eps) * head.weight;
-  return torch::nn::functional::linear(normed, head.unembedding, head.head_bias);
+  return head.cap(torch::nn::functional::linear(normed, head.unembedding, head.head_bias));
 }
 
 torch::Tensor probability(const torch::Tensor& logits, const torch::Tensor& target) {

@@ -1,8 +1,13 @@
 """`iglens` on tiny models of the families beyond GPT-2 and SmolLM, as Hugging Face folders with their
-family's kind of tokenizer (written by tests/models/write_transformers_reference.py converted): Llama 3
-(RoPE frequency scaling, Split-regex BPE with ignore_merges, BOS by its post-processor) and Qwen2 (q/k/v
-biases, numbers one digit a piece). The prompt's and target's ids are transformers' tokenizer's, and in
-float64 each target token's probability is transformers' float64 probability within 1e-10.
+family's kind of tokenizer: Llama 3 (RoPE frequency scaling, Split-regex BPE with ignore_merges, BOS by its
+post-processor) and Qwen2 (q/k/v biases, numbers one digit a piece), written by
+tests/models/write_transformers_reference.py converted; Gemma 2, Gemma 3 and Mistral with a sliding
+window, with the SentencePiece tokenizer.json transformers' converter makes (byte fallback), written by
+tests/models/write_current_reference.py, and the Gemma GGUF files llama.cpp's converter made of the same
+folders. The prompt's and target's ids are transformers' tokenizer's, and in float64 each target token's
+probability is transformers' float64 probability within 1e-10 (1e-8 for the GGUF files, whose norm gains
+the converter rounds to float32). Gemma 2's soft-capped logits are split into components too, and they
+add up to each token's change.
 """
 import json
 import os
@@ -11,6 +16,7 @@ import unittest
 
 PROGRAM = os.environ["IGLENS_PROGRAM"]
 CONVERTED = os.environ["IGLENS_CONVERTED_REFERENCE"]
+CURRENT = os.environ["IGLENS_CURRENT_REFERENCE"]
 
 
 def run(*args):
@@ -43,6 +49,40 @@ class Families(unittest.TestCase):
                     self.assertLessEqual(abs(token["f_final"] - expected), 1e-10)
                     # The row telescopes: the layers' IG add up to the change along the path.
                     self.assertLessEqual(abs(sum(token["ig"]) - token["delta"]), 1e-10)
+
+
+    def test_sentencepiece_families_are_transformers(self):
+        cases = (("gemma2", "gemma2", 1e-10), ("gemma3", "gemma3", 1e-10), ("mistral_window", "mistral", 1e-10),
+                 ("gemma2.gguf", "gemma2", 1e-8), ("gemma3.gguf", "gemma3", 1e-8))
+        for name, family, tolerance in cases:
+            with self.subTest(name):
+                model = os.path.join(CURRENT, name)
+                with open(os.path.join(CURRENT, name.replace(".gguf", "") + "_text.json")) as f:
+                    reference = json.load(f)
+                code, out, err = run("info", "--model", model)
+                self.assertEqual(code, 0, err)
+                info = json.loads(out)
+                self.assertEqual(info["family"], family)
+                self.assertEqual(info["tokenizer"]["pre_tokenizer"], "sentencepiece")
+                code, out, err = run("tokenize", "--model", model, reference["prompt"])
+                self.assertEqual(code, 0, err)
+                self.assertEqual(json.loads(out), reference["prompt_ids"])
+                extra = ["--components"] if family == "gemma2" else []
+                code, out, err = run("attribute", "--model", model, "--dtype", "float64", "--target",
+                                     reference["target"], reference["prompt"], "--format", "json", *extra)
+                self.assertEqual(code, 0, err)
+                report = json.loads(out)
+                self.assertEqual(report["prompt_ids"], reference["prompt_ids"])
+                self.assertEqual([t["target_id"] for t in report["tokens"]], reference["target_ids"])
+                for token, expected in zip(report["tokens"], reference["f_final"]):
+                    self.assertLessEqual(abs(token["f_final"] - expected), tolerance)
+                    self.assertLessEqual(abs(sum(token["ig"]) - token["delta"]), 1e-10)
+                    if extra:
+                        credits = token["component_credits"]
+                        self.assertEqual(len(credits), len(report["components"]["labels"]))
+                        self.assertLessEqual(abs(sum(credits) - token["delta"]), 1e-10)
+                        # The heads carry credit of their own: the split is not all in one part.
+                        self.assertGreater(sorted(map(abs, credits))[-2], 1e-6)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-// attribute_components on the tiny transformers-made GPT-2 and Llama models:
-// closed-form slopes equal to autograd, exact completeness at every step
-// count, block sums equal to the layer map, head credits of every estimator
-// converging to an independent point-by-point Integrated Gradients integral,
-// and finite credits over a maximum of f.
+// attribute_components on the tiny transformers-made GPT-2, Llama and Gemma 2
+// (soft-capped logits) models: closed-form slopes equal to autograd, exact
+// completeness at every step count, block sums equal to the layer map, head
+// credits of every estimator converging to an independent point-by-point
+// Integrated Gradients integral, and finite credits over a maximum of f.
 
 #include <cmath>
 #include <cstdlib>
@@ -32,12 +32,21 @@ struct Case {
   std::int64_t target;
 };
 
+// A reference model and the group of references it belongs to.
+struct Named {
+  const char* name;
+  const char* group;
+};
+
+// GPT-2 (LayerNorm), Llama (RMSNorm) and Gemma 2, whose logits are soft-capped.
+const std::vector<Named> norm_kinds_and_cap{{"gpt2", "tiny"}, {"llama_tied", "tiny"}, {"gemma2", "current"}};
+
 // The longest reference sequence of a tiny model, read at its last position
 // for the token the model ranks first there.
-Case tiny_case(const std::string& name, torch::ScalarType dtype) {
-  auto model = load_hf_decoder(iglens::testing::reference_dir() + "/tiny/" + name);
+Case tiny_case(const std::string& name, torch::ScalarType dtype, const std::string& group = "tiny") {
+  auto model = load_hf_decoder(iglens::testing::reference_dir() + "/" + group + "/" + name);
   model.to(dtype);
-  auto sequences = iglens::testing::tiny_reference(name);
+  auto sequences = iglens::testing::tiny_reference(name, group);
   const auto& ids = sequences.back().ids;
   const auto position = static_cast<std::int64_t>(ids.size()) - 1;
   const auto target = model.logits(ids_tensor(ids))[0][position].argmax().item<std::int64_t>();
@@ -92,11 +101,11 @@ std::int64_t block_start(std::int64_t l, std::int64_t heads) { return 1 + l * (h
 
 TEST_CASE("component attribution: labels, and credits add up to delta and to the layer map at any m",
           "[components][attribution]") {
-  for (const auto* name : {"gpt2", "llama_tied"}) {
+  for (const auto& [name, group] : norm_kinds_and_cap) {
     for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
       const double tolerance = dtype == torch::kFloat32 ? 1e-6 : 1e-12;
       CAPTURE(name, tolerance);
-      const auto test = tiny_case(name, dtype);
+      const auto test = tiny_case(name, dtype, group);
       const auto& c = test.components;
       const auto head = test.model.norm_head();
       const auto L = c.n_layer(), H = c.n_head();
@@ -135,11 +144,14 @@ TEST_CASE("component attribution: labels, and credits add up to delta and to the
 
 TEST_CASE("component attribution: closed-form slopes and values equal autograd through the real norm and head",
           "[components][attribution]") {
-  for (const auto* name : {"gpt2", "llama_tied"}) {
+  for (const auto& [name, group] : norm_kinds_and_cap) {
     CAPTURE(name);
-    const auto test = tiny_case(name, torch::kFloat64);
+    const auto test = tiny_case(name, torch::kFloat64, group);
     const auto& c = test.components;
     const auto head = test.model.norm_head();
+    // The head (its soft-cap too) reads the last layer as the model's own forward pass does.
+    const auto ids = ids_tensor(iglens::testing::tiny_reference(name, group).back().ids);
+    CHECK(max_abs_diff(head.logits(c.resid_pre[c.n_layer()]), test.model.logits(ids)[0]) <= 1e-12);
     const auto pre = c.resid_pre.select(1, test.position), mid = c.resid_mid.select(1, test.position);
     const std::int64_t l = c.n_layer() - 1;
     const auto parts = torch::cat({c.head_results[l][test.position], c.attn_bias[l][test.position].unsqueeze(0)});
@@ -164,11 +176,11 @@ TEST_CASE("component attribution: closed-form slopes and values equal autograd t
 
 TEST_CASE("component attribution: credits add up to delta and to the layer map at every m from 1 to 256",
           "[components][attribution]") {
-  for (const auto* name : {"gpt2", "llama_tied"}) {
+  for (const auto& [name, group] : norm_kinds_and_cap) {
     for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
       const double tolerance = dtype == torch::kFloat32 ? 1e-6 : 1e-12;
       CAPTURE(name, tolerance);
-      const auto test = tiny_case(name, dtype);
+      const auto test = tiny_case(name, dtype, group);
       const auto& c = test.components;
       const auto head = test.model.norm_head();
       const auto L = c.n_layer(), H = c.n_head();
@@ -229,9 +241,9 @@ TEST_CASE("component attribution: every estimator's head split converges to the 
 
 TEST_CASE("component attribution: head credits converge to the point-by-point Integrated Gradients integral",
           "[components][attribution]") {
-  for (const auto* name : {"gpt2", "llama_tied"}) {
+  for (const auto& [name, group] : norm_kinds_and_cap) {
     CAPTURE(name);
-    const auto test = tiny_case(name, torch::kFloat64);
+    const auto test = tiny_case(name, torch::kFloat64, group);
     const auto& c = test.components;
     const auto head = test.model.norm_head();
     const auto L = c.n_layer(), H = c.n_head();

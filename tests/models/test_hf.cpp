@@ -152,9 +152,9 @@ TEST_CASE("A Gemma 2 folder (soft-capped scores and logits) equals transformers'
   CHECK(c.sliding_windows == std::vector<std::int64_t>{4, 0, 4});
   model.to(torch::kFloat64);
   check_against_reference(model, "gemma2", 1e-8, "current");
-  // The readout reads the cap as a black box; the closed form refuses it by name.
+  // The layer map reads the cap as a black box; the component split's norm and head carry it.
   CHECK_FALSE(model.readout().is_closed_form());
-  CHECK_THROWS_WITH(model.norm_head(), Catch::Matchers::Contains("final-logit soft-cap (gemma2) has no closed-form"));
+  CHECK(model.norm_head().softcap == 3.0);
   auto changed = c;
   changed.attention_softcap = 0.0;
   check_feature_seen(changed, model.weights(), "gemma2");

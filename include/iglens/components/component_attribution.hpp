@@ -124,7 +124,7 @@ inline ComponentAttribution attribute_path(const TokenPath& path, const NormHead
   const auto L = path.parts.size(0), H = path.parts.size(1) - 1, d = path.parts.size(2);
   const auto& vertices = path.vertices;
   const auto& u_vertex = path.u_vertex;
-  const auto f_vertex = torch::softmax(u_vertex / norm_scale(head, vertices).unsqueeze(1) + offset, -1)
+  const auto f_vertex = torch::softmax(head.cap(u_vertex / norm_scale(head, vertices).unsqueeze(1) + offset), -1)
                             .select(1, path.target)
                             .to(torch::kFloat64);
   const auto f = [&](std::int64_t vertex) { return f_vertex[vertex].item<double>(); };

@@ -9,6 +9,7 @@
 //   parameter by parameter, so values and derivatives along a straight
 //   segment follow in closed form from two V-vectors per segment.
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,6 +31,8 @@ struct NormHead {
   double eps = 1e-5;
   torch::Tensor unembedding;  // [V, d]
   torch::Tensor head_bias;    // [V] (may be undefined)
+  // Final-logit soft-cap c > 0: logits become c tanh(z / c) (Gemma 2); 0: none.
+  double softcap = 0.0;
 
   std::int64_t d_model() const { return unembedding.size(1); }
   std::int64_t vocab_size() const { return unembedding.size(0); }
@@ -46,6 +49,8 @@ struct NormHead {
     require(!head_bias.defined() || (head_bias.dim() == 1 && head_bias.size(0) == V),
             "norm+head readout: head bias must be [{}], got {}", V, detail::shape_string(head_bias));
     require(eps >= 0.0, "norm+head readout: eps must be >= 0, got {}", eps);
+    require(softcap >= 0.0 && std::isfinite(softcap), "norm+head readout: softcap must be >= 0 and finite, got {}",
+            softcap);
     for (const auto* t : {&weight, &bias, &unembedding, &head_bias}) {
       if (t->defined()) {
         require(detail::all_finite(*t), "norm+head readout: parameters contain NaN or Inf");
@@ -56,7 +61,7 @@ struct NormHead {
   // The same readout with every parameter in `options`' dtype and device.
   NormHead to(const torch::TensorOptions& options) const {
     auto convert = [&](const torch::Tensor& t) { return t.defined() ? t.to(options) : t; };
-    return {kind, convert(weight), convert(bias), eps, convert(unembedding), convert(head_bias)};
+    return {kind, convert(weight), convert(bias), eps, convert(unembedding), convert(head_bias), softcap};
   }
 
   // norm(h): "a linear map divided by a scalar" for both kinds; the scalar
@@ -68,9 +73,12 @@ struct NormHead {
     return bias.defined() ? out + bias : out;
   }
 
+  // The soft-cap applied to logits z (z itself without one).
+  torch::Tensor cap(const torch::Tensor& z) const { return softcap > 0.0 ? (z / softcap).tanh() * softcap : z; }
+
   // Plain evaluation point by point: logits [N, V] for h [N, d].
   torch::Tensor logits(const torch::Tensor& h) const {
-    return torch::nn::functional::linear(normalize(h), unembedding, head_bias);
+    return cap(torch::nn::functional::linear(normalize(h), unembedding, head_bias));
   }
 };
 
@@ -85,12 +93,15 @@ class Readout {
     return r;
   }
 
+  // Closed form, unless the logits are soft-capped: the layer map's chain
+  // has no closed form through the cap, so then every point goes through
+  // the norm, the head and the cap, with autograd's gradients (exact too).
   static Readout norm_head(NormHead head) {
     head.validate();
+    auto shared = std::make_shared<const NormHead>(std::move(head));
     Readout r;
-    r.head_ = std::make_shared<const NormHead>(std::move(head));
-    auto shared = r.head_;
     r.logits_ = [shared](const torch::Tensor& h) { return shared->logits(h); };
+    if (shared->softcap == 0.0) r.head_ = std::move(shared);
     return r;
   }
 

@@ -157,30 +157,21 @@ class DecoderModel {
     return {torch::stack(pre), torch::stack(mid), torch::stack(heads), torch::stack(biases), torch::stack(mlps)};
   }
 
-  // The final norm and the unembedding, for the closed-form readout.
+  // The final norm, the unembedding and the logits' soft-cap, for the
+  // closed-form readout and the component split.
   NormHead norm_head() const {
-    require(config_.final_softcap == 0.0,
-            "{}: the final-logit soft-cap ({}) has no closed-form readout or component split; the layer map reads "
-            "it as a black box",
-            source_, config_.family);
     NormHead head;
     head.kind = config_.norm_kind();
     head.weight = gain(weights_.final_norm_weight);
     head.bias = weights_.final_norm_bias;
     head.eps = config_.norm_eps;
     head.unembedding = weights_.unembedding;
+    head.softcap = config_.final_softcap;
     return head;
   }
 
-  // Closed form, unless the logits are soft-capped: then every point goes
-  // through the final norm, the head and the cap, with autograd's gradients.
-  Readout readout() const {
-    if (config_.final_softcap == 0.0) return Readout::norm_head(norm_head());
-    auto capped = *this;
-    return Readout::black_box([capped](const torch::Tensor& h) {
-      return capped.cap_logits(torch::nn::functional::linear(capped.final_norm(h), capped.weights_.unembedding));
-    });
-  }
+  // Closed form, unless the logits are soft-capped (see Readout::norm_head).
+  Readout readout() const { return Readout::norm_head(norm_head()); }
 
   // float32 or float64 weights; a tied head stays one tensor.
   void to(torch::ScalarType dtype) {

@@ -333,11 +333,19 @@ class Tokenizer {
       const auto [existing, inserted] = vocabulary.id_by_token.emplace(std::move(piece), id);
       if (!inserted) fail("{}: tokens {} and {} are both \"{}\"", source_name, existing->second, id, existing->first);
     }
-    const auto missing = std::find(vocabulary.byte_ids.begin(), vocabulary.byte_ids.end(), detail::kNoByteToken);
-    require(missing == vocabulary.byte_ids.end(),
-            "{}: the SentencePiece vocabulary has no byte token <0x{:02X}>: text it cannot spell would be lost; such "
-            "a vocabulary is not supported",
-            source_name, static_cast<int>(missing - vocabulary.byte_ids.begin()));
+    // A character with no piece is spelt in bytes. An ASCII character may do
+    // without its byte piece where it has a piece of its own (Gemma's
+    // converter turns <0x09> into "\t"); other bytes are never whole characters.
+    for (unsigned byte = 0; byte < 256; ++byte) {
+      if (vocabulary.byte_ids[byte] != detail::kNoByteToken) continue;
+      const auto piece = vocabulary.id_by_token.find(std::string(1, static_cast<char>(byte)));
+      const auto type = piece == vocabulary.id_by_token.end() ? 0 : types[static_cast<std::size_t>(piece->second)];
+      require(byte < 0x80 &&
+                  (type == detail::kNormalToken || type == detail::kUnusedToken || type == detail::kUserDefinedToken),
+              "{}: the SentencePiece vocabulary has no byte token <0x{:02X}>: text it cannot spell would be lost; "
+              "such a vocabulary is not supported",
+              source_name, byte);
+    }
     return parts;
   }
 

@@ -8,6 +8,8 @@
 //   z(h)   = W (g ⊙ P h) / s(h) + z0,                       z0 = W beta + c
 //   D_v z  = u_v / s - W (g ⊙ P h) (P h · P v) / (d s^3),   u_v = W (g ⊙ P v)
 //   D_v f  = p_y (D_v z_y - p · D_v z)
+// With a soft-cap c the logits are c tanh(z / c), whose derivative is
+// w ⊙ D_v z with w = 1 - tanh^2(z / c): D_v f = p_y (w_y D_v z_y - (p ⊙ w) · D_v z).
 // Along h(t) = a + t (b - a), W (g ⊙ P h(t)) = (1 - t) u_a + t u_b, so the
 // segment needs u_a, u_b and one u_c per part; each point then costs O(V).
 // s(t) and P h(t) · P d_c are computed from the point itself rather than
@@ -73,7 +75,7 @@ class PartSlopes {
     torch::NoGradGuard no_grad;
     auto out = torch::empty({t.size(0)}, torch::kFloat64);
     for_each_pass(t, [&](std::int64_t first, const torch::Tensor& tt) {
-      const auto logits = unscaled_along(tt) / norm_scale(head_, point(tt)).unsqueeze(1) + offset_;
+      const auto logits = head_.cap(unscaled_along(tt) / norm_scale(head_, point(tt)).unsqueeze(1) + offset_);
       out.narrow(0, first, tt.size(0)).copy_(torch::softmax(logits, -1).select(1, target_));
     });
     return out;
@@ -89,12 +91,17 @@ class PartSlopes {
       const auto projected = project(head_, point(tt));                              // P h(t) [n, d]
       const auto s = (projected.square().mean(-1) + head_.eps).sqrt().unsqueeze(1);  // [n, 1]
       const auto unscaled = unscaled_along(tt);                                      // W (g ⊙ P h(t)) [n, V]
-      const auto p = torch::softmax(unscaled / s + offset_, -1);
+      const auto z = unscaled / s + offset_;
+      const auto p = torch::softmax(head_.cap(z), -1);
       const auto p_target = p.select(1, target_).unsqueeze(1);
       const auto overlap = torch::matmul(projected, projected_parts_.t());  // P h · P d_c [n, C]
-      // D_c z_y - p · D_c z, term by term.
-      const auto direct = u_parts.select(1, target_).unsqueeze(0) - torch::matmul(p, u_parts.t());
-      const auto through_scale = unscaled.select(1, target_).unsqueeze(1) - (p * unscaled).sum(1, true);
+      // w_y D_c z_y - (p ⊙ w) · D_c z, term by term (w = 1 without a cap).
+      const bool capped = head_.softcap > 0.0;
+      const auto w = capped ? 1 - (z / head_.softcap).tanh().square() : torch::Tensor();
+      const auto q = capped ? p * w : p;
+      const auto w_target = capped ? w.select(1, target_).unsqueeze(1) : torch::ones_like(p_target);
+      const auto direct = w_target * u_parts.select(1, target_).unsqueeze(0) - torch::matmul(q, u_parts.t());
+      const auto through_scale = w_target * unscaled.select(1, target_).unsqueeze(1) - (q * unscaled).sum(1, true);
       const auto slope = p_target / s * (direct - through_scale * overlap / (d * s.square()));
       out.narrow(0, first, tt.size(0)).copy_(slope);
     });
