@@ -114,6 +114,22 @@ TEST_CASE("Gemma 3 and Gemma 2 GGUF files made by llama.cpp 0.3.16's converter e
   check_float64(gemma2, "gemma2_gguf", "current", 1e-8);
 }
 
+TEST_CASE("F16 and Q8_0 files made by llama.cpp 0.3.16's converter equal transformers on their own weights",
+          "[models][gguf]") {
+  // Each reference is the same model holding the file's weights as transformers' GGUF reader dequantizes
+  // them; the matrices are really stored in the file's type.
+  for (const auto* name : {"qwen3", "gemma3", "gemma2"}) {
+    for (const auto& [type_name, type] : {std::pair{"f16", GgmlType::F16}, std::pair{"q8_0", GgmlType::Q8_0}}) {
+      const auto stem = std::string(name) + "_" + type_name;
+      CAPTURE(stem);
+      const auto path = iglens::testing::reference_dir() + "/current/" + stem + ".gguf";
+      CHECK(GgufFile::open(path).tensor("blk.0.attn_q.weight").type == type);
+      auto model = load_gguf_decoder(path);
+      check_float64(model, stem, "current", 1e-8);
+    }
+  }
+}
+
 TEST_CASE("GGUF keys at the values that turn their feature off load as the plain file", "[models][gguf]") {
   const auto dir = iglens::testing::reference_dir() + "/tiny/";
   auto plain = load_gguf_decoder(dir + "llama_untied.gguf");

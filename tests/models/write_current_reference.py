@@ -18,11 +18,15 @@ torch 2.9.1, transformers 4.57.1), as write_transformers_reference.py writes it 
         token, as `iglens attribute --target` reads them.
         The converter stores Gemma's norm gains as 1 + w rounded to float32: OUT_DIR/NAME_gguf.json is the
         reference of the same model with those gains, which the GGUF files hold exactly.
+        The converted models also as F16 and Q8_0 files (NAME_f16.gguf, NAME_q8_0.gguf), each with the
+        reference of the same model holding the file's weights as transformers' GGUF reader dequantizes
+        them (gguf-py), in NAME_f16.json and NAME_q8_0.json.
 
 transformers computes parts of a float64 model in float32 (RMSNorm's upcast, the rotary tables, the eager
 attention's softmax), each worth 1e-8 to 1e-7 of error; the replacements below compute the same formulas
 in the input's dtype.
 """
+import copy
 import json
 import os
 import shutil
@@ -34,6 +38,7 @@ import transformers
 from tiny_sentencepiece import write_sentencepiece_tokenizer
 
 torch.set_num_threads(1)
+QUANTIZED_TYPES = ("f16", "q8_0")
 TINY_IDS = [[3, 17, 42, 99, 5, 61, 0, 100, 23], [7, 7, 8], [55, 1, 90, 33, 12, 64, 2]]
 TEXT_PROMPT, TEXT_TARGET = "The 12 rivers of France meet the sea at 3 ports.", " Paris is 1 city"
 TOKENIZER_TRAINING_TEXT = ("The rivers of France meet the sea. Paris is a city; 12 ports, 3 seas and 1 river. "
@@ -132,6 +137,18 @@ def residual_stream(model, ids):
     return out.logits[0], stream
 
 
+def with_gguf_weights(model, gguf_path):
+    """A float64 copy of `model` holding a GGUF file's weights, dequantized by transformers' GGUF reader."""
+    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+    quantized = copy.deepcopy(model)
+    tensors = load_gguf_checkpoint(gguf_path, return_tensors=True, model_to_load=quantized)["tensors"]
+    missing, unexpected = quantized.load_state_dict({k: v.to(torch.float64) for k, v in tensors.items()},
+                                                    strict=False)
+    # A tied head is the embedding; nothing else may be left out.
+    assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
+    return quantized
+
+
 def write_reference(model, path):
     sequences = []
     for ids in TINY_IDS:
@@ -186,10 +203,12 @@ def main(llama_cpp_dir, out):
         else:
             fast = write_sentencepiece_folder_tokenizer(folder, gemma=name.startswith("gemma"))
         if convert:
-            done = subprocess.run([sys.executable, runner, llama_cpp_dir, folder, os.path.join(out, name + ".gguf")],
-                                  capture_output=True, text=True)
-            if done.returncode != 0:
-                sys.exit(f"llama.cpp's converter failed on {folder}:\n{done.stderr}")
+            for outtype in ("f32",) + QUANTIZED_TYPES:
+                path = os.path.join(out, name + (".gguf" if outtype == "f32" else f"_{outtype}.gguf"))
+                done = subprocess.run([sys.executable, runner, llama_cpp_dir, folder, path, outtype],
+                                      capture_output=True, text=True)
+                if done.returncode != 0:
+                    sys.exit(f"llama.cpp's converter failed on {folder} ({outtype}):\n{done.stderr}")
         model.to(torch.float64).eval()
         embedding = model.model.embed_tokens
         if hasattr(embedding, "embed_scale"):
@@ -198,6 +217,10 @@ def main(llama_cpp_dir, out):
         write_reference(model, os.path.join(out, name + ".json"))
         if fast is not None:
             write_text_reference(model, fast, os.path.join(out, name + "_text.json"))
+        if convert:
+            for outtype in QUANTIZED_TYPES:
+                write_reference(with_gguf_weights(model, os.path.join(out, f"{name}_{outtype}.gguf")),
+                                os.path.join(out, f"{name}_{outtype}.json"))
         if convert and name.startswith("gemma"):
             # The converter stores Gemma's gains as 1 + w in float32: the GGUF file's exact reference.
             with torch.no_grad():
