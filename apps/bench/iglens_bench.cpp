@@ -38,6 +38,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iglens/iglens.hpp"
+#include "openblas_core.hpp"
 
 namespace {
 
@@ -743,6 +744,7 @@ void real_model_table(const std::string& path, const std::string& program, const
 }  // namespace
 
 int main(int argc, char** argv) try {
+  iglens::apps::restart_with_openblas_core(argv);
   CLI::App app{"iglens-bench: IG-Lens against the logit-lens floor and the per-point reference"};
   int repeats = 5;
   std::optional<int> threads;

@@ -6,7 +6,8 @@
 //                               per-layer summary
 //   iglens tokenize TEXT        token ids as JSON (--jsonl FILE: of every record)
 //   iglens info                 what the model file holds, as JSON
-//   iglens --version            the program's and LibTorch's versions
+//   iglens --version            the program's and LibTorch's versions, and
+//                               OpenBLAS's kernels
 // Errors print one line naming the problem and exit non-zero; an interrupt
 // exits with 130 and leaves no partial file behind.
 
@@ -34,6 +35,7 @@
 #include "iglens/outputs/heatmap_svg.hpp"
 #include "iglens/outputs/html_report.hpp"
 #include "iglens/outputs/report.hpp"
+#include "openblas_core.hpp"
 #include "output_file.hpp"
 #include "program_model.hpp"
 #include "tokenize_command.hpp"
@@ -86,6 +88,7 @@ constexpr int max_threads_per_core = 4;
 }  // namespace
 
 int main(int argc, char** argv) {
+  iglens::apps::restart_with_openblas_core(argv);
   iglens::cli::install_interrupt_handler();
   // Keep freed [points, V] buffers in the heap: glibc otherwise maps and
   // unmaps each one, and zeroing fresh pages doubled the time of --components.
@@ -93,8 +96,11 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   CLI::App app{"IG-Lens: between which layers of a decoder is the probability of each predicted token produced?"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", fmt::format("iglens {} (LibTorch {})", IGLENS_VERSION, TORCH_VERSION),
-                       "Print the program's and LibTorch's versions and exit");
+  const auto blas_core = iglens::apps::openblas_core();
+  app.set_version_flag("--version",
+                       fmt::format("iglens {} (LibTorch {}{})", IGLENS_VERSION, TORCH_VERSION,
+                                   blas_core ? ", OpenBLAS " + *blas_core + " kernels" : std::string()),
+                       "Print the program's and LibTorch's versions (and OpenBLAS's kernels) and exit");
   const std::string demo_model = IGLENS_DEMO_MODEL;
 
   iglens::cli::AttributeSettings settings;

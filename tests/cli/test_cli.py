@@ -78,7 +78,25 @@ class Outputs(unittest.TestCase):
             version = re.search(r"project\(iglens VERSION ([0-9.]+)", f.read()).group(1)
         code, out, err = run("--version")
         self.assertEqual(code, 0, err)
-        self.assertRegex(out, r"^iglens " + re.escape(version) + r" \(LibTorch [0-9]+\.[0-9]+\.[0-9]+\)\n$")
+        self.assertRegex(out, r"^iglens " + re.escape(version) +
+                         r" \(LibTorch [0-9]+\.[0-9]+\.[0-9]+(, OpenBLAS \w+ kernels)?\)\n$")
+
+    def test_openblas_gets_this_cpus_kernels(self):
+        code, out, err = run("--version")
+        self.assertEqual(code, 0, err)
+        core = re.search(r"OpenBLAS (\w+) kernels", out)
+        if core is None:
+            self.skipTest("the BLAS in use is not OpenBLAS")
+        with open("/proc/cpuinfo") as f:
+            flags = set(re.search(r"^flags\s*:(.*)$", f.read(), re.M).group(1).split())
+        if {"avx2", "fma"} <= flags:
+            # Never the generic kernels an unknown CPU falls back to (Prescott on this project's machine).
+            self.assertNotIn(core.group(1), {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom",
+                                             "Sandybridge"})
+        # A user's own choice stands.
+        done = subprocess.run([PROGRAM, "--version"], capture_output=True, text=True,
+                              env={**os.environ, "OPENBLAS_CORETYPE": "Prescott"})
+        self.assertIn("OpenBLAS Prescott kernels", done.stdout)
 
     def test_unknown_command_is_named(self):
         for args in (["attribtue"], ["attribtue", "To be", "--out", "x.json"], ["--help-me"]):
