@@ -17,9 +17,9 @@
 #include <torch/torch.h>
 
 #include "batch_plan.hpp"
+#include "chat_choice.hpp"
 #include "iglens/iglens.hpp"
 #include "iglens/outputs/report.hpp"
-#include "program_model.hpp"
 #include "progress_bar.hpp"
 
 namespace iglens::cli {
@@ -116,7 +116,7 @@ inline void check_answer_fits(std::int64_t prompt_tokens, std::int64_t answer_to
 
 // Per position, the most likely token other than the target, from the
 // model's own logits at that position.
-inline std::vector<std::int64_t> most_likely_foils(ProgramModel& model, const torch::Tensor& ids,
+inline std::vector<std::int64_t> most_likely_foils(LoadedModel& model, const torch::Tensor& ids,
                                                    const std::vector<std::int64_t>& positions,
                                                    const std::vector<std::int64_t>& targets) {
   torch::NoGradGuard no_grad;
@@ -144,11 +144,10 @@ inline std::int64_t single_token(const Tokenizer& tokenizer, const std::string& 
 // --foil tokens, the chat template), checked before any weight is read.
 inline void check_text_settings(const AttributeSettings& s) {
   if (s.stop.empty() && !s.foil && !s.uses_chat()) return;
-  const auto tokenizer = ProgramModel::load_tokenizer(s.model);
+  const auto tokenizer = load_model_tokenizer(s.model);
   for (const auto& text : s.stop) single_token(tokenizer, text, "--stop", true);
   if (s.foil && *s.foil != automatic_foil) single_token(tokenizer, *s.foil, "--foil");
-  if (s.uses_chat())
-    chosen_chat_template(ProgramModel::load_chat_template(s.model), tokenizer, s.chat_template, s.model);
+  if (s.uses_chat()) chosen_chat_template(load_model_chat_template(s.model), tokenizer, s.chat_template, s.model);
 }
 
 inline std::vector<double> to_doubles(const torch::Tensor& t) {
@@ -247,14 +246,15 @@ class Attributor {
       : settings_(s),
         options_(options_from(s)),
         device_(parse_device(s.device)),
-        lens_((detail::check_text_settings(s), ProgramModel::load(s.model))),
+        lens_((detail::check_text_settings(s), load_model(s.model))),
         show_progress_(show_progress) {
     auto& model = lens_.model();
-    const auto layers = options_.layers.resolve(model.n_layer());  // layer range errors before any computation
+    const auto layers =
+        options_.layers.resolve(model.description().n_layer);  // layer range errors before any computation
     // The component path runs through every block, from the baseline at layer 0.
-    iglens::require(!s.components || static_cast<std::int64_t>(layers.size()) == model.n_layer() + 1,
+    iglens::require(!s.components || static_cast<std::int64_t>(layers.size()) == model.description().n_layer + 1,
                     "--components splits every block, so it needs all layers 0..{}: drop --layers and --k",
-                    model.n_layer());
+                    model.description().n_layer);
     if (s.foil && *s.foil != automatic_foil) {
       fixed_foil_ = detail::single_token(model.tokenizer(), *s.foil, "--foil");
     }
@@ -400,7 +400,7 @@ class Attributor {
       const auto length = static_cast<std::int64_t>(w.prompt_ids.size() + w.answer.size());
       const auto tokens = static_cast<std::int64_t>(w.targets.size());
       return std::optional<BatchItem>(
-          {same_length ? tokens * (lens_.model().context_length() + 1) + length : tokens, length});
+          {same_length ? tokens * (lens_.model().description().context_length + 1) + length : tokens, length});
     });
     in_batches(to_map, map_items, [&](const std::vector<detail::PromptWork*>& members) {
       if (batches) ++*batches;
@@ -421,10 +421,10 @@ class Attributor {
   // residual stream kept, one block's activations, one layer's attention
   // scores and, while generating, the logits of every position.
   std::int64_t batch_bytes(std::int64_t sequences, std::int64_t length) {
-    const auto& info = lens_.model().info();
+    const auto& model = lens_.model().description();
     const auto value = static_cast<double>(options_.dtype == torch::kFloat64 ? 8 : 4);
-    const auto d = info.at("d_model").get<double>(), L = info.at("n_layer").get<double>(),
-               V = info.at("vocab_size").get<double>(), H = info.at("n_head").get<double>();
+    const auto d = static_cast<double>(model.d_model), L = static_cast<double>(model.n_layer),
+               V = static_cast<double>(model.vocab_size), H = static_cast<double>(model.n_head);
     const auto n = static_cast<double>(length);
     const auto bytes = value * static_cast<double>(sequences) * (n * (2 * (L + 1) * d + 8 * d + V) + H * n * n);
     return bytes >= 9e18 ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(bytes);
@@ -452,7 +452,7 @@ class Attributor {
     if (request.target) work.answer = tokenizer.encode(*request.target, {s.special_tokens, false});
     const auto N = request.target ? static_cast<std::int64_t>(work.answer.size()) : s.generate;
     detail::check_answer_fits(static_cast<std::int64_t>(work.prompt_ids.size()), N, request.target.has_value(),
-                              lens_.model().context_length());
+                              lens_.model().description().context_length);
     return work;
   }
 
@@ -586,7 +586,7 @@ class Attributor {
   AttributeSettings settings_;
   Options options_;
   torch::Device device_;
-  Lens<ProgramModel> lens_;
+  Lens<LoadedModel> lens_;
   std::set<std::int64_t> stop_ids_;
   bool show_progress_;
   std::optional<std::int64_t> fixed_foil_;

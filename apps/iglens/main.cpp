@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attribute_command.hpp"
+#include "chat_choice.hpp"
 #include "corpus_command.hpp"
 #include "error_line.hpp"
 #include "iglens/iglens.hpp"
@@ -37,7 +38,6 @@
 #include "iglens/outputs/report.hpp"
 #include "openblas_core.hpp"
 #include "output_file.hpp"
-#include "program_model.hpp"
 #include "tokenize_command.hpp"
 
 namespace {
@@ -338,12 +338,12 @@ int main(int argc, char** argv) {
       const auto& ts = tokenize_settings;
       iglens::require(!ts.uses_chat() || !ts.bos,
                       "--bos does not apply to a chat prompt: its template writes BOS where the model wants it");
-      const auto tokenizer = iglens::cli::ProgramModel::load_tokenizer(ts.model);
+      const auto tokenizer = iglens::load_model_tokenizer(ts.model);
       std::optional<iglens::ChatTemplate> chat_template;
       const auto get_chat_template = [&]() -> const iglens::ChatTemplate& {
         if (!chat_template) {
-          chat_template = iglens::cli::chosen_chat_template(iglens::cli::ProgramModel::load_chat_template(ts.model),
-                                                            tokenizer, ts.chat_template, ts.model);
+          chat_template = iglens::cli::chosen_chat_template(iglens::load_model_chat_template(ts.model), tokenizer,
+                                                            ts.chat_template, ts.model);
         }
         return *chat_template;
       };
@@ -372,7 +372,7 @@ int main(int argc, char** argv) {
         }
       }
     } else if (*info) {
-      std::cout << iglens::cli::ProgramModel::load(info_model).info().dump(2) << "\n";
+      std::cout << iglens::load_model(info_model).info().dump(2) << "\n";
     }
     std::fflush(stdout);
     return std::ferror(stdout) ? 1 : 0;

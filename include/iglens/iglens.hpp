@@ -19,6 +19,7 @@
 #include "iglens/models/bundle.hpp"
 #include "iglens/models/bundle_info.hpp"
 #include "iglens/models/generation.hpp"
+#include "iglens/models/load_model.hpp"
 #include "iglens/models/pretrained.hpp"
 #include "iglens/models/script_model.hpp"
 #include "iglens/text/chat_message.hpp"
