@@ -2,9 +2,9 @@
 family's kind of tokenizer: Llama 3 (RoPE frequency scaling, Split-regex BPE with ignore_merges, BOS by its
 post-processor) and Qwen2 (q/k/v biases, numbers one digit a piece), written by
 tests/models/write_transformers_reference.py converted; Gemma 2, Gemma 3 and Mistral with a sliding
-window, with the SentencePiece tokenizer.json transformers' converter makes (byte fallback), written by
-tests/models/write_current_reference.py, and the Gemma GGUF files llama.cpp's converter made of the same
-folders. The prompt's and target's ids are transformers' tokenizer's, and in float64 each target token's
+window, with the SentencePiece tokenizer.json transformers' converter makes (byte fallback), and Qwen3
+(query/key norms) with Qwen2's kind of byte-level BPE, written by tests/models/write_current_reference.py,
+and the Gemma GGUF files llama.cpp's converter made of the same folders. The prompt's and target's ids are transformers' tokenizer's, and in float64 each target token's
 probability is transformers' float64 probability within 1e-10 (1e-8 for the GGUF files, whose norm gains
 the converter rounds to float32). Gemma 2's soft-capped logits are split into components too, and they
 add up to each token's change.
@@ -51,10 +51,12 @@ class Families(unittest.TestCase):
                     self.assertLessEqual(abs(sum(token["ig"]) - token["delta"]), 1e-10)
 
 
-    def test_sentencepiece_families_are_transformers(self):
-        cases = (("gemma2", "gemma2", 1e-10), ("gemma3", "gemma3", 1e-10), ("mistral_window", "mistral", 1e-10),
-                 ("gemma2.gguf", "gemma2", 1e-8), ("gemma3.gguf", "gemma3", 1e-8))
-        for name, family, tolerance in cases:
+    def test_current_families_are_transformers(self):
+        sentencepiece = "sentencepiece"
+        cases = (("gemma2", "gemma2", sentencepiece, 1e-10), ("gemma3", "gemma3", sentencepiece, 1e-10),
+                 ("mistral_window", "mistral", sentencepiece, 1e-10), ("qwen3", "qwen3", "qwen2", 1e-10),
+                 ("gemma2.gguf", "gemma2", sentencepiece, 1e-8), ("gemma3.gguf", "gemma3", sentencepiece, 1e-8))
+        for name, family, pre_tokenizer, tolerance in cases:
             with self.subTest(name):
                 model = os.path.join(CURRENT, name)
                 with open(os.path.join(CURRENT, name.replace(".gguf", "") + "_text.json")) as f:
@@ -63,7 +65,7 @@ class Families(unittest.TestCase):
                 self.assertEqual(code, 0, err)
                 info = json.loads(out)
                 self.assertEqual(info["family"], family)
-                self.assertEqual(info["tokenizer"]["pre_tokenizer"], "sentencepiece")
+                self.assertEqual(info["tokenizer"]["pre_tokenizer"], pre_tokenizer)
                 code, out, err = run("tokenize", "--model", model, reference["prompt"])
                 self.assertEqual(code, 0, err)
                 self.assertEqual(json.loads(out), reference["prompt_ids"])

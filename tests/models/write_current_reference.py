@@ -13,9 +13,10 @@ torch 2.9.1, transformers 4.57.1), as write_transformers_reference.py writes it 
         - gemma2: soft-capped attention scores and logits, every other layer windowed;
         - mistral_window: Mistral with a window of 4 (folder only: the converter drops the window).
         Gemma's and Mistral's folders hold a SentencePiece BPE with byte fallback, as tokenizer.model and as
-        the tokenizer.json transformers' own converter makes of it; OUT_DIR/NAME_text.json holds the ids of
-        TEXT_PROMPT and TEXT_TARGET by that tokenizer and the model's float64 probability of each target
-        token, as `iglens attribute --target` reads them.
+        the tokenizer.json transformers' own converter makes of it, Qwen3's a byte-level BPE with Qwen2's
+        regex (tiny_text.py); OUT_DIR/NAME_text.json holds the ids of TEXT_PROMPT and TEXT_TARGET by that
+        tokenizer and the model's float64 probability of each target token, as `iglens attribute
+        --target` reads them.
         The converter stores Gemma's norm gains as 1 + w rounded to float32: OUT_DIR/NAME_gguf.json is the
         reference of the same model with those gains, which the GGUF files hold exactly.
         The converted models also as F16 and Q8_0 files (NAME_f16.gguf, NAME_q8_0.gguf), each with the
@@ -35,53 +36,12 @@ import sys
 
 import torch
 import transformers
-from tiny_sentencepiece import write_sentencepiece_tokenizer
+from tiny_sentencepiece import write_sentencepiece_folder_tokenizer, write_sentencepiece_tokenizer
+from tiny_text import QWEN2_REGEX, TOKENIZER_TRAINING_TEXT, write_family_tokenizer, write_text_reference
 
 torch.set_num_threads(1)
 QUANTIZED_TYPES = ("f16", "q8_0")
 TINY_IDS = [[3, 17, 42, 99, 5, 61, 0, 100, 23], [7, 7, 8], [55, 1, 90, 33, 12, 64, 2]]
-TEXT_PROMPT, TEXT_TARGET = "The 12 rivers of France meet the sea at 3 ports.", " Paris is 1 city"
-TOKENIZER_TRAINING_TEXT = ("The rivers of France meet the sea. Paris is a city; 12 ports, 3 seas and 1 river. "
-                           "What is the capital of France? It's Paris.\n") * 8
-
-
-def write_sentencepiece_folder_tokenizer(folder, gemma):
-    """A SentencePiece BPE with byte fallback (300 pieces, 256 of them bytes) as tokenizer.model, and the
-    tokenizer.json that transformers' converter makes of it (GemmaTokenizerFast, or LlamaTokenizerFast as
-    Mistral's folders have it), saved into the folder as real folders hold both."""
-    import sentencepiece
-    text = os.path.join(folder, "text.txt")
-    with open(text, "w") as f:
-        f.write(TOKENIZER_TRAINING_TEXT)
-    special = dict(pad_id=0, eos_id=1, bos_id=2, unk_id=3, bos_piece="<bos>", eos_piece="<eos>") if gemma else {}
-    sentencepiece.SentencePieceTrainer.train(
-        input=text, model_prefix=os.path.join(folder, "tokenizer"), vocab_size=300, model_type="bpe",
-        byte_fallback=True, hard_vocab_limit=False, remove_extra_whitespaces=False, split_digits=True,
-        minloglevel=2, **special)
-    os.remove(text)
-    os.remove(os.path.join(folder, "tokenizer.vocab"))
-    model_file = os.path.join(folder, "tokenizer.model")
-    if gemma:
-        fast = transformers.GemmaTokenizerFast(vocab_file=model_file)
-    else:
-        fast = transformers.LlamaTokenizerFast(vocab_file=model_file, legacy=False, add_prefix_space=True)
-    fast.save_pretrained(folder)
-    return fast
-
-
-def write_text_reference(model, fast, out_path):
-    prompt_ids = fast(TEXT_PROMPT)["input_ids"]
-    target_ids = fast(TEXT_TARGET, add_special_tokens=False)["input_ids"]
-    with torch.no_grad():
-        logits = model(torch.tensor([prompt_ids + target_ids])).logits[0]
-    probabilities = torch.softmax(logits, dim=-1)
-    P = len(prompt_ids)
-    f_final = [float(probabilities[P - 1 + i, token]) for i, token in enumerate(target_ids)]
-    with open(out_path, "w") as f:
-        json.dump({"prompt": TEXT_PROMPT, "target": TEXT_TARGET, "prompt_ids": prompt_ids,
-                   "target_ids": target_ids, "f_final": f_final}, f)
-
-
 def in_float64():
     softmax = torch.nn.functional.softmax
 
@@ -162,7 +122,7 @@ def main(llama_cpp_dir, out):
     os.makedirs(out, exist_ok=True)
     runner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_llama_cpp_converter.py")
     qwen3 = transformers.Qwen3Config(
-        vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        vocab_size=320, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, head_dim=16, max_position_embeddings=64, rope_theta=10000.0, rms_norm_eps=1e-6,
         tie_word_embeddings=False)
     # Seven layers: the sixth is Gemma 3's only full one. query_pre_attn_scalar is head_dim (llama.cpp's rule
@@ -197,11 +157,10 @@ def main(llama_cpp_dir, out):
         folder = os.path.join(out, name)
         shutil.rmtree(folder, ignore_errors=True)
         model.to(torch.float32).save_pretrained(folder, safe_serialization=True)
-        fast = None
         if name == "qwen3":
-            write_sentencepiece_tokenizer(folder)
+            write_sentencepiece_tokenizer(folder)  # for the converter; Qwen's own kind comes after it
         else:
-            fast = write_sentencepiece_folder_tokenizer(folder, gemma=name.startswith("gemma"))
+            fast = write_sentencepiece_folder_tokenizer(folder, TOKENIZER_TRAINING_TEXT, gemma=name.startswith("gemma"))
         if convert:
             for outtype in ("f32",) + QUANTIZED_TYPES:
                 path = os.path.join(out, name + (".gguf" if outtype == "f32" else f"_{outtype}.gguf"))
@@ -209,14 +168,17 @@ def main(llama_cpp_dir, out):
                                       capture_output=True, text=True)
                 if done.returncode != 0:
                     sys.exit(f"llama.cpp's converter failed on {folder} ({outtype}):\n{done.stderr}")
+        if name == "qwen3":
+            # The folder as users have it: Qwen's byte-level BPE (numbers one digit a piece).
+            os.remove(os.path.join(folder, "tokenizer.model"))
+            fast = write_family_tokenizer(folder, config.vocab_size, QWEN2_REGEX, None)
         model.to(torch.float64).eval()
         embedding = model.model.embed_tokens
         if hasattr(embedding, "embed_scale"):
             # Gemma keeps sqrt(d) as a float32 buffer; float64 wants it exact.
             embedding.embed_scale = torch.tensor(config.hidden_size ** 0.5, dtype=torch.float64)
         write_reference(model, os.path.join(out, name + ".json"))
-        if fast is not None:
-            write_text_reference(model, fast, os.path.join(out, name + "_text.json"))
+        write_text_reference(model, fast, os.path.join(out, name + "_text.json"))
         if convert:
             for outtype in QUANTIZED_TYPES:
                 write_reference(with_gguf_weights(model, os.path.join(out, f"{name}_{outtype}.gguf")),

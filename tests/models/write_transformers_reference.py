@@ -31,6 +31,7 @@ import transformers  # noqa: E402
 import gguf  # noqa: E402
 import tokenizers  # noqa: E402
 from tiny_sentencepiece import write_sentencepiece_tokenizer  # noqa: E402
+from tiny_text import LLAMA3_REGEX, QWEN2_REGEX, write_family_tokenizer, write_text_reference  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -344,47 +345,6 @@ def write_tiny(out):
     llama_tied.config.to_json_file(os.path.join(buffers, "config.json"))
 
 
-# Llama 3's and Qwen2's Split regexes (their tokenizer.json), for tiny tokenizers of the same kind.
-LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
-                r"\s*[\r\n]+|\s+(?!\S)|\s+")
-QWEN2_REGEX = LLAMA3_REGEX.replace(r"\p{N}{1,3}", r"\p{N}")
-TEXT_PROMPT, TEXT_TARGET = "The 12 rivers of France meet the sea at 3 ports.", " Paris is 1 city"
-TOKENIZER_TRAINING_TEXT = ("The rivers of France meet the sea. Paris is a city; 12 ports, 3 seas and 1 river. "
-                           "What is the capital of France? It's Paris.\n") * 8
-
-
-def write_text_reference(model, folder, regex, bos, out_path):
-    """A byte-level BPE tokenizer of the model's family (its Split regex, Llama 3's ignore_merges and
-    BOS), saved into the folder by transformers, and the model's float64 probability of each token
-    of TEXT_TARGET after TEXT_PROMPT, as `iglens attribute --target` reads them."""
-    tokenizer = tokenizers.Tokenizer(tokenizers.models.BPE(ignore_merges=regex == LLAMA3_REGEX))
-    tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.Sequence([
-        tokenizers.pre_tokenizers.Split(tokenizers.Regex(regex), behavior="isolated", invert=False),
-        tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    tokenizer.decoder = tokenizers.decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(
-        vocab_size=model.config.vocab_size, special_tokens=[bos] if bos else [],
-        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
-    tokenizer.train_from_iterator([TOKENIZER_TRAINING_TEXT], trainer)
-    if bos:
-        tokenizer.post_processor = tokenizers.processors.TemplateProcessing(
-            single=f"{bos} $A", special_tokens=[(bos, tokenizer.token_to_id(bos))])
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=bos)
-    fast.save_pretrained(folder)
-    with open(os.path.join(folder, "tokenizer.json")) as f:
-        assert json.load(f)["model"]["ignore_merges"] == (regex == LLAMA3_REGEX)
-    prompt_ids = fast(TEXT_PROMPT)["input_ids"]
-    target_ids = fast(TEXT_TARGET, add_special_tokens=False)["input_ids"]
-    with torch.no_grad():
-        logits = model(torch.tensor([prompt_ids + target_ids])).logits[0]
-    probabilities = torch.softmax(logits, dim=-1)
-    P = len(prompt_ids)
-    f_final = [float(probabilities[P - 1 + i, token]) for i, token in enumerate(target_ids)]
-    with open(out_path, "w") as f:
-        json.dump({"prompt": TEXT_PROMPT, "target": TEXT_TARGET, "prompt_ids": prompt_ids,
-                   "target_ids": target_ids, "f_final": f_final}, f)
-
-
 def write_converted(llama_cpp_dir, out):
     """Folders converted by llama.cpp's own converter, as users' GGUF files are made."""
     # A process of its own: the converter imports its own gguf-py, not the gguf package imported here.
@@ -430,7 +390,8 @@ def write_converted(llama_cpp_dir, out):
         # which reads the SentencePiece model).
         if name in TEXT_TOKENIZERS:
             os.remove(os.path.join(folder, "tokenizer.model"))
-            write_text_reference(model, folder, *TEXT_TOKENIZERS[name], os.path.join(out, name + "_text.json"))
+            fast = write_family_tokenizer(folder, model.config.vocab_size, *TEXT_TOKENIZERS[name])
+            write_text_reference(model, fast, os.path.join(out, name + "_text.json"))
 
 
 # The tokenizer kind of each converted folder with text: Split regex and BOS.
