@@ -24,42 +24,20 @@ def run(*args):
     return done.returncode, done.stdout, done.stderr
 
 
+SENTENCEPIECE = "sentencepiece"
+# Folder (or file), its reference group, family, pre-tokenizer and tolerance; Gemma 2 with --components too.
+CASES = (("llama3", CONVERTED, "llama", "llama3", 1e-10), ("qwen2", CONVERTED, "qwen2", "qwen2", 1e-10),
+         ("gemma2", CURRENT, "gemma2", SENTENCEPIECE, 1e-10), ("gemma3", CURRENT, "gemma3", SENTENCEPIECE, 1e-10),
+         ("mistral_window", CURRENT, "mistral", SENTENCEPIECE, 1e-10), ("qwen3", CURRENT, "qwen3", "qwen2", 1e-10),
+         ("gemma2.gguf", CURRENT, "gemma2", SENTENCEPIECE, 1e-8), ("gemma3.gguf", CURRENT, "gemma3", SENTENCEPIECE, 1e-8))
+
+
 class Families(unittest.TestCase):
     def test_target_probabilities_are_transformers(self):
-        for name, family in (("llama3", "llama"), ("qwen2", "qwen2")):
+        for name, group, family, pre_tokenizer, tolerance in CASES:
             with self.subTest(name):
-                folder = os.path.join(CONVERTED, name)
-                with open(os.path.join(CONVERTED, name + "_text.json")) as f:
-                    reference = json.load(f)
-                code, out, err = run("info", "--model", folder)
-                self.assertEqual(code, 0, err)
-                info = json.loads(out)
-                self.assertEqual(info["family"], family)
-                self.assertEqual(info["tokenizer"]["pre_tokenizer"], name)
-                code, out, err = run("tokenize", "--model", folder, reference["prompt"])
-                self.assertEqual(code, 0, err)
-                self.assertEqual(json.loads(out), reference["prompt_ids"])
-                code, out, err = run("attribute", "--model", folder, "--dtype", "float64", "--target",
-                                     reference["target"], reference["prompt"], "--format", "json")
-                self.assertEqual(code, 0, err)
-                report = json.loads(out)
-                self.assertEqual(report["prompt_ids"], reference["prompt_ids"])
-                self.assertEqual([t["target_id"] for t in report["tokens"]], reference["target_ids"])
-                for token, expected in zip(report["tokens"], reference["f_final"]):
-                    self.assertLessEqual(abs(token["f_final"] - expected), 1e-10)
-                    # The row telescopes: the layers' IG add up to the change along the path.
-                    self.assertLessEqual(abs(sum(token["ig"]) - token["delta"]), 1e-10)
-
-
-    def test_current_families_are_transformers(self):
-        sentencepiece = "sentencepiece"
-        cases = (("gemma2", "gemma2", sentencepiece, 1e-10), ("gemma3", "gemma3", sentencepiece, 1e-10),
-                 ("mistral_window", "mistral", sentencepiece, 1e-10), ("qwen3", "qwen3", "qwen2", 1e-10),
-                 ("gemma2.gguf", "gemma2", sentencepiece, 1e-8), ("gemma3.gguf", "gemma3", sentencepiece, 1e-8))
-        for name, family, pre_tokenizer, tolerance in cases:
-            with self.subTest(name):
-                model = os.path.join(CURRENT, name)
-                with open(os.path.join(CURRENT, name.replace(".gguf", "") + "_text.json")) as f:
+                model = os.path.join(group, name)
+                with open(os.path.join(group, name.replace(".gguf", "") + "_text.json")) as f:
                     reference = json.load(f)
                 code, out, err = run("info", "--model", model)
                 self.assertEqual(code, 0, err)
@@ -78,6 +56,7 @@ class Families(unittest.TestCase):
                 self.assertEqual([t["target_id"] for t in report["tokens"]], reference["target_ids"])
                 for token, expected in zip(report["tokens"], reference["f_final"]):
                     self.assertLessEqual(abs(token["f_final"] - expected), tolerance)
+                    # The row telescopes: the layers' IG add up to the change along the path.
                     self.assertLessEqual(abs(sum(token["ig"]) - token["delta"]), 1e-10)
                     if extra:
                         credits = token["component_credits"]

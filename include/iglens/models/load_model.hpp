@@ -123,6 +123,16 @@ inline nlohmann::json bundle_info_json(const Bundle& bundle) {
           {"methods", info.methods}};
 }
 
+// The sizes a DecoderConfig and a BundleInfo both name alike.
+template <class Sizes>
+void describe_sizes(ModelDescription& description, const Sizes& sizes) {
+  description.n_layer = sizes.n_layer;
+  description.d_model = sizes.d_model;
+  description.n_head = sizes.n_head;
+  description.vocab_size = sizes.vocab_size;
+  description.context_length = sizes.context_length;
+}
+
 inline void describe_tokenizer(ModelDescription& description, const Tokenizer& tokenizer) {
   description.bos_id = tokenizer.bos_id();
   description.eos_id = tokenizer.eos_id();
@@ -139,11 +149,7 @@ inline LoadedModel load_model(const std::string& path) {
     const auto& config = pretrained.model.config();
     description.format = pretrained.description.at("format").get<std::string>();
     description.family = config.family;
-    description.n_layer = config.n_layer;
-    description.d_model = config.d_model;
-    description.n_head = config.n_head;
-    description.vocab_size = config.vocab_size;
-    description.context_length = config.context_length;
+    detail::describe_sizes(description, config);
     description.end_ids = std::move(pretrained.end_ids);
     description.has_chat_template = pretrained.chat_template.has_value();
     detail::describe_tokenizer(description, pretrained.tokenizer);
@@ -155,11 +161,7 @@ inline LoadedModel load_model(const std::string& path) {
   const auto& info = bundle.info();
   description.format = "iglens-bundle";
   description.family = info.architecture;
-  description.n_layer = info.n_layer;
-  description.d_model = info.d_model;
-  description.n_head = info.n_head;
-  description.vocab_size = info.vocab_size;
-  description.context_length = info.context_length;
+  detail::describe_sizes(description, info);
   // A bundle's tokenizer is GPT-2's: its end of text ends an answer.
   if (tokenizer.eos_id()) description.end_ids.push_back(*tokenizer.eos_id());
   detail::describe_tokenizer(description, tokenizer);
