@@ -60,14 +60,7 @@ class HfSentencePieceBpe {
     const bool prefix = rules_.prefix == SpacePrefix::every_stretch ||
                         (rules_.prefix == SpacePrefix::every_stretch_unless_space && !starts_with_space) ||
                         (rules_.prefix == SpacePrefix::text_start_unless_space && at_text_start && !starts_with_space);
-    std::string text = prefix ? std::string(kSpaceMarker) : std::string();
-    for (const char c : raw) {
-      if (c == ' ') {
-        text += kSpaceMarker;
-      } else {
-        text.push_back(c);
-      }
-    }
+    const std::string text = with_space_markers(raw, prefix);
     if (!rules_.split_at_spaces) {
       encode_word(text, id_by_piece, ids);
       return;

@@ -55,6 +55,19 @@ inline std::string spaces_of_piece(std::string_view piece) {
   return text;
 }
 
+// `raw` with each space written as U+2581, after one more U+2581 where `prefix`.
+inline std::string with_space_markers(std::string_view raw, bool prefix) {
+  std::string text = prefix ? std::string(kSpaceMarker) : std::string();
+  for (const char c : raw) {
+    if (c == ' ') {
+      text += kSpaceMarker;
+    } else {
+      text.push_back(c);
+    }
+  }
+  return text;
+}
+
 class SentencePieceBpe {
  public:
   // `mergeable`: the pieces a merge may form, with their scores;
@@ -66,14 +79,7 @@ class SentencePieceBpe {
   // Appends the ids of one stretch of valid UTF-8 text that holds no special
   // token (a prefix space is added to each stretch, as llama.cpp adds it).
   void encode(std::string_view raw, std::vector<std::int64_t>& ids) const {
-    std::string text = add_space_prefix_ ? std::string(kSpaceMarker) : std::string();
-    for (const char c : raw) {
-      if (c == ' ') {
-        text += kSpaceMarker;
-      } else {
-        text.push_back(c);
-      }
-    }
+    const std::string text = with_space_markers(raw, add_space_prefix_);
     // A doubly linked list of symbols over `text`; a merged-away symbol has length 0.
     struct Symbol {
       std::size_t begin, length;
