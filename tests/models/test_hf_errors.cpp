@@ -40,6 +40,9 @@ TEST_CASE("HF configs with unsupported features are refused", "[models][errors]"
                       "llama3)"));
   CHECK_THAT(error_of([] { load_hf_decoder(bad_input("relu_gpt2")); }),
              Contains("relu_gpt2/config.json: activation_function 'relu' is not supported (only gelu_new)"));
+  CHECK_THAT(error_of([] { load_hf_decoder(bad_input("relu_llama")); }),
+             Contains("relu_llama/config.json: activation 'relu' is not supported (supported: silu, "
+                      "gelu_pytorch_tanh)"));
   CHECK_THAT(error_of([] { load_hf_decoder(bad_input("no_such_folder")); }),
              Contains("Hugging Face folder") && Contains("does not exist"));
 }

@@ -263,6 +263,7 @@ def write_tiny(out):
     copy_folder(os.path.join(out, "llama_tied"), os.path.join(bad, "rope_scaling"),
                 rope_scaling={"rope_type": "yarn", "factor": 2.0})
     copy_folder(os.path.join(out, "gpt2"), os.path.join(bad, "relu_gpt2"), activation_function="relu")
+    copy_folder(os.path.join(out, "llama_tied"), os.path.join(bad, "relu_llama"), hidden_act="relu")
     missing = os.path.join(bad, "missing_tensor")
     os.makedirs(missing)
     state = {k: v.to(torch.float32).contiguous() for k, v in llama_tied.state_dict().items()
