@@ -14,7 +14,7 @@
 // segment needs u_a, u_b and one u_c per part; each point then costs O(V).
 // s(t) and P h(t) · P d_c are computed from the point itself rather than
 // from their quadratic and affine forms in t, which cancel on segments whose
-// norm shrinks. (docs: /work/shared/notes/component-attribution.md)
+// norm shrinks. (derivation: docs/component-attribution.md)
 
 #include <algorithm>
 #include <cstdint>

@@ -13,10 +13,10 @@
 
 #include <torch/torch.h>
 
-#include "iglens/engine/detail/finite.hpp"
+#include "iglens/detail/finite.hpp"
+#include "iglens/detail/tensor_text.hpp"
+#include "iglens/detail/torch_call.hpp"
 #include "iglens/engine/detail/fused_softmax.hpp"
-#include "iglens/engine/detail/tensor_text.hpp"
-#include "iglens/engine/detail/torch_call.hpp"
 #include "iglens/engine/objective.hpp"
 #include "iglens/engine/readout.hpp"
 #include "iglens/error.hpp"
@@ -68,8 +68,8 @@ torch::Tensor map_chunks(std::int64_t total, std::int64_t chunk, Work&& work) {
   return torch::cat(parts, 0);
 }
 
-// Norm + head readout in closed form (see the notes on the closed-form
-// readout): with c the (centred) residual, s = sqrt(|c|^2 / d + eps) its
+// Norm + head readout in closed form (derivation: docs/closed-form-readout.md):
+// with c the (centred) residual, s = sqrt(|c|^2 / d + eps) its
 // norm's scale and u = W (g * c / s) the logit lens of a vertex, the logits
 // along the segment c(t) = (1 - t) ca + t cb are
 //   z(t) = alpha(t) ua + beta(t) ub + z0,
