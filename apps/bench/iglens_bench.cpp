@@ -385,11 +385,15 @@ void components_table(int repeats) {
   fmt::print("\n## Components: every head, bias and MLP (T {}, {} layers x {} heads, m {}, float32)\n\n", T, kLayers,
              heads, m);
   auto components = [&](iglens::Estimator estimator) {
-    return iglens::attribute_components(c, p.targets.positions, p.targets.ids, p.head, m, baseline, estimator);
+    iglens::Options options;
+    options.steps = m;
+    options.estimator = estimator;
+    options.baseline = iglens::Baseline::custom(baseline);
+    return iglens::attribute_components(c, p.targets, p.head, options);
   };
   // Memory first, before earlier runs leave freed pages in the allocator.
   const double extra_mib = extra_peak_mib([&] { components(iglens::Estimator::observed_delta); });
-  std::vector<iglens::ComponentAttribution> observed, midpoint;
+  iglens::ComponentCredits observed, midpoint;
   iglens::Attribution layer_map;
   iglens::Options all_layers;  // layers 0..12 with the mean baseline: one credit per block, like the components
   all_layers.steps = m;
@@ -406,11 +410,11 @@ void components_table(int repeats) {
   double block_error = 0;  // per-block sums against the layer map
   for (std::int64_t i = 0; i < T; ++i) {
     for (std::int64_t l = 0; l < kLayers; ++l) {
-      const double block = observed[i].credits.narrow(0, 1 + l * (heads + 2), heads + 2).sum().item<double>();
+      const double block = observed.credits[i].narrow(0, 1 + l * (heads + 2), heads + 2).sum().item<double>();
       block_error = std::max(block_error, std::abs(block - layer_map.ig[i][l + 1].item<double>()));
     }
   }
-  auto head_credits = midpoint[0].credits.narrow(0, 1, kLayers * (heads + 2)).view({kLayers, heads + 2});
+  auto head_credits = midpoint.credits[0].narrow(0, 1, kLayers * (heads + 2)).view({kLayers, heads + 2});
   const double reference_diff = max_abs_diff(head_credits.narrow(1, 0, heads + 1), reference);
   const double per_token_s = observed_s / static_cast<double>(T);
   const double map_ratio = observed_s / layer_s, speedup = reference_s / per_token_s;

@@ -19,6 +19,7 @@
 #include "batch_plan.hpp"
 #include "chat_choice.hpp"
 #include "iglens/iglens.hpp"
+#include "iglens/outputs/make_report.hpp"
 #include "iglens/outputs/report.hpp"
 #include "progress_bar.hpp"
 
@@ -150,57 +151,7 @@ inline void check_text_settings(const AttributeSettings& s) {
   if (s.uses_chat()) chosen_chat_template(load_model_chat_template(s.model), tokenizer, s.chat_template, s.model);
 }
 
-inline std::vector<double> to_doubles(const torch::Tensor& t) {
-  auto values = t.to(torch::kCPU, torch::kDouble).contiguous();
-  return {values.data_ptr<double>(), values.data_ptr<double>() + values.numel()};
-}
-
-// Each target's component split along the path the layer map takes: from the
-// same baseline vector (the baseline at layer 0, for the target's position)
-// through every block, with the same steps and estimator.
-inline std::vector<ComponentAttribution> attribute_components_of(const ResidualComponents& components,
-                                                                 const NormHead& head, const Targets& targets,
-                                                                 const Options& options, bool show_progress) {
-  const auto baselines = options.baseline.points_for(components.resid_pre[0].unsqueeze(0))[0];  // [S, d]
-  const auto N = static_cast<std::int64_t>(targets.positions.size());
-  const auto positions = torch::tensor(targets.positions, torch::kLong);
-  ProgressBar bar("components ", N, show_progress);
-  std::vector<ComponentAttribution> attributions;
-  // Tokens in groups, which share passes over the unembedding, with progress between groups.
-  constexpr std::int64_t tokens_per_update = 8;
-  for (std::int64_t first = 0; first < N; first += tokens_per_update) {
-    const auto count = std::min(tokens_per_update, N - first);
-    const std::vector<std::int64_t> group_positions(targets.positions.begin() + first,
-                                                    targets.positions.begin() + first + count);
-    const std::vector<std::int64_t> group_ids(targets.ids.begin() + first, targets.ids.begin() + first + count);
-    auto group = attribute_components(
-        components, group_positions, group_ids, head, options.steps,
-        baselines.index_select(0, positions.narrow(0, first, count).to(baselines.device())), options.estimator);
-    std::move(group.begin(), group.end(), std::back_inserter(attributions));
-    bar.update(first + count);
-  }
-  return attributions;
-}
-
 }  // namespace detail
-
-// The whole answer's total: its tokens' rows summed column by column.
-inline ContinuationTotal continuation_total(const std::vector<TokenRow>& rows, std::size_t layer_count) {
-  ContinuationTotal total;
-  total.tokens = static_cast<std::int64_t>(rows.size());
-  total.ig.assign(layer_count, 0.0);
-  total.lens.assign(layer_count, 0.0);
-  for (const auto& row : rows) {
-    for (std::size_t j = 0; j < layer_count; ++j) {
-      total.ig[j] += row.ig[j];
-      total.lens[j] += row.lens[j];
-    }
-    total.f_final += row.f_final;
-    total.f_baseline += row.f_baseline;
-    total.delta += row.delta;
-  }
-  return total;
-}
 
 // A prompt and its answer to attribute: `target` teacher-forced, else the
 // model's greedy continuation of the settings' --generate length.
@@ -284,29 +235,13 @@ class Attributor {
     choose_targets(work);
     if (!settings_.components) return report_of(work, map_batch({&work}, show_progress_).front());
 
-    // With components, their resid_pre is the residual stream: no second
-    // forward pass, and each block's parts add up to the map's own credit.
-    // They come before the map, so that a bundle without a `components`
-    // method fails at once.
-    auto& model = lens_.model();
-    const auto components = model.components(torch::tensor(work.sequence(), torch::kLong).to(device_).unsqueeze(0));
-    Attribution map;
-    {
-      ProgressBar bar("attributing ", static_cast<std::int64_t>(work.targets.size()), show_progress_);
-      auto options = options_;
-      options.progress = [&bar](std::int64_t done, std::int64_t) { bar.update(done); };
-      map = iglens::attribute(components.resid_pre, work.targets, model.readout(), options);
-    }
-    const auto component_attributions =
-        detail::attribute_components_of(components, model.norm_head(), work.targets, options_, show_progress_);
-    auto report = report_of(work, map);
-    for (std::size_t i = 0; i < report.tokens.size(); ++i) {
-      report.tokens[i].component_credits = detail::to_doubles(component_attributions[i].credits);
-    }
-    const auto& first = component_attributions.front();
-    report.components = ComponentLayout{first.labels, estimator_name(first.estimator), first.steps,
-                                        components.n_layer(), components.n_head()};
-    return report;
+    // The map and the components come from one forward pass, so that each
+    // block's parts add up to the map's own credit.
+    ProgressBar bar("attributing ", 2 * static_cast<std::int64_t>(work.targets.size()), show_progress_);
+    auto options = options_;
+    options.progress = [&bar](std::int64_t done, std::int64_t) { bar.update(done); };
+    return report_of(work, lens_.attribute_components(torch::tensor(work.sequence(), torch::kLong).to(device_),
+                                                      work.targets, options));
   }
 
   // Many prompts, one outcome each in their order. Prompts of similar length
@@ -530,10 +465,11 @@ class Attributor {
     return maps;
   }
 
-  Report report_of(const detail::PromptWork& work, const Attribution& map) {
-    const auto& tokenizer = lens_.model().tokenizer();
-    const auto& targets = work.targets;
-    Report report;
+  // The report of a map (a layer map, or one with components), with what
+  // only the prompt's work knows: the prompt, the chat and how the answer ended.
+  template <class Map>
+  Report report_of(const detail::PromptWork& work, const Map& map) {
+    auto report = make_report(map, work.targets, lens_.model().tokenizer());
     report.model = settings_.model;
     report.prompt = work.prompt_text;
     report.messages = work.request->messages;
@@ -545,41 +481,6 @@ class Attributor {
       report.stop_id = work.stop_id;
     }
     report.skipped = work.skipped;
-    report.layers = map.layers;
-    report.estimator = estimator_name(map.estimator);
-    report.steps = map.steps;
-    report.baseline = map.baseline;
-    report.objective = objective_name(map.objective);
-    report.dtype = settings_.dtype;
-    report.onset_fraction = map.onset_fraction;
-    report.completeness_max_abs = map.completeness_error;
-    const auto ig = detail::to_doubles(map.ig), lens_values = detail::to_doubles(map.lens),
-               f_final = detail::to_doubles(map.f_final), f_baseline = detail::to_doubles(map.f_baseline),
-               delta = detail::to_doubles(map.delta);
-    const auto onset = map.onset_layer.to(torch::kCPU);
-    const auto K = static_cast<std::ptrdiff_t>(map.layers.size());
-    const auto T = static_cast<std::int64_t>(targets.size());
-    for (std::int64_t i = 0; i < T; ++i) {
-      const auto at = static_cast<std::size_t>(i);
-      TokenRow row;
-      row.position = targets.positions[at];
-      row.target_id = targets.ids[at];
-      row.target = tokenizer.token_text(row.target_id);
-      if (!targets.foils.empty()) {
-        row.foil_id = targets.foils[at];
-        row.foil = tokenizer.token_text(*row.foil_id);
-      }
-      row.ig.assign(ig.begin() + i * K, ig.begin() + (i + 1) * K);
-      row.lens.assign(lens_values.begin() + i * K, lens_values.begin() + (i + 1) * K);
-      row.f_final = f_final[at];
-      row.f_baseline = f_baseline[at];
-      row.delta = delta[at];
-      if (const auto layer = onset[i].item<std::int64_t>(); layer >= 0) row.onset_layer = layer;
-      report.tokens.push_back(std::move(row));
-    }
-    if (map.objective == Objective::log_probability && T >= 2) {
-      report.continuation = continuation_total(report.tokens, map.layers.size());
-    }
     return report;
   }
 

@@ -20,9 +20,11 @@
 
 #include "iglens/components/component_attribution.hpp"
 #include "iglens/models/bundle.hpp"
+#include "one_token.hpp"
 #include "reference.hpp"
 
 using namespace iglens;
+using iglens::testing::attribute_one;
 using iglens::testing::max_abs_diff;
 
 namespace {
@@ -105,7 +107,7 @@ TEST_CASE("component credits of a bundle add up to delta and to each block's cha
     const auto pre = c.resid_pre.select(1, position);
     for (const std::int64_t steps : {1, 16}) {
       CAPTURE(steps);
-      const auto result = attribute_components(c, position, target, head, steps);
+      const auto result = attribute_one(c, position, target, head, steps);
       REQUIRE(result.credits.numel() == 1 + L * (H + 2));
       CHECK(std::abs(result.credits.sum().item<double>() - result.delta) <= tolerance);
       CHECK(std::abs(result.f_final - probability(head, pre[L], target)) <= tolerance);

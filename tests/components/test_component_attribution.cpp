@@ -17,9 +17,11 @@
 #include "iglens/engine/engine.hpp"
 #include "iglens/models/load_gguf.hpp"
 #include "iglens/models/load_hf.hpp"
+#include "one_token.hpp"
 #include "reference.hpp"
 
 using namespace iglens;
+using iglens::testing::attribute_one;
 using iglens::testing::ids_tensor;
 using iglens::testing::max_abs_diff;
 
@@ -117,13 +119,16 @@ TEST_CASE("component attribution: labels, and credits add up to delta and to the
         const double f_final = probability(head, pre[L], test.target);
         for (const std::int64_t steps : {1, 2, 7, 64}) {
           CAPTURE(steps, baseline.defined());
-          const auto result = attribute_components(c, test.position, test.target, head, steps, baseline);
+          const auto result = attribute_one(c, test.position, test.target, head, steps, baseline);
           REQUIRE(result.credits.numel() == 1 + L * (H + 2));
-          REQUIRE(result.labels.size() == static_cast<std::size_t>(result.credits.numel()));
-          CHECK(result.labels[0] == "embedding");
-          CHECK(result.labels[block_start(1, H) + 1] == "1.attn.head 1");
-          CHECK(result.labels[block_start(1, H) + H] == "1.attn.bias");
-          CHECK(result.labels[block_start(1, H) + H + 1] == "1.mlp");
+          const auto labels = result.layout.labels();
+          REQUIRE(labels.size() == static_cast<std::size_t>(result.credits.numel()));
+          CHECK(labels[0] == "embedding");
+          CHECK(labels[block_start(1, H) + 1] == "1.attn.head 1");
+          CHECK(labels[block_start(1, H) + H] == "1.attn.bias");
+          CHECK(labels[block_start(1, H) + H + 1] == "1.mlp");
+          const auto& bias = result.layout.parts[block_start(1, H) + H];
+          CHECK((bias.kind == ComponentKind::attn_bias && bias.block == 1 && !bias.head));
           CHECK(result.f_baseline == Approx(f_baseline).margin(tolerance));
           CHECK(result.f_final == Approx(f_final).margin(tolerance));
           CHECK(std::abs(result.credits.sum().item<double>() - result.delta) <= tolerance);
@@ -191,7 +196,7 @@ TEST_CASE("component attribution: credits add up to delta and to the layer map a
       }
       double worst_sum = 0.0, worst_block = 0.0;
       for (std::int64_t steps = 1; steps <= 256; ++steps) {
-        const auto result = attribute_components(c, test.position, test.target, head, steps);
+        const auto result = attribute_one(c, test.position, test.target, head, steps);
         worst_sum = std::max(worst_sum, std::abs(result.credits.sum().item<double>() - result.delta));
         for (std::int64_t l = 0; l < L; ++l) {
           const double block = result.credits.narrow(0, block_start(l, H), H + 2).sum().item<double>();
@@ -218,7 +223,7 @@ TEST_CASE("component attribution: every estimator's head split converges to the 
     reference.push_back(gauss_legendre_integral(head, pre[l], mid[l], parts, test.target, 48));
   }
   const auto error_at = [&](Estimator estimator, std::int64_t steps) {
-    const auto result = attribute_components(c, test.position, test.target, head, steps, {}, estimator);
+    const auto result = attribute_one(c, test.position, test.target, head, steps, {}, estimator);
     CHECK(result.estimator == estimator);
     double error = 0.0;
     for (std::int64_t l = 0; l < L; ++l) {
@@ -255,7 +260,7 @@ TEST_CASE("component attribution: head credits converge to the point-by-point In
     }
     std::vector<double> errors;
     for (const std::int64_t steps : {16, 64, 256}) {
-      const auto result = attribute_components(c, test.position, test.target, head, steps);
+      const auto result = attribute_one(c, test.position, test.target, head, steps);
       double error = 0.0, largest = 0.0;
       for (std::int64_t l = 0; l < L; ++l) {
         const auto credits = result.credits.narrow(0, block_start(l, H), H + 1);
@@ -317,7 +322,7 @@ TEST_CASE("component attribution: a segment over a maximum of f gives finite, bo
   }
   for (const std::int64_t steps : {1, 3, 5, 64}) {
     CAPTURE(steps);
-    const auto result = attribute_components(c, 0, y, head, steps, h0 - e);
+    const auto result = attribute_one(c, 0, y, head, steps, h0 - e);
     REQUIRE(iglens::detail::all_finite(result.credits));
     CHECK(std::abs(result.credits.sum().item<double>() - result.delta) <= 1e-12);
     const auto heads = result.credits.narrow(0, 1, 2);
@@ -330,15 +335,14 @@ TEST_CASE("component attribution: bad arguments are one-line errors", "[componen
   const auto head = test.model.norm_head();
   const auto& c = test.components;
   using iglens::testing::error_of;
-  CHECK(error_of([&] { attribute_components(c, c.length(), 0, head, 4); }).find("position") != std::string::npos);
-  CHECK(error_of([&] { attribute_components(c, 0, head.vocab_size(), head, 4); }).find("target") != std::string::npos);
-  CHECK(error_of([&] { attribute_components(c, 0, 0, head, 0); }).find("steps") != std::string::npos);
-  CHECK(error_of([&] {
-          attribute_components(c, 0, 0, head, 4, torch::zeros({3}, torch::kFloat64));
-        }).find("baseline") != std::string::npos);
+  CHECK(error_of([&] { attribute_one(c, c.length(), 0, head, 4); }).find("position") != std::string::npos);
+  CHECK(error_of([&] { attribute_one(c, 0, head.vocab_size(), head, 4); }).find("target") != std::string::npos);
+  CHECK(error_of([&] { attribute_one(c, 0, 0, head, 0); }).find("steps") != std::string::npos);
+  CHECK(error_of([&] { attribute_one(c, 0, 0, head, 4, torch::zeros({3}, torch::kFloat64)); }).find("baseline") !=
+        std::string::npos);
   auto broken = c;
   broken.head_results = c.head_results.narrow(1, 0, 1);
-  CHECK(error_of([&] { attribute_components(broken, 0, 0, head, 4); }).find("shapes") != std::string::npos);
+  CHECK(error_of([&] { attribute_one(broken, 0, 0, head, 4); }).find("shapes") != std::string::npos);
 }
 
 TEST_CASE("component attribution on SmolLM2: exact sums, and a head split that converges", "[components][smollm2]") {
@@ -355,7 +359,7 @@ TEST_CASE("component attribution on SmolLM2: exact sums, and a head split that c
     const auto c = model.components(ids_tensor(ids));
     const auto head = model.norm_head();
     const auto L = c.n_layer(), H = c.n_head();
-    const auto result = attribute_components(c, position, target, head, 7);
+    const auto result = attribute_one(c, position, target, head, 7);
     CHECK(std::abs(result.credits.sum().item<double>() - result.delta) <= tolerance);
     // f_final is the model's own probability for its top token, up to float32 rounding.
     CHECK(result.f_final ==
@@ -391,8 +395,7 @@ TEST_CASE("component attribution on SmolLM2: exact sums, and a head split that c
     CHECK(max_abs_diff(reference, gauss_legendre_integral(head, pre[block], mid[block], parts, target, 96)) <= 1e-12);
     CHECK(reference.abs().max().item<double>() > 1e-3);
     const auto error_at = [&](Estimator estimator, std::int64_t steps) {
-      const auto credits =
-          attribute_components(one_block(c, block), position, target, head, steps, {}, estimator).credits;
+      const auto credits = attribute_one(one_block(c, block), position, target, head, steps, {}, estimator).credits;
       return max_abs_diff(credits.narrow(0, 1, H + 1), reference);
     };
     // This block moves f by about 0.7, so the 1/m^2 error of the second-order

@@ -13,7 +13,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "iglens/models/bundle_info.hpp"
+#include "iglens/model_files/bundle_info.hpp"
 
 using iglens::BundleInfo;
 using nlohmann::json;

@@ -13,6 +13,11 @@ using namespace iglens::testing;
 static_assert(is_model_v<TinyGpt2Model>);
 static_assert(is_model_v<ScriptModel>);
 static_assert(!is_model_v<int>);
+// Lens::attribute_components needs the blocks' writes and the norm + head.
+static_assert(has_components_v<Bundle>);
+static_assert(!has_components_v<ScriptModel>);  // its readout may be any TorchScript method, not a NormHead
+static_assert(has_components_v<LoadedModel>);
+static_assert(!has_components_v<TinyGpt2Model>);
 
 TEST_CASE("the TorchScript twin computes the same network", "[models]") {
   auto net = make_tiny_gpt2();

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "iglens/models/bundle_info.hpp"
+#include "iglens/model_files/bundle_info.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

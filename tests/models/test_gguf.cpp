@@ -13,7 +13,7 @@
 #include <torch/torch.h>
 #include <catch2/catch.hpp>
 
-#include "iglens/engine/lens.hpp"
+#include "iglens/lens/lens.hpp"
 #include "iglens/models/load_gguf.hpp"
 #include "iglens/models/load_hf.hpp"
 #include "reference.hpp"

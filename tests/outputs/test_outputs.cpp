@@ -197,12 +197,7 @@ namespace {
 Report components_report() {
   auto r = two_token_report();
   r.layers = {0, 1, 2};
-  r.components = ComponentLayout{{"embedding", "0.attn.head 0", "0.attn.head 1", "0.attn.bias", "0.mlp",
-                                  "1.attn.head 0", "1.attn.head 1", "1.attn.bias", "1.mlp"},
-                                 "observed-delta",
-                                 64,
-                                 2,
-                                 2};
+  r.components = ReportComponents{ComponentLayout::of_blocks(2, 2), "observed-delta", 64};
   for (auto& row : r.tokens) {
     row.component_credits = {0.125, -0.5, 0.125, 0.0, 0.125, 0.25, 0.0625, -0.0625, 0.25};
   }
@@ -232,6 +227,15 @@ TEST_CASE("with components JSON carries the labels once and each token's credits
   const auto j = nlohmann::json::parse(to_json(components_report()));
   CHECK(j["components"]["labels"].size() == 9);
   CHECK(j["components"]["labels"][3] == "0.attn.bias");
+  CHECK(j["components"]["labels"][5] == "1.attn.head 0");
+  // Each part carries its kind, and its block and head where it has them.
+  CHECK(j["components"]["parts"][0] == nlohmann::json({{"label", "embedding"}, {"kind", "embedding"}}));
+  CHECK(j["components"]["parts"][6] ==
+        nlohmann::json({{"label", "1.attn.head 1"}, {"kind", "head"}, {"block", 1}, {"head", 1}}));
+  CHECK(j["components"]["parts"][3] == nlohmann::json({{"label", "0.attn.bias"}, {"kind", "attn_bias"}, {"block", 0}}));
+  CHECK(j["components"]["parts"][8] == nlohmann::json({{"label", "1.mlp"}, {"kind", "mlp"}, {"block", 1}}));
+  CHECK(j["components"]["n_layer"] == 2);
+  CHECK(j["components"]["n_head"] == 2);
   CHECK(j["components"]["estimator"] == "observed-delta");
   CHECK(j["components"]["steps"] == 64);
   CHECK(j["tokens"][0]["component_credits"] ==
@@ -245,11 +249,11 @@ TEST_CASE("the components CSV has one line per token and component with its bloc
   const auto csv = to_components_csv(components_report());
   CHECK(csv.rfind("# model: ", 0) == 0);
   CHECK(csv.find("\n# components_estimator: observed-delta\n# components_steps: 64\n"
-                 "position,target_id,target,component,block,head,credit,delta\n") != std::string::npos);
-  CHECK(csv.find("4,44,\",\",\"embedding\",,,0.125,0.375\n") != std::string::npos);
-  CHECK(csv.find("4,44,\",\",\"1.attn.head 1\",1,1,0.0625,0.375\n") != std::string::npos);
-  CHECK(csv.find("4,44,\",\",\"0.attn.bias\",0,,0,0.375\n") != std::string::npos);
-  CHECK(csv.find("4,44,\",\",\"1.mlp\",1,,0.25,0.375\n") != std::string::npos);
+                 "position,target_id,target,component,kind,block,head,credit,delta\n") != std::string::npos);
+  CHECK(csv.find("4,44,\",\",\"embedding\",embedding,,,0.125,0.375\n") != std::string::npos);
+  CHECK(csv.find("4,44,\",\",\"1.attn.head 1\",head,1,1,0.0625,0.375\n") != std::string::npos);
+  CHECK(csv.find("4,44,\",\",\"0.attn.bias\",attn_bias,0,,0,0.375\n") != std::string::npos);
+  CHECK(csv.find("4,44,\",\",\"1.mlp\",mlp,1,,0.25,0.375\n") != std::string::npos);
   std::size_t first_token_lines = 0;
   for (auto at = csv.find("\n4,44,"); at != std::string::npos; at = csv.find("\n4,44,", at + 1)) ++first_token_lines;
   CHECK(first_token_lines == 9);

@@ -22,7 +22,7 @@
 // The raw-gradient estimators (Riemann, Gauss-Legendre) integrate D_c f by
 // their quadrature rule on every segment instead: references that converge
 // to the same split. D_c f comes in closed form (detail/part_slopes.hpp).
-// (docs: /work/shared/notes/component-attribution.md)
+// (derivation: docs/component-attribution.md)
 
 #include <algorithm>
 #include <cstdint>
@@ -31,30 +31,30 @@
 
 #include <torch/torch.h>
 
+#include "iglens/components/component_layout.hpp"
 #include "iglens/components/components.hpp"
 #include "iglens/components/detail/part_slopes.hpp"
-#include "iglens/engine/detail/finite.hpp"
-#include "iglens/engine/detail/tensor_text.hpp"
+#include "iglens/detail/finite.hpp"
+#include "iglens/detail/tensor_text.hpp"
 #include "iglens/engine/estimator.hpp"
+#include "iglens/engine/options.hpp"
 #include "iglens/engine/readout.hpp"
+#include "iglens/engine/targets.hpp"
 #include "iglens/error.hpp"
 
 namespace iglens {
 
-struct ComponentAttribution {
-  std::vector<std::string> labels;  // "embedding", then per block l: "l.attn.head h", "l.attn.bias", "l.mlp"
-  torch::Tensor credits;            // [C] float64, in the order of labels
-  double f_final = 0.0;             // p_target at resid_pre[L]
-  double f_baseline = 0.0;          // p_target at the baseline
-  double delta = 0.0;               // f_final - f_baseline = credits.sum() (observed delta: exactly)
+// Every target's credits, one row per target, one column per part of `layout`.
+struct ComponentCredits {
+  ComponentLayout layout;
+  torch::Tensor credits;                     // [T, C] float64, columns in the order of layout.parts
+  torch::Tensor f_final, f_baseline, delta;  // [T] float64: p_target at resid_pre[L], at the baseline, and
+                                             // their difference = credits.sum(1) (observed delta: exactly)
   Estimator estimator = Estimator::observed_delta;
   std::int64_t steps = 0;
 };
 
 namespace detail {
-
-// Bytes of unscaled part logits [parts, V] held at once.
-constexpr std::int64_t component_logits_budget = std::int64_t{256} << 20;
 
 // Observed-delta credits [C] (float64) of the parts [C, d] of a segment whose
 // ends have the probabilities f_start and f_end, over `steps` steps (the
@@ -90,22 +90,6 @@ inline torch::Tensor split_by_quadrature(const PartSlopes& along, Estimator esti
   return torch::matmul(weights, along.slopes(nodes));
 }
 
-}  // namespace detail
-
-namespace detail {
-
-// "embedding", then per block l: "l.attn.head h" for each head, "l.attn.bias", "l.mlp".
-inline std::vector<std::string> component_labels(std::int64_t n_layer, std::int64_t n_head) {
-  std::vector<std::string> labels{"embedding"};
-  for (std::int64_t l = 0; l < n_layer; ++l) {
-    const auto layer = std::to_string(l);
-    for (std::int64_t h = 0; h < n_head; ++h) labels.push_back(layer + ".attn.head " + std::to_string(h));
-    labels.push_back(layer + ".attn.bias");
-    labels.push_back(layer + ".mlp");
-  }
-  return labels;
-}
-
 // One token's path: the vertices baseline, resid_pre[0], resid_mid[0],
 // resid_pre[1], ..., resid_pre[L] [2L + 2, d] with their unscaled logits, and
 // the parts of every attention segment [L, H + 1, d] (heads, then the bias)
@@ -116,9 +100,17 @@ struct TokenPath {
   torch::Tensor vertices, u_vertex, parts, u_parts;
 };
 
-inline ComponentAttribution attribute_path(const TokenPath& path, const NormHead& head, const torch::Tensor& offset,
-                                           std::int64_t steps, Estimator estimator) {
+// A path's credits [C] in the order of ComponentLayout::of_blocks, and f at its two ends.
+struct PathCredits {
+  torch::Tensor credits;
+  double f_baseline = 0.0, f_final = 0.0;
+};
+
+inline PathCredits attribute_path(const TokenPath& path, const NormHead& head, const torch::Tensor& offset,
+                                  const Options& options) {
   const auto L = path.parts.size(0), H = path.parts.size(1) - 1, d = path.parts.size(2);
+  const auto steps = options.steps;
+  const auto estimator = options.estimator;
   const auto& vertices = path.vertices;
   const auto& u_vertex = path.u_vertex;
   const auto f_vertex = torch::softmax(head.cap(u_vertex / norm_scale(head, vertices).unsqueeze(1) + offset), -1)
@@ -143,10 +135,11 @@ inline ComponentAttribution attribute_path(const TokenPath& path, const NormHead
   };
 
   std::vector<torch::Tensor> credits{whole(0)};
+  const auto block_bytes = (H + 1) * head.vocab_size() * path.parts.element_size();
   const auto blocks_per_pass =
-      path.u_parts.defined() ? L
-                             : std::max<std::int64_t>(1, component_logits_budget /
-                                                             ((H + 1) * head.vocab_size() * path.parts.element_size()));
+      path.u_parts.defined()
+          ? L
+          : std::max<std::int64_t>(1, static_cast<std::int64_t>(options.memory_budget_bytes) / block_bytes);
   torch::Tensor u_parts = path.u_parts;  // [blocks of this pass, H + 1, V]
   for (std::int64_t l = 0; l < L; ++l) {
     if (!path.u_parts.defined() && l % blocks_per_pass == 0) {
@@ -157,125 +150,127 @@ inline ComponentAttribution attribute_path(const TokenPath& path, const NormHead
     credits.push_back(split(path.parts[l], u_parts[l % blocks_per_pass], 2 * l + 1));
     credits.push_back(whole(2 * l + 2));
   }
-  ComponentAttribution result;
-  result.labels = component_labels(L, H);
-  result.credits = torch::cat(credits);
-  result.estimator = estimator;
-  result.steps = steps;
-  result.f_baseline = f(0);
-  result.f_final = f(2 * L + 1);
-  result.delta = result.f_final - result.f_baseline;
-  return result;
+  return {torch::cat(credits), f(0), f(2 * L + 1)};
 }
 
-}  // namespace detail
-
-// Credits of every component of `components` for p_target at each of
-// `positions` (targets[i] at positions[i]), read through `head`, along the
-// path from the baseline ([d] for all, [T, d] one per position; zeros when
-// undefined) with `steps` steps (or nodes) per segment. Points are evaluated
-// in the components' dtype (float32 or float64); credits are float64.
-// Tokens share passes over the unembedding as far as the memory budget allows.
-inline std::vector<ComponentAttribution> attribute_components(const ResidualComponents& components,
-                                                              const std::vector<std::int64_t>& positions,
-                                                              const std::vector<std::int64_t>& targets,
-                                                              const NormHead& head_in, std::int64_t steps,
-                                                              const torch::Tensor& baselines_in = {},
-                                                              Estimator estimator = Estimator::observed_delta) {
-  const auto& c = components;
+// The checks attribute_components makes before any work.
+inline void check_component_inputs(const ResidualComponents& c, const Targets& targets, const NormHead& head,
+                                   const Options& options) {
+  options.validate();
+  require(options.objective == Objective::probability,
+          "component attribution splits the probability of the target: use the prob objective (got {})",
+          objective_name(options.objective));
   require(c.resid_pre.defined() && c.resid_mid.defined() && c.head_results.defined() && c.attn_bias.defined() &&
               c.mlp_out.defined(),
           "component attribution: a component tensor is missing");
   require(c.resid_mid.dim() == 3 && c.head_results.dim() == 4,
           "component attribution: resid_mid must be "
           "[L, S, d] and head_results [L, S, n_head, d], got {} and {}",
-          detail::shape_string(c.resid_mid), detail::shape_string(c.head_results));
+          shape_string(c.resid_mid), shape_string(c.head_results));
   const auto L = c.n_layer(), S = c.length(), H = c.n_head(), d = c.d_model();
   require(c.resid_pre.sizes() == torch::IntArrayRef({L + 1, S, d}) &&
               c.head_results.sizes() == torch::IntArrayRef({L, S, H, d}) &&
               c.attn_bias.sizes() == c.resid_mid.sizes() && c.mlp_out.sizes() == c.resid_mid.sizes(),
-          "component attribution: component shapes disagree with resid_mid {}", detail::shape_string(c.resid_mid));
-  const auto dtype = c.resid_pre.scalar_type();
-  require(dtype == torch::kFloat32 || dtype == torch::kFloat64,
-          "component attribution: components must be float32 or float64, got {}", detail::dtype_name(dtype));
-  require(positions.size() == targets.size(), "component attribution: {} positions but {} targets", positions.size(),
-          targets.size());
-  const auto T = static_cast<std::int64_t>(positions.size());
-  head_in.validate();
-  require(head_in.d_model() == d, "component attribution: the readout takes d = {}, the components have {}",
-          head_in.d_model(), d);
-  for (std::int64_t i = 0; i < T; ++i) {
-    require(positions[i] >= 0 && positions[i] < S, "component attribution: position {} is outside [0, {})",
-            positions[i], S);
-    require(targets[i] >= 0 && targets[i] < head_in.vocab_size(),
-            "component attribution: target {} is outside the vocabulary [0, {})", targets[i], head_in.vocab_size());
+          "component attribution: component shapes disagree with resid_mid {}", shape_string(c.resid_mid));
+  require(c.resid_pre.is_floating_point(), "component attribution: components must be floating point, got {}",
+          dtype_name(c.resid_pre.scalar_type()));
+  require(targets.positions.size() == targets.ids.size(), "component attribution: {} positions but {} targets",
+          targets.positions.size(), targets.ids.size());
+  require(!targets.positions.empty(), "component attribution: no targets");
+  head.validate();
+  require(head.d_model() == d, "component attribution: the readout takes d = {}, the components have {}",
+          head.d_model(), d);
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    require(targets.positions[i] >= 0 && targets.positions[i] < S,
+            "component attribution: position {} is outside [0, {})", targets.positions[i], S);
+    require(targets.ids[i] >= 0 && targets.ids[i] < head.vocab_size(),
+            "component attribution: target {} is outside the vocabulary [0, {})", targets.ids[i], head.vocab_size());
   }
-  require(steps >= 1 && steps <= max_steps, "component attribution: steps must be in [1, {}], got {}", max_steps,
-          steps);
-  const auto options = c.resid_pre.options();
-  const auto baselines = baselines_in.defined() ? baselines_in : torch::zeros({d}, options);
-  require((baselines.dim() == 1 && baselines.size(0) == d) ||
-              (baselines.dim() == 2 && baselines.size(0) == T && baselines.size(1) == d),
-          "component attribution: baseline must be [{}] or [{}, {}], got {}", d, T, d, detail::shape_string(baselines));
-  require(detail::all_finite(baselines) && detail::all_finite(c.resid_pre) && detail::all_finite(c.resid_mid) &&
-              detail::all_finite(c.head_results) && detail::all_finite(c.attn_bias),
-          "component attribution: the baseline or the components contain NaN or Inf");
+  require(all_finite(c.resid_pre) && all_finite(c.resid_mid) && all_finite(c.head_results) && all_finite(c.attn_bias),
+          "component attribution: the components contain NaN or Inf");
+}
+
+}  // namespace detail
+
+// Credits of every component of `components` (one sequence) for p_target at
+// each target, read through `head`, along the path that starts at the
+// options' baseline (taken at layer 0, at the target's position, as the
+// layer map takes it when it starts there) and visits every block, with the
+// options' estimator and steps per segment. Points are evaluated in the
+// options' dtype; credits are float64. Tokens share passes over the
+// unembedding within the options' memory budget, and options.progress hears
+// of each pass.
+inline ComponentCredits attribute_components(const ResidualComponents& components, const Targets& targets,
+                                             const NormHead& head_in, const Options& options) {
+  detail::check_component_inputs(components, targets, head_in, options);
   torch::NoGradGuard no_grad;
-  const auto head = head_in.to(options);
+  const auto dtype = options.dtype;
+  const auto pre = components.resid_pre.to(dtype), mid = components.resid_mid.to(dtype),
+             head_results = components.head_results.to(dtype), attn_bias = components.attn_bias.to(dtype);
+  const auto L = components.n_layer(), H = components.n_head(), d = components.d_model();
+  const auto T = static_cast<std::int64_t>(targets.size());
+  const auto positions = torch::tensor(targets.positions, torch::kLong).to(pre.device());
+  const auto baselines = options.baseline.points_for(pre[0].unsqueeze(0))[0].index_select(0, positions);  // [T, d]
+  require(detail::all_finite(baselines), "component attribution: the baseline contains NaN or Inf");
+  const auto head = head_in.to(pre.options());
   const auto offset = detail::logit_offset(head);
 
   auto path_of = [&](std::int64_t i) {
-    const auto position = positions[i];
-    const auto pre = c.resid_pre.select(1, position), mid = c.resid_mid.select(1, position);
-    std::vector<torch::Tensor> vertices{(baselines.dim() == 1 ? baselines : baselines[i]).to(options), pre[0]};
+    const auto position = targets.positions[static_cast<std::size_t>(i)];
+    const auto pre_i = pre.select(1, position), mid_i = mid.select(1, position);
+    std::vector<torch::Tensor> vertices{baselines[i], pre_i[0]};
     for (std::int64_t l = 0; l < L; ++l) {
-      vertices.push_back(mid[l]);
-      vertices.push_back(pre[l + 1]);
+      vertices.push_back(mid_i[l]);
+      vertices.push_back(pre_i[l + 1]);
     }
     detail::TokenPath path;
-    path.target = targets[i];
+    path.target = targets.ids[static_cast<std::size_t>(i)];
     path.vertices = torch::stack(vertices);
-    path.parts = torch::cat({c.head_results.select(1, position), c.attn_bias.select(1, position).unsqueeze(1)}, 1);
+    path.parts = torch::cat({head_results.select(1, position), attn_bias.select(1, position).unsqueeze(1)}, 1);
     return path;
   };
-  // Tokens per pass over the unembedding: all their vertex and part rows at once.
+  // Tokens per pass over the unembedding: all their vertex and part rows at
+  // once, at most 8 so that progress is heard; with none, each token's parts
+  // are made block group by block group.
+  constexpr std::int64_t most_tokens_per_pass = 8;
   const auto vertex_rows = 2 * L + 2, part_rows = L * (H + 1);
-  const auto token_bytes = (vertex_rows + part_rows) * head.vocab_size() * c.resid_pre.element_size();
-  const auto tokens_per_pass = detail::component_logits_budget / token_bytes;
+  const auto token_bytes = (vertex_rows + part_rows) * head.vocab_size() * pre.element_size();
+  const auto fitting_tokens = static_cast<std::int64_t>(options.memory_budget_bytes) / token_bytes;
+  const auto tokens_per_pass = std::clamp<std::int64_t>(fitting_tokens, 1, most_tokens_per_pass);
 
-  std::vector<ComponentAttribution> results;
-  for (std::int64_t first = 0; first < T; first += std::max<std::int64_t>(1, tokens_per_pass)) {
-    const auto count = std::min(std::max<std::int64_t>(1, tokens_per_pass), T - first);
+  ComponentCredits result;
+  result.layout = ComponentLayout::of_blocks(L, H);
+  result.estimator = options.estimator;
+  result.steps = options.steps;
+  const auto f64 = torch::dtype(torch::kFloat64);
+  result.credits = torch::empty({T, static_cast<std::int64_t>(result.layout.size())}, f64);
+  result.f_final = torch::empty({T}, f64);
+  result.f_baseline = torch::empty({T}, f64);
+  for (std::int64_t first = 0; first < T; first += tokens_per_pass) {
+    const auto count = std::min(tokens_per_pass, T - first);
     std::vector<detail::TokenPath> paths;
     std::vector<torch::Tensor> rows;
     for (std::int64_t i = first; i < first + count; ++i) {
       paths.push_back(path_of(i));
       rows.push_back(paths.back().vertices);
-      if (tokens_per_pass >= 1) rows.push_back(paths.back().parts.reshape({part_rows, d}));
+      if (fitting_tokens >= 1) rows.push_back(paths.back().parts.reshape({part_rows, d}));
     }
     const auto u_rows = detail::unscaled_logits(head, torch::cat(rows));
-    const auto rows_per_token = tokens_per_pass >= 1 ? vertex_rows + part_rows : vertex_rows;
+    const auto rows_per_token = fitting_tokens >= 1 ? vertex_rows + part_rows : vertex_rows;
     for (std::int64_t k = 0; k < count; ++k) {
-      auto& path = paths[k];
+      auto& path = paths[static_cast<std::size_t>(k)];
       const auto u_token = u_rows.narrow(0, k * rows_per_token, rows_per_token);
       path.u_vertex = u_token.narrow(0, 0, vertex_rows);
-      if (tokens_per_pass >= 1) path.u_parts = u_token.narrow(0, vertex_rows, part_rows).view({L, H + 1, -1});
-      results.push_back(detail::attribute_path(path, head, offset, steps, estimator));
+      if (fitting_tokens >= 1) path.u_parts = u_token.narrow(0, vertex_rows, part_rows).view({L, H + 1, -1});
+      const auto token = detail::attribute_path(path, head, offset, options);
+      result.credits[first + k].copy_(token.credits);
+      result.f_baseline[first + k] = token.f_baseline;
+      result.f_final[first + k] = token.f_final;
     }
+    if (options.progress) options.progress(first + count, T);
   }
-  return results;
-}
-
-// The same for one position, with a baseline [d] (zeros when undefined).
-inline ComponentAttribution attribute_components(const ResidualComponents& components, std::int64_t position,
-                                                 std::int64_t target, const NormHead& head, std::int64_t steps,
-                                                 const torch::Tensor& baseline = {},
-                                                 Estimator estimator = Estimator::observed_delta) {
-  require(!baseline.defined() || baseline.dim() == 1, "component attribution: baseline must be [{}], got {}",
-          components.d_model(), detail::shape_string(baseline));
-  return attribute_components(components, std::vector<std::int64_t>{position}, std::vector<std::int64_t>{target}, head,
-                              steps, baseline, estimator)
-      .front();
+  result.delta = result.f_final - result.f_baseline;
+  return result;
 }
 
 }  // namespace iglens

@@ -8,7 +8,7 @@
 #include <torch/torch.h>
 #include <Eigen/Core>
 
-#include "iglens/engine/detail/tensor_text.hpp"
+#include "iglens/detail/tensor_text.hpp"
 #include "iglens/engine/estimator.hpp"
 #include "iglens/engine/objective.hpp"
 #include "iglens/error.hpp"

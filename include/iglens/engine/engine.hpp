@@ -14,11 +14,11 @@
 
 #include <torch/torch.h>
 
+#include "iglens/detail/finite.hpp"
+#include "iglens/detail/tensor_text.hpp"
+#include "iglens/detail/torch_call.hpp"
 #include "iglens/engine/attribution.hpp"
 #include "iglens/engine/detail/chain.hpp"
-#include "iglens/engine/detail/finite.hpp"
-#include "iglens/engine/detail/tensor_text.hpp"
-#include "iglens/engine/detail/torch_call.hpp"
 #include "iglens/engine/options.hpp"
 #include "iglens/engine/readout.hpp"
 #include "iglens/engine/targets.hpp"

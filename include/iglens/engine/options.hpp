@@ -10,8 +10,8 @@
 
 #include <torch/torch.h>
 
+#include "iglens/detail/tensor_text.hpp"
 #include "iglens/engine/baseline.hpp"
-#include "iglens/engine/detail/tensor_text.hpp"
 #include "iglens/engine/estimator.hpp"
 #include "iglens/engine/layers.hpp"
 #include "iglens/engine/objective.hpp"

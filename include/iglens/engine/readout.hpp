@@ -17,8 +17,8 @@
 
 #include <torch/torch.h>
 
-#include "iglens/engine/detail/finite.hpp"
-#include "iglens/engine/detail/tensor_text.hpp"
+#include "iglens/detail/finite.hpp"
+#include "iglens/detail/tensor_text.hpp"
 #include "iglens/engine/norm_kind.hpp"
 #include "iglens/error.hpp"
 

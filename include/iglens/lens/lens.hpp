@@ -1,31 +1,40 @@
 #pragma once
-// IG-Lens over a model: token ids in, attribution map out.
+// IG-Lens over a model, the library's front door: token ids in, the layer
+// map and, where the model exposes its blocks' writes, the split of each
+// block among its heads, attention bias and MLP out. Every setting (layers,
+// baseline, estimator, steps, dtype) comes from Options.
 
-#include <string>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
 #include <torch/torch.h>
 
+#include "iglens/components/component_attribution.hpp"
+#include "iglens/components/components.hpp"
+#include "iglens/detail/tensor_text.hpp"
+#include "iglens/detail/torch_call.hpp"
 #include "iglens/engine/attribution.hpp"
-#include "iglens/engine/detail/tensor_text.hpp"
-#include "iglens/engine/detail/torch_call.hpp"
 #include "iglens/engine/engine.hpp"
-#include "iglens/engine/model.hpp"
 #include "iglens/engine/options.hpp"
 #include "iglens/engine/targets.hpp"
 #include "iglens/error.hpp"
+#include "iglens/lens/model.hpp"
 
 namespace iglens {
+
+// The layer map of a sequence and, from the same forward pass, each target's
+// credits per component.
+struct ComponentMap {
+  Attribution layers;
+  ComponentCredits components;
+};
 
 template <class Model>
 class Lens {
   static_assert(detail::has_residual_stream<Model>::value,
                 "iglens::Lens<Model>: Model needs `torch::Tensor residual_stream(const torch::Tensor& "
                 "ids)` returning [L+1, B, S, d]");
-  static_assert(detail::has_logits<Model>::value,
-                "iglens::Lens<Model>: Model needs `torch::Tensor logits(const torch::Tensor& ids)` "
-                "returning [B, S, V]");
   static_assert(detail::has_readout<Model>::value,
                 "iglens::Lens<Model>: Model needs `iglens::Readout readout()` (final norm + "
                 "unembedding)");
@@ -59,6 +68,39 @@ class Lens {
   // A batch of equally long sequences, ids [B, S], one Targets per sequence.
   Attribution attribute_batch(const torch::Tensor& ids, const std::vector<Targets>& targets, const Options& options) {
     return iglens::attribute_batch(residual_stream(ids), targets, model_.readout(), options);
+  }
+
+  // One sequence of ids [S]: the layer map over options.layers and every
+  // target's component credits, both from the blocks' writes of one forward
+  // pass. With all layers chosen, block l's parts add up to the map's credit
+  // of layer l + 1, and the embedding's to layer 0's. options.progress
+  // hears the map's rows, then the components' tokens: 2T in all.
+  ComponentMap attribute_components(const torch::Tensor& ids, const Targets& targets, const Options& options) {
+    static_assert(detail::has_components<Model>::value,
+                  "iglens::Lens<Model>::attribute_components: Model needs `iglens::ResidualComponents "
+                  "components(const torch::Tensor& ids)` and `iglens::NormHead norm_head()`");
+    check_ids(ids, 1);
+    options.validate();
+    ResidualComponents components;
+    {
+      torch::NoGradGuard no_grad;
+      components = detail::guarded_call("model components", [&] { return model_.components(ids.unsqueeze(0)); });
+    }
+    require(components.resid_pre.defined() && components.resid_pre.dim() == 3 &&
+                components.resid_pre.size(1) == ids.size(0),
+            "model returned components whose resid_pre is {} for {} ids; expected [L+1, {}, d]",
+            detail::shape_string(components.resid_pre), ids.size(0), ids.size(0));
+    const auto T = static_cast<std::int64_t>(targets.size());
+    auto phase = [&](std::int64_t before) {
+      auto each = options;
+      if (options.progress)
+        each.progress = [&, before](std::int64_t done, std::int64_t) { options.progress(before + done, 2 * T); };
+      return each;
+    };
+    ComponentMap result;
+    result.layers = iglens::attribute(components.resid_pre, targets, model_.readout(), phase(0));
+    result.components = iglens::attribute_components(components, targets, model_.norm_head(), phase(T));
+    return result;
   }
 
  private:

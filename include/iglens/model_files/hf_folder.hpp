@@ -18,7 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iglens/error.hpp"
-#include "iglens/model_files/detail/hf_json_file.hpp"
+#include "iglens/model_files/hf_json.hpp"
 #include "iglens/model_files/safetensors.hpp"
 
 namespace iglens {

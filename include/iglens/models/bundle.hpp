@@ -19,11 +19,11 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include "iglens/engine/detail/tensor_text.hpp"
-#include "iglens/engine/detail/torch_call.hpp"
+#include "iglens/detail/tensor_text.hpp"
+#include "iglens/detail/torch_call.hpp"
 #include "iglens/engine/readout.hpp"
 #include "iglens/error.hpp"
-#include "iglens/models/bundle_info.hpp"
+#include "iglens/model_files/bundle_info.hpp"
 #include "iglens/models/script_model.hpp"
 #include "iglens/text/tokenizer.hpp"
 

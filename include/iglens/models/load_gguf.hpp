@@ -22,7 +22,7 @@
 
 #include <torch/torch.h>
 
-#include "iglens/engine/detail/tensor_text.hpp"
+#include "iglens/detail/tensor_text.hpp"
 #include "iglens/error.hpp"
 #include "iglens/model_files/gguf.hpp"
 #include "iglens/models/decoder.hpp"

@@ -14,8 +14,8 @@
 #include <torch/torch.h>
 
 #include "iglens/components/components.hpp"
-#include "iglens/engine/detail/tensor_text.hpp"
-#include "iglens/engine/detail/torch_call.hpp"
+#include "iglens/detail/tensor_text.hpp"
+#include "iglens/detail/torch_call.hpp"
 #include "iglens/engine/readout.hpp"
 #include "iglens/error.hpp"
 

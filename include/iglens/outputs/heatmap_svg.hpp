@@ -75,60 +75,68 @@ inline std::string shortened(const std::string& text, std::size_t limit) {
 }
 
 // Component panels: one per token, blocks as rows, the heads then (after a
-// small gap) the attention bias and the MLP as columns.
+// small gap) the attention bias and the MLP as columns; each part is placed
+// by its own block and kind.
 struct ComponentPanels {
   static constexpr int cell_w = 40, cell_h = 16, gap = 8, title_h = 42, bottom_margin = 18;
 
   const ComponentLayout& layout;
   int left;  // x of the first column, aligned with the layer map
 
-  int columns() const { return static_cast<int>(layout.parts_per_block()); }
-  int column_x(int part) const { return left + part * cell_w + (part >= layout.n_head ? gap : 0); }
+  int columns() const { return static_cast<int>(layout.block_columns()); }
+  int column_x(int column) const { return left + column * cell_w + (column >= layout.n_head ? gap : 0); }
   int grid_right() const { return column_x(columns() - 1) + cell_w; }
   int width() const { return grid_right() + 90; }
   int panel_height() const { return title_h + static_cast<int>(layout.n_layer) * cell_h + bottom_margin; }
 
-  std::string column_label(int part) const {
-    if (part < layout.n_head) return fmt::format("H{}", part);
-    return part == layout.n_head ? "bias" : "MLP";
+  std::string column_label(int column) const {
+    if (column < layout.n_head) return fmt::format("H{}", column);
+    return column == layout.n_head ? "bias" : "MLP";
   }
 
   std::string render(const Report& report, const TokenRow& row, int top, double scale) const {
     const auto delta = xml_text(delta_label(report));
+    double embedding = 0;
+    std::vector<double> block_sums(static_cast<std::size_t>(layout.n_layer), 0.0);
+    for (std::size_t i = 0; i < layout.parts.size(); ++i) {
+      const auto& part = layout.parts[i];
+      if (part.kind == ComponentKind::embedding) embedding += row.component_credits[i];
+      if (part.block) block_sums[static_cast<std::size_t>(*part.block)] += row.component_credits[i];
+    }
     std::string svg = fmt::format(
         "<text x=\"16\" y=\"{}\" font-weight=\"bold\">position {} {}: {} {:+.4f} by component "
         "(embedding {:+.4f})</text>\n",
-        top + 14, row.position, xml_text(display_token(row.target)), delta, row.delta, row.component_credits[0]);
+        top + 14, row.position, xml_text(display_token(row.target)), delta, row.delta, embedding);
     const int grid_top = top + title_h;
     svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-weight=\"bold\">block</text>\n", left - 8,
                        grid_top - 6);
-    for (int part = 0; part < columns(); ++part) {
+    for (int column = 0; column < columns(); ++column) {
       svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>\n",
-                         column_x(part) + cell_w / 2, grid_top - 6, column_label(part));
+                         column_x(column) + cell_w / 2, grid_top - 6, column_label(column));
     }
     svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-weight=\"bold\">sum</text>\n",
                        grid_right() + 40, grid_top - 6);
+    const auto row_y = [&](std::int64_t block) { return grid_top + static_cast<int>(block) * cell_h; };
     for (std::int64_t block = 0; block < layout.n_layer; ++block) {
-      const int y = grid_top + static_cast<int>(block) * cell_h;
+      const int y = row_y(block);
       svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", left - 8, y + 12, block);
-      double block_sum = 0;
-      for (int part = 0; part < columns(); ++part) {
-        const auto index = layout.index(block, part);
-        const double v = row.component_credits[index], t = v / scale;
-        block_sum += v;
-        const int x = column_x(part);
-        // Values that round to zero at two decimals leave the cell blank, so the large ones stand out.
-        const auto value_text = std::abs(v) < 0.005 ? std::string() : fmt::format("{:+.2f}", v);
-        svg += fmt::format(
-            "<g class=\"component\"><title>position {} token {} {}: credit {:+.6f} ({} of {})</title>"
-            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" stroke=\"#eee\" stroke-width=\"0.5\"/>"
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"9\" fill=\"{}\">{}</text></g>\n",
-            row.position, xml_text(display_token(row.target)), xml_text(layout.labels[index]), v,
-            share_text(v, row.delta), delta, x, y, cell_w, cell_h, diverging_colour(t), x + cell_w / 2, y + 12,
-            std::abs(t) > 0.6 ? "white" : "#222", value_text);
-      }
       svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\">{:+.3f}</text>\n",
-                         grid_right() + 40, y + 12, block_sum);
+                         grid_right() + 40, y + 12, block_sums[static_cast<std::size_t>(block)]);
+    }
+    for (std::size_t i = 0; i < layout.parts.size(); ++i) {
+      const auto& part = layout.parts[i];
+      if (!part.block) continue;
+      const double v = row.component_credits[i], t = v / scale;
+      const int x = column_x(static_cast<int>(layout.column(part))), y = row_y(*part.block);
+      // Values that round to zero at two decimals leave the cell blank, so the large ones stand out.
+      const auto value_text = std::abs(v) < 0.005 ? std::string() : fmt::format("{:+.2f}", v);
+      svg += fmt::format(
+          "<g class=\"component\"><title>position {} token {} {}: credit {:+.6f} ({} of {})</title>"
+          "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" stroke=\"#eee\" stroke-width=\"0.5\"/>"
+          "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"9\" fill=\"{}\">{}</text></g>\n",
+          row.position, xml_text(display_token(row.target)), xml_text(part.label()), v, share_text(v, row.delta), delta,
+          x, y, cell_w, cell_h, diverging_colour(t), x + cell_w / 2, y + 12, std::abs(t) > 0.6 ? "white" : "#222",
+          value_text);
     }
     return svg;
   }
@@ -150,7 +158,7 @@ inline std::string heatmap_svg(const Report& report) {
   int legend_top = top + T * cell_h + 34, height = legend_top + 56;
   std::optional<detail::ComponentPanels> panels;
   if (report.components) {
-    panels.emplace(detail::ComponentPanels{*report.components, left});
+    panels.emplace(detail::ComponentPanels{report.components->layout, left});
     width = std::max({width, panels->width(), 720});
     legend_top = components_top + T * panels->panel_height() + 10;
     height = legend_top + 106;
@@ -226,7 +234,7 @@ inline std::string heatmap_svg(const Report& report) {
     svg += fmt::format(
         "<text x=\"16\" y=\"{}\" fill=\"#444\">Panels: block b (layer b+1 above) split into heads "
         "H0..H{}, attention bias and MLP;</text>\n",
-        legend_top + 64, report.components->n_head - 1);
+        legend_top + 64, report.components->layout.n_head - 1);
     svg += fmt::format(
         "<text x=\"16\" y=\"{}\" fill=\"#444\">sum = the block's IG ({}, {} steps). Same colour "
         "scale as the layer map;</text>\n",

@@ -36,8 +36,8 @@ inline std::string script_json(const nlohmann::json& value) {
 }
 
 // What the page's script draws: the report's JSON (the --format json
-// layout) plus the labels the table prints, the colour scale and the
-// component grid's shape.
+// layout, whose components carry each part's block, kind and head) plus the
+// labels the table prints and the colour scale.
 inline nlohmann::json html_page_data(const Report& report) {
   auto data = to_json_value(report);
   data["delta_label"] = delta_label(report);
@@ -46,10 +46,6 @@ inline nlohmann::json html_page_data(const Report& report) {
     const auto& row = report.tokens[i];
     data["tokens"][i]["label"] = display_token(row.target);
     if (row.foil_id) data["tokens"][i]["foil_label"] = display_token(row.foil);
-  }
-  if (report.components) {
-    data["components"]["n_layer"] = report.components->n_layer;
-    data["components"]["n_head"] = report.components->n_head;
   }
   return data;
 }
@@ -226,38 +222,51 @@ function lensChart(token) {
   });
 }
 
-// Blocks down; each block's heads, then its attention bias and MLP, across.
+// Blocks down; each block's heads, then its attention bias and MLP, across:
+// each part placed by its own block and kind.
 function componentsGrid(token) {
   const layout = data.components, heads = layout.n_head, credits = token.component_credits;
   const share = credit => token.delta === 0 ? "-" : signed(100 * credit / token.delta, 1) + "%";
+  const column = part => part.kind === "head" ? part.head : part.kind === "attn_bias" ? heads : heads + 1;
+  const cells = Array.from({length: layout.n_layer}, () => []), sums = new Array(layout.n_layer).fill(0);
+  let embedding = 0;
+  layout.parts.forEach((part, index) => {
+    if (part.kind === "embedding") embedding += credits[index];
+    if (part.block === undefined) return;
+    cells[part.block][column(part)] = index;
+    sums[part.block] += credits[index];
+  });
   const table = element("table", {id: "components-grid"});
   table.append(element("caption", {},
       `${deltaLabel} by component (${layout.estimator}, ${layout.steps} steps); ` +
-      `embedding ${signed(credits[0], 4)}; sum = the block's IG`));
+      `embedding ${signed(embedding, 4)}; sum = the block's IG`));
   const head = table.createTHead().insertRow();
   head.append(element("th", {}, "block"));
-  for (let part = 0; part < heads + 2; ++part) {
-    if (part === heads) head.append(element("td", {className: "gap"}));
-    head.append(element("th", {}, part < heads ? "H" + part : part === heads ? "bias" : "MLP"));
+  for (let c = 0; c < heads + 2; ++c) {
+    if (c === heads) head.append(element("td", {className: "gap"}));
+    head.append(element("th", {}, c < heads ? "H" + c : c === heads ? "bias" : "MLP"));
   }
   head.append(element("th", {}, "sum"));
   const body = table.createTBody();
   for (let block = 0; block < layout.n_layer; ++block) {
     const tr = body.insertRow();
     tr.append(element("th", {}, String(block)));
-    let sum = 0;
-    for (let part = 0; part < heads + 2; ++part) {
-      if (part === heads) tr.append(element("td", {className: "gap"}));
-      const index = 1 + block * (heads + 2) + part, credit = credits[index];
-      sum += credit;
+    for (let c = 0; c < heads + 2; ++c) {
+      if (c === heads) tr.append(element("td", {className: "gap"}));
+      const index = cells[block][c];
+      if (index === undefined) {
+        tr.append(element("td", {className: "cell"}));
+        continue;
+      }
+      const credit = credits[index], part = layout.parts[index];
       // Blank below 0.005, as in the SVG panels, so the large ones stand out.
       const cell = element("td", {className: "cell"}, Math.abs(credit) < 0.005 ? "" : signed(credit, 2));
       cell.style.background = colour(credit);
       cell.style.color = ink(credit);
-      tr.append(withTip(cell, () => `${layout.labels[index]}: credit ${signed(credit, 6)}\n` +
+      tr.append(withTip(cell, () => `${part.label}: credit ${signed(credit, 6)}\n` +
                                     `${share(credit)} of ${deltaLabel}`));
     }
-    tr.append(element("td", {className: "number"}, signed(sum, 3)));
+    tr.append(element("td", {className: "number"}, signed(sums[block], 3)));
   }
   return table;
 }

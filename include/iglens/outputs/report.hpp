@@ -15,6 +15,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "iglens/components/component_layout.hpp"
 #include "iglens/error.hpp"
 #include "iglens/text/chat_message.hpp"
 #include "iglens/text/tokenizer.hpp"
@@ -30,22 +31,14 @@ struct TokenRow {
   std::vector<double> ig, lens;  // ordered like Report::layers
   double f_final = 0, f_baseline = 0, delta = 0;
   std::optional<std::int64_t> onset_layer;  // none when the row carries no |IG| mass
-  std::vector<double> component_credits;    // with --components: ordered like ComponentLayout::labels
+  std::vector<double> component_credits;    // with --components: ordered like ComponentLayout::parts
 };
 
-// What --components splits each token's change into: the embedding, then per
-// block every attention head, the attention output bias and the MLP.
-struct ComponentLayout {
-  std::vector<std::string> labels;  // "embedding", then per block l: "l.attn.head h", "l.attn.bias", "l.mlp"
+// What --components split each token's change into, and how.
+struct ReportComponents {
+  ComponentLayout layout;
   std::string estimator;
   std::int64_t steps = 0;
-  std::int64_t n_layer = 0, n_head = 0;
-
-  std::int64_t parts_per_block() const { return n_head + 2; }
-  // Index into labels of block l's part: heads 0..H-1, then the bias (H), then the MLP (H+1).
-  std::size_t index(std::int64_t block, std::int64_t part) const {
-    return static_cast<std::size_t>(1 + block * parts_per_block() + part);
-  }
 };
 
 // A position that was not attributed, and why (a fixed --foil that is the
@@ -82,7 +75,7 @@ struct Report {
   std::vector<TokenRow> tokens;
   std::vector<SkippedToken> skipped;
   std::optional<ContinuationTotal> continuation;  // objective logprob, two or more tokens
-  std::optional<ComponentLayout> components;      // with --components
+  std::optional<ReportComponents> components;     // with --components
 
   bool has_foils() const {
     return std::any_of(tokens.begin(), tokens.end(), [](const TokenRow& row) { return row.foil_id.has_value(); });
@@ -193,12 +186,13 @@ inline std::string share_text(double credit, double delta) {
 
 // Per token, the components with the largest |credit| and their share of the change.
 inline std::string components_table(const Report& report) {
-  const auto& layout = *report.components;
-  const auto shown = std::min(table_top_components, layout.labels.size());
+  const auto& components = *report.components;
+  const auto& parts = components.layout.parts;
+  const auto shown = std::min(table_top_components, parts.size());
   std::string out = fmt::format(
       "\ncomponents ({}, {} steps): per token the {} of {} with the largest |credit|; "
       "share = credit / {}\n",
-      layout.estimator, layout.steps, shown, layout.labels.size(), delta_label(report));
+      components.estimator, components.steps, shown, parts.size(), delta_label(report));
   for (const auto& row : report.tokens) {
     out += fmt::format("\npos {} {}  {} {:+.4f}\n", row.position, display_token(row.target), delta_label(report),
                        row.delta);
@@ -206,7 +200,7 @@ inline std::string components_table(const Report& report) {
     table.add_row({"  component", "credit", "share"});
     for (const auto index : largest_components(row, shown)) {
       const double credit = row.component_credits[index];
-      table.add_row({"  " + layout.labels[index], fmt::format("{:+.4f}", credit), share_text(credit, row.delta)});
+      table.add_row({"  " + parts[index].label(), fmt::format("{:+.4f}", credit), share_text(credit, row.delta)});
     }
     out += table.render(1);
   }
@@ -283,7 +277,9 @@ inline std::string to_table(const Report& report) {
 }
 
 // The stable interface for scripts; `ig` and `lens` are ordered like
-// `layers`, `component_credits` like `components.labels`.
+// `layers`, `component_credits` like `components.labels` and
+// `components.parts` (each part's label, kind, and block and head where it
+// has them).
 inline nlohmann::json to_json_value(const Report& report) {
   nlohmann::json tokens = nlohmann::json::array();
   for (const auto& row : report.tokens) {
@@ -333,10 +329,18 @@ inline nlohmann::json to_json_value(const Report& report) {
         {"tokens", total->tokens},         {"ig", total->ig},      {"lens", total->lens}, {"f_final", total->f_final},
         {"f_baseline", total->f_baseline}, {"delta", total->delta}};
   }
-  if (report.components) {
-    out["components"] = {{"labels", report.components->labels},
-                         {"estimator", report.components->estimator},
-                         {"steps", report.components->steps}};
+  if (const auto& components = report.components) {
+    const auto& layout = components->layout;
+    auto parts = nlohmann::json::array();
+    for (const auto& part : layout.parts) {
+      nlohmann::json entry{{"label", part.label()}, {"kind", component_kind_name(part.kind)}};
+      if (part.block) entry["block"] = *part.block;
+      if (part.head) entry["head"] = *part.head;
+      parts.push_back(std::move(entry));
+    }
+    out["components"] = {{"labels", layout.labels()},          {"parts", std::move(parts)},
+                         {"n_layer", layout.n_layer},          {"n_head", layout.n_head},
+                         {"estimator", components->estimator}, {"steps", components->steps}};
   }
   return out;
 }
@@ -396,21 +400,17 @@ inline std::string to_csv(const Report& report) {
 // `block` is empty for the embedding, `head` for everything but a head.
 inline std::string to_components_csv(const Report& report) {
   iglens::require(report.components.has_value(), "the report has no component credits (run with --components)");
-  const auto& layout = *report.components;
+  const auto& components = *report.components;
   std::string out = detail::csv_settings(report);
-  out += fmt::format("# components_estimator: {}\n# components_steps: {}\n", layout.estimator, layout.steps);
-  out += "position,target_id,target,component,block,head,credit,delta\n";
+  out += fmt::format("# components_estimator: {}\n# components_steps: {}\n", components.estimator, components.steps);
+  out += "position,target_id,target,component,kind,block,head,credit,delta\n";
+  const auto number = [](const std::optional<std::int64_t>& n) { return n ? std::to_string(*n) : std::string(); };
   for (const auto& row : report.tokens) {
-    for (std::size_t i = 0; i < layout.labels.size(); ++i) {
-      std::string block, head;
-      if (i > 0) {  // index 0 is the embedding
-        const auto after_embedding = static_cast<std::int64_t>(i - 1);
-        const auto part = after_embedding % layout.parts_per_block();
-        block = std::to_string(after_embedding / layout.parts_per_block());
-        if (part < layout.n_head) head = std::to_string(part);
-      }
-      out += fmt::format("{},{},{},{},{},{},{},{}\n", row.position, row.target_id, detail::csv_field(row.target),
-                         detail::csv_field(layout.labels[i]), block, head, row.component_credits[i], row.delta);
+    for (std::size_t i = 0; i < components.layout.parts.size(); ++i) {
+      const auto& part = components.layout.parts[i];
+      out += fmt::format("{},{},{},{},{},{},{},{},{}\n", row.position, row.target_id, detail::csv_field(row.target),
+                         detail::csv_field(part.label()), component_kind_name(part.kind), number(part.block),
+                         number(part.head), row.component_credits[i], row.delta);
     }
   }
   return out;

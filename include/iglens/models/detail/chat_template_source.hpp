@@ -15,8 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include "iglens/error.hpp"
-#include "iglens/model_files/detail/hf_json_file.hpp"
 #include "iglens/model_files/gguf.hpp"
+#include "iglens/model_files/hf_json.hpp"
 #include "iglens/text/chat_template.hpp"
 #include "iglens/text/tokenizer.hpp"
 
