@@ -22,7 +22,7 @@
 #include <torch/torch.h>
 
 #include "iglens/components/components.hpp"
-#include "iglens/engine/detail/tensor_text.hpp"
+#include "iglens/detail/tensor_text.hpp"
 #include "iglens/engine/readout.hpp"
 #include "iglens/error.hpp"
 #include "iglens/models/decoder_config.hpp"
@@ -121,40 +121,14 @@ class DecoderModel {
     require(ids_in.defined() && ids_in.dim() == 2 && ids_in.size(0) == 1,
             "components: token ids must be one sequence [1, S], got {}", detail::shape_string(ids_in));
     torch::NoGradGuard no_grad;
-    const auto ids = check_ids(ids_in).to(device());
-    const auto& c = config_;
-    const auto S = ids.size(1), H = c.n_head, hd = c.head_dim, d = c.d_model;
-    const auto positions = span(0, S);
-    std::vector<torch::Tensor> pre, mid, heads, biases, mlps;
-    auto x = embed(ids, 0);
-    pre.push_back(x[0]);
-    for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
-      const auto& layer = weights_.layers[i];
-      const auto mixed =
-          attention_heads(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), positions, nullptr, i);
-      // z_h W_O^h: the output projection's columns of head h applied to head h's slice.
-      auto head_writes =
-          torch::einsum("shk,dhk->shd", {mixed[0].reshape({S, H, hd}), layer.attn_out_weight.reshape({d, H, hd})});
-      auto bias =
-          layer.attn_out_bias.defined() ? layer.attn_out_bias.expand({S, d}) : torch::zeros({S, d}, x.options());
-      const auto projected = torch::nn::functional::linear(mixed, layer.attn_out_weight, layer.attn_out_bias);
-      if (config_.post_norms) {
-        // The output's norm is a linear map over one scale shared by the
-        // parts: each part keeps its own direction, the sum is the norm's output.
-        const auto factor = (gain(layer.attn_post_norm_weight) * rms_reciprocal(projected))[0];  // [S, d]
-        head_writes = head_writes * factor.unsqueeze(1);
-        bias = bias * factor;
-      }
-      heads.push_back(head_writes);
-      biases.push_back(bias.clone());
-      x = x + attention_output(layer, projected);
-      mid.push_back(x[0]);
-      const auto written = mlp(layer, norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
-      mlps.push_back(written[0]);
-      x = x + written;
-      pre.push_back(x[0]);
-    }
-    return {torch::stack(pre), torch::stack(mid), torch::stack(heads), torch::stack(biases), torch::stack(mlps)};
+    std::vector<torch::Tensor> states;
+    BlockWrites writes;
+    forward(check_ids(ids_in), &states, nullptr, &writes);
+    const auto sequence = [](const std::vector<torch::Tensor>& per_layer) {
+      return torch::stack(per_layer).select(1, 0);
+    };
+    return {sequence(states), sequence(writes.resid_mid), sequence(writes.head_results), sequence(writes.attn_bias),
+            sequence(writes.mlp_out)};
   }
 
   // The final norm, the unembedding and the logits' soft-cap, for the
@@ -445,7 +419,36 @@ class DecoderModel {
 
   // The residual before the final norm; `states` (if given) collects every
   // layer's residual; with a cache, ids continue its positions and join it.
-  torch::Tensor forward(const torch::Tensor& ids_in, std::vector<torch::Tensor>* states, KvCache* cache) const {
+  // What each block writes, per layer [B, S, ..], recorded by forward() for components().
+  struct BlockWrites {
+    std::vector<torch::Tensor> resid_mid, head_results, attn_bias, mlp_out;
+  };
+
+  // Each head's write z_h W_O^h [B, S, H, d] and the output bias [B, S, d] of
+  // an attention whose heads gave `mixed` [B, S, H * head_dim] and whose
+  // output projection gave `projected`. A norm on the output (Gemma) is a
+  // linear map over one scale shared by the parts: each part keeps its own
+  // direction, and their sum is the norm's output.
+  std::pair<torch::Tensor, torch::Tensor> head_writes(const DecoderLayerWeights& layer, const torch::Tensor& mixed,
+                                                      const torch::Tensor& projected) const {
+    const auto B = mixed.size(0), S = mixed.size(1), H = config_.n_head, d = config_.d_model;
+    auto heads = torch::einsum("bshk,dhk->bshd", {mixed.reshape({B, S, H, config_.head_dim}),
+                                                  layer.attn_out_weight.reshape({d, H, config_.head_dim})});
+    auto bias = layer.attn_out_bias.defined() ? layer.attn_out_bias.expand({B, S, d})
+                                              : torch::zeros({B, S, d}, projected.options());
+    if (config_.post_norms) {
+      const auto factor = gain(layer.attn_post_norm_weight) * rms_reciprocal(projected);  // [B, S, d]
+      heads = heads * factor.unsqueeze(2);
+      bias = bias * factor;
+    }
+    return {heads, bias};
+  }
+
+  // The one layer loop: the residual after the embedding and after every
+  // block into `states`, keys and values into `cache` (whose positions the
+  // ids continue), and each block's writes into `writes`, where given.
+  torch::Tensor forward(const torch::Tensor& ids_in, std::vector<torch::Tensor>* states, KvCache* cache,
+                        BlockWrites* writes = nullptr) const {
     const auto ids = ids_in.to(device());
     const auto offset = cache != nullptr ? cache->length : 0;
     const auto positions = span(offset, ids.size(1));
@@ -455,8 +458,17 @@ class DecoderModel {
       const auto& layer = weights_.layers[i];
       const auto mixed =
           attention_heads(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), positions, cache, i);
-      x = x + attention_output(layer, torch::nn::functional::linear(mixed, layer.attn_out_weight, layer.attn_out_bias));
-      x = x + mlp(layer, norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
+      const auto projected = torch::nn::functional::linear(mixed, layer.attn_out_weight, layer.attn_out_bias);
+      x = x + attention_output(layer, projected);
+      const auto written = mlp(layer, norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
+      if (writes) {
+        auto [heads, bias] = head_writes(layer, mixed, projected);
+        writes->head_results.push_back(heads);
+        writes->attn_bias.push_back(bias);
+        writes->resid_mid.push_back(x);
+        writes->mlp_out.push_back(written);
+      }
+      x = x + written;
       if (states) states->push_back(x);
     }
     if (cache != nullptr) cache->length += ids.size(1);
