@@ -174,6 +174,7 @@ struct PromptWork {
   const PromptRequest* request = nullptr;
   std::string prompt_text;  // the prompt as given, or the chat as its template renders it
   std::vector<std::int64_t> prompt_ids, answer;
+  std::vector<std::int64_t> runners_up;  // a generated answer's: each token's most likely other token
   Targets targets;
   std::vector<SkippedToken> skipped;
   std::optional<std::string> error;
@@ -412,6 +413,7 @@ class Attributor {
             fmt::format("the model gave NaN or Inf logits at position {} while generating", *answers[b].non_finite);
       }
       work.answer = answers[b].ids;
+      work.runners_up = answers[b].runners_up;
       work.stop_id = answers[b].stop_id;
       if (work.answer.empty() && work.stop_id && !work.error) {
         work.error = fmt::format("the answer is empty: the model's first token is the end token {}",
@@ -440,8 +442,12 @@ class Attributor {
     iglens::require(!work.targets.positions.empty(), "every answer token is the foil {}: nothing to attribute",
                     settings_.foil ? display_token(*settings_.foil) : "");
     if (settings_.foil && *settings_.foil == automatic_foil) {
-      const auto ids = torch::tensor(work.sequence(), torch::kLong).to(device_);
-      work.targets.foils = detail::most_likely_foils(model, ids, work.targets.positions, work.targets.ids);
+      if (work.runners_up.size() == work.answer.size()) {
+        work.targets.foils = work.runners_up;  // generation saw each position's logits
+      } else {
+        const auto ids = torch::tensor(work.sequence(), torch::kLong).to(device_);
+        work.targets.foils = detail::most_likely_foils(model, ids, work.targets.positions, work.targets.ids);
+      }
     }
   }
 

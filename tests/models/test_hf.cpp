@@ -11,7 +11,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "iglens/engine/lens.hpp"
+#include "iglens/lens/lens.hpp"
 #include "iglens/models/bundle.hpp"
 #include "iglens/models/generation.hpp"
 #include "iglens/models/load_hf.hpp"
@@ -247,16 +247,21 @@ TEST_CASE("Greedy answers of a batch: cached, uncached and one prompt at a time 
     const auto uncached = greedy_answers(model, prompts, without_cache);
     for (std::size_t i = 0; i < prompts.size(); ++i) {
       CAPTURE(i);
-      // The reference: append the argmax of the whole sequence's last logits, six times.
+      // The reference: append the argmax of the whole sequence's last logits,
+      // six times; the runner-up is the second of its two largest.
       auto sequence = prompts[i];
+      std::vector<std::int64_t> runners_up;
       for (int step = 0; step < 6; ++step) {
         const auto logits = model.logits(ids_tensor(sequence))[0][-1];
         sequence.push_back(logits.argmax().item<std::int64_t>());
+        runners_up.push_back(std::get<1>(logits.topk(2))[1].item<std::int64_t>());
       }
       const std::vector<std::int64_t> expected(sequence.begin() + static_cast<std::ptrdiff_t>(prompts[i].size()),
                                                sequence.end());
       CHECK(cached[i].ids == expected);
       CHECK(uncached[i].ids == expected);
+      CHECK(cached[i].runners_up == runners_up);
+      CHECK(uncached[i].runners_up == runners_up);
       CHECK_FALSE(cached[i].stop_id);
       CHECK_FALSE(cached[i].non_finite);
       CHECK(greedy_answers(model, {prompts[i]}, options)[0].ids == expected);

@@ -38,6 +38,7 @@ struct GreedyOptions {
 
 struct GreedyAnswer {
   std::vector<std::int64_t> ids;           // at most max_new_tokens, without the stop token
+  std::vector<std::int64_t> runners_up;    // per answer token, the most likely other token there
   std::optional<std::int64_t> stop_id;     // the end token that stopped it, if one did
   std::optional<std::int64_t> non_finite;  // the position whose logits were NaN or Inf, if any (the answer ends there)
 };
@@ -102,6 +103,7 @@ std::vector<GreedyAnswer> greedy_answers(Model& model, const std::vector<std::ve
   for (std::int64_t t = shortest; t < end; ++t) {
     const torch::Tensor logits = logits_before(t);
     const torch::Tensor chosen = logits.argmax(-1).to(torch::kCPU);
+    const torch::Tensor top_two = std::get<1>(logits.topk(2, -1)).to(torch::kCPU);
     const torch::Tensor finite = torch::isfinite(logits).all(-1).to(torch::kCPU);
     auto column = ids.select(1, t);
     bool all_done = true;
@@ -122,6 +124,8 @@ std::vector<GreedyAnswer> greedy_answers(Model& model, const std::vector<std::ve
         done[i] = true;
       } else {
         answer.ids.push_back(id);
+        const auto first = top_two[b][0].item<std::int64_t>();
+        answer.runners_up.push_back(first != id ? first : top_two[b][1].item<std::int64_t>());
         column[b].fill_(id);
         done[i] = answered + 1 >= N;
       }
