@@ -254,7 +254,7 @@ inline CorpusRun run_corpus(const AttributeSettings& attribute_settings, const C
   iglens::require(s.batch_size >= 1 && s.batch_size <= 4096, "--batch-size must be 1 to 4096 (got {})", s.batch_size);
   iglens::require(s.memory_budget_mb >= 1 && s.memory_budget_mb <= (std::int64_t{1} << 30),
                   "--memory-budget must be 1 to 2^30 MB (got {})", s.memory_budget_mb);
-  options_from(attribute_settings);  // every setting checked before the input is read
+  auto checked = prompt_settings(attribute_settings);  // every setting checked before the input is read
   CorpusRun run;
   run.ranks = rank_from_environment();
   const bool lead = run.ranks.rank == 0;
@@ -331,7 +331,7 @@ inline CorpusRun run_corpus(const AttributeSettings& attribute_settings, const C
   std::int64_t local_next = 0;
   auto take_chunk = [&] { return store ? store->add("next_chunk", 1) - 1 : local_next++; };
   if (!pending.empty()) {
-    Attributor attributor(attribute_settings, /*show_progress=*/false);
+    Attributor attributor(attribute_settings, std::move(checked), /*show_progress=*/false);
     BatchLimits limits;
     limits.max_sequences = s.batch_size;
     limits.budget_bytes = s.memory_budget_mb << 20;

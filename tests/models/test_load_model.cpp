@@ -3,6 +3,8 @@
 // of model, with a typed description that agrees with the model's own
 // configuration and with the JSON `iglens info` prints.
 
+#include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,7 @@
 
 #include "iglens/models/load_gguf.hpp"
 #include "iglens/models/load_model.hpp"
+#include "iglens/prompts/prompt_lens.hpp"
 #include "reference.hpp"
 
 using namespace iglens;
@@ -77,4 +80,80 @@ TEST_CASE("load_model: a Hugging Face folder and a bundle", "[models][load_model
 TEST_CASE("load_model: a path that is no model is a one-line error", "[models][load_model]") {
   CHECK_THROWS_AS(load_model(reference_path("no/such/model.gguf")), Error);
   CHECK_THROWS_AS(load_model(reference_path("current/gemma2.json")), Error);
+}
+
+TEST_CASE("PromptLens: a prompt's greedy answer, its map and its components, as a report", "[models][prompt_lens]") {
+  const auto path = reference_path("current/gemma2.gguf");
+  PromptSettings settings;
+  settings.options.dtype = torch::kFloat64;
+  settings.options.steps = 8;
+  settings.components = true;
+  settings.max_new_tokens = 3;
+  PromptLens lens(load_model(path), settings);
+  auto& model = lens.model();
+  const PromptRequest request{"The rivers", std::nullopt, {}};
+  const auto report = lens.attribute(request);
+  CHECK(report.model == path);
+  CHECK(report.mode == "generate");
+  CHECK(report.dtype == "float64");
+  const auto prompt_ids = model.tokenizer().encode("The rivers", {false, true});
+  CHECK(report.prompt_ids == prompt_ids);
+  REQUIRE_FALSE(report.tokens.empty());
+  // The answer is the greedy one, each token read at the position before it.
+  auto sequence = prompt_ids;
+  torch::NoGradGuard no_grad;
+  for (const auto& row : report.tokens) {
+    CHECK(row.position == static_cast<std::int64_t>(sequence.size()) - 1);
+    CHECK(row.target_id == model.logits(ids_tensor(sequence))[0][-1].argmax().item<std::int64_t>());
+    CHECK(row.target == model.tokenizer().token_text(row.target_id));
+    double ig = 0.0, parts = 0.0;
+    for (const double v : row.ig) ig += v;
+    for (const double v : row.component_credits) parts += v;
+    CHECK(std::abs(ig - row.delta) <= 1e-12);
+    CHECK(std::abs(parts - row.delta) <= 1e-12);
+    sequence.push_back(row.target_id);
+  }
+  REQUIRE(report.components.has_value());
+  CHECK(report.components->layout.size() == 1 + 3 * (4 + 2));
+  CHECK(report.components->steps == 8);
+
+  // Teacher forced, against the model's runner-up at each position.
+  PromptSettings contrast;
+  contrast.options.dtype = torch::kFloat64;
+  contrast.options.objective = Objective::probability_difference;
+  contrast.automatic_foil = true;
+  PromptLens foils(load_model(path), contrast);
+  const auto forced = foils.attribute({"The rivers", std::string(" run to the sea"), {}});
+  CHECK(forced.mode == "target");
+  auto forced_ids = prompt_ids;
+  for (const auto& row : forced.tokens) {
+    const auto logits = foils.model().logits(ids_tensor(forced_ids))[0][-1];
+    const auto top_two = std::get<1>(logits.topk(2));
+    const auto first = top_two[0].item<std::int64_t>();
+    CHECK(row.foil_id == (first != row.target_id ? first : top_two[1].item<std::int64_t>()));
+    forced_ids.push_back(row.target_id);
+  }
+}
+
+TEST_CASE("PromptLens: settings it cannot honour are one-line errors before any prompt", "[models][prompt_lens]") {
+  const auto path = reference_path("current/gemma2.gguf");
+  using iglens::testing::error_of;
+  PromptSettings some_layers;
+  some_layers.components = true;
+  some_layers.options.layers = LayerSelection::evenly_spaced(1);
+  CHECK(error_of([&] { PromptLens(load_model(path), some_layers); }).find("--components splits every block") !=
+        std::string::npos);
+  PromptSettings stop;
+  stop.stop_ids = {320};
+  CHECK(error_of([&] { PromptLens(load_model(path), stop); }).find("stop token 320 is outside the vocabulary") !=
+        std::string::npos);
+  PromptSettings foil;
+  foil.fixed_foil = 5;
+  CHECK(error_of([&] { foil.validate(); }).find("--foil is only used with --objective prob-diff") != std::string::npos);
+  PromptSettings plain;
+  PromptLens lens(load_model(path), plain);
+  CHECK(error_of([&] { lens.attribute({"", std::nullopt, {}}); }).find("empty prompt") != std::string::npos);
+  CHECK(error_of([&] {
+          lens.attribute({"hi", std::nullopt, {{"user", "hi"}}});
+        }).find("has no chat template: give one with --chat-template FILE") != std::string::npos);
 }

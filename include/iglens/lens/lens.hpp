@@ -45,6 +45,7 @@ class Lens {
   explicit Lens(Model model) : model_(std::move(model)) {}
 
   Model& model() { return model_; }
+  const Model& model() const { return model_; }
 
   // The model's residual stream [L+1, B, S, d] for ids [B, S], checked.
   torch::Tensor residual_stream(const torch::Tensor& ids) {
