@@ -4,6 +4,7 @@
 
 #include "iglens/components/component_attribution.hpp"
 #include "iglens/components/component_layout.hpp"
+#include "iglens/components/source_attribution.hpp"
 #include "iglens/engine/attribution.hpp"
 #include "iglens/engine/baseline.hpp"
 #include "iglens/engine/engine.hpp"

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include "iglens/components/component_attribution.hpp"
+#include "iglens/components/source_attribution.hpp"
 #include "iglens/engine/detail/gauss_legendre.hpp"
 #include "iglens/engine/engine.hpp"
 #include "iglens/models/load_gguf.hpp"
@@ -416,4 +417,93 @@ TEST_CASE("component attribution on SmolLM2: exact sums, and a head split that c
     CHECK(g24 < g8 / 100);
     CHECK(g24 <= 1e-10);
   }
+}
+
+TEST_CASE("source attribution: each head's write is the sum of what it reads from every source",
+          "[components][sources]") {
+  for (const auto& [name, group] : norm_kinds_and_cap) {
+    CAPTURE(name);
+    const auto test = tiny_case(name, torch::kFloat64, group);
+    const auto& c = test.components;
+    REQUIRE(c.has_sources());
+    const auto L = c.n_layer(), S = c.length(), H = c.n_head(), d = c.d_model();
+    REQUIRE(c.attn_pattern.sizes() == torch::IntArrayRef({L, H, S, S}));
+    // Causal rows that sum to one.
+    CHECK(max_abs_diff(c.attn_pattern.sum(-1), torch::ones({L, H, S}, torch::kFloat64)) <= 1e-12);
+    CHECK(c.attn_pattern.triu(1).abs().max().item<double>() == 0.0);
+    const auto read = torch::einsum("lhij,ljhd->lihd", {c.attn_pattern, c.head_values}) * c.head_scale.unsqueeze(2);
+    CHECK(max_abs_diff(read, c.head_results) <= 1e-12 * std::max(1.0, c.head_results.abs().max().item<double>()));
+    (void)d;
+  }
+}
+
+TEST_CASE("source attribution: a head's sources add up to its credit at any m and converge to the integral",
+          "[components][sources]") {
+  for (const auto& [name, group] : norm_kinds_and_cap) {
+    CAPTURE(name);
+    const auto test = tiny_case(name, torch::kFloat64, group);
+    const auto& c = test.components;
+    const auto head = test.model.norm_head();
+    const auto L = c.n_layer(), H = c.n_head(), S = c.length();
+    // The last position, and position 1 whose sources 2.. are in its future.
+    const Targets targets{{test.position, 1}, {test.target, test.target}, {}};
+    Options options;
+    options.dtype = torch::kFloat64;
+    for (const std::int64_t steps : {1, 7, 64}) {
+      CAPTURE(steps);
+      options.steps = steps;
+      const auto result = attribute_sources(c, targets, head, options);
+      // The same head split attribute_components gives.
+      CHECK(max_abs_diff(result.components.credits, attribute_components(c, targets, head, options).credits) == 0.0);
+      for (std::int64_t t = 0; t < 2; ++t) {
+        for (std::int64_t l = 0; l < L; ++l) {
+          const auto heads = result.components.credits[t].narrow(0, block_start(l, H), H);
+          CHECK(max_abs_diff(result.credits[t][l].sum(-1), heads) <= 1e-12);
+        }
+      }
+      CHECK(result.credits[1].narrow(2, 2, S - 2).abs().max().item<double>() == 0.0);
+    }
+    // Against autograd on the block whose attention moves f the most: every
+    // (head, source) direction, integrated point by point.
+    const auto pre = c.resid_pre.select(1, test.position), mid = c.resid_mid.select(1, test.position);
+    std::int64_t block = 0;
+    double largest_move = -1.0;
+    for (std::int64_t l = 0; l < L; ++l) {
+      const double move = std::abs(probability(head, mid[l], test.target) - probability(head, pre[l], test.target));
+      if (move > largest_move) largest_move = move, block = l;
+    }
+    const auto n = test.position + 1;
+    const auto sources = (c.attn_pattern[block].select(1, test.position).narrow(1, 0, n).unsqueeze(2) *
+                          c.head_values[block].narrow(0, 0, n).transpose(0, 1) * c.head_scale[block][test.position])
+                             .reshape({H * n, -1});
+    const Targets last{{test.position}, {test.target}, {}};
+    const auto credits_at = [&](Estimator estimator, std::int64_t steps) {
+      options.estimator = estimator;
+      options.steps = steps;
+      return attribute_sources(c, last, head, options).credits[0][block].narrow(1, 0, n).reshape({H * n});
+    };
+    // Gauss-Legendre on both sides: the closed-form gradient equals autograd's.
+    const auto exact = gauss_legendre_integral(head, pre[block], mid[block], sources, test.target, 48);
+    CHECK(max_abs_diff(credits_at(Estimator::gauss_legendre, 48), exact) <= 1e-13);
+    CHECK(exact.abs().max().item<double>() > 1e-6);  // not a comparison of zeros
+    // Observed delta: within 1/m^2 of the integral.
+    const double e16 = max_abs_diff(credits_at(Estimator::observed_delta, 16), exact),
+                 e64 = max_abs_diff(credits_at(Estimator::observed_delta, 64), exact),
+                 e256 = max_abs_diff(credits_at(Estimator::observed_delta, 256), exact);
+    CAPTURE(e16, e64, e256);
+    CHECK(e64 < e16 / 8);
+    CHECK(e256 < e64 / 8);
+    CHECK(e256 <= 1e-8);
+  }
+}
+
+TEST_CASE("source attribution: components without the heads' reads are a one-line error", "[components][sources]") {
+  const auto test = tiny_case("gpt2", torch::kFloat64);
+  auto c = test.components;
+  c.attn_pattern = torch::Tensor();
+  Options options;
+  options.dtype = torch::kFloat64;
+  CHECK(iglens::testing::error_of([&] {
+          attribute_sources(c, Targets{{0}, {0}, {}}, test.model.norm_head(), options);
+        }).find("the split by source position needs the attention patterns") != std::string::npos);
 }

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 #include <catch2/catch.hpp>
 
+#include "iglens/lens/lens.hpp"
 #include "iglens/models/load_gguf.hpp"
 #include "iglens/models/load_model.hpp"
 #include "iglens/prompts/prompt_lens.hpp"
@@ -156,4 +157,30 @@ TEST_CASE("PromptLens: settings it cannot honour are one-line errors before any 
   CHECK(error_of([&] {
           lens.attribute({"hi", std::nullopt, {{"user", "hi"}}});
         }).find("has no chat template: give one with --chat-template FILE") != std::string::npos);
+}
+
+TEST_CASE("Lens over a loaded model: components and their sources from one forward pass", "[models][sources]") {
+  Lens<LoadedModel> lens(load_model(reference_path("current/gemma2.gguf")));
+  lens.model().to(torch::kFloat64);
+  const std::vector<std::int64_t> ids{2, 294, 262, 269, 281};
+  const Targets targets{{3, 4}, {269, 281}, {}};
+  Options options;
+  options.dtype = torch::kFloat64;
+  options.steps = 16;
+  const auto components = lens.attribute_components(torch::tensor(ids), targets, options);
+  const auto sources = lens.attribute_sources(torch::tensor(ids), targets, options);
+  CHECK(max_abs_diff(sources.layers.ig, components.layers.ig) == 0.0);
+  CHECK(max_abs_diff(sources.sources.components.credits, components.components.credits) == 0.0);
+  const auto H = lens.model().description().n_head;
+  for (std::int64_t t = 0; t < 2; ++t) {
+    for (std::int64_t l = 0; l < lens.model().description().n_layer; ++l) {
+      const auto heads = components.components.credits[t].narrow(0, 1 + l * (H + 2), H);
+      CHECK(max_abs_diff(sources.sources.credits[t][l].sum(-1), heads) <= 1e-12);
+    }
+  }
+  // A bundle's components carry no attention patterns: said in one line.
+  Lens<LoadedModel> bundle(load_model(reference_path("tiny/gpt2_bundle.pt")));
+  CHECK(iglens::testing::error_of([&] {
+          bundle.attribute_sources(torch::tensor(std::vector<std::int64_t>{1, 2, 3}), Targets{{2}, {5}, {}}, Options{});
+        }).find("the split by source position needs") != std::string::npos);
 }

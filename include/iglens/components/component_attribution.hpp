@@ -56,13 +56,13 @@ struct ComponentCredits {
 
 namespace detail {
 
-// Observed-delta credits [C] (float64) of the parts [C, d] of a segment whose
+// Observed-delta credits per step [m, C] (float64) of the parts [C, d] of a segment whose
 // ends have the probabilities f_start and f_end, over `steps` steps (the
 // rule above; the leftover is shared equally where every slope is zero).
 // A step's credits add up to df_s and stay within |D_c f| dt + |df_s - D_d f dt|,
 // so they are always finite.
-inline torch::Tensor split_observed_delta(const PartSlopes& along, double f_start, double f_end, std::int64_t parts,
-                                          std::int64_t steps) {
+inline torch::Tensor split_observed_delta_steps(const PartSlopes& along, double f_start, double f_end,
+                                                std::int64_t parts, std::int64_t steps) {
   const auto f64 = torch::dtype(torch::kFloat64);
   const double dt = 1.0 / static_cast<double>(steps);
   // f at the step boundaries: the two ends as given, so consecutive segments share their vertex values.
@@ -79,7 +79,7 @@ inline torch::Tensor split_observed_delta(const PartSlopes& along, double f_star
       torch::where(total_magnitude > 0,
                    magnitude / torch::where(total_magnitude > 0, total_magnitude, torch::ones_like(total_magnitude)),
                    torch::full_like(magnitude, 1.0 / static_cast<double>(parts)));
-  return (slopes * dt + leftover.unsqueeze(1) * share).sum(0);
+  return slopes * dt + leftover.unsqueeze(1) * share;  // [m, C]
 }
 
 // Raw-gradient credits [C] (float64): the estimator's quadrature of D_c f.
@@ -100,14 +100,17 @@ struct TokenPath {
   torch::Tensor vertices, u_vertex, parts, u_parts;
 };
 
-// A path's credits [C] in the order of ComponentLayout::of_blocks, and f at its two ends.
+// A path's credits [C] in the order of ComponentLayout::of_blocks, and f at
+// its two ends; with observed delta, where asked, each attention segment's
+// credits per step [L][m, H + 1] (heads, then the bias).
 struct PathCredits {
   torch::Tensor credits;
   double f_baseline = 0.0, f_final = 0.0;
+  std::vector<torch::Tensor> attention_steps;
 };
 
 inline PathCredits attribute_path(const TokenPath& path, const NormHead& head, const torch::Tensor& offset,
-                                  const Options& options) {
+                                  const Options& options, bool keep_attention_steps = false) {
   const auto L = path.parts.size(0), H = path.parts.size(1) - 1, d = path.parts.size(2);
   const auto steps = options.steps;
   const auto estimator = options.estimator;
@@ -118,13 +121,16 @@ inline PathCredits attribute_path(const TokenPath& path, const NormHead& head, c
                             .to(torch::kFloat64);
   const auto f = [&](std::int64_t vertex) { return f_vertex[vertex].item<double>(); };
 
+  PathCredits result;
   // The segment from vertex `first` to the next, split among `parts` [C, d] with unscaled logits [C, V].
   const auto split = [&](const torch::Tensor& parts, const torch::Tensor& u_parts, std::int64_t first) {
     const PartSlopes along(
         head, path.target, offset,
         {vertices[first], vertices[first + 1], parts, u_vertex[first], u_vertex[first + 1], u_parts});
     if (estimator != Estimator::observed_delta) return split_by_quadrature(along, estimator, steps);
-    return split_observed_delta(along, f(first), f(first + 1), parts.size(0), steps);
+    auto per_step = split_observed_delta_steps(along, f(first), f(first + 1), parts.size(0), steps);
+    if (keep_attention_steps) result.attention_steps.push_back(per_step);  // only attention segments get here
+    return per_step.sum(0);
   };
   // A one-part segment (the embedding, an MLP): its observed change, or the integral of its slope.
   const auto whole = [&](std::int64_t first) {
@@ -150,7 +156,10 @@ inline PathCredits attribute_path(const TokenPath& path, const NormHead& head, c
     credits.push_back(split(path.parts[l], u_parts[l % blocks_per_pass], 2 * l + 1));
     credits.push_back(whole(2 * l + 2));
   }
-  return {torch::cat(credits), f(0), f(2 * L + 1)};
+  result.credits = torch::cat(credits);
+  result.f_baseline = f(0);
+  result.f_final = f(2 * L + 1);
+  return result;
 }
 
 // The checks attribute_components makes before any work.
@@ -192,17 +201,17 @@ inline void check_component_inputs(const ResidualComponents& c, const Targets& t
 
 }  // namespace detail
 
-// Credits of every component of `components` (one sequence) for p_target at
-// each target, read through `head`, along the path that starts at the
-// options' baseline (taken at layer 0, at the target's position, as the
-// layer map takes it when it starts there) and visits every block, with the
-// options' estimator and steps per segment. Points are evaluated in the
-// options' dtype; credits are float64. Tokens share passes over the
-// unembedding within the options' memory budget, and options.progress hears
-// of each pass.
-inline ComponentCredits attribute_components(const ResidualComponents& components, const Targets& targets,
-                                             const NormHead& head_in, const Options& options) {
-  detail::check_component_inputs(components, targets, head_in, options);
+namespace detail {
+
+// The work every split shares, on inputs check_component_inputs accepted:
+// each target's path (in the options' dtype),
+// its unscaled logits in passes over the unembedding shared by up to 8
+// tokens within the memory budget, and its credits, handed to
+// `on_token(i, path, credits, head, offset)` with head and offset in the
+// options' dtype. options.progress hears of each pass.
+template <class OnToken>
+void for_each_token_path(const ResidualComponents& components, const Targets& targets, const NormHead& head_in,
+                         const Options& options, bool keep_attention_steps, OnToken&& on_token) {
   torch::NoGradGuard no_grad;
   const auto dtype = options.dtype;
   const auto pre = components.resid_pre.to(dtype), mid = components.resid_mid.to(dtype),
@@ -211,9 +220,9 @@ inline ComponentCredits attribute_components(const ResidualComponents& component
   const auto T = static_cast<std::int64_t>(targets.size());
   const auto positions = torch::tensor(targets.positions, torch::kLong).to(pre.device());
   const auto baselines = options.baseline.points_for(pre[0].unsqueeze(0))[0].index_select(0, positions);  // [T, d]
-  require(detail::all_finite(baselines), "component attribution: the baseline contains NaN or Inf");
+  require(all_finite(baselines), "component attribution: the baseline contains NaN or Inf");
   const auto head = head_in.to(pre.options());
-  const auto offset = detail::logit_offset(head);
+  const auto offset = logit_offset(head);
 
   auto path_of = [&](std::int64_t i) {
     const auto position = targets.positions[static_cast<std::size_t>(i)];
@@ -223,7 +232,7 @@ inline ComponentCredits attribute_components(const ResidualComponents& component
       vertices.push_back(mid_i[l]);
       vertices.push_back(pre_i[l + 1]);
     }
-    detail::TokenPath path;
+    TokenPath path;
     path.target = targets.ids[static_cast<std::size_t>(i)];
     path.vertices = torch::stack(vertices);
     path.parts = torch::cat({head_results.select(1, position), attn_bias.select(1, position).unsqueeze(1)}, 1);
@@ -237,38 +246,57 @@ inline ComponentCredits attribute_components(const ResidualComponents& component
   const auto token_bytes = (vertex_rows + part_rows) * head.vocab_size() * pre.element_size();
   const auto fitting_tokens = static_cast<std::int64_t>(options.memory_budget_bytes) / token_bytes;
   const auto tokens_per_pass = std::clamp<std::int64_t>(fitting_tokens, 1, most_tokens_per_pass);
-
-  ComponentCredits result;
-  result.layout = ComponentLayout::of_blocks(L, H);
-  result.estimator = options.estimator;
-  result.steps = options.steps;
-  const auto f64 = torch::dtype(torch::kFloat64);
-  result.credits = torch::empty({T, static_cast<std::int64_t>(result.layout.size())}, f64);
-  result.f_final = torch::empty({T}, f64);
-  result.f_baseline = torch::empty({T}, f64);
   for (std::int64_t first = 0; first < T; first += tokens_per_pass) {
     const auto count = std::min(tokens_per_pass, T - first);
-    std::vector<detail::TokenPath> paths;
+    std::vector<TokenPath> paths;
     std::vector<torch::Tensor> rows;
     for (std::int64_t i = first; i < first + count; ++i) {
       paths.push_back(path_of(i));
       rows.push_back(paths.back().vertices);
       if (fitting_tokens >= 1) rows.push_back(paths.back().parts.reshape({part_rows, d}));
     }
-    const auto u_rows = detail::unscaled_logits(head, torch::cat(rows));
+    const auto u_rows = unscaled_logits(head, torch::cat(rows));
     const auto rows_per_token = fitting_tokens >= 1 ? vertex_rows + part_rows : vertex_rows;
     for (std::int64_t k = 0; k < count; ++k) {
       auto& path = paths[static_cast<std::size_t>(k)];
       const auto u_token = u_rows.narrow(0, k * rows_per_token, rows_per_token);
       path.u_vertex = u_token.narrow(0, 0, vertex_rows);
       if (fitting_tokens >= 1) path.u_parts = u_token.narrow(0, vertex_rows, part_rows).view({L, H + 1, -1});
-      const auto token = detail::attribute_path(path, head, offset, options);
-      result.credits[first + k].copy_(token.credits);
-      result.f_baseline[first + k] = token.f_baseline;
-      result.f_final[first + k] = token.f_final;
+      on_token(first + k, path, attribute_path(path, head, offset, options, keep_attention_steps), head, offset);
     }
     if (options.progress) options.progress(first + count, T);
   }
+}
+
+}  // namespace detail
+
+// Credits of every component of `components` (one sequence) for p_target at
+// each target, read through `head`, along the path that starts at the
+// options' baseline (taken at layer 0, at the target's position, as the
+// layer map takes it when it starts there) and visits every block, with the
+// options' estimator and steps per segment. Points are evaluated in the
+// options' dtype; credits are float64. Tokens share passes over the
+// unembedding within the options' memory budget, and options.progress hears
+// of each pass.
+inline ComponentCredits attribute_components(const ResidualComponents& components, const Targets& targets,
+                                             const NormHead& head, const Options& options) {
+  detail::check_component_inputs(components, targets, head, options);
+  ComponentCredits result;
+  result.layout = ComponentLayout::of_blocks(components.n_layer(), components.n_head());
+  result.estimator = options.estimator;
+  result.steps = options.steps;
+  const auto T = static_cast<std::int64_t>(targets.size());
+  const auto f64 = torch::dtype(torch::kFloat64);
+  result.credits = torch::empty({T, static_cast<std::int64_t>(result.layout.size())}, f64);
+  result.f_final = torch::empty({T}, f64);
+  result.f_baseline = torch::empty({T}, f64);
+  detail::for_each_token_path(components, targets, head, options, false,
+                              [&](std::int64_t i, const detail::TokenPath&, const detail::PathCredits& token,
+                                  const NormHead&, const torch::Tensor&) {
+                                result.credits[i].copy_(token.credits);
+                                result.f_baseline[i] = token.f_baseline;
+                                result.f_final[i] = token.f_final;
+                              });
   result.delta = result.f_final - result.f_baseline;
   return result;
 }

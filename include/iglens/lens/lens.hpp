@@ -12,6 +12,7 @@
 
 #include "iglens/components/component_attribution.hpp"
 #include "iglens/components/components.hpp"
+#include "iglens/components/source_attribution.hpp"
 #include "iglens/detail/tensor_text.hpp"
 #include "iglens/detail/torch_call.hpp"
 #include "iglens/engine/attribution.hpp"
@@ -28,6 +29,12 @@ namespace iglens {
 struct ComponentMap {
   Attribution layers;
   ComponentCredits components;
+};
+
+// The same with each head's credit split among its source positions.
+struct SourceMap {
+  Attribution layers;
+  SourceCredits sources;
 };
 
 template <class Model>
@@ -77,8 +84,30 @@ class Lens {
   // of layer l + 1, and the embedding's to layer 0's. options.progress
   // hears the map's rows, then the components' tokens: 2T in all.
   ComponentMap attribute_components(const torch::Tensor& ids, const Targets& targets, const Options& options) {
+    ComponentMap result;
+    result.layers = map_and_split(ids, targets, options, [&](const ResidualComponents& c, const Options& split) {
+      result.components = iglens::attribute_components(c, targets, model_.norm_head(), split);
+    });
+    return result;
+  }
+
+  // The same, with every head's credit split among the source positions it
+  // reads (the native decoders; a bundle's components do not carry them).
+  SourceMap attribute_sources(const torch::Tensor& ids, const Targets& targets, const Options& options) {
+    SourceMap result;
+    result.layers = map_and_split(ids, targets, options, [&](const ResidualComponents& c, const Options& split) {
+      result.sources = iglens::attribute_sources(c, targets, model_.norm_head(), split);
+    });
+    return result;
+  }
+
+ private:
+  // The blocks' writes of one forward pass, the layer map from their
+  // residual stream, then `split(components, options)`; progress over 2T.
+  template <class Split>
+  Attribution map_and_split(const torch::Tensor& ids, const Targets& targets, const Options& options, Split&& split) {
     static_assert(detail::has_components<Model>::value,
-                  "iglens::Lens<Model>::attribute_components: Model needs `iglens::ResidualComponents "
+                  "iglens::Lens<Model>: splitting by component needs `iglens::ResidualComponents "
                   "components(const torch::Tensor& ids)` and `iglens::NormHead norm_head()`");
     check_ids(ids, 1);
     options.validate();
@@ -98,13 +127,11 @@ class Lens {
         each.progress = [&, before](std::int64_t done, std::int64_t) { options.progress(before + done, 2 * T); };
       return each;
     };
-    ComponentMap result;
-    result.layers = iglens::attribute(components.resid_pre, targets, model_.readout(), phase(0));
-    result.components = iglens::attribute_components(components, targets, model_.norm_head(), phase(T));
-    return result;
+    auto layers = iglens::attribute(components.resid_pre, targets, model_.readout(), phase(0));
+    split(components, phase(T));
+    return layers;
   }
 
- private:
   static void check_ids(const torch::Tensor& ids, int64_t dims) {
     require(ids.defined() && ids.dim() == dims, "token ids must have {} dimension(s), got {}", dims,
             detail::shape_string(ids));

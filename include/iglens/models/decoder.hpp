@@ -127,8 +127,12 @@ class DecoderModel {
     const auto sequence = [](const std::vector<torch::Tensor>& per_layer) {
       return torch::stack(per_layer).select(1, 0);
     };
-    return {sequence(states), sequence(writes.resid_mid), sequence(writes.head_results), sequence(writes.attn_bias),
-            sequence(writes.mlp_out)};
+    ResidualComponents components{sequence(states), sequence(writes.resid_mid), sequence(writes.head_results),
+                                  sequence(writes.attn_bias), sequence(writes.mlp_out)};
+    components.attn_pattern = sequence(writes.attn_pattern);
+    components.head_values = sequence(writes.head_values);
+    components.head_scale = sequence(writes.head_scale);
+    return components;
   }
 
   // The final norm, the unembedding and the logits' soft-cap, for the
@@ -345,11 +349,23 @@ class DecoderModel {
     return torch::cat({first * cos - second * sin, second * cos + first * sin}, -1);
   }
 
+  // What each block writes, per layer [B, S, ..], recorded by forward() for components().
+  struct BlockWrites {
+    std::vector<torch::Tensor> resid_mid, head_results, attn_bias, mlp_out;
+    std::vector<torch::Tensor> attn_pattern, head_values, head_scale;  // the heads' sources
+  };
+
+  // What attention_heads read, for the split by source position.
+  struct AttentionRead {
+    torch::Tensor pattern;  // [B, H, S, T] after the softmax
+    torch::Tensor values;   // [B, K, T, head_dim]
+  };
+
   // Every head's mixed values, concatenated [B, S, n_head head_dim]: the input
   // of the output projection. With a cache, the new keys and values are
   // stored at the span's positions and the queries read every cached one.
   torch::Tensor attention_heads(const DecoderLayerWeights& layer, const torch::Tensor& x, const Span& positions,
-                                KvCache* cache, std::size_t layer_index) const {
+                                KvCache* cache, std::size_t layer_index, AttentionRead* read = nullptr) const {
     const auto& c = config_;
     const auto B = x.size(0), S = x.size(1), H = c.n_head, K = c.n_kv_head, G = H / K, hd = c.head_dim;
     auto qkv = torch::nn::functional::linear(x, layer.qkv_weight, layer.qkv_bias)
@@ -383,7 +399,9 @@ class DecoderModel {
     if (c.attention_softcap > 0.0) scores.div_(c.attention_softcap).tanh_().mul_(c.attention_softcap);
     scores.view({B, K, G, S, T})
         .masked_fill_(positions.hidden.at(c.window_of(layer_index)), -std::numeric_limits<double>::infinity());
-    auto mixed = torch::matmul(scores.softmax(-1), v);  // [B, K, G*S, hd]
+    const auto pattern = scores.softmax(-1);
+    if (read != nullptr) *read = {pattern.view({B, K, G, S, T}).reshape({B, H, S, T}), v};
+    auto mixed = torch::matmul(pattern, v);  // [B, K, G*S, hd]
     return mixed.view({B, H, S, hd}).transpose(1, 2).reshape({B, S, H * hd});
   }
 
@@ -419,29 +437,33 @@ class DecoderModel {
 
   // The residual before the final norm; `states` (if given) collects every
   // layer's residual; with a cache, ids continue its positions and join it.
-  // What each block writes, per layer [B, S, ..], recorded by forward() for components().
-  struct BlockWrites {
-    std::vector<torch::Tensor> resid_mid, head_results, attn_bias, mlp_out;
-  };
-
-  // Each head's write z_h W_O^h [B, S, H, d] and the output bias [B, S, d] of
-  // an attention whose heads gave `mixed` [B, S, H * head_dim] and whose
-  // output projection gave `projected`. A norm on the output (Gemma) is a
-  // linear map over one scale shared by the parts: each part keeps its own
-  // direction, and their sum is the norm's output.
-  std::pair<torch::Tensor, torch::Tensor> head_writes(const DecoderLayerWeights& layer, const torch::Tensor& mixed,
-                                                      const torch::Tensor& projected) const {
-    const auto B = mixed.size(0), S = mixed.size(1), H = config_.n_head, d = config_.d_model;
-    auto heads = torch::einsum("bshk,dhk->bshd", {mixed.reshape({B, S, H, config_.head_dim}),
-                                                  layer.attn_out_weight.reshape({d, H, config_.head_dim})});
+  // Each head's write z_h W_O^h [B, S, H, d], the output bias [B, S, d] and
+  // what the heads read (their patterns, and each source's value through each
+  // head's output projection), of an attention whose heads gave `mixed`
+  // [B, S, H * head_dim] and whose output projection gave `projected`. A
+  // norm on the output (Gemma) is a linear map over one scale shared by the
+  // parts: each part keeps its own direction, and their sum is the norm's
+  // output.
+  void record_writes(BlockWrites& writes, const DecoderLayerWeights& layer, const torch::Tensor& mixed,
+                     const torch::Tensor& projected, const AttentionRead& read) const {
+    const auto B = mixed.size(0), S = mixed.size(1), H = config_.n_head, d = config_.d_model, hd = config_.head_dim;
+    const auto out = layer.attn_out_weight.reshape({d, H, hd});
+    auto heads = torch::einsum("bshk,dhk->bshd", {mixed.reshape({B, S, H, hd}), out});
     auto bias = layer.attn_out_bias.defined() ? layer.attn_out_bias.expand({B, S, d})
                                               : torch::zeros({B, S, d}, projected.options());
+    auto scale = torch::ones({B, S, d}, projected.options());
     if (config_.post_norms) {
-      const auto factor = gain(layer.attn_post_norm_weight) * rms_reciprocal(projected);  // [B, S, d]
-      heads = heads * factor.unsqueeze(2);
-      bias = bias * factor;
+      scale = gain(layer.attn_post_norm_weight) * rms_reciprocal(projected);  // [B, S, d]
+      heads = heads * scale.unsqueeze(2);
+      bias = bias * scale;
     }
-    return {heads, bias};
+    // Query head h reads key/value head h / G.
+    const auto values = read.values.repeat_interleave(H / config_.n_kv_head, 1);  // [B, H, T, hd]
+    writes.head_results.push_back(heads);
+    writes.attn_bias.push_back(bias);
+    writes.attn_pattern.push_back(read.pattern);
+    writes.head_values.push_back(torch::einsum("bhtk,dhk->bthd", {values, out}));
+    writes.head_scale.push_back(scale);
   }
 
   // The one layer loop: the residual after the embedding and after every
@@ -456,15 +478,14 @@ class DecoderModel {
     if (states) states->push_back(x);
     for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
       const auto& layer = weights_.layers[i];
-      const auto mixed =
-          attention_heads(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), positions, cache, i);
+      AttentionRead read;
+      const auto mixed = attention_heads(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), positions, cache,
+                                         i, writes ? &read : nullptr);
       const auto projected = torch::nn::functional::linear(mixed, layer.attn_out_weight, layer.attn_out_bias);
       x = x + attention_output(layer, projected);
       const auto written = mlp(layer, norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
       if (writes) {
-        auto [heads, bias] = head_writes(layer, mixed, projected);
-        writes->head_results.push_back(heads);
-        writes->attn_bias.push_back(bias);
+        record_writes(*writes, layer, mixed, projected, read);
         writes->resid_mid.push_back(x);
         writes->mlp_out.push_back(written);
       }

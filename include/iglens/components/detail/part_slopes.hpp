@@ -108,6 +108,33 @@ class PartSlopes {
     return out;
   }
 
+  // grad f at the points t [n] (float64): [n, d] float64, for directions
+  // too many for one product with the unembedding each. With g ⊙ a =
+  // g ⊙ W^T (p_y (w_y e_y - p ⊙ w)):
+  //   grad f = (P (g ⊙ a) - ((g ⊙ a) · P h) P h / (d s^2)) / s,
+  // so grad f · v equals D_v f above for every v.
+  torch::Tensor gradients(const torch::Tensor& t) const {
+    torch::NoGradGuard no_grad;
+    const double d = static_cast<double>(head_.d_model());
+    auto out = torch::empty({t.size(0), head_.d_model()}, torch::kFloat64);
+    for_each_pass(t, [&](std::int64_t first, const torch::Tensor& tt) {
+      const auto projected = project(head_, point(tt));                              // P h(t) [n, d]
+      const auto s = (projected.square().mean(-1) + head_.eps).sqrt().unsqueeze(1);  // [n, 1]
+      const auto z = unscaled_along(tt) / s + offset_;
+      const auto p = torch::softmax(head_.cap(z), -1);
+      const auto p_target = p.select(1, target_).unsqueeze(1);
+      const bool capped = head_.softcap > 0.0;
+      auto weighted = capped ? -(p * (1 - (z / head_.softcap).tanh().square())) : -p;  // -(p ⊙ w)
+      const auto w_target =
+          capped ? 1 - (z.select(1, target_) / head_.softcap).tanh().square() : torch::ones({tt.size(0)}, z.options());
+      weighted.select(1, target_) += w_target;
+      const auto gained = torch::matmul(p_target * weighted, head_.unembedding) * head_.weight;  // g ⊙ a [n, d]
+      const auto along_h = (gained * projected).sum(1, true);
+      out.narrow(0, first, tt.size(0)).copy_((project(head_, gained) - along_h * projected / (d * s.square())) / s);
+    });
+    return out;
+  }
+
  private:
   torch::Tensor point(const torch::Tensor& t) const { return segment_.start + t.unsqueeze(1) * direction_; }
   torch::Tensor unscaled_along(const torch::Tensor& t) const {
