@@ -43,6 +43,7 @@ struct AttributeSettings {
   bool special_tokens = false;        // recognise special tokens such as <|im_start|> written in the text
   bool bos = false;                   // put the BOS token first even where the model's own rule does not
   bool components = false;            // also split each token's change by head, attention bias and MLP
+  bool sources = false;               // and each head's credit by the source position it reads (implies components)
   bool chat = false;                  // render prompts with the chat template (implied by the next two)
   std::optional<std::string> system;  // a system message before each chat prompt
   std::string chat_template;          // a template file to use instead of the model's own
@@ -114,7 +115,8 @@ inline std::int64_t single_token(const Tokenizer& tokenizer, const std::string& 
 inline PromptSettings prompt_settings(const AttributeSettings& s) {
   PromptSettings settings;
   settings.options = options_from(s);
-  settings.components = s.components;
+  settings.components = s.components || s.sources;
+  settings.sources = s.sources;
   settings.max_new_tokens = s.generate;
   settings.special_tokens = s.special_tokens;
   settings.bos = s.bos;
@@ -174,7 +176,7 @@ class Attributor {
                                             std::int64_t* batches = nullptr,
                                             const std::function<void(std::int64_t)>& on_reports = {}) {
     std::vector<PromptOutcome> outcomes(requests.size());
-    if (settings_.components) {
+    if (settings_.components || settings_.sources) {
       for (std::size_t i = 0; i < requests.size(); ++i) {
         try {
           outcomes[i].report = lens_.attribute(requests[i]);

@@ -63,7 +63,7 @@ std::optional<std::string> unknown_subcommand(int argc, char** argv, const CLI::
   return std::nullopt;
 }
 
-// --out, --svg, --html and --components-csv must name different files; one
+// --out, --svg, --html, --components-csv and --sources-csv must name different files; one
 // would silently overwrite another. `-` (standard output) is no file.
 void check_distinct_outputs(const std::vector<std::pair<std::string_view, std::string>>& outputs) {
   for (std::size_t i = 0; i < outputs.size(); ++i) {
@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
   settings.model = demo_model;
   bool prompt_from_stdin = false;
   std::optional<int> threads;
-  std::string format = "table", out_path, svg_path, html_path, components_csv_path;
+  std::string format = "table", out_path, svg_path, html_path, components_csv_path, sources_csv_path;
   auto* attribute = app.add_subcommand("attribute", "Attribute the model's answer to a prompt, layer by layer");
   auto* prompt = attribute->add_option("prompt", settings.prompt, "Prompt text");
   attribute->add_flag("--stdin", prompt_from_stdin, "Read the prompt from standard input (one final newline dropped)")
@@ -177,6 +177,11 @@ int main(int argc, char** argv) {
         "per token");
   };
   auto* components = add_attribution_options(attribute);
+  auto* sources = attribute->add_flag(
+      "--sources", settings.sources,
+      "Also split each head's credit among the source positions it reads (implies --components; GGUF files and "
+      "Hugging Face folders). Table: each token's 8 largest (block, head, source token); JSON: source_credits "
+      "[block][head][source] per token and the sequence's tokens under sources");
   auto* generate = attribute
                        ->add_option("--generate", settings.generate,
                                     "Generate at most N tokens greedily, up to an end token, and attribute each one "
@@ -199,6 +204,12 @@ int main(int argc, char** argv) {
                    "With --components, also write the component credits to FILE as CSV, one line per token "
                    "and component: position,target_id,target,component,block,head,credit,delta")
       ->needs(components);
+  attribute
+      ->add_option("--sources-csv", sources_csv_path,
+                   "With --sources, also write every source credit to FILE as CSV, one line per token, block, head "
+                   "and source: position,target_id,target,block,head,source_position,source_id,source_token,"
+                   "credit,delta")
+      ->needs(sources);
 
   iglens::cli::CorpusSettings corpus_settings;
   auto* corpus = app.add_subcommand(
@@ -298,12 +309,16 @@ int main(int argc, char** argv) {
     if (*attribute) {
       // Output paths are checked before any computation. `--out -` is standard output.
       if (out_path == "-") out_path.clear();
-      check_distinct_outputs(
-          {{"--out", out_path}, {"--svg", svg_path}, {"--html", html_path}, {"--components-csv", components_csv_path}});
+      check_distinct_outputs({{"--out", out_path},
+                              {"--svg", svg_path},
+                              {"--html", html_path},
+                              {"--components-csv", components_csv_path},
+                              {"--sources-csv", sources_csv_path}});
       if (!out_path.empty()) iglens::cli::check_writable(out_path, "--out");
       if (!svg_path.empty()) iglens::cli::check_writable(svg_path, "--svg");
       if (!html_path.empty()) iglens::cli::check_writable(html_path, "--html");
       if (!components_csv_path.empty()) iglens::cli::check_writable(components_csv_path, "--components-csv");
+      if (!sources_csv_path.empty()) iglens::cli::check_writable(sources_csv_path, "--sources-csv");
       set_threads();
       if (prompt_from_stdin) settings.prompt = read_stdin();
       const auto report = iglens::cli::run_attribute(settings);
@@ -312,6 +327,9 @@ int main(int argc, char** argv) {
       if (!html_path.empty()) iglens::cli::write_file_atomically(html_path, iglens::html_report(report));
       if (!components_csv_path.empty()) {
         iglens::cli::write_file_atomically(components_csv_path, iglens::to_components_csv(report));
+      }
+      if (!sources_csv_path.empty()) {
+        iglens::cli::write_file_atomically(sources_csv_path, iglens::to_sources_csv(report));
       }
       if (out_path.empty()) {
         std::fwrite(output.data(), 1, output.size(), stdout);

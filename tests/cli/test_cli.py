@@ -636,6 +636,8 @@ class BadInputs(unittest.TestCase):
             (["--svg", "/nonexistent-folder/map.svg"], "folder '/nonexistent-folder' does not exist"),
             (["--html", "/nonexistent-folder/map.html"], "--html '/nonexistent-folder/map.html': folder"),
             (["--unknown"], "--unknown"),
+            (["--sources"], "the split by source position needs the attention patterns"),  # a bundle
+            (["--sources-csv", "x.csv"], "--sources-csv requires --sources"),
         ]
         for extra, phrase in filter(None, cases):
             with self.subTest(args=extra):

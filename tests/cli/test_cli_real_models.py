@@ -182,6 +182,37 @@ class SmolLM2(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertRegex(table, r"\n  29\.mlp +\+0\.67\d\d +\+8\d\.\d%\n")
 
+    def test_sources_split_each_head_by_the_position_it_reads(self):
+        n_layer, n_head = 30, 9
+        with tempfile.TemporaryDirectory() as tmp:
+            sources_csv = os.path.join(tmp, "sources.csv")
+            result = self.attribute(GGUF, "The capital of France is", " Paris", "--sources", "--steps", "4",
+                                    "--sources-csv", sources_csv)
+            with open(sources_csv, newline="") as f:
+                csv_rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+        row = result["tokens"][0]
+        sequence = result["sources"]["ids"]
+        self.assertEqual(sequence, result["prompt_ids"] + [row["target_id"]])
+        self.assertEqual(len(result["sources"]["tokens"]), len(sequence))
+        position = row["position"]
+        credits = row["source_credits"]
+        self.assertEqual((len(credits), len(credits[0]), len(credits[0][0])), (n_layer, n_head, position + 1))
+        labels = result["components"]["labels"]
+        for block in range(n_layer):
+            for head in range(n_head):
+                # A head's sources add up to its credit (float64 sums, exact by construction).
+                component = row["component_credits"][labels.index(f"{block}.attn.head {head}")]
+                self.assertAlmostEqual(sum(credits[block][head]), component, delta=1e-9)
+        self.assertEqual(len(csv_rows), n_layer * n_head * (position + 1))
+        first = csv_rows[0]
+        self.assertEqual((first["block"], first["head"], first["source_position"], first["source_id"]),
+                         ("0", "0", "0", str(sequence[0])))
+        code, table, err = run("attribute", "--model", GGUF, "The capital of France is", "--target", " Paris",
+                               "--sources", "--steps", "4")
+        self.assertEqual(code, 0, err)
+        self.assertIn("sources: per token the 8 (block, head, source token) credits", table)
+        self.assertRegex(table, r"\n  29\.attn\.head \d +pos \d+ \"")
+
     def test_components_errors(self):
         cases = ((["--objective", "logprob"], "--components attributes probability: use --objective prob"),
                  (["--k", "4"], "--components splits every block, so it needs all layers 0..30: drop --layers and --k"))

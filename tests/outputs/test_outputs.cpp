@@ -260,6 +260,37 @@ TEST_CASE("the components CSV has one line per token and component with its bloc
   CHECK_THROWS_WITH(to_components_csv(two_token_report()), Catch::Contains("run with --components"));
 }
 
+TEST_CASE("with sources, each head's credit by source position in the table, JSON and CSV", "[outputs]") {
+  auto r = components_report();
+  r.sources = ReportSources{{7, 8, 9, 10, 11, 12}, {"a", "b", "c", "d", ",", "\n\""}};
+  // Position 4 reads sources 0..4, position 5 sources 0..5: [block][head][source].
+  for (auto& row : r.tokens) {
+    const auto n = static_cast<std::size_t>(row.position + 1);
+    row.source_credits.assign(2 * 2 * n, 0.0);
+    row.source_credits[(1 * 2 + 0) * n + 3] = -0.25;  // block 1, head 0 reads position 3
+  }
+  const auto table = to_table(r);
+  CHECK(table.find("sources: per token the 8 (block, head, source token) credits") != std::string::npos);
+  CHECK(table.find("  1.attn.head 0  pos 3 \"d\"  -0.2500  -66.7%") != std::string::npos);
+  const auto j = nlohmann::json::parse(to_json(r));
+  CHECK(j["sources"]["ids"] == nlohmann::json({7, 8, 9, 10, 11, 12}));
+  CHECK(j["tokens"][0]["source_credits"].size() == 2);
+  CHECK(j["tokens"][0]["source_credits"][1][0] == nlohmann::json({0.0, 0.0, 0.0, -0.25, 0.0}));
+  CHECK(j["tokens"][1]["source_credits"][1][0].size() == 6);
+  const auto csv = to_sources_csv(r);
+  CHECK(csv.find("position,target_id,target,block,head,source_position,source_id,source_token,credit,delta\n") !=
+        std::string::npos);
+  CHECK(csv.find("\n4,44,\",\",1,0,3,10,\"d\",-0.25,0.375\n") != std::string::npos);
+  const auto lines_of = [&](const std::string& start) {
+    std::size_t n = 0;
+    for (auto at = csv.find(start); at != std::string::npos; at = csv.find(start, at + 1)) ++n;
+    return n;
+  };
+  CHECK(lines_of("\n4,44,") == 2 * 2 * 5);  // blocks x heads x sources 0..4
+  CHECK(lines_of("\n5,10,") == 2 * 2 * 6);
+  CHECK_THROWS_WITH(to_sources_csv(components_report()), Catch::Contains("run with --sources"));
+}
+
 TEST_CASE("with components the heatmap adds a block x head panel per token on the layer map's scale",
           "[outputs][svg]") {
   const auto svg = heatmap_svg(components_report());

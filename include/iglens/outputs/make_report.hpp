@@ -107,4 +107,24 @@ inline Report make_report(const ComponentMap& map, const Targets& targets, const
   return report;
 }
 
+// The same with each head's credit by source position; `sequence` is the ids
+// the map read (the prompt, then the answer), whose positions the sources are.
+inline Report make_report(const SourceMap& map, const Targets& targets, const Tokenizer& tokenizer,
+                          const std::vector<std::int64_t>& sequence) {
+  auto report = make_report(ComponentMap{map.layers, map.sources.components}, targets, tokenizer);
+  const auto& credits = map.sources.credits;  // [T, L, H, S]
+  require(credits.defined() && credits.dim() == 4 && credits.size(3) == static_cast<std::int64_t>(sequence.size()),
+          "make_report: source credits {} do not fit a sequence of {} ids", detail::shape_string(credits),
+          sequence.size());
+  for (std::size_t i = 0; i < report.tokens.size(); ++i) {
+    auto& row = report.tokens[i];
+    row.source_credits = detail::to_doubles(credits[static_cast<std::int64_t>(i)].narrow(2, 0, row.position + 1));
+  }
+  ReportSources sources;
+  sources.ids = sequence;
+  for (const auto id : sequence) sources.tokens.push_back(tokenizer.token_text(id));
+  report.sources = std::move(sources);
+  return report;
+}
+
 }  // namespace iglens

@@ -32,6 +32,8 @@ struct TokenRow {
   double f_final = 0, f_baseline = 0, delta = 0;
   std::optional<std::int64_t> onset_layer;  // none when the row carries no |IG| mass
   std::vector<double> component_credits;    // with --components: ordered like ComponentLayout::parts
+  // With --sources: [block][head][source 0..position] flattened, each head's credit by the position it reads.
+  std::vector<double> source_credits;
 };
 
 // What --components split each token's change into, and how.
@@ -39,6 +41,13 @@ struct ReportComponents {
   ComponentLayout layout;
   std::string estimator;
   std::int64_t steps = 0;
+};
+
+// With --sources: the sequence whose positions the source credits name
+// (the prompt, then the answer).
+struct ReportSources {
+  std::vector<std::int64_t> ids;
+  std::vector<std::string> tokens;
 };
 
 // A position that was not attributed, and why (a fixed --foil that is the
@@ -76,6 +85,7 @@ struct Report {
   std::vector<SkippedToken> skipped;
   std::optional<ContinuationTotal> continuation;  // objective logprob, two or more tokens
   std::optional<ReportComponents> components;     // with --components
+  std::optional<ReportSources> sources;           // with --sources
 
   bool has_foils() const {
     return std::any_of(tokens.begin(), tokens.end(), [](const TokenRow& row) { return row.foil_id.has_value(); });
@@ -207,6 +217,55 @@ inline std::string components_table(const Report& report) {
   return out;
 }
 
+// The (block, head, source) credits of a row with the largest |credit|, as
+// (block, head, source, credit), largest first.
+struct SourceCredit {
+  std::int64_t block = 0, head = 0, source = 0;
+  double credit = 0;
+};
+inline std::vector<SourceCredit> largest_sources(const Report& report, const TokenRow& row, std::size_t count) {
+  const auto& layout = report.components->layout;
+  const auto n = row.position + 1;
+  std::vector<SourceCredit> all;
+  for (std::int64_t block = 0; block < layout.n_layer; ++block) {
+    for (std::int64_t head = 0; head < layout.n_head; ++head) {
+      for (std::int64_t j = 0; j < n; ++j) {
+        all.push_back(
+            {block, head, j, row.source_credits[static_cast<std::size_t>((block * layout.n_head + head) * n + j)]});
+      }
+    }
+  }
+  count = std::min(count, all.size());
+  std::partial_sort(
+      all.begin(), all.begin() + static_cast<std::ptrdiff_t>(count), all.end(),
+      [](const SourceCredit& a, const SourceCredit& b) { return std::abs(a.credit) > std::abs(b.credit); });
+  all.resize(count);
+  return all;
+}
+
+// Per token, the (block, head, source token) credits with the largest |credit|.
+inline std::string sources_table(const Report& report) {
+  const auto& sources = *report.sources;
+  std::string out = fmt::format(
+      "\nsources: per token the {} (block, head, source token) credits with the largest |credit|; "
+      "share = credit / {}\n",
+      table_top_components, delta_label(report));
+  for (const auto& row : report.tokens) {
+    out += fmt::format("\npos {} {}  {} {:+.4f}\n", row.position, display_token(row.target), delta_label(report),
+                       row.delta);
+    TextTable table;
+    table.add_row({"  head", "reads", "credit", "share"});
+    for (const auto& top : largest_sources(report, row, table_top_components)) {
+      table.add_row(
+          {fmt::format("  {}.attn.head {}", top.block, top.head),
+           fmt::format("pos {} {}", top.source, display_token(sources.tokens[static_cast<std::size_t>(top.source)])),
+           fmt::format("{:+.4f}", top.credit), share_text(top.credit, row.delta)});
+    }
+    out += table.render(2);
+  }
+  return out;
+}
+
 }  // namespace detail
 
 // One row per attributed token: IG@L and lens@L for each chosen layer, lowest
@@ -273,6 +332,7 @@ inline std::string to_table(const Report& report) {
         fmt::format("pos {} {}: not attributed: {}\n", skipped.position, display_token(skipped.target), skipped.reason);
   }
   if (report.components) out += detail::components_table(report);
+  if (report.sources) out += detail::sources_table(report);
   return out;
 }
 
@@ -292,6 +352,22 @@ inline nlohmann::json to_json_value(const Report& report) {
       token["foil"] = row.foil;
     }
     if (report.components) token["component_credits"] = row.component_credits;
+    if (report.sources) {
+      // [block][head][source 0..position]
+      const auto& layout = report.components->layout;
+      const auto n = static_cast<std::size_t>(row.position + 1);
+      auto blocks = nlohmann::json::array();
+      for (std::int64_t block = 0; block < layout.n_layer; ++block) {
+        auto heads = nlohmann::json::array();
+        for (std::int64_t head = 0; head < layout.n_head; ++head) {
+          const auto first = row.source_credits.begin() +
+                             static_cast<std::ptrdiff_t>(static_cast<std::size_t>(block * layout.n_head + head) * n);
+          heads.push_back(std::vector<double>(first, first + static_cast<std::ptrdiff_t>(n)));
+        }
+        blocks.push_back(std::move(heads));
+      }
+      token["source_credits"] = std::move(blocks);
+    }
     tokens.push_back(std::move(token));
   }
   nlohmann::json out{{"model", report.model},
@@ -342,6 +418,7 @@ inline nlohmann::json to_json_value(const Report& report) {
                          {"n_layer", layout.n_layer},          {"n_head", layout.n_head},
                          {"estimator", components->estimator}, {"steps", components->steps}};
   }
+  if (const auto& sources = report.sources) out["sources"] = {{"ids", sources->ids}, {"tokens", sources->tokens}};
   return out;
 }
 
@@ -411,6 +488,32 @@ inline std::string to_components_csv(const Report& report) {
       out += fmt::format("{},{},{},{},{},{},{},{},{}\n", row.position, row.target_id, detail::csv_field(row.target),
                          detail::csv_field(part.label()), component_kind_name(part.kind), number(part.block),
                          number(part.head), row.component_credits[i], row.delta);
+    }
+  }
+  return out;
+}
+
+// With --sources-csv: long format, one line per token, block, head and source position.
+inline std::string to_sources_csv(const Report& report) {
+  iglens::require(report.sources.has_value(), "the report has no source credits (run with --sources)");
+  const auto& layout = report.components->layout;
+  const auto& sources = *report.sources;
+  std::string out = detail::csv_settings(report);
+  out += fmt::format("# components_estimator: {}\n# components_steps: {}\n", report.components->estimator,
+                     report.components->steps);
+  out += "position,target_id,target,block,head,source_position,source_id,source_token,credit,delta\n";
+  for (const auto& row : report.tokens) {
+    const auto n = row.position + 1;
+    for (std::int64_t block = 0; block < layout.n_layer; ++block) {
+      for (std::int64_t head = 0; head < layout.n_head; ++head) {
+        for (std::int64_t j = 0; j < n; ++j) {
+          const auto at = static_cast<std::size_t>(j);
+          out += fmt::format(
+              "{},{},{},{},{},{},{},{},{},{}\n", row.position, row.target_id, detail::csv_field(row.target), block,
+              head, j, sources.ids[at], detail::csv_field(sources.tokens[at]),
+              row.source_credits[static_cast<std::size_t>((block * layout.n_head + head) * n + j)], row.delta);
+        }
+      }
     }
   }
   return out;

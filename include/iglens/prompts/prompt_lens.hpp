@@ -18,6 +18,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -43,6 +44,7 @@ namespace iglens {
 struct PromptSettings {
   Options options;
   bool components = false;                    // also split each token's change by head, bias and MLP
+  bool sources = false;                       // and each head's credit by the source position it reads
   std::int64_t max_new_tokens = 8;            // a greedy answer's most tokens
   std::set<std::int64_t> stop_ids;            // they end a greedy answer, besides the model's end tokens
   bool special_tokens = false;                // recognise special tokens such as <|im_start|> in the text
@@ -64,6 +66,7 @@ struct PromptSettings {
             "--foil is only used with --objective prob-diff (objective here: {})", objective_name(options.objective));
     require(!(fixed_foil && automatic_foil), "give one foil: a fixed token or the automatic choice");
     require(max_new_tokens >= 1, "--generate must be at least 1 (got {})", max_new_tokens);
+    require(!sources || components, "the split by source position refines the components: ask for both");
   }
 };
 
@@ -110,6 +113,9 @@ class PromptLens {
     // The component path runs through every block, from the baseline at layer 0.
     require(!settings_.components || static_cast<std::int64_t>(layers.size()) == n_layer + 1,
             "--components splits every block, so it needs all layers 0..{}: drop --layers and --k", n_layer);
+    require(!settings_.sources || loaded.description().format != "iglens-bundle",
+            "the split by source position needs the attention patterns and value vectors of every head, which a "
+            "bundle's components do not carry: load a GGUF file or a Hugging Face folder");
     const auto vocabulary = loaded.description().vocab_size;
     for (const auto id : settings_.stop_ids)
       require(id >= 0 && id < vocabulary, "stop token {} is outside the vocabulary [0, {})", id, vocabulary);
@@ -136,6 +142,7 @@ class PromptLens {
     // block's parts add up to the map's own credit.
     auto options = settings_.options;
     options.progress = attributing;
+    if (settings_.sources) return report(work, lens_.attribute_sources(sequence_tensor(work), work.targets, options));
     return report(work, lens_.attribute_components(sequence_tensor(work), work.targets, options));
   }
 
@@ -257,7 +264,13 @@ class PromptLens {
   template <class Map>
   Report report(const PromptWork& work, const Map& map) {
     const auto& tokenizer = lens_.model().tokenizer();
-    auto report = make_report(map, work.targets, tokenizer);
+    auto report = [&] {
+      if constexpr (std::is_same_v<Map, SourceMap>) {
+        return make_report(map, work.targets, tokenizer, work.sequence());
+      } else {
+        return make_report(map, work.targets, tokenizer);
+      }
+    }();
     report.model = lens_.model().description().path;
     report.prompt = work.prompt_text;
     report.messages = work.request->messages;
