@@ -203,6 +203,26 @@ inline void check_component_inputs(const ResidualComponents& c, const Targets& t
 
 namespace detail {
 
+// Credits for T targets, to fill token by token (record_token), then delta.
+inline ComponentCredits empty_component_credits(const ResidualComponents& components, std::int64_t T,
+                                                const Options& options) {
+  ComponentCredits credits;
+  credits.layout = ComponentLayout::of_blocks(components.n_layer(), components.n_head());
+  credits.estimator = options.estimator;
+  credits.steps = options.steps;
+  const auto f64 = torch::dtype(torch::kFloat64);
+  credits.credits = torch::empty({T, static_cast<std::int64_t>(credits.layout.size())}, f64);
+  credits.f_final = torch::empty({T}, f64);
+  credits.f_baseline = torch::empty({T}, f64);
+  return credits;
+}
+
+inline void record_token(ComponentCredits& credits, std::int64_t i, const PathCredits& token) {
+  credits.credits[i].copy_(token.credits);
+  credits.f_baseline[i] = token.f_baseline;
+  credits.f_final[i] = token.f_final;
+}
+
 // The work every split shares, on inputs check_component_inputs accepted:
 // each target's path (in the options' dtype),
 // its unscaled logits in passes over the unembedding shared by up to 8
@@ -281,22 +301,10 @@ void for_each_token_path(const ResidualComponents& components, const Targets& ta
 inline ComponentCredits attribute_components(const ResidualComponents& components, const Targets& targets,
                                              const NormHead& head, const Options& options) {
   detail::check_component_inputs(components, targets, head, options);
-  ComponentCredits result;
-  result.layout = ComponentLayout::of_blocks(components.n_layer(), components.n_head());
-  result.estimator = options.estimator;
-  result.steps = options.steps;
-  const auto T = static_cast<std::int64_t>(targets.size());
-  const auto f64 = torch::dtype(torch::kFloat64);
-  result.credits = torch::empty({T, static_cast<std::int64_t>(result.layout.size())}, f64);
-  result.f_final = torch::empty({T}, f64);
-  result.f_baseline = torch::empty({T}, f64);
+  auto result = detail::empty_component_credits(components, static_cast<std::int64_t>(targets.size()), options);
   detail::for_each_token_path(components, targets, head, options, false,
                               [&](std::int64_t i, const detail::TokenPath&, const detail::PathCredits& token,
-                                  const NormHead&, const torch::Tensor&) {
-                                result.credits[i].copy_(token.credits);
-                                result.f_baseline[i] = token.f_baseline;
-                                result.f_final[i] = token.f_final;
-                              });
+                                  const NormHead&, const torch::Tensor&) { detail::record_token(result, i, token); });
   result.delta = result.f_final - result.f_baseline;
   return result;
 }

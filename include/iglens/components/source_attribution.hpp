@@ -99,24 +99,16 @@ inline SourceCredits attribute_sources(const ResidualComponents& components, con
   require(detail::all_finite(pattern) && detail::all_finite(values) && detail::all_finite(scale),
           "source attribution: the attention patterns or values contain NaN or Inf");
 
+  const auto T = static_cast<std::int64_t>(targets.size());
   SourceCredits result;
   auto& split = result.components;
-  split.layout = ComponentLayout::of_blocks(L, H);
-  split.estimator = options.estimator;
-  split.steps = options.steps;
-  const auto T = static_cast<std::int64_t>(targets.size());
-  const auto f64 = torch::dtype(torch::kFloat64);
-  split.credits = torch::empty({T, static_cast<std::int64_t>(split.layout.size())}, f64);
-  split.f_final = torch::empty({T}, f64);
-  split.f_baseline = torch::empty({T}, f64);
-  result.credits = torch::zeros({T, L, H, S}, f64);
+  split = detail::empty_component_credits(components, T, options);
+  result.credits = torch::zeros({T, L, H, S}, torch::kFloat64);
   const bool observed = options.estimator == Estimator::observed_delta;
   detail::for_each_token_path(components, targets, head, options, observed,
                               [&](std::int64_t i, const detail::TokenPath& path, const detail::PathCredits& token,
                                   const NormHead& typed_head, const torch::Tensor& offset) {
-                                split.credits[i].copy_(token.credits);
-                                split.f_baseline[i] = token.f_baseline;
-                                split.f_final[i] = token.f_final;
+                                detail::record_token(split, i, token);
                                 const auto position = targets.positions[static_cast<std::size_t>(i)];
                                 const auto n = position + 1;
                                 for (std::int64_t l = 0; l < L; ++l) {
