@@ -449,7 +449,7 @@ TEST_CASE("source attribution: a head's sources add up to its credit at any m an
     const Targets targets{{test.position, 1}, {test.target, test.target}, {}};
     Options options;
     options.dtype = torch::kFloat64;
-    for (const std::int64_t steps : {1, 7, 64}) {
+    for (const std::int64_t steps : {1, 2, 7, 64}) {
       CAPTURE(steps);
       options.steps = steps;
       const auto result = attribute_sources(c, targets, head, options);
@@ -486,6 +486,9 @@ TEST_CASE("source attribution: a head's sources add up to its credit at any m an
     const auto exact = gauss_legendre_integral(head, pre[block], mid[block], sources, test.target, 48);
     CHECK(max_abs_diff(credits_at(Estimator::gauss_legendre, 48), exact) <= 1e-13);
     CHECK(exact.abs().max().item<double>() > 1e-6);  // not a comparison of zeros
+    // The midpoint rule against the same rule by autograd, one pass per point.
+    const auto midpoint = reference_integral(head, pre[block], mid[block], sources, test.target, 256);
+    CHECK(max_abs_diff(credits_at(Estimator::riemann_midpoint, 256), midpoint) <= 1e-8);
     // Observed delta: within 1/m^2 of the integral.
     const double e16 = max_abs_diff(credits_at(Estimator::observed_delta, 16), exact),
                  e64 = max_abs_diff(credits_at(Estimator::observed_delta, 64), exact),
@@ -494,6 +497,29 @@ TEST_CASE("source attribution: a head's sources add up to its credit at any m an
     CHECK(e64 < e16 / 8);
     CHECK(e256 < e64 / 8);
     CHECK(e256 <= 1e-8);
+  }
+}
+
+TEST_CASE("source attribution: in float32 a head's sources add up to its credit within float32 rounding",
+          "[components][sources]") {
+  for (const auto& [name, group] : norm_kinds_and_cap) {
+    CAPTURE(name);
+    const auto test = tiny_case(name, torch::kFloat32, group);
+    const auto& c = test.components;
+    const auto head = test.model.norm_head();
+    const auto L = c.n_layer(), H = c.n_head();
+    const Targets targets{{test.position}, {test.target}, {}};
+    for (const std::int64_t steps : {1, 2, 7, 64}) {
+      CAPTURE(steps);
+      Options options;
+      options.steps = steps;
+      const auto result = attribute_sources(c, targets, head, options);
+      for (std::int64_t l = 0; l < L; ++l) {
+        // The model and its slopes in float32: its rounding (2^-24 relative on terms of size <= 1) bounds this.
+        const auto heads = result.components.credits[0].narrow(0, block_start(l, H), H);
+        CHECK(max_abs_diff(result.credits[0][l].sum(-1), heads) <= 1e-6);
+      }
+    }
   }
 }
 
