@@ -436,6 +436,66 @@ void components_table(int repeats) {
              verdict(extra_mib < 1024));
 }
 
+// make_components with what the split by source needs: causal attention
+// patterns over all S positions and each source's value through each head,
+// the heads' writes being exactly what they read.
+iglens::ResidualComponents make_components_with_sources(const Problem& p, std::int64_t heads) {
+  auto c = make_components(p, heads);
+  const auto S = p.residual.size(1);
+  torch::manual_seed(2);
+  const auto causal = torch::ones({S, S}, torch::kBool).tril();
+  c.attn_pattern = torch::softmax(torch::randn({kLayers, heads, S, S}).masked_fill(~causal, -INFINITY), -1);
+  c.head_values = 0.6 / std::sqrt(static_cast<double>(heads)) * torch::randn({kLayers, S, heads, kDModel});
+  c.head_scale = torch::ones({kLayers, S, kDModel});
+  c.head_results = torch::einsum("lhij,ljhd->lihd", {c.attn_pattern, c.head_values});
+  c.resid_mid = p.residual.narrow(0, 0, kLayers) + c.head_results.sum(2) + c.attn_bias;
+  c.mlp_out = p.residual.narrow(0, 1, kLayers) - c.resid_mid;
+  return c;
+}
+
+void sources_table(int repeats) {
+  const std::int64_t S = 64, T = 32, heads = 12, m = 16;
+  auto p = make_problem(S);
+  // The last T positions are attributed: each reads up to 64 sources.
+  p.targets.positions.erase(p.targets.positions.begin(), p.targets.positions.begin() + (S - T));
+  p.targets.ids.erase(p.targets.ids.begin(), p.targets.ids.begin() + (S - T));
+  const auto c = make_components_with_sources(p, heads);
+  fmt::print(
+      "\n## Sources: every head's credit by source position (T {}, {} layers x {} heads, {} positions, m {}, "
+      "float32)\n\n",
+      T, kLayers, heads, S, m);
+  iglens::Options options;
+  options.steps = m;
+  options.baseline = iglens::Baseline::custom(p.residual[0].mean(0));
+  // Memory first, before earlier runs leave freed pages in the allocator.
+  const double extra_mib = extra_peak_mib([&] { iglens::attribute_sources(c, p.targets, p.head, options); });
+  iglens::ComponentCredits components;
+  iglens::SourceCredits sources;
+  const double components_s =
+      median_seconds(repeats, [&] { components = iglens::attribute_components(c, p.targets, p.head, options); });
+  const double sources_s =
+      median_seconds(repeats, [&] { sources = iglens::attribute_sources(c, p.targets, p.head, options); });
+  // A head's sources add up to its credit.
+  double sum_error = 0, largest = 0;
+  for (std::int64_t t = 0; t < T; ++t) {
+    for (std::int64_t l = 0; l < kLayers; ++l) {
+      const auto head_credits = components.credits[t].narrow(0, 1 + l * (heads + 2), heads);
+      sum_error = std::max(sum_error, max_abs_diff(sources.credits[t][l].sum(-1), head_credits));
+      largest = std::max(largest, head_credits.abs().max().item<double>());
+    }
+  }
+  const double ratio = sources_s / components_s;
+  fmt::print("| run | ms | ratio | target |\n| --- | --- | --- | --- |\n");
+  fmt::print("| components (heads, bias, MLP), observed-delta | {:.1f} | 1 | |\n", components_s * 1e3);
+  fmt::print("| components and every head's sources, observed-delta | {:.1f} | {:.2f}x the components | <= 3 {} |\n",
+             sources_s * 1e3, ratio, verdict(ratio <= 3));
+  fmt::print(
+      "\nsources summed vs their head's credit: max diff {:.1e} (largest head credit {:.1e}; target <= 1e-6: {})\n",
+      sum_error, largest, verdict(sum_error <= 1e-6));
+  fmt::print("extra peak RSS of the source split over T {}: {:.0f} MiB (target < 1024: {})\n", T, extra_mib,
+             verdict(extra_mib < 1024));
+}
+
 // Returns the child's peak resident memory in KiB.
 long run_program(const std::string& program, std::vector<std::string> args) {
   std::vector<char*> argv{const_cast<char*>(program.c_str())};
@@ -774,7 +834,8 @@ int main(int argc, char** argv) try {
   app.add_option("--peak-target", peak_target, "The real-model table's target for peak RSS / float32 weights")
       ->default_val(peak_target);
   app.add_option("--only", only,
-                 "Run only these tables: main, steps, scaling, memory, dtypes, components, e2e, real, generation");
+                 "Run only these tables: main, steps, scaling, memory, dtypes, components, sources, e2e, real, "
+                 "generation");
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // tables appear as they are measured, also in a log file
   if (!bundle.empty() && program.empty()) throw iglens::Error("--bundle needs --program");
@@ -790,6 +851,7 @@ int main(int argc, char** argv) try {
   if (wanted("memory")) memory_table();
   if (wanted("dtypes")) dtype_table(repeats);
   if (wanted("components")) components_table(repeats);
+  if (wanted("sources")) sources_table(repeats);
   if (wanted("e2e") && !bundle.empty()) end_to_end_table(bundle, program, repeats);
   if (wanted("real") && !real_model.empty())
     real_model_table(real_model, program, transformers_python, hf_folder, repeats, peak_target);

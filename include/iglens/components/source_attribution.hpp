@@ -42,30 +42,41 @@ struct SourceCredits {
 
 namespace detail {
 
-// Source credits [H, n] of block l's attention segment on `path`, whose
-// sources are positions 0..n-1 and whose parts are `sources` [H, n, d].
-inline torch::Tensor split_head_sources(const TokenPath& path, const NormHead& head, const torch::Tensor& offset,
-                                        const Options& options, std::int64_t l, const torch::Tensor& sources,
-                                        const torch::Tensor& head_steps) {
-  const auto first = 2 * l + 1;  // resid_pre[l] -> resid_mid[l]
+// Block l's attention segment (resid_pre[l] -> resid_mid[l]) on `path`, for
+// the slopes of its parts.
+inline PartSlopes attention_segment(const TokenPath& path, const NormHead& head, const torch::Tensor& offset,
+                                    std::int64_t l) {
+  const auto first = 2 * l + 1;
   const auto& v = path.vertices;
   const auto& u = path.u_vertex;
-  const PartSlopes along(head, path.target, offset,
-                         {v[first], v[first + 1], (v[first + 1] - v[first]).unsqueeze(0), u[first], u[first + 1],
-                          (u[first + 1] - u[first]).unsqueeze(0)});
+  return PartSlopes(head, path.target, offset,
+                    {v[first], v[first + 1], (v[first + 1] - v[first]).unsqueeze(0), u[first], u[first + 1],
+                     (u[first + 1] - u[first]).unsqueeze(0)});
+}
+
+// The points where an estimator reads the slopes: midpoints for observed
+// delta (whose steps they refine), the rule's nodes otherwise.
+inline torch::Tensor slope_points(const Options& options) {
+  const auto f64 = torch::dtype(torch::kFloat64);
+  if (options.estimator == Estimator::observed_delta) {
+    return (torch::arange(options.steps, f64) + 0.5) / static_cast<double>(options.steps);
+  }
+  return torch::tensor(quadrature_rule(options.estimator, options.steps).nodes, f64);
+}
+
+// Source credits [H, n] of one attention segment whose sources are positions
+// 0..n-1 and whose parts are `sources` [H, n, d], from grad f at the
+// slope_points [P, d] and, for observed delta, the head split's steps.
+inline torch::Tensor split_head_sources(const torch::Tensor& gradients, const Options& options,
+                                        const torch::Tensor& sources, const torch::Tensor& head_steps) {
   const auto f64 = torch::dtype(torch::kFloat64);
   const auto H = sources.size(0), n = sources.size(1);
-  const auto directions = sources.to(torch::kFloat64);
-  const auto slopes_at = [&](const torch::Tensor& t) {  // D_hj f at the points t: [points, H, n]
-    return torch::einsum("pd,hjd->phj", {along.gradients(t), directions});
-  };
+  const auto slopes = torch::einsum("pd,hjd->phj", {gradients, sources.to(torch::kFloat64)});  // D_hj f [P, H, n]
   if (options.estimator != Estimator::observed_delta) {
-    const auto rule = quadrature_rule(options.estimator, options.steps);
-    return torch::einsum("p,phj->hj", {torch::tensor(rule.weights, f64), slopes_at(torch::tensor(rule.nodes, f64))});
+    return torch::einsum("p,phj->hj",
+                         {torch::tensor(quadrature_rule(options.estimator, options.steps).weights, f64), slopes});
   }
-  const auto m = options.steps;
-  const double dt = 1.0 / static_cast<double>(m);
-  const auto slopes = slopes_at((torch::arange(m, f64) + 0.5) * dt);      // [m, H, n]
+  const double dt = 1.0 / static_cast<double>(options.steps);
   const auto leftover = head_steps.narrow(1, 0, H) - slopes.sum(2) * dt;  // c_h(s) - sum_k D_hk f dt [m, H]
   const auto magnitude = slopes.abs();
   const auto total = magnitude.sum(2, true);
@@ -105,12 +116,19 @@ inline SourceCredits attribute_sources(const ResidualComponents& components, con
   split = detail::empty_component_credits(components, T, options);
   result.credits = torch::zeros({T, L, H, S}, torch::kFloat64);
   const bool observed = options.estimator == Estimator::observed_delta;
+  const auto points = detail::slope_points(options);
   detail::for_each_token_path(components, targets, head, options, observed,
                               [&](std::int64_t i, const detail::TokenPath& path, const detail::PathCredits& token,
                                   const NormHead& typed_head, const torch::Tensor& offset) {
                                 detail::record_token(split, i, token);
                                 const auto position = targets.positions[static_cast<std::size_t>(i)];
                                 const auto n = position + 1;
+                                // grad f at every block's slope points, blocks sharing the products with W.
+                                std::vector<detail::PartSlopes> segments;
+                                for (std::int64_t l = 0; l < L; ++l) {
+                                  segments.push_back(detail::attention_segment(path, typed_head, offset, l));
+                                }
+                                const auto gradients = detail::gradients_along(segments, typed_head, points);
                                 for (std::int64_t l = 0; l < L; ++l) {
                                   // d_hj for the sources 0..position [H, n, d].
                                   const auto weights = pattern[l].select(1, position).narrow(1, 0, n);    // [H, n]
@@ -118,8 +136,8 @@ inline SourceCredits attribute_sources(const ResidualComponents& components, con
                                   const auto sources = weights.unsqueeze(2) * read * scale[l][position];  // [H, n, d]
                                   const auto head_steps =
                                       observed ? token.attention_steps[static_cast<std::size_t>(l)] : torch::Tensor();
-                                  result.credits[i][l].narrow(1, 0, n).copy_(detail::split_head_sources(
-                                      path, typed_head, offset, options, l, sources, head_steps));
+                                  result.credits[i][l].narrow(1, 0, n).copy_(
+                                      detail::split_head_sources(gradients[l], options, sources, head_steps));
                                 }
                               });
   split.delta = split.f_final - split.f_baseline;

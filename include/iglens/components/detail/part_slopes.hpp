@@ -18,7 +18,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <utility>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -28,6 +30,17 @@ namespace iglens::detail {
 
 // Points evaluated together: bounds the [points, V] tensors in memory.
 constexpr std::int64_t part_slope_points_per_pass = 256;
+
+// x with its entries below the dtype's smallest normal number set to zero.
+// A softmax over a large vocabulary has many such entries, and denormal
+// operands slow a product with the unembedding by an order of magnitude
+// (measured 7x on SmolLM2); in a row of probabilities (or p ⊙ w) they weigh
+// together less than V * 2^-126 against the row's largest entry (>= 1/V).
+inline torch::Tensor without_denormals(const torch::Tensor& x) {
+  const double smallest_normal =
+      x.scalar_type() == torch::kFloat64 ? std::numeric_limits<double>::min() : std::numeric_limits<float>::min();
+  return x.masked_fill(x.abs() < smallest_normal, 0.0);
+}
 
 inline torch::Tensor project(const NormHead& head, const torch::Tensor& h) {
   return head.kind == NormKind::layer_norm ? h - h.mean(-1, true) : h;
@@ -112,28 +125,50 @@ class PartSlopes {
   // too many for one product with the unembedding each. With g ⊙ a =
   // g ⊙ W^T (p_y (w_y e_y - p ⊙ w)):
   //   grad f = (P (g ⊙ a) - ((g ⊙ a) · P h) P h / (d s^2)) / s,
-  // so grad f · v equals D_v f above for every v.
+  // so grad f · v equals D_v f above for every v. gradients_along() shares
+  // the product with W^T among several segments.
   torch::Tensor gradients(const torch::Tensor& t) const {
     torch::NoGradGuard no_grad;
-    const double d = static_cast<double>(head_.d_model());
     auto out = torch::empty({t.size(0), head_.d_model()}, torch::kFloat64);
     for_each_pass(t, [&](std::int64_t first, const torch::Tensor& tt) {
-      const auto projected = project(head_, point(tt));                              // P h(t) [n, d]
-      const auto s = (projected.square().mean(-1) + head_.eps).sqrt().unsqueeze(1);  // [n, 1]
-      const auto z = unscaled_along(tt) / s + offset_;
-      const auto p = torch::softmax(head_.cap(z), -1);
-      const auto p_target = p.select(1, target_).unsqueeze(1);
-      const bool capped = head_.softcap > 0.0;
-      auto weighted = capped ? -(p * (1 - (z / head_.softcap).tanh().square())) : -p;  // -(p ⊙ w)
-      const auto w_target =
-          capped ? 1 - (z.select(1, target_) / head_.softcap).tanh().square() : torch::ones({tt.size(0)}, z.options());
-      weighted.select(1, target_) += w_target;
-      const auto gained = torch::matmul(p_target * weighted, head_.unembedding) * head_.weight;  // g ⊙ a [n, d]
-      const auto along_h = (gained * projected).sum(1, true);
-      out.narrow(0, first, tt.size(0)).copy_((project(head_, gained) - along_h * projected / (d * s.square())) / s);
+      const auto weights = logit_weights(tt);
+      out.narrow(0, first, tt.size(0))
+          .copy_(gradients_from(tt, weights.p_target, torch::matmul(weights.rows, head_.unembedding)));
     });
     return out;
   }
+
+  // a / p_y = w_y e_y - p ⊙ w at the points t [n] (segment dtype): rows [n, V], and p_y [n, 1].
+  struct LogitWeights {
+    torch::Tensor rows, p_target;
+  };
+  LogitWeights logit_weights(const torch::Tensor& t) const {
+    const auto s = norm_scale(head_, point(t)).unsqueeze(1);  // [n, 1]
+    const auto z = unscaled_along(t) / s + offset_;
+    const auto p = torch::softmax(head_.cap(z), -1);
+    const bool capped = head_.softcap > 0.0;
+    auto rows = capped ? -(p * (1 - (z / head_.softcap).tanh().square())) : -p;  // -(p ⊙ w)
+    const auto w_target =
+        capped ? 1 - (z.select(1, target_) / head_.softcap).tanh().square() : torch::ones({t.size(0)}, z.options());
+    rows.select(1, target_) += w_target;
+    const double smallest_normal =
+        rows.scalar_type() == torch::kFloat64 ? std::numeric_limits<double>::min() : std::numeric_limits<float>::min();
+    rows.masked_fill_(rows.abs() < smallest_normal, 0.0);
+    return {rows, p.select(1, target_).unsqueeze(1)};
+  }
+
+  // grad f at the points t [n] (segment dtype) from p_y and (a / p_y) W [n, d] (logit_weights).
+  torch::Tensor gradients_from(const torch::Tensor& t, const torch::Tensor& p_target,
+                               const torch::Tensor& through_unembedding) const {
+    const double d = static_cast<double>(head_.d_model());
+    const auto projected = project(head_, point(t));                               // P h(t) [n, d]
+    const auto s = (projected.square().mean(-1) + head_.eps).sqrt().unsqueeze(1);  // [n, 1]
+    const auto gained = p_target * through_unembedding * head_.weight;             // g ⊙ a [n, d]
+    const auto along_h = (gained * projected).sum(1, true);
+    return ((project(head_, gained) - along_h * projected / (d * s.square())) / s).to(torch::kFloat64);
+  }
+
+  torch::Tensor points_dtype(const torch::Tensor& t) const { return t.to(segment_.start.options()); }
 
  private:
   torch::Tensor point(const torch::Tensor& t) const { return segment_.start + t.unsqueeze(1) * direction_; }
@@ -157,5 +192,38 @@ class PartSlopes {
   PartedSegment segment_;
   torch::Tensor direction_, projected_parts_;
 };
+
+// grad f at the points t [n] (float64) of every segment: [segments, n, d]
+// float64. Segments that fit in one pass of part_slope_points_per_pass
+// points share one product with the unembedding, which is read once per pass
+// rather than once per segment.
+inline torch::Tensor gradients_along(const std::vector<PartSlopes>& segments, const NormHead& head,
+                                     const torch::Tensor& t) {
+  torch::NoGradGuard no_grad;
+  const auto K = static_cast<std::int64_t>(segments.size()), n = t.size(0);
+  auto out = torch::empty({K, n, head.d_model()}, torch::kFloat64);
+  if (K == 0) return out;
+  const auto per_pass = std::max<std::int64_t>(1, part_slope_points_per_pass / std::max<std::int64_t>(n, 1));
+  if (per_pass == 1) {  // many points: each segment passes its own
+    for (std::int64_t k = 0; k < K; ++k) out[k].copy_(segments[static_cast<std::size_t>(k)].gradients(t));
+    return out;
+  }
+  const auto tt = segments.front().points_dtype(t);
+  for (std::int64_t first = 0; first < K; first += per_pass) {
+    const auto count = std::min(per_pass, K - first);
+    std::vector<PartSlopes::LogitWeights> weights;
+    std::vector<torch::Tensor> rows;
+    for (std::int64_t k = first; k < first + count; ++k) {
+      weights.push_back(segments[static_cast<std::size_t>(k)].logit_weights(tt));
+      rows.push_back(weights.back().rows);
+    }
+    const auto through = torch::matmul(torch::cat(rows), head.unembedding);  // [count * n, d]
+    for (std::int64_t k = 0; k < count; ++k) {
+      out[first + k].copy_(segments[static_cast<std::size_t>(first + k)].gradients_from(
+          tt, weights[static_cast<std::size_t>(k)].p_target, through.narrow(0, k * n, n)));
+    }
+  }
+  return out;
+}
 
 }  // namespace iglens::detail
