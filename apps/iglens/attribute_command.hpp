@@ -40,13 +40,14 @@ struct AttributeSettings {
   std::optional<std::string> foil;
   double onset_fraction = 0.5;
   std::string dtype = "float32", device = "cpu";
-  bool special_tokens = false;        // recognise special tokens such as <|im_start|> written in the text
-  bool bos = false;                   // put the BOS token first even where the model's own rule does not
-  bool components = false;            // also split each token's change by head, attention bias and MLP
-  bool sources = false;               // and each head's credit by the source position it reads (implies components)
-  bool chat = false;                  // render prompts with the chat template (implied by the next two)
-  std::optional<std::string> system;  // a system message before each chat prompt
-  std::string chat_template;          // a template file to use instead of the model's own
+  bool special_tokens = false;  // recognise special tokens such as <|im_start|> written in the text
+  bool bos = false;             // put the BOS token first even where the model's own rule does not
+  bool components = false;      // also split each token's change by head, attention bias and MLP
+  bool sources = false;         // and each head's credit by the source position it reads (implies components)
+  std::optional<std::int64_t> top_sources;  // outputs keep each head's largest sources
+  bool chat = false;                        // render prompts with the chat template (implied by the next two)
+  std::optional<std::string> system;        // a system message before each chat prompt
+  std::string chat_template;                // a template file to use instead of the model's own
   bool uses_chat() const { return chat || system || !chat_template.empty(); }
 };
 
@@ -117,6 +118,8 @@ inline PromptSettings prompt_settings(const AttributeSettings& s) {
   settings.options = options_from(s);
   settings.components = s.components || s.sources;
   settings.sources = s.sources;
+  require(s.top_sources.value_or(1) >= 1, "--top-sources must be at least 1 (got {})", s.top_sources.value_or(0));
+  settings.top_sources = s.top_sources.value_or(0);
   settings.max_new_tokens = s.generate;
   settings.special_tokens = s.special_tokens;
   settings.bos = s.bos;

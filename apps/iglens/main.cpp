@@ -182,6 +182,12 @@ int main(int argc, char** argv) {
       "Also split each head's credit among the source positions it reads (implies --components; GGUF files and "
       "Hugging Face folders). Table: each token's 8 largest (block, head, source token); JSON: source_credits "
       "[block][head][source] per token and the sequence's tokens under sources");
+  attribute
+      ->add_option("--top-sources", settings.top_sources,
+                   "With --sources, keep each head's K sources of largest |credit| in the outputs (JSON: top_sources "
+                   "[block][head][[position, credit], ...] largest first, instead of source_credits; CSV: K lines "
+                   "per head; table, SVG and HTML: those only)")
+      ->needs(sources);
   auto* generate = attribute
                        ->add_option("--generate", settings.generate,
                                     "Generate at most N tokens greedily, up to an end token, and attribute each one "

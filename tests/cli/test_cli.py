@@ -638,6 +638,8 @@ class BadInputs(unittest.TestCase):
             (["--unknown"], "--unknown"),
             (["--sources"], "the split by source position needs the attention patterns"),  # a bundle
             (["--sources-csv", "x.csv"], "--sources-csv requires --sources"),
+            (["--top-sources", "3"], "--top-sources requires --sources"),
+            (["--sources", "--top-sources", "0"], "--top-sources must be at least 1 (got 0)"),
         ]
         for extra, phrase in filter(None, cases):
             with self.subTest(args=extra):

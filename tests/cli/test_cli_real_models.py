@@ -212,6 +212,17 @@ class SmolLM2(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertIn("sources: per token the 8 (block, head, source token) credits", table)
         self.assertRegex(table, r"\n  29\.attn\.head \d +pos \d+ \"")
+        # --top-sources 2: each head's two largest of the same credits, largest first.
+        top = self.attribute(GGUF, "The capital of France is", " Paris", "--sources", "--steps", "4",
+                             "--top-sources", "2")
+        self.assertEqual(top["sources"]["top"], 2)
+        kept = top["tokens"][0]["top_sources"]
+        for block in range(n_layer):
+            for head in range(n_head):
+                full = credits[block][head]
+                largest = sorted(range(position + 1), key=lambda j: -abs(full[j]))[:2]
+                self.assertEqual([pair[0] for pair in kept[block][head]], largest)
+                self.assertEqual([pair[1] for pair in kept[block][head]], [full[j] for j in largest])
 
     def test_components_errors(self):
         cases = ((["--objective", "logprob"], "--components attributes probability: use --objective prob"),

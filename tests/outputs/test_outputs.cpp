@@ -289,6 +289,21 @@ TEST_CASE("with sources, each head's credit by source position in the table, JSO
   CHECK(lines_of("\n4,44,") == 2 * 2 * 5);  // blocks x heads x sources 0..4
   CHECK(lines_of("\n5,10,") == 2 * 2 * 6);
   CHECK_THROWS_WITH(to_sources_csv(components_report()), Catch::Contains("run with --sources"));
+
+  // Keeping each head's 2 largest |credit|: [position, credit] pairs, largest first, ties by position.
+  r.sources->top = 2;
+  for (auto& row : r.tokens) row.source_credits[(0 * 2 + 1) * static_cast<std::size_t>(row.position + 1) + 1] = 0.5;
+  const auto top = nlohmann::json::parse(to_json(r));
+  CHECK(top["sources"]["top"] == 2);
+  CHECK(!top["tokens"][0].contains("source_credits"));
+  CHECK(top["tokens"][0]["top_sources"][1][0] == nlohmann::json::parse("[[3, -0.25], [0, 0.0]]"));
+  CHECK(top["tokens"][1]["top_sources"][0][1] == nlohmann::json::parse("[[1, 0.5], [0, 0.0]]"));
+  const auto top_csv = to_sources_csv(r);
+  CHECK(top_csv.find("# top_sources: 2\n") != std::string::npos);
+  std::size_t lines = 0;
+  for (auto at = top_csv.find("\n4,44,"); at != std::string::npos; at = top_csv.find("\n4,44,", at + 1)) ++lines;
+  CHECK(lines == 2 * 2 * 2);  // blocks x heads x 2 kept
+  CHECK(top_csv.find("\n4,44,\",\",0,1,1,8,\"b\",0.5,0.375\n4,44,\",\",0,1,0,7,\"a\",0,0.375\n") != std::string::npos);
 }
 
 TEST_CASE("with components the heatmap adds a block x head panel per token on the layer map's scale",

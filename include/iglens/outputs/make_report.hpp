@@ -109,8 +109,10 @@ inline Report make_report(const ComponentMap& map, const Targets& targets, const
 
 // The same with each head's credit by source position; `sequence` is the ids
 // the map read (the prompt, then the answer), whose positions the sources are.
+// With top > 0 the outputs keep each head's `top` largest |credit| sources.
 inline Report make_report(const SourceMap& map, const Targets& targets, const Tokenizer& tokenizer,
-                          const std::vector<std::int64_t>& sequence) {
+                          const std::vector<std::int64_t>& sequence, std::int64_t top = 0) {
+  require(top >= 0, "make_report: the number of sources kept per head must be at least 0 (0: all), got {}", top);
   auto report = make_report(ComponentMap{map.layers, map.sources.components}, targets, tokenizer);
   const auto& credits = map.sources.credits;  // [T, L, H, S]
   require(credits.defined() && credits.dim() == 4 && credits.size(3) == static_cast<std::int64_t>(sequence.size()),
@@ -121,6 +123,7 @@ inline Report make_report(const SourceMap& map, const Targets& targets, const To
     row.source_credits = detail::to_doubles(credits[static_cast<std::int64_t>(i)].narrow(2, 0, row.position + 1));
   }
   ReportSources sources;
+  sources.top = top;
   sources.ids = sequence;
   for (const auto id : sequence) sources.tokens.push_back(tokenizer.token_text(id));
   report.sources = std::move(sources);

@@ -48,6 +48,7 @@ struct ReportComponents {
 struct ReportSources {
   std::vector<std::int64_t> ids;
   std::vector<std::string> tokens;
+  std::int64_t top = 0;  // > 0: the outputs keep each head's `top` largest |credit| sources
 };
 
 // A position that was not attributed, and why (a fixed --foil that is the
@@ -217,22 +218,43 @@ inline std::string components_table(const Report& report) {
   return out;
 }
 
-// The (block, head, source) credits of a row with the largest |credit|, as
-// (block, head, source, credit), largest first.
+// A head's credit from one source position.
 struct SourceCredit {
   std::int64_t block = 0, head = 0, source = 0;
   double credit = 0;
 };
+
+// The sources the outputs show of one head of one row: every source 0..position
+// in order, or with ReportSources::top the `top` largest |credit|, largest first.
+inline std::vector<SourceCredit> head_sources(const Report& report, const TokenRow& row, std::int64_t block,
+                                              std::int64_t head) {
+  const auto n = row.position + 1;
+  const auto first = static_cast<std::size_t>((block * report.components->layout.n_head + head) * n);
+  std::vector<SourceCredit> kept;
+  for (std::int64_t j = 0; j < n; ++j)
+    kept.push_back({block, head, j, row.source_credits[first + static_cast<std::size_t>(j)]});
+  const auto top = static_cast<std::size_t>(report.sources->top);
+  if (top > 0) {
+    const auto count = std::min(top, kept.size());
+    std::partial_sort(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(count), kept.end(),
+                      [](const SourceCredit& a, const SourceCredit& b) {
+                        return std::abs(a.credit) > std::abs(b.credit) ||
+                               (std::abs(a.credit) == std::abs(b.credit) && a.source < b.source);
+                      });
+    kept.resize(count);
+  }
+  return kept;
+}
+
+// The (block, head, source) credits of a row with the largest |credit|
+// among those the outputs keep, largest first.
 inline std::vector<SourceCredit> largest_sources(const Report& report, const TokenRow& row, std::size_t count) {
   const auto& layout = report.components->layout;
-  const auto n = row.position + 1;
   std::vector<SourceCredit> all;
   for (std::int64_t block = 0; block < layout.n_layer; ++block) {
     for (std::int64_t head = 0; head < layout.n_head; ++head) {
-      for (std::int64_t j = 0; j < n; ++j) {
-        all.push_back(
-            {block, head, j, row.source_credits[static_cast<std::size_t>((block * layout.n_head + head) * n + j)]});
-      }
+      const auto kept = head_sources(report, row, block, head);
+      all.insert(all.end(), kept.begin(), kept.end());
     }
   }
   count = std::min(count, all.size());
@@ -353,20 +375,22 @@ inline nlohmann::json to_json_value(const Report& report) {
     }
     if (report.components) token["component_credits"] = row.component_credits;
     if (report.sources) {
-      // [block][head][source 0..position]
+      // [block][head][source 0..position]; with a top, [block][head][[position, credit], ...] largest first.
       const auto& layout = report.components->layout;
-      const auto n = static_cast<std::size_t>(row.position + 1);
+      const bool top = report.sources->top > 0;
       auto blocks = nlohmann::json::array();
       for (std::int64_t block = 0; block < layout.n_layer; ++block) {
         auto heads = nlohmann::json::array();
         for (std::int64_t head = 0; head < layout.n_head; ++head) {
-          const auto first = row.source_credits.begin() +
-                             static_cast<std::ptrdiff_t>(static_cast<std::size_t>(block * layout.n_head + head) * n);
-          heads.push_back(std::vector<double>(first, first + static_cast<std::ptrdiff_t>(n)));
+          auto credits = nlohmann::json::array();
+          for (const auto& kept : detail::head_sources(report, row, block, head)) {
+            credits.push_back(top ? nlohmann::json::array({kept.source, kept.credit}) : nlohmann::json(kept.credit));
+          }
+          heads.push_back(std::move(credits));
         }
         blocks.push_back(std::move(heads));
       }
-      token["source_credits"] = std::move(blocks);
+      token[top ? "top_sources" : "source_credits"] = std::move(blocks);
     }
     tokens.push_back(std::move(token));
   }
@@ -418,7 +442,10 @@ inline nlohmann::json to_json_value(const Report& report) {
                          {"n_layer", layout.n_layer},          {"n_head", layout.n_head},
                          {"estimator", components->estimator}, {"steps", components->steps}};
   }
-  if (const auto& sources = report.sources) out["sources"] = {{"ids", sources->ids}, {"tokens", sources->tokens}};
+  if (const auto& sources = report.sources) {
+    out["sources"] = {{"ids", sources->ids}, {"tokens", sources->tokens}};
+    if (sources->top > 0) out["sources"]["top"] = sources->top;
+  }
   return out;
 }
 
@@ -493,7 +520,8 @@ inline std::string to_components_csv(const Report& report) {
   return out;
 }
 
-// With --sources-csv: long format, one line per token, block, head and source position.
+// With --sources-csv: long format, one line per token, block, head and source
+// position (with --top-sources, each head's kept sources, largest first).
 inline std::string to_sources_csv(const Report& report) {
   iglens::require(report.sources.has_value(), "the report has no source credits (run with --sources)");
   const auto& layout = report.components->layout;
@@ -501,17 +529,16 @@ inline std::string to_sources_csv(const Report& report) {
   std::string out = detail::csv_settings(report);
   out += fmt::format("# components_estimator: {}\n# components_steps: {}\n", report.components->estimator,
                      report.components->steps);
+  if (sources.top > 0) out += fmt::format("# top_sources: {}\n", sources.top);
   out += "position,target_id,target,block,head,source_position,source_id,source_token,credit,delta\n";
   for (const auto& row : report.tokens) {
-    const auto n = row.position + 1;
     for (std::int64_t block = 0; block < layout.n_layer; ++block) {
       for (std::int64_t head = 0; head < layout.n_head; ++head) {
-        for (std::int64_t j = 0; j < n; ++j) {
-          const auto at = static_cast<std::size_t>(j);
-          out += fmt::format(
-              "{},{},{},{},{},{},{},{},{},{}\n", row.position, row.target_id, detail::csv_field(row.target), block,
-              head, j, sources.ids[at], detail::csv_field(sources.tokens[at]),
-              row.source_credits[static_cast<std::size_t>((block * layout.n_head + head) * n + j)], row.delta);
+        for (const auto& kept : detail::head_sources(report, row, block, head)) {
+          const auto at = static_cast<std::size_t>(kept.source);
+          out += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", row.position, row.target_id,
+                             detail::csv_field(row.target), block, head, kept.source, sources.ids[at],
+                             detail::csv_field(sources.tokens[at]), kept.credit, row.delta);
         }
       }
     }

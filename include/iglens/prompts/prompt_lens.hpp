@@ -45,6 +45,7 @@ struct PromptSettings {
   Options options;
   bool components = false;                    // also split each token's change by head, bias and MLP
   bool sources = false;                       // and each head's credit by the source position it reads
+  std::int64_t top_sources = 0;               // outputs keep each head's largest sources (0: all)
   std::int64_t max_new_tokens = 8;            // a greedy answer's most tokens
   std::set<std::int64_t> stop_ids;            // they end a greedy answer, besides the model's end tokens
   bool special_tokens = false;                // recognise special tokens such as <|im_start|> in the text
@@ -67,6 +68,8 @@ struct PromptSettings {
     require(!(fixed_foil && automatic_foil), "give one foil: a fixed token or the automatic choice");
     require(max_new_tokens >= 1, "--generate must be at least 1 (got {})", max_new_tokens);
     require(!sources || components, "the split by source position refines the components: ask for both");
+    require(top_sources >= 0, "the number of sources kept per head must be at least 0 (0: all), got {}", top_sources);
+    require(top_sources == 0 || sources, "--top-sources keeps the largest of each head's sources: add --sources");
   }
 };
 
@@ -266,7 +269,7 @@ class PromptLens {
     const auto& tokenizer = lens_.model().tokenizer();
     auto report = [&] {
       if constexpr (std::is_same_v<Map, SourceMap>) {
-        return make_report(map, work.targets, tokenizer, work.sequence());
+        return make_report(map, work.targets, tokenizer, work.sequence(), settings_.top_sources);
       } else {
         return make_report(map, work.targets, tokenizer);
       }
