@@ -14,6 +14,7 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -185,11 +186,12 @@ class SmolLM2(unittest.TestCase):
     def test_sources_split_each_head_by_the_position_it_reads(self):
         n_layer, n_head = 30, 9
         with tempfile.TemporaryDirectory() as tmp:
-            sources_csv = os.path.join(tmp, "sources.csv")
+            sources_csv, svg = os.path.join(tmp, "sources.csv"), os.path.join(tmp, "sources.svg")
             result = self.attribute(GGUF, "The capital of France is", " Paris", "--sources", "--steps", "4",
-                                    "--sources-csv", sources_csv)
+                                    "--sources-csv", sources_csv, "--svg", svg)
             with open(sources_csv, newline="") as f:
                 csv_rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+            svg_sources = [g for g in ET.parse(svg).getroot().iter(f"{SVG}g") if g.get("class") == "source"]
         row = result["tokens"][0]
         sequence = result["sources"]["ids"]
         self.assertEqual(sequence, result["prompt_ids"] + [row["target_id"]])
@@ -204,6 +206,13 @@ class SmolLM2(unittest.TestCase):
                 component = row["component_credits"][labels.index(f"{block}.attn.head {head}")]
                 self.assertAlmostEqual(sum(credits[block][head]), component, delta=1e-9)
         self.assertEqual(len(csv_rows), n_layer * n_head * (position + 1))
+        # The SVG's source panel: a cell per block and source, what the block's heads drew from it.
+        self.assertEqual(len(svg_sources), n_layer * (position + 1))
+        for cell in svg_sources:
+            title = cell.find(f"{SVG}title").text
+            block, source = map(int, re.search(r"block (\d+) reading (\d+) ", title).groups())
+            drawn = float(re.search(r": ([+-][0-9.]+) \(", title).group(1))
+            self.assertAlmostEqual(drawn, sum(credits[block][head][source] for head in range(n_head)), delta=5e-7)
         first = csv_rows[0]
         self.assertEqual((first["block"], first["head"], first["source_position"], first["source_id"]),
                          ("0", "0", "0", str(sequence[0])))

@@ -3,9 +3,10 @@
 // console error, no page error and no request for anything but itself; show
 // a heatmap cell per token and layer whose tooltips carry the numbers of the
 // same run's --format json; and show a clicked token's values, IG bars, lens
-// curve and, with --components, its block x head grid.
+// curve and, with --components, its block x head grid; with --sources (on
+// SmolLM2), its block x source-token grid and a clicked head's sources.
 //
-// Environment: IGLENS_PROGRAM (the binary), IGLENS_DEMO_MODEL, IGLENS_CHROMIUM
+// Environment: IGLENS_PROGRAM (the binary), IGLENS_DEMO_MODEL, IGLENS_SMOLLM2_GGUF, IGLENS_CHROMIUM
 // (the browser), IGLENS_HTML_TEST_DIR (pages and screenshots are left there),
 // NODE_PATH (where the build installed puppeteer-core).
 "use strict";
@@ -189,6 +190,47 @@ test("with --components the detail panel shows the token's block x head grid", a
   const caption = await page.$eval("#components-grid caption", caption => caption.textContent);
   assert.ok(caption.includes(`embedding ${signed(token.component_credits[0], 4)}`), caption);
   await page.screenshot({path: path.join(OUT_DIR, "components.png"), fullPage: true});
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("with --sources a click on a head shows its credit by source token over the text", async () => {
+  // SmolLM2 (GGUF): a bundle, like the demo model, has no attention patterns.
+  const html = path.join(OUT_DIR, "sources.html"), json = path.join(OUT_DIR, "sources.json");
+  execFileSync(PROGRAM, ["attribute", "The capital of France is", "--model", process.env.IGLENS_SMOLLM2_GGUF,
+                         "--generate", "2", "--steps", "4", "--sources", "--html", html, "--format", "json", "--out", json],
+               {stdio: ["ignore", "ignore", "inherit"], timeout: 300000});
+  const report = JSON.parse(fs.readFileSync(json, "utf8"));
+  const {page, problems} = await open(html);
+  const last = report.tokens.length - 1, token = report.tokens[last];
+  await page.click(`#heatmap tbody tr[data-row="${last}"] th.token button`);
+  const {n_layer: blocks, n_head: heads} = report.components;
+  const n = token.position + 1;
+  // The block x source grid: a cell per block and source, each the sum of the block's heads.
+  const cells = await page.$$("#sources-grid td.cell");
+  assert.equal(cells.length, blocks * n);
+  for (const [i, cell] of cells.entries()) {
+    const block = Math.floor(i / n), j = i % n;
+    const tip = await tooltipOf(page, cell);
+    assert.ok(tip.startsWith(`block ${block} reading ${j} `), tip);
+    const sum = token.source_credits[block].reduce((total, credits) => total + credits[j], 0);
+    assert.ok(Math.abs(Number(tip.match(/: ([+-][0-9.]+)/)[1]) - sum) <= PRINTED, `${tip} against ${sum}`);
+  }
+  // Block 1, head 0: its cell in the components grid shows its sources over the text.
+  const headCell = (await page.$$("#components-grid td.cell"))[1 * (heads + 2) + 0];
+  await headCell.click();
+  const title = await page.$eval("#head-sources h3", h3 => h3.textContent);
+  assert.ok(title.startsWith("1.attn.head 0: "), title);
+  const spans = await page.$$("#head-sources p.source-text span");
+  assert.equal(spans.length, n);
+  assert.equal(await page.$$eval("#head-sources p.source-text span", s => s.map(x => x.textContent).join("")),
+               report.sources.tokens.slice(0, n).join(""));
+  for (const [j, span] of spans.entries()) {
+    const tip = await tooltipOf(page, span);
+    const credit = token.source_credits[1][0][j];
+    assert.ok(Math.abs(Number(tip.match(/: ([+-][0-9.]+)$/)[1]) - credit) <= PRINTED, `${tip} against ${credit}`);
+  }
+  await page.screenshot({path: path.join(OUT_DIR, "sources.png"), fullPage: true});
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -4,8 +4,10 @@
 // red adds it), the onset layer outlined, Δ per token at the right and a
 // colour legend. With --components, a panel per token follows: blocks down,
 // the block's heads, attention bias and MLP across, on the same colour scale
-// as the layer map so a head's cell compares with a layer's. Opens in any
-// browser; hovering a cell shows its numbers.
+// as the layer map so a head's cell compares with a layer's. With --sources,
+// a panel per token then shows where its probability came from: blocks down,
+// the source tokens across, each cell what the block's heads drew from that
+// token. Opens in any browser; hovering a cell shows its numbers.
 
 #include <algorithm>
 #include <cmath>
@@ -142,6 +144,66 @@ struct ComponentPanels {
   }
 };
 
+// Source panels: one per token, blocks as rows, the source tokens (the
+// prompt and the answer up to the token) as columns; a cell is what the
+// block's heads together drew from that source, its tooltip each head's part.
+struct SourcePanels {
+  static constexpr int cell_w = 16, cell_h = 16, title_h = 24, label_h = 110, bottom_margin = 18;
+  static constexpr std::size_t label_chars = 14;
+  const ComponentLayout& layout;
+  const ReportSources& sources;
+  int left;
+  int width(const Report& report) const {
+    std::int64_t longest = 0;
+    for (const auto& row : report.tokens) longest = std::max(longest, row.position + 1);
+    return left + static_cast<int>(longest) * cell_w + 90;
+  }
+  int panel_height() const { return title_h + label_h + static_cast<int>(layout.n_layer) * cell_h + bottom_margin; }
+  std::string render(const Report& report, const TokenRow& row, int top, double scale) const {
+    const auto sums = block_source_credits(report, row);
+    const auto n = static_cast<int>(row.position + 1);
+    std::string svg = fmt::format(
+        "<text x=\"16\" y=\"{}\" font-weight=\"bold\">position {} {}: what each block's heads drew from each source "
+        "token{}</text>\n",
+        top + 14, row.position, xml_text(display_token(row.target)),
+        sources.top > 0 ? fmt::format(" (each head's {} largest)", sources.top) : std::string());
+    const int grid_top = top + title_h + label_h;
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-weight=\"bold\">block</text>\n", left - 8,
+                       grid_top - 6);
+    for (int j = 0; j < n; ++j) {
+      const int x = left + j * cell_w + cell_w / 2 + 4;
+      svg += fmt::format("<text transform=\"translate({},{}) rotate(-90)\" font-size=\"11\">{} {}</text>\n", x,
+                         grid_top - 6, j,
+                         xml_text(shortened(display_token(sources.tokens[static_cast<std::size_t>(j)]), label_chars)));
+    }
+    for (std::int64_t block = 0; block < layout.n_layer; ++block) {
+      const int y = grid_top + static_cast<int>(block) * cell_h;
+      svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", left - 8, y + 12, block);
+      // Each source's heads, for the tooltips.
+      std::vector<std::string> heads(static_cast<std::size_t>(n));
+      for (std::int64_t head = 0; head < layout.n_head; ++head) {
+        for (const auto& kept : head_sources(report, row, block, head)) {
+          if (kept.credit != 0) {
+            heads[static_cast<std::size_t>(kept.source)] += fmt::format("\nH{} {:+.6f}", head, kept.credit);
+          }
+        }
+      }
+      for (int j = 0; j < n; ++j) {
+        const double v = sums[static_cast<std::size_t>(block)][static_cast<std::size_t>(j)];
+        svg += fmt::format(
+            "<g class=\"source\"><title>position {} token {} block {} reading {} {}: {:+.6f} ({} of {}){}</title>"
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" stroke=\"#eee\" "
+            "stroke-width=\"0.5\"/></g>\n",
+            row.position, xml_text(display_token(row.target)), block, j,
+            xml_text(display_token(sources.tokens[static_cast<std::size_t>(j)])), v, share_text(v, row.delta),
+            xml_text(delta_label(report)), heads[static_cast<std::size_t>(j)], left + j * cell_w, y, cell_w, cell_h,
+            diverging_colour(v / scale));
+      }
+    }
+    return svg;
+  }
+};
+
 }  // namespace detail
 
 inline std::string heatmap_svg(const Report& report) {
@@ -157,11 +219,19 @@ inline std::string heatmap_svg(const Report& report) {
   const int components_top = top + T * cell_h + 24;
   int legend_top = top + T * cell_h + 34, height = legend_top + 56;
   std::optional<detail::ComponentPanels> panels;
+  std::optional<detail::SourcePanels> source_panels;
   if (report.components) {
     panels.emplace(detail::ComponentPanels{report.components->layout, left});
     width = std::max({width, panels->width(), 720});
     legend_top = components_top + T * panels->panel_height() + 10;
     height = legend_top + 106;
+  }
+  const int sources_top = legend_top;
+  if (report.components && report.sources) {
+    source_panels.emplace(detail::SourcePanels{report.components->layout, *report.sources, left});
+    width = std::max(width, source_panels->width(report));
+    legend_top += T * source_panels->panel_height();
+    height = legend_top + 122;
   }
 
   std::string svg = fmt::format(
@@ -211,6 +281,10 @@ inline std::string heatmap_svg(const Report& report) {
     for (int i = 0; i < T; ++i)
       svg += panels->render(report, report.tokens[i], components_top + i * panels->panel_height(), scale);
   }
+  if (source_panels) {
+    for (int i = 0; i < T; ++i)
+      svg += source_panels->render(report, report.tokens[i], sources_top + i * source_panels->panel_height(), scale);
+  }
   // Legend: the colour bar from -scale to +scale, and what the outline means.
   const int bar_x = left, bar_w = std::max(K * cell_w, 240);
   svg += "<defs><linearGradient id=\"iglens-scale\">";
@@ -243,6 +317,12 @@ inline std::string heatmap_svg(const Report& report) {
         "<text x=\"16\" y=\"{}\" fill=\"#444\">blank cells: |credit| &lt; 0.005 (hover for "
         "every number).</text>\n",
         legend_top + 96);
+  }
+  if (source_panels) {
+    svg += fmt::format(
+        "<text x=\"16\" y=\"{}\" fill=\"#444\">Source panels: a cell is the sum of the block's head credits "
+        "from that source token; a row sums to the heads' cells above.</text>\n",
+        legend_top + 112);
   }
   svg += "</svg>\n";
   return svg;

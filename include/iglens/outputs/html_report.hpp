@@ -1,7 +1,9 @@
 #pragma once
 // The attribution as one self-contained interactive page (--html): the layer
 // map with a tooltip per cell; clicking a token shows its IG per layer as
-// bars, its logit-lens curve and, with --components, its block x head grid.
+// bars, its logit-lens curve and, with --components, its block x head grid;
+// with --sources, a block x source-token grid, and a head's credit by
+// source over the text when its cell is clicked.
 // Everything is inline and the page may load nothing (its Content Security
 // Policy says so): the report is embedded as JSON and drawn by the page's
 // own script, on the SVG heatmap's colour scale.
@@ -47,6 +49,11 @@ inline nlohmann::json html_page_data(const Report& report) {
     data["tokens"][i]["label"] = display_token(row.target);
     if (row.foil_id) data["tokens"][i]["foil_label"] = display_token(row.foil);
   }
+  if (report.sources) {
+    auto labels = nlohmann::json::array();
+    for (const auto& token : report.sources->tokens) labels.push_back(display_token(token));
+    data["sources"]["labels"] = std::move(labels);
+  }
   return data;
 }
 
@@ -67,6 +74,13 @@ th { font-weight: bold; padding: 2px 6px; }
 td.cell { width: 52px; height: 20px; text-align: center; font-size: 11px; cursor: pointer; }
 #components-grid caption { text-align: left; padding-bottom: .3em; }
 #components-grid td.cell { width: 44px; height: 16px; font-size: 10px; border: 1px solid #eee; }
+#sources-grid caption { text-align: left; padding-bottom: .3em; }
+#sources-grid td.cell { width: 14px; height: 14px; border: 1px solid #eee; }
+#sources-grid th.source { writing-mode: vertical-rl; transform: rotate(180deg); font-weight: normal; font-size: 11px;
+                          white-space: pre; max-height: 12em; overflow: hidden; }
+td.clickable { cursor: pointer; }
+p.source-text { font-family: monospace; white-space: pre-wrap; line-height: 1.8; }
+p.source-text span { border: 1px solid #eee; padding: 1px 0; }
 td.onset { outline: 2px solid black; outline-offset: -2px; }
 td.number { text-align: right; padding: 0 8px; }
 td.gap { width: 8px; }
@@ -263,12 +277,72 @@ function componentsGrid(token) {
       const cell = element("td", {className: "cell"}, Math.abs(credit) < 0.005 ? "" : signed(credit, 2));
       cell.style.background = colour(credit);
       cell.style.color = ink(credit);
+      if (part.kind === "head" && data.sources) {
+        cell.classList.add("clickable");
+        cell.addEventListener("click", () => showHeadSources(token, part.block, part.head));
+      }
       tr.append(withTip(cell, () => `${part.label}: credit ${signed(credit, 6)}\n` +
-                                    `${share(credit)} of ${deltaLabel}`));
+                                    `${share(credit)} of ${deltaLabel}` +
+                                    (data.sources ? "\nclick: its credit by source token" : "")));
     }
     tr.append(element("td", {className: "number"}, signed(sums[block], 3)));
   }
   return table;
+}
+
+// Head `head` of block `block`: its credit from each source 0..position
+// (null where --top-sources left a source out).
+function headSources(token, block, head) {
+  const credits = new Array(token.position + 1).fill(null);
+  if (token.source_credits) token.source_credits[block][head].forEach((credit, j) => { credits[j] = credit; });
+  if (token.top_sources) for (const [j, credit] of token.top_sources[block][head]) credits[j] = credit;
+  return credits;
+}
+
+// Blocks down, source tokens across: what each block's heads together drew from each source.
+function sourcesGrid(token) {
+  const layout = data.components, labels = data.sources.labels, n = token.position + 1;
+  const table = element("table", {id: "sources-grid"});
+  table.append(element("caption", {},
+      `${deltaLabel} by source token: what each block's heads drew from it` +
+      (data.sources.top ? ` (each head's ${data.sources.top} largest)` : "") + "; click a head above for its own"));
+  const head = table.createTHead().insertRow();
+  head.append(element("th", {}, "block"));
+  for (let j = 0; j < n; ++j) head.append(element("th", {className: "source"}, `${j} ${labels[j]}`));
+  const body = table.createTBody();
+  for (let block = 0; block < layout.n_layer; ++block) {
+    const tr = body.insertRow();
+    tr.append(element("th", {}, String(block)));
+    const perHead = Array.from({length: layout.n_head}, (_, h) => headSources(token, block, h));
+    for (let j = 0; j < n; ++j) {
+      const credit = perHead.reduce((sum, credits) => sum + (credits[j] || 0), 0);
+      const cell = element("td", {className: "cell source"});
+      cell.style.background = colour(credit);
+      tr.append(withTip(cell, () => `block ${block} reading ${j} ${labels[j]}: ${signed(credit, 6)}` +
+          perHead.map((credits, h) => credits[j] ? `\nH${h} ${signed(credits[j], 6)}` : "").join("")));
+    }
+  }
+  return table;
+}
+
+// One head's credit from each source, over the text it reads.
+function showHeadSources(token, block, head) {
+  const labels = data.sources.labels, credits = headSources(token, block, head);
+  const view = document.getElementById("head-sources");
+  view.replaceChildren(element("h3", {}, `${block}.attn.head ${head}: ${deltaLabel} from each source token ` +
+      `(sum ${signed(credits.reduce((a, b) => a + (b || 0), 0), 6)})`));
+  const text = element("p", {className: "source-text"});
+  credits.forEach((credit, j) => {
+    const span = element("span", {}, data.sources.tokens[j]);
+    span.dataset.position = j;
+    if (credit !== null) {
+      span.style.background = colour(credit);
+      span.style.color = ink(credit);
+    }
+    text.append(withTip(span, () => `position ${j} ${labels[j]}: ` +
+        (credit === null ? "not among the head's largest" : signed(credit, 6))));
+  });
+  view.append(text);
 }
 
 function select(row) {
@@ -297,6 +371,20 @@ function select(row) {
   const components = document.getElementById("components");
   components.replaceChildren();
   if (data.components) components.append(componentsGrid(token));
+  const sources = document.getElementById("sources");
+  sources.replaceChildren();
+  if (data.sources) {
+    sources.append(element("div", {id: "head-sources"}), sourcesGrid(token));
+    // The head with the largest |credit| is shown first.
+    let best = null;
+    data.components.parts.forEach((part, index) => {
+      if (part.kind !== "head") return;
+      if (best === null || Math.abs(token.component_credits[index]) > Math.abs(token.component_credits[best])) {
+        best = index;
+      }
+    });
+    if (best !== null) showHeadSources(token, data.components.parts[best].block, data.components.parts[best].head);
+  }
 }
 
 drawHeatmap();
@@ -361,6 +449,7 @@ to the token's {delta}); outlined: the onset layer. Hover a cell for its numbers
 <dl id="detail-values"></dl>
 <div id="charts" class="charts"></div>
 <div id="components"></div>
+<div id="sources"></div>
 </section>
 </main>
 <div id="tooltip" role="tooltip" hidden></div>

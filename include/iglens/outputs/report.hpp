@@ -246,6 +246,22 @@ inline std::vector<SourceCredit> head_sources(const Report& report, const TokenR
   return kept;
 }
 
+// What each block's heads together drew from each source position, of the
+// credits the outputs keep: [block][source 0..position].
+inline std::vector<std::vector<double>> block_source_credits(const Report& report, const TokenRow& row) {
+  const auto& layout = report.components->layout;
+  std::vector<std::vector<double>> sums(static_cast<std::size_t>(layout.n_layer),
+                                        std::vector<double>(static_cast<std::size_t>(row.position + 1), 0.0));
+  for (std::int64_t block = 0; block < layout.n_layer; ++block) {
+    for (std::int64_t head = 0; head < layout.n_head; ++head) {
+      for (const auto& kept : head_sources(report, row, block, head)) {
+        sums[static_cast<std::size_t>(block)][static_cast<std::size_t>(kept.source)] += kept.credit;
+      }
+    }
+  }
+  return sums;
+}
+
 // The (block, head, source) credits of a row with the largest |credit|
 // among those the outputs keep, largest first.
 inline std::vector<SourceCredit> largest_sources(const Report& report, const TokenRow& row, std::size_t count) {
