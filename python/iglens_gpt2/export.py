@@ -16,13 +16,15 @@ Sources (exactly one):
   --checkpoint FILE       a checkpoint written by train_demo_gpt2.py.
   --bundle FILE           an existing bundle, older ones included: its weights,
                           tokenizer files and source, exported again with the
-                          current code (e.g. to add the components method).
+                          current code (e.g. to add the components or
+                          head_reads method).
                           The rebuilt model's logits must match the bundle's.
 
 Before anything is written the scripted module's logits are compared with the
 eager module's, readout(residual_stream(ids)[L]) with forward(ids), and the
 scripted components with the eager ones, each block's parts summing to its
-change of the residual stream. The bundle is written under a temporary name, loaded back and checked, then
+change of the residual stream, and the scripted head_reads with the eager ones,
+each head's write equal to the sum of what it reads. The bundle is written under a temporary name, loaded back and checked, then
 renamed, so a failed export leaves no file behind.
 """
 
@@ -46,7 +48,7 @@ from .gpt2 import GPT2, GPT2Config, load_hf_state_dict
 SCRIPT_TOL = 1e-5  # scripted vs eager, readout vs forward, a block's parts vs its change
 HF_TOL = 1e-4  # ours vs transformers
 EOT = "<|endoftext|>"
-METHODS = ["forward", "residual_stream", "readout", "components"]  # iglens.json "methods"
+METHODS = ["forward", "residual_stream", "readout", "components", "head_reads"]  # iglens.json "methods"
 BUNDLE_FILES = ("iglens.json", "vocab.json", "merges.txt")
 
 RANDOM_CONFIGS = {
@@ -366,6 +368,28 @@ def check_components(eager: GPT2, scripted, ids: torch.Tensor, cfg: GPT2Config) 
                     raise ExportError(f"components: {what} by {diff:.3g} (> {SCRIPT_TOL})")
 
 
+def check_head_reads(eager: GPT2, scripted, ids: torch.Tensor, cfg: GPT2Config) -> None:
+    """Scripted head_reads against eager, and each head's write against the sum of what it reads."""
+    L, H, d = cfg.n_layer, cfg.n_head, cfg.n_embd
+    with torch.no_grad():
+        for row in range(ids.shape[0]):
+            one = ids[row:row + 1]
+            S = one.shape[1]
+            pattern, values = scripted.head_reads(one)
+            for name, part, expected, eager_part in zip(("attn_pattern", "head_values"), (pattern, values),
+                                                        ((L, H, S, S), (L, S, H, d)), eager.head_reads(one)):
+                if tuple(part.shape) != expected:
+                    raise ExportError(f"head_reads: {name} has shape {tuple(part.shape)}, expected {expected}")
+                diff = _max_diff(part, eager_part)
+                if not diff <= SCRIPT_TOL:
+                    raise ExportError(f"head_reads: scripted {name} differs from eager by {diff:.3g} (> {SCRIPT_TOL})")
+            read = torch.einsum("lhij,ljhd->lihd", [pattern, values])
+            diff = _max_diff(read, scripted.components(one)[2])
+            if not diff <= SCRIPT_TOL:
+                raise ExportError(f"head_reads: what the heads read differs from their writes by {diff:.3g} "
+                                  f"(> {SCRIPT_TOL})")
+
+
 def unembedding_name(eager: GPT2, scripted) -> str:
     names = dict(scripted.named_parameters())
     if "lm_head.weight" in names:
@@ -440,6 +464,7 @@ def export_bundle(model: GPT2, cfg: GPT2Config, vocab_json: bytes, merges_txt: b
     scripted = torch.jit.script(model)
     run_checks(model, scripted, ids, cfg.n_layer, reference)
     check_components(model, scripted, ids, cfg)
+    check_head_reads(model, scripted, ids, cfg)
     meta = describe(cfg, vocab, source, unembedding_name(model, scripted))
 
     out_path = Path(out)

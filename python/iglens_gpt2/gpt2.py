@@ -86,6 +86,10 @@ class Attention(nn.Module):
 
     def mix(self, x: Tensor) -> Tensor:
         """z [B, S, D]: every head's attention-weighted values, concatenated, before c_proj."""
+        return self.attend(x)[0]
+
+    def attend(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """(z [B, S, D] as in ``mix``, the attention pattern [B, H, S, S], the values [B, H, S, hd])."""
         B, S, D = x.shape[0], x.shape[1], x.shape[2]
         qkv = self.c_attn(x)
         q, k, v = qkv.split(D, dim=2)
@@ -97,7 +101,7 @@ class Attention(nn.Module):
         causal = torch.ones(S, S, dtype=torch.bool, device=x.device).tril()
         scores = scores.masked_fill(~causal, float("-inf"))
         probs = self.attn_dropout(torch.softmax(scores, dim=-1))
-        return torch.matmul(probs, v).transpose(1, 2).reshape(B, S, D)
+        return torch.matmul(probs, v).transpose(1, 2).reshape(B, S, D), probs, v
 
     def project(self, z: Tensor) -> Tensor:
         """The attention output written into the residual stream: c_proj of z."""
@@ -112,6 +116,14 @@ class Attention(nn.Module):
         per_head = z.reshape(B, S, self.n_head, self.head_dim)
         weight = self.c_proj.weight.reshape(self.n_head, self.head_dim, -1)
         return torch.einsum("bshk,hkd->bshd", [per_head, weight])
+
+    def head_values(self, v: Tensor) -> Tensor:
+        """[B, S, H, D]: each source's value v [B, H, S, hd] through head h's rows of c_proj.weight.
+
+        Weighted by the attention pattern and summed over sources, this is ``head_writes``.
+        """
+        weight = self.c_proj.weight.reshape(self.n_head, self.head_dim, -1)
+        return torch.einsum("bhsk,hkd->bshd", [v, weight])
 
     def forward(self, x: Tensor) -> Tensor:
         return self.project(self.mix(x))
@@ -229,6 +241,24 @@ class GPT2(nn.Module):
             x = resid_mid + mlp_out
             pre.append(x[0])
         return (torch.stack(pre), torch.stack(mid), torch.stack(heads), torch.stack(bias), torch.stack(mlp))
+
+    @torch.jit.export
+    def head_reads(self, ids: Tensor) -> Tuple[Tensor, Tensor]:
+        """What every head reads, for the split by source position, for ids [1, S]:
+        (attn_pattern [L, H, S, S], head_values [L, S, H, d]), so that
+        head_results[l, i, h] = sum_j attn_pattern[l, h, i, j] * head_values[l, j, h]."""
+        self._check_ids(ids)
+        if ids.shape[0] != 1:
+            raise ValueError("head_reads: ids must be one sequence [1, S]")
+        x = self.transformer.embed(ids)
+        patterns: List[Tensor] = []
+        values: List[Tensor] = []
+        for block in self.transformer.h:
+            _, probs, v = block.attn.attend(block.ln_1(x))
+            patterns.append(probs[0])
+            values.append(block.attn.head_values(v)[0])
+            x = block(x)
+        return torch.stack(patterns), torch.stack(values)
 
     @torch.jit.export
     def readout(self, h: Tensor) -> Tensor:

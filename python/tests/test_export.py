@@ -388,7 +388,7 @@ class TestBundle(unittest.TestCase):
             self.assertEqual(meta["special_tokens"], {"<|endoftext|>": 256})
             self.assertEqual(meta["tokenizer"], {"vocab": "vocab.json", "merges": "merges.txt"})
             self.assertEqual(meta["source"], "random-config tiny seed 7")
-            self.assertEqual(meta["methods"], ["forward", "residual_stream", "readout", "components"])
+            self.assertEqual(meta["methods"], ["forward", "residual_stream", "readout", "components", "head_reads"])
             for method in meta["methods"]:
                 self.assertTrue(hasattr(m, method), method)
 
@@ -577,13 +577,13 @@ class TestBundleSource(unittest.TestCase):
             old_path, new_path = os.path.join(out, "old.pt"), os.path.join(out, "new.pt")
             write_old_style_bundle(model, TINY, old_path, "an old export")
             old, old_meta, _ = load_bundle(old_path)
-            self.assertFalse(hasattr(old, "components"))
+            self.assertFalse(hasattr(old, "components") or hasattr(old, "head_reads"))
             self.assertNotIn("methods", old_meta)
             rc, err = export_quietly(["--bundle", old_path, "-o", new_path])
             self.assertEqual(rc, 0, err)
             new, new_meta, _ = load_bundle(new_path)
             self.assert_same_model(old, new)
-            self.assertEqual(new_meta["methods"], ["forward", "residual_stream", "readout", "components"])
+            self.assertEqual(new_meta["methods"], ["forward", "residual_stream", "readout", "components", "head_reads"])
             self.assertEqual(new_meta["source"], f"an old export, re-exported from bundle {old_path}")
             with torch.no_grad():
                 heads_error, mlp_error = sum_errors(new.components(ids_for(TINY, B=1)))

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Writes a bundle as the exporter wrote them before the components method:
-the GPT-2 module without `components` and an iglens.json without "methods".
+the GPT-2 module without `components` (nor the later `head_reads`) and an
+iglens.json without "methods".
 The tests re-export such a bundle (--bundle) and check that IG-Lens asks for
 that when components are wanted from it.
 
@@ -26,6 +27,10 @@ class WithoutComponents(GPT2):
     @torch.jit.ignore
     def components(self, ids: Tensor):
         raise NotImplementedError("bundles written before component attribution have no components")
+
+    @torch.jit.ignore
+    def head_reads(self, ids: Tensor):
+        raise NotImplementedError("bundles written before component attribution have no head_reads")
 
 
 def write_old_style_bundle(model: GPT2, cfg: GPT2Config, path: str, source: str) -> None:

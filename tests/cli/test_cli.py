@@ -405,6 +405,20 @@ class Components(unittest.TestCase):
             for layer, ig in enumerate(token["ig"]):
                 self.assertAlmostEqual(self.block_sum(credits, layer), ig, delta=1e-6)
 
+    def test_sources_of_a_bundle_add_up_to_each_heads_credit(self):
+        # Bundles exported with head_reads (the tiny one here, and the committed demo) give the split by source.
+        for model in (TINY, DEMO):
+            with self.subTest(model=model):
+                report = run_json("--model", model, "abcd", "--target", "efg", "--sources", "--steps", "8",
+                                  "--dtype", "float64")
+                n_head = report["components"]["n_head"]
+                for token in report["tokens"]:
+                    for block, heads in enumerate(token["source_credits"]):
+                        for head, sources in enumerate(heads):
+                            self.assertEqual(len(sources), token["position"] + 1)
+                            credit = token["component_credits"][1 + block * (n_head + 2) + head]
+                            self.assertAlmostEqual(sum(sources), credit, delta=1e-12)
+
     def test_table_csv_and_svg_name_the_top_component(self):
         args = ("attribute", "--model", TINY, "abcd", "--target", "ef", "--components", "--steps", "8")
         report = run_json(*args[1:])
@@ -636,7 +650,6 @@ class BadInputs(unittest.TestCase):
             (["--svg", "/nonexistent-folder/map.svg"], "folder '/nonexistent-folder' does not exist"),
             (["--html", "/nonexistent-folder/map.html"], "--html '/nonexistent-folder/map.html': folder"),
             (["--unknown"], "--unknown"),
-            (["--sources"], "the split by source position needs the attention patterns"),  # a bundle
             (["--sources-csv", "x.csv"], "--sources-csv requires --sources"),
             (["--top-sources", "3"], "--top-sources requires --sources"),
             (["--sources", "--top-sources", "0"], "--top-sources must be at least 1 (got 0)"),

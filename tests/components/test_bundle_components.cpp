@@ -1,7 +1,8 @@
 // Bundle::components on bundles from the Python exporter: resid_pre is the
 // residual stream and each block's parts add up to its change (float32 and
 // float64), component credits add up to delta and to each block's change of
-// f, a bundle exported before `components` existed says how to re-export it,
+// f, each head's write is what it reads (head_reads) and its sources add up
+// to its credit, a bundle exported before `components` existed says how to re-export it,
 // and the committed demo model has components. CTest writes the bundles first
 // (fixtures tiny_bundle and old_style_bundle) and passes their paths in the
 // environment.
@@ -19,7 +20,10 @@
 #include <nlohmann/json.hpp>
 
 #include "iglens/components/component_attribution.hpp"
+#include "iglens/components/source_attribution.hpp"
 #include "iglens/models/bundle.hpp"
+#include "iglens/models/load_model.hpp"
+#include "iglens/prompts/prompt_lens.hpp"
 #include "one_token.hpp"
 #include "reference.hpp"
 
@@ -92,6 +96,36 @@ TEST_CASE("a bundle's components: resid_pre is its residual stream, each block's
   CHECK_THROWS_WITH(bundle.components(ids.expand({2, S})), Catch::Contains("one sequence [1, S]"));
 }
 
+TEST_CASE("a bundle's head reads: each head's write is what it reads, and its sources add up to its credit",
+          "[bundle][tiny][sources]") {
+  auto bundle = Bundle::load(env_path("IGLENS_TINY_BUNDLE"));
+  REQUIRE(bundle.has_sources());
+  const auto ids = prompt(bundle, kPrompt);
+  const auto position = ids.size(1) - 1;
+  for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
+    const double tolerance = dtype == torch::kFloat32 ? 1e-5 : 1e-12;
+    CAPTURE(tolerance);
+    bundle.to(dtype);
+    const auto c = bundle.components(ids);
+    REQUIRE(c.has_sources());
+    const auto L = c.n_layer(), H = c.n_head();
+    // Causal rows that sum to one, and heads that write what they read.
+    CHECK(max_abs_diff(c.attn_pattern.sum(-1), torch::ones({L, H, c.length()}, c.attn_pattern.options())) <= tolerance);
+    CHECK(c.attn_pattern.triu(1).abs().max().item<double>() == 0.0);
+    const auto read = torch::einsum("lhij,ljhd->lihd", {c.attn_pattern, c.head_values}) * c.head_scale.unsqueeze(2);
+    CHECK(max_abs_diff(read, c.head_results) <= tolerance);
+    Options options;
+    options.dtype = dtype;
+    options.steps = 7;
+    const auto target = bundle.logits(ids)[0][position].argmax().item<std::int64_t>();
+    const auto result = attribute_sources(c, Targets{{position}, {target}, {}}, bundle.norm_head(), options);
+    for (std::int64_t l = 0; l < L; ++l) {
+      CHECK(max_abs_diff(result.credits[0][l].sum(-1), result.components.credits[0].narrow(0, 1 + l * (H + 2), H)) <=
+            1e-12);
+    }
+  }
+}
+
 TEST_CASE("component credits of a bundle add up to delta and to each block's change of f", "[bundle][tiny]") {
   auto bundle = Bundle::load(env_path("IGLENS_TINY_BUNDLE"));
   const auto ids = prompt(bundle, kPrompt);
@@ -131,6 +165,14 @@ TEST_CASE("a bundle exported before components existed says how to re-export it"
   CHECK(bundle.logits(ids).size(1) == ids.size(1));
   CHECK_THROWS_AS(bundle.components(ids), Error);
   CHECK_THROWS_WITH(bundle.components(ids), Catch::Contains("re-export") && Catch::Contains("--bundle " + path));
+  CHECK_FALSE(bundle.has_sources());
+  // The split by source position on it, as the program asks for it: one line that says how to re-export.
+  PromptSettings sources;
+  sources.components = sources.sources = true;
+  CHECK_THROWS_WITH(PromptLens(load_model(path), sources),
+                    Catch::Contains("exported before the split by source position existed (it has no 'head_reads' "
+                                    "method); re-export it") &&
+                        Catch::Contains("--bundle " + path));
 
   // The same module with an iglens.json that claims components is refused on loading.
   torch::jit::ExtraFilesMap extra{{"iglens.json", ""}, {"vocab.json", ""}, {"merges.txt", ""}};

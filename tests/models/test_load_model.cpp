@@ -13,6 +13,7 @@
 
 #include "iglens/lens/lens.hpp"
 #include "iglens/models/load_gguf.hpp"
+#include "iglens/models/load_hf.hpp"
 #include "iglens/models/load_model.hpp"
 #include "iglens/prompts/prompt_lens.hpp"
 #include "reference.hpp"
@@ -178,9 +179,17 @@ TEST_CASE("Lens over a loaded model: components and their sources from one forwa
       CHECK(max_abs_diff(sources.sources.credits[t][l].sum(-1), heads) <= 1e-12);
     }
   }
-  // A bundle's components carry no attention patterns: said in one line.
+  // A bundle exported with head_reads gives the same split as the Hugging Face folder it was exported from.
   Lens<LoadedModel> bundle(load_model(reference_path("tiny/gpt2_bundle.pt")));
-  CHECK(iglens::testing::error_of([&] {
-          bundle.attribute_sources(torch::tensor(std::vector<std::int64_t>{1, 2, 3}), Targets{{2}, {5}, {}}, Options{});
-        }).find("the split by source position needs") != std::string::npos);
+  Lens<DecoderModel> folder(load_hf_decoder(reference_path("tiny/gpt2")));
+  REQUIRE(bundle.model().has_sources());
+  bundle.model().to(torch::kFloat64);
+  folder.model().to(torch::kFloat64);
+  const auto tiny_ids = torch::tensor(std::vector<std::int64_t>{5, 71, 33, 200, 9, 71});
+  const Targets tiny_targets{{4, 5}, {71, 33}, {}};
+  const auto from_bundle = bundle.attribute_sources(tiny_ids, tiny_targets, options);
+  const auto from_folder = folder.attribute_sources(tiny_ids, tiny_targets, options);
+  CHECK(from_bundle.sources.credits.abs().max().item<double>() > 1e-6);  // not a comparison of zeros
+  CHECK(max_abs_diff(from_bundle.sources.credits, from_folder.sources.credits) <= 1e-10);
+  CHECK(max_abs_diff(from_bundle.sources.components.credits, from_folder.sources.components.credits) <= 1e-10);
 }

@@ -90,13 +90,15 @@ inline torch::Tensor split_head_sources(const torch::Tensor& gradients, const Op
 // Every target's component credits, as attribute_components gives them, and
 // each head's credit split among the source positions up to the target's.
 // The components must carry what the heads read (ResidualComponents::
-// has_sources: the native decoders give it; bundles do not).
+// has_sources: the native decoders give it, and bundles exported with
+// `head_reads`).
 inline SourceCredits attribute_sources(const ResidualComponents& components, const Targets& targets,
                                        const NormHead& head, const Options& options) {
   detail::check_component_inputs(components, targets, head, options);
   require(components.has_sources(),
           "the split by source position needs the attention patterns and value vectors of every head, which this "
-          "model's components do not carry (a bundle's do not; load a GGUF file or a Hugging Face folder)");
+          "model's components do not carry (bundles exported before the split by source position existed do not: "
+          "re-export them with python/export_gpt2.py --bundle OLD.pt -o NEW.pt)");
   const auto L = components.n_layer(), S = components.length(), H = components.n_head(), d = components.d_model();
   require(components.attn_pattern.sizes() == torch::IntArrayRef({L, H, S, S}) &&
               components.head_values.sizes() == torch::IntArrayRef({L, S, H, d}) &&

@@ -92,7 +92,7 @@ class Lens {
   }
 
   // The same, with every head's credit split among the source positions it
-  // reads (the native decoders; a bundle's components do not carry them).
+  // reads (the native decoders, and bundles exported with `head_reads`).
   SourceMap attribute_sources(const torch::Tensor& ids, const Targets& targets, const Options& options) {
     SourceMap result;
     result.layers = map_and_split(ids, targets, options, [&](const ResidualComponents& c, const Options& split) {

@@ -78,8 +78,9 @@ class Bundle {
   torch::Tensor residual_stream(const torch::Tensor& ids) { return script_.residual_stream(check_length(ids)); }
   torch::Tensor logits(const torch::Tensor& ids) { return script_.logits(check_length(ids)); }
 
-  // What every block writes for ids [1, S] (ResidualComponents). Bundles
-  // exported before the `components` method existed say how to re-export.
+  // What every block writes for ids [1, S] (ResidualComponents), with what
+  // each head reads where the bundle has `head_reads`. Bundles exported
+  // before the `components` method existed say how to re-export.
   ResidualComponents components(const torch::Tensor& ids) {
     require(script_.has_components(),
             "model file '{}' was exported before component attribution existed (it has no 'components' "
@@ -87,8 +88,14 @@ class Bundle {
             path_, path_);
     require(ids.defined() && ids.dim() == 2 && ids.size(0) == 1,
             "components: token ids must be one sequence [1, S], got {}", detail::shape_string(ids));
-    return script_.components(check_length(ids));
+    auto components = script_.components(check_length(ids));
+    if (script_.has_head_reads()) script_.add_head_reads(components, ids);
+    return components;
   }
+
+  // Whether components() carries what each head reads (bundles exported
+  // before the `head_reads` method existed do not).
+  bool has_sources() const { return script_.has_head_reads(); }
 
   // The closed-form norm + head read from the parameters iglens.json names.
   Readout readout() { return Readout::norm_head(norm_head()); }

@@ -113,6 +113,9 @@ class DecoderModel {
     return cap_logits(torch::nn::functional::linear(final_norm(forward(ids, nullptr, &cache)), weights_.unembedding));
   }
 
+  // components() always carries what each head reads.
+  bool has_sources() const { return true; }
+
   // What every block writes into the residual stream of ids [1, S], from one
   // forward pass: the stream before and after each attention, each head's
   // write (the output projection split by head), the output bias and the MLP

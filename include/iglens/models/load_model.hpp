@@ -67,6 +67,11 @@ class LoadedModel {
   ResidualComponents components(const torch::Tensor& ids) {
     return std::visit([&](auto& model) { return model.components(ids); }, model_);
   }
+  // Whether components() carries what each head reads, for the split by
+  // source position: native decoders do, bundles exported with `head_reads`.
+  bool has_sources() const {
+    return std::visit([](const auto& model) { return model.has_sources(); }, model_);
+  }
   // Greedy answers: native decoders with their key/value cache, bundles by re-running the sequence.
   std::vector<GreedyAnswer> greedy_answers(const std::vector<std::vector<std::int64_t>>& prompts,
                                            const GreedyOptions& options) {

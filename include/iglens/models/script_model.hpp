@@ -70,6 +70,34 @@ class ScriptModel {
     return c;
   }
 
+  // Whether the module provides `head_reads`, what the split by source
+  // position needs (bundles exported before it existed do not).
+  bool has_head_reads() const { return module_.find_method("head_reads").has_value(); }
+
+  // Adds to components `c` of the same ids what every head reads:
+  // attn_pattern [L, H, S, S], head_values [L, S, H, d], and a head_scale of
+  // ones (no norm on the attention output).
+  void add_head_reads(ResidualComponents& c, const torch::Tensor& ids) {
+    require(has_head_reads(), "TorchScript module has no method 'head_reads'");
+    torch::NoGradGuard no_grad;
+    const auto value = detail::guarded_call("TorchScript method 'head_reads'",
+                                            [&] { return module_.get_method("head_reads")({ids}); });
+    require(value.isTuple() && value.toTupleRef().elements().size() == 2 &&
+                value.toTupleRef().elements()[0].isTensor() && value.toTupleRef().elements()[1].isTensor(),
+            "TorchScript method 'head_reads' must return 2 tensors (attn_pattern, head_values), got {}",
+            value.tagKind());
+    const auto pattern = value.toTupleRef().elements()[0].toTensor();
+    const auto values = value.toTupleRef().elements()[1].toTensor();
+    const auto L = c.n_layer(), S = c.length(), H = c.n_head(), d = c.d_model();
+    require(pattern.sizes() == torch::IntArrayRef({L, H, S, S}) && values.sizes() == torch::IntArrayRef({L, S, H, d}),
+            "TorchScript method 'head_reads' returned attn_pattern {} and head_values {}; expected [{}, {}, {}, {}] "
+            "and [{}, {}, {}, {}]",
+            detail::shape_string(pattern), detail::shape_string(values), L, H, S, S, L, S, H, d);
+    c.attn_pattern = pattern;
+    c.head_values = values;
+    c.head_scale = torch::ones_like(c.resid_mid);
+  }
+
   // Moves the parameters, e.g. to float64 for reference-grade runs.
   void to(torch::ScalarType dtype) { module_.to(dtype); }
   // Moves the parameters to a device; ids given to the methods must follow.

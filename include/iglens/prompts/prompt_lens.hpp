@@ -116,9 +116,10 @@ class PromptLens {
     // The component path runs through every block, from the baseline at layer 0.
     require(!settings_.components || static_cast<std::int64_t>(layers.size()) == n_layer + 1,
             "--components splits every block, so it needs all layers 0..{}: drop --layers and --k", n_layer);
-    require(!settings_.sources || loaded.description().format != "iglens-bundle",
-            "the split by source position needs the attention patterns and value vectors of every head, which a "
-            "bundle's components do not carry: load a GGUF file or a Hugging Face folder");
+    require(!settings_.sources || loaded.has_sources(),
+            "model file '{}' was exported before the split by source position existed (it has no 'head_reads' "
+            "method); re-export it: /usr/bin/python3 python/export_gpt2.py --bundle {} -o NEW.pt",
+            loaded.description().path, loaded.description().path);
     const auto vocabulary = loaded.description().vocab_size;
     for (const auto id : settings_.stop_ids)
       require(id >= 0 && id < vocabulary, "stop token {} is outside the vocabulary [0, {})", id, vocabulary);
