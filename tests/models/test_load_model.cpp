@@ -170,6 +170,10 @@ TEST_CASE("Lens over a loaded model: components and their sources from one forwa
   options.steps = 16;
   const auto components = lens.attribute_components(torch::tensor(ids), targets, options);
   const auto sources = lens.attribute_sources(torch::tensor(ids), targets, options);
+  // The component split alone does not record what the heads read (an [L, H, S, S] pattern and more).
+  static_assert(iglens::detail::chooses_sources<LoadedModel>::value);
+  CHECK_FALSE(lens.model().components(torch::tensor(ids).unsqueeze(0), false).has_sources());
+  CHECK(lens.model().components(torch::tensor(ids).unsqueeze(0)).has_sources());
   CHECK(max_abs_diff(sources.layers.ig, components.layers.ig) == 0.0);
   CHECK(max_abs_diff(sources.sources.components.credits, components.components.credits) == 0.0);
   const auto H = lens.model().description().n_head;

@@ -85,7 +85,7 @@ class Lens {
   // hears the map's rows, then the components' tokens: 2T in all.
   ComponentMap attribute_components(const torch::Tensor& ids, const Targets& targets, const Options& options) {
     ComponentMap result;
-    result.layers = map_and_split(ids, targets, options, [&](const ResidualComponents& c, const Options& split) {
+    result.layers = map_and_split(ids, targets, options, false, [&](const ResidualComponents& c, const Options& split) {
       result.components = iglens::attribute_components(c, targets, model_.norm_head(), split);
     });
     return result;
@@ -95,7 +95,7 @@ class Lens {
   // reads (the native decoders, and bundles exported with `head_reads`).
   SourceMap attribute_sources(const torch::Tensor& ids, const Targets& targets, const Options& options) {
     SourceMap result;
-    result.layers = map_and_split(ids, targets, options, [&](const ResidualComponents& c, const Options& split) {
+    result.layers = map_and_split(ids, targets, options, true, [&](const ResidualComponents& c, const Options& split) {
       result.sources = iglens::attribute_sources(c, targets, model_.norm_head(), split);
     });
     return result;
@@ -104,8 +104,10 @@ class Lens {
  private:
   // The blocks' writes of one forward pass, the layer map from their
   // residual stream, then `split(components, options)`; progress over 2T.
+  // Without `sources`, models that can leave out what each head reads do.
   template <class Split>
-  Attribution map_and_split(const torch::Tensor& ids, const Targets& targets, const Options& options, Split&& split) {
+  Attribution map_and_split(const torch::Tensor& ids, const Targets& targets, const Options& options, bool sources,
+                            Split&& split) {
     static_assert(detail::has_components<Model>::value,
                   "iglens::Lens<Model>: splitting by component needs `iglens::ResidualComponents "
                   "components(const torch::Tensor& ids)` and `iglens::NormHead norm_head()`");
@@ -114,7 +116,14 @@ class Lens {
     ResidualComponents components;
     {
       torch::NoGradGuard no_grad;
-      components = detail::guarded_call("model components", [&] { return model_.components(ids.unsqueeze(0)); });
+      components = detail::guarded_call("model components", [&] {
+        if constexpr (detail::chooses_sources<Model>::value) {
+          return model_.components(ids.unsqueeze(0), sources);
+        } else {
+          (void)sources;
+          return model_.components(ids.unsqueeze(0));
+        }
+      });
     }
     require(components.resid_pre.defined() && components.resid_pre.dim() == 3 &&
                 components.resid_pre.size(1) == ids.size(0),

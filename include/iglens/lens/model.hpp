@@ -48,6 +48,16 @@ struct has_components<Model,
                               ResidualComponents>,
           std::is_convertible<decltype(std::declval<Model&>().norm_head()), NormHead>> {};
 
+// Models whose components(ids, with_sources) can leave out what each head
+// reads (the native decoders and bundles), which the component split alone
+// does not need.
+template <class Model, class = void>
+struct chooses_sources : std::false_type {};
+template <class Model>
+struct chooses_sources<
+    Model, std::void_t<decltype(std::declval<Model&>().components(std::declval<const torch::Tensor&>(), false))>>
+    : std::true_type {};
+
 }  // namespace detail
 
 template <class Model>

@@ -79,9 +79,9 @@ class Bundle {
   torch::Tensor logits(const torch::Tensor& ids) { return script_.logits(check_length(ids)); }
 
   // What every block writes for ids [1, S] (ResidualComponents), with what
-  // each head reads where the bundle has `head_reads`. Bundles exported
+  // each head reads where asked and the bundle has `head_reads`. Bundles exported
   // before the `components` method existed say how to re-export.
-  ResidualComponents components(const torch::Tensor& ids) {
+  ResidualComponents components(const torch::Tensor& ids, bool with_sources = true) {
     require(script_.has_components(),
             "model file '{}' was exported before component attribution existed (it has no 'components' "
             "method); re-export it: /usr/bin/python3 python/export_gpt2.py --bundle {} -o NEW.pt",
@@ -89,7 +89,7 @@ class Bundle {
     require(ids.defined() && ids.dim() == 2 && ids.size(0) == 1,
             "components: token ids must be one sequence [1, S], got {}", detail::shape_string(ids));
     auto components = script_.components(check_length(ids));
-    if (script_.has_head_reads()) script_.add_head_reads(components, ids);
+    if (with_sources && script_.has_head_reads()) script_.add_head_reads(components, ids);
     return components;
   }
 

@@ -119,22 +119,27 @@ class DecoderModel {
   // What every block writes into the residual stream of ids [1, S], from one
   // forward pass: the stream before and after each attention, each head's
   // write (the output projection split by head), the output bias and the MLP
-  // output, all [.., S, ..] in the model's dtype.
-  ResidualComponents components(const torch::Tensor& ids_in) const {
+  // output, all [.., S, ..] in the model's dtype; with_sources, also what
+  // each head reads ([L, H, S, S] and [L, S, H, d]: the memory a long
+  // sequence spends on it is only spent when asked).
+  ResidualComponents components(const torch::Tensor& ids_in, bool with_sources = true) const {
     require(ids_in.defined() && ids_in.dim() == 2 && ids_in.size(0) == 1,
             "components: token ids must be one sequence [1, S], got {}", detail::shape_string(ids_in));
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> states;
     BlockWrites writes;
+    writes.sources = with_sources;
     forward(check_ids(ids_in), &states, nullptr, &writes);
     const auto sequence = [](const std::vector<torch::Tensor>& per_layer) {
       return torch::stack(per_layer).select(1, 0);
     };
     ResidualComponents components{sequence(states), sequence(writes.resid_mid), sequence(writes.head_results),
                                   sequence(writes.attn_bias), sequence(writes.mlp_out)};
-    components.attn_pattern = sequence(writes.attn_pattern);
-    components.head_values = sequence(writes.head_values);
-    components.head_scale = sequence(writes.head_scale);
+    if (with_sources) {
+      components.attn_pattern = sequence(writes.attn_pattern);
+      components.head_values = sequence(writes.head_values);
+      components.head_scale = sequence(writes.head_scale);
+    }
     return components;
   }
 
@@ -354,6 +359,7 @@ class DecoderModel {
 
   // What each block writes, per layer [B, S, ..], recorded by forward() for components().
   struct BlockWrites {
+    bool sources = true;  // also record what each head reads
     std::vector<torch::Tensor> resid_mid, head_results, attn_bias, mlp_out;
     std::vector<torch::Tensor> attn_pattern, head_values, head_scale;  // the heads' sources
   };
@@ -460,10 +466,11 @@ class DecoderModel {
       heads = heads * scale.unsqueeze(2);
       bias = bias * scale;
     }
-    // Query head h reads key/value head h / G.
-    const auto values = read.values.repeat_interleave(H / config_.n_kv_head, 1);  // [B, H, T, hd]
     writes.head_results.push_back(heads);
     writes.attn_bias.push_back(bias);
+    if (!writes.sources) return;
+    // Query head h reads key/value head h / G.
+    const auto values = read.values.repeat_interleave(H / config_.n_kv_head, 1);  // [B, H, T, hd]
     writes.attn_pattern.push_back(read.pattern);
     writes.head_values.push_back(torch::einsum("bhtk,dhk->bthd", {values, out}));
     writes.head_scale.push_back(scale);
@@ -483,7 +490,7 @@ class DecoderModel {
       const auto& layer = weights_.layers[i];
       AttentionRead read;
       const auto mixed = attention_heads(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), positions, cache,
-                                         i, writes ? &read : nullptr);
+                                         i, writes && writes->sources ? &read : nullptr);
       const auto projected = torch::nn::functional::linear(mixed, layer.attn_out_weight, layer.attn_out_bias);
       x = x + attention_output(layer, projected);
       const auto written = mlp(layer, norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));

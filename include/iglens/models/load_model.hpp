@@ -64,8 +64,8 @@ class LoadedModel {
   }
   // What every block writes for ids [1, S]; bundles exported without a
   // `components` method throw an error that says how to re-export.
-  ResidualComponents components(const torch::Tensor& ids) {
-    return std::visit([&](auto& model) { return model.components(ids); }, model_);
+  ResidualComponents components(const torch::Tensor& ids, bool with_sources = true) {
+    return std::visit([&](auto& model) { return model.components(ids, with_sources); }, model_);
   }
   // Whether components() carries what each head reads, for the split by
   // source position: native decoders do, bundles exported with `head_reads`.
