@@ -4,7 +4,7 @@
 # clang_format).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(find include apps examples tests \( -name '*.hpp' -o -name '*.cpp' \) | sort)
+mapfile -t files < <(find include apps examples tests python/binding/src \( -name '*.hpp' -o -name '*.cpp' \) | sort)
 if [[ ${1:-} == --fix ]]; then
   clang-format -i "${files[@]}"
   exit 0

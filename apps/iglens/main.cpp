@@ -29,7 +29,6 @@
 #include <nlohmann/json.hpp>
 
 #include "attribute_command.hpp"
-#include "chat_choice.hpp"
 #include "corpus_command.hpp"
 #include "error_line.hpp"
 #include "iglens/iglens.hpp"
@@ -103,7 +102,7 @@ int main(int argc, char** argv) {
                        "Print the program's and LibTorch's versions (and OpenBLAS's kernels) and exit");
   const std::string demo_model = IGLENS_DEMO_MODEL;
 
-  iglens::cli::AttributeSettings settings;
+  iglens::AttributeSettings settings;
   settings.model = demo_model;
   bool prompt_from_stdin = false;
   std::optional<int> threads;
@@ -117,7 +116,7 @@ int main(int argc, char** argv) {
   const std::string bos_help =
       "Put the BOS token first (GPT-2: <|endoftext|>); models whose own rule adds it (Llama family) always do";
   // --chat, --system, --chat-template: for attribute, corpus and tokenize.
-  auto add_chat_options = [](CLI::App* command, iglens::cli::AttributeSettings& s) {
+  auto add_chat_options = [](CLI::App* command, iglens::AttributeSettings& s) {
     command->add_flag("--chat", s.chat,
                       "Render the prompt with the model's chat template as one user message, with the assistant's "
                       "turn opened (as transformers' apply_chat_template with add_generation_prompt)");
@@ -250,7 +249,7 @@ int main(int argc, char** argv) {
       ->default_val(corpus_settings.memory_budget_mb);
 
   // tokenize: the same text settings as attribute, in one place.
-  iglens::cli::AttributeSettings tokenize_settings;
+  iglens::AttributeSettings tokenize_settings;
   tokenize_settings.model = demo_model;
   std::string tokenize_text;
   bool tokenize_from_stdin = false;
@@ -309,7 +308,7 @@ int main(int argc, char** argv) {
     // A chat's answer runs to its end token: a longer default limit, unless --generate is given.
     for (auto* command : {attribute, corpus}) {
       if (*command && settings.uses_chat() && command->get_option("--generate")->count() == 0) {
-        settings.generate = iglens::cli::chat_answer_tokens;
+        settings.generate = iglens::chat_answer_tokens;
       }
     }
     if (*attribute) {
@@ -366,8 +365,8 @@ int main(int argc, char** argv) {
       std::optional<iglens::ChatTemplate> chat_template;
       const auto get_chat_template = [&]() -> const iglens::ChatTemplate& {
         if (!chat_template) {
-          chat_template = iglens::cli::chosen_chat_template(iglens::load_model_chat_template(ts.model), tokenizer,
-                                                            ts.chat_template, ts.model);
+          chat_template = iglens::chosen_chat_template(iglens::load_model_chat_template(ts.model), tokenizer,
+                                                       ts.chat_template, ts.model);
         }
         return *chat_template;
       };

@@ -29,6 +29,7 @@
 #include "iglens/outputs/html_report.hpp"
 #include "iglens/outputs/make_report.hpp"
 #include "iglens/outputs/report.hpp"
+#include "iglens/prompts/attribute_settings.hpp"
 #include "iglens/prompts/prompt_lens.hpp"
 #include "iglens/text/chat_message.hpp"
 #include "iglens/text/chat_template.hpp"

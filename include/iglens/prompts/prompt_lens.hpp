@@ -126,8 +126,9 @@ class PromptLens {
     require(!settings_.fixed_foil || (*settings_.fixed_foil >= 0 && *settings_.fixed_foil < vocabulary),
             "the foil token is outside the vocabulary [0, {})", vocabulary);
     settings_.stop_ids.insert(loaded.end_ids().begin(), loaded.end_ids().end());
-    if (options.dtype == torch::kFloat64) loaded.to(torch::kFloat64);
-    if (settings_.device != torch::kCPU) loaded.to(settings_.device);
+    // Both ways: a model shared with an earlier lens (a bundle's module) may have been moved.
+    loaded.to(options.dtype);
+    loaded.to(settings_.device);
   }
 
   LoadedModel& model() { return lens_.model(); }
