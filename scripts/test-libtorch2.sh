@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 torch_dir=$(bash scripts/libtorch2.sh)
 cmake -S . -B build-libtorch2 -G Ninja -DCMAKE_BUILD_TYPE=Release -DIGLENS_TORCH_CPU_DIR="$torch_dir" \
-  -DIGLENS_PYTHON_ENV="$PWD/build/python-env"
+  -DIGLENS_PYTHON_ENV="$PWD/build/python-env" -DIGLENS_SMOLLM2_FOLDER_BUILD="$PWD/build"
 cmake --build build-libtorch2 -j"$(nproc)" --target iglens_tests iglens_model_tests iglens_component_tests \
   readme_usage iglens_cli
 ctest --test-dir build-libtorch2 --output-on-failure -j"$(nproc)" -L libtorch
