@@ -606,11 +606,11 @@ std::string shell_quoted(const std::string& text) {
   return quoted + "'";
 }
 
-// The timing script sits in the source tree's scripts/ folder; this file's
+// The timing scripts sit in the source tree's scripts/ folder; this file's
 // own path (absolute in CMake builds) leads there from any build folder.
-std::string transformers_timing_script() {
+std::string timing_script(const char* name) {
   const auto root = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
-  const auto script = root / "scripts" / "time_transformers_forward.py";
+  const auto script = root / "scripts" / name;
   iglens::require(std::filesystem::is_regular_file(script), "cannot find '{}'", script.string());
   return script.string();
 }
@@ -627,29 +627,36 @@ std::string loaded_blas_path() {
   return "";
 }
 
-// transformers' forward of `ids` (median ms), timed by the Python script in
-// a child process on the same thread count. The child preloads this
-// process's BLAS: Debian's torch otherwise gets the pthread OpenBLAS, whose
-// second thread pool fights OpenMP's on a small machine (4x slower on 2
-// cores), which would time the packaging rather than transformers.
-nlohmann::json transformers_timing(const std::string& python, const std::string& hf_folder,
-                                   const std::vector<std::int64_t>& ids, int repeats, std::int64_t generate = 0) {
-  std::string id_list;
-  for (const auto id : ids) id_list += (id_list.empty() ? "" : ",") + std::to_string(id);
+// The JSON line a timing script in scripts/ prints last, run by `python`
+// with `arguments` in a child process. The child preloads this process's
+// BLAS: Debian's torch otherwise gets the pthread OpenBLAS, whose second
+// thread pool fights OpenMP's on a small machine (4x slower on 2 cores),
+// which would time the packaging rather than the code.
+nlohmann::json timing_script_output(const std::string& python, const char* script, const std::string& arguments) {
   const auto blas = loaded_blas_path();
   const auto preload = blas.empty() ? std::string() : "LD_PRELOAD=" + shell_quoted(blas) + " ";
-  const auto command = fmt::format("{}{} {} {} --ids {} --threads {} --repeats {} --generate {}", preload,
-                                   shell_quoted(python), shell_quoted(transformers_timing_script()),
-                                   shell_quoted(hf_folder), id_list, torch::get_num_threads(), repeats, generate);
+  const auto command =
+      fmt::format("{}{} {} {}", preload, shell_quoted(python), shell_quoted(timing_script(script)), arguments);
   FILE* child = popen(command.c_str(), "r");
   iglens::require(child != nullptr, "cannot start {}", python);
   std::string output;
   char chunk[4096];
   while (const auto n = std::fread(chunk, 1, sizeof chunk, child)) output.append(chunk, n);
   const int status = pclose(child);
-  iglens::require(status == 0, "the transformers timing script failed (status {})", status);
+  iglens::require(status == 0, "the timing script {} failed (status {})", script, status);
   const auto last_line = output.substr(output.find_last_of('\n', output.size() - 2) + 1);
   return nlohmann::json::parse(last_line);
+}
+
+// transformers' forward of `ids` (median ms), timed in a child process on the same thread count.
+nlohmann::json transformers_timing(const std::string& python, const std::string& hf_folder,
+                                   const std::vector<std::int64_t>& ids, int repeats, std::int64_t generate = 0) {
+  std::string id_list;
+  for (const auto id : ids) id_list += (id_list.empty() ? "" : ",") + std::to_string(id);
+  return timing_script_output(
+      python, "time_transformers_forward.py",
+      fmt::format("{} --ids {} --threads {} --repeats {} --generate {}", shell_quoted(hf_folder), id_list,
+                  torch::get_num_threads(), repeats, generate));
 }
 
 double transformers_forward_ms(const std::string& python, const std::string& hf_folder,
@@ -805,6 +812,34 @@ void real_model_table(const std::string& path, const std::string& program, const
              peak_mib / weight_mib, peak_target, verdict(peak_mib / weight_mib <= peak_target));
 }
 
+// The Python package's model.attribute (python/binding, imported by
+// `python`) against the same PromptLens::attribute in this process: a short
+// prompt and the text's first 64 tokens teacher-forced, every layer, m 64,
+// float32, on the same threads and BLAS.
+void python_table(const std::string& path, const std::string& python, int repeats) {
+  const auto tokenizer = iglens::load_model_tokenizer(path);
+  auto target_ids = tokenizer.encode(std::string(" ") + kRealText);
+  target_ids.resize(64);
+  const iglens::PromptRequest request{"Story:", tokenizer.decode(target_ids), {}};
+  iglens::PromptLens lens(iglens::load_model(path), iglens::PromptSettings{});
+  iglens::Report report;
+  const double cpp_s = median_seconds(repeats, [&] { report = lens.attribute(request); });
+  double delta_sum = 0;
+  for (const auto& row : report.tokens) delta_sum += row.delta;
+  const auto theirs = timing_script_output(
+      python, "time_python_attribute.py",
+      fmt::format("{} --prompt {} --target {} --steps 64 --threads {} --repeats {}", shell_quoted(path),
+                  shell_quoted(request.prompt), shell_quoted(*request.target), torch::get_num_threads(), repeats));
+  const double python_s = theirs.at("median_s").get<double>();
+  fmt::print("\n## Python: model.attribute against PromptLens::attribute, {} target tokens, all layers, m 64\n\n",
+             report.tokens.size());
+  fmt::print(
+      "| call | s |\n| --- | --- |\n| C++ PromptLens::attribute | {:.2f} |\n| Python model.attribute | {:.2f} |\n\n",
+      cpp_s, python_s);
+  fmt::print("Python / C++ = {:.3f} (target <= 1.05: {}); sum of delta: C++ {:.9f}, Python {:.9f}\n", python_s / cpp_s,
+             verdict(python_s / cpp_s <= 1.05), delta_sum, theirs.at("delta_sum").get<double>());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -812,7 +847,7 @@ int main(int argc, char** argv) try {
   CLI::App app{"iglens-bench: IG-Lens against the logit-lens floor and the per-point reference"};
   int repeats = 5;
   std::optional<int> threads;
-  std::string bundle, program, real_model, transformers_python, hf_folder;
+  std::string bundle, program, real_model, transformers_python, hf_folder, binding_python;
   double peak_target = 3.0;
   std::vector<std::string> only;
   app.add_option("--repeats", repeats, "Timed runs per measurement (median); references run a third as often")
@@ -831,15 +866,20 @@ int main(int argc, char** argv) try {
                  "The real model's weights for transformers: a Hugging Face folder, or the GGUF file itself "
                  "(a current transformers with gguf and accelerate reads it)")
       ->check(CLI::ExistingPath);
+  app.add_option("--binding-python", binding_python,
+                 "Python that imports the iglens package, for the python table (with --real-model)")
+      ->check(CLI::ExistingFile);
   app.add_option("--peak-target", peak_target, "The real-model table's target for peak RSS / float32 weights")
       ->default_val(peak_target);
   app.add_option("--only", only,
                  "Run only these tables: main, steps, scaling, memory, dtypes, components, sources, e2e, real, "
-                 "generation");
+                 "generation, python");
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // tables appear as they are measured, also in a log file
   if (!bundle.empty() && program.empty()) throw iglens::Error("--bundle needs --program");
-  if (!real_model.empty() && (program.empty() || transformers_python.empty() || hf_folder.empty()))
+  if (!binding_python.empty() && real_model.empty()) throw iglens::Error("--binding-python needs --real-model");
+  if (!real_model.empty() && binding_python.empty() &&
+      (program.empty() || transformers_python.empty() || hf_folder.empty()))
     throw iglens::Error("--real-model needs --program, --transformers-python and --hf-folder");
   torch::set_num_threads(threads.value_or(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
   auto wanted = [&](const char* name) { return only.empty() || std::count(only.begin(), only.end(), name) > 0; };
@@ -853,10 +893,11 @@ int main(int argc, char** argv) try {
   if (wanted("components")) components_table(repeats);
   if (wanted("sources")) sources_table(repeats);
   if (wanted("e2e") && !bundle.empty()) end_to_end_table(bundle, program, repeats);
-  if (wanted("real") && !real_model.empty())
+  if (wanted("real") && !real_model.empty() && !transformers_python.empty())
     real_model_table(real_model, program, transformers_python, hf_folder, repeats, peak_target);
-  if (wanted("generation") && !real_model.empty())
+  if (wanted("generation") && !real_model.empty() && !transformers_python.empty())
     generation_table(real_model, transformers_python, hf_folder, repeats);
+  if (wanted("python") && !binding_python.empty()) python_table(real_model, binding_python, repeats);
   return 0;
 } catch (const std::exception& e) {
   fmt::print(stderr, "iglens-bench: error: {}\n", e.what());

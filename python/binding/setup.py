@@ -20,10 +20,14 @@ import shutil
 import tarfile
 import urllib.request
 
-import torch
-
 from setuptools import setup
-from torch.utils.cpp_extension import BuildExtension, CppExtension
+
+try:
+    import torch
+    from torch.utils.cpp_extension import BuildExtension, CppExtension
+except ImportError:
+    raise SystemExit("iglens: the build needs the torch of the environment it is for, which it cannot import here: "
+                     "install torch there and run pip install --no-build-isolation ./python/binding")
 
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(os.path.dirname(here))

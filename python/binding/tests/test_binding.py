@@ -227,6 +227,35 @@ def test_ctrl_c_stops_a_long_run_with_keyboard_interrupt():
     assert float(done.stdout.split()[-1]) < 30
 
 
+def test_the_gil_is_released_while_the_library_works():
+    # A map in a thread: Python's main thread runs on meanwhile, with no long pause.
+    import threading
+    import time
+
+    torch.manual_seed(0)
+    head = iglens.NormHead("rmsnorm", torch.ones(256), torch.randn(16000, 256))
+    residual = torch.randn(13, 64, 256)
+    targets = iglens.Targets(range(63), range(63))
+
+    def pauses(steps):
+        worker = threading.Thread(
+            target=lambda: iglens.attribute(residual, targets, head, estimator="midpoint", steps=steps))
+        start = time.perf_counter()
+        worker.start()
+        stamps = [start]
+        while worker.is_alive():
+            stamps.append(time.perf_counter())
+        return stamps[-1] - start, max(b - a for a, b in zip(stamps, stamps[1:]))
+
+    steps = 16
+    took, longest_pause = pauses(steps)
+    while took < 0.5 and steps < 4096:  # long enough to tell, on any machine
+        steps *= 4
+        took, longest_pause = pauses(steps)
+    assert took >= 0.5, f"the map took {took:.3f} s at {steps} steps: too short to tell"
+    assert longest_pause < took / 4, f"Python paused {longest_pause:.3f} s of {took:.3f} s"
+
+
 @needs_smollm2
 def test_a_chat_answer_on_smollm2_equals_the_program():
     model = iglens.load(SMOLLM2)
