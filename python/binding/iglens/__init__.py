@@ -14,11 +14,16 @@ raises iglens.Error, a ValueError, with the program's one-line message.
 import json
 import os
 import tempfile
+import warnings
 
 import torch  # noqa: F401  (loads LibTorch before the extension that links it)
 
-from . import _core
+from . import _blas, _core
 from ._core import Error
+
+_blas_advice = _blas.advice()
+if _blas_advice:
+    warnings.warn(_blas_advice, RuntimeWarning, stacklevel=2)
 
 __all__ = ["Error", "Model", "Result", "Map", "NormHead", "Targets", "load", "attribute"]
 

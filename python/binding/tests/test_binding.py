@@ -325,6 +325,49 @@ def test_the_lower_level_call_checks_its_inputs():
         iglens.Targets.next_tokens([5])
 
 
+def test_the_rule_that_picks_openblas_kernels():
+    from iglens import _blas
+
+    avx512 = {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"}
+    assert _blas.better_core("Prescott", avx512, None) == "SkylakeX"
+    assert _blas.better_core("Sandybridge", {"avx2", "fma", "avx"}, None) == "Haswell"
+    assert _blas.better_core("Prescott", {"sse3", "avx"}, None) is None  # nothing better to offer
+    assert _blas.better_core("Haswell", avx512, None) is None  # OpenBLAS knew the CPU
+    assert _blas.better_core("Prescott", avx512, "Prescott") is None  # the user chose
+    assert _blas.better_core(None, avx512, None) is None  # another BLAS
+
+
+def test_import_warns_where_openblas_runs_generic_kernels_and_the_advice_works():
+    script = textwrap.dedent("""
+        import json, warnings
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            import iglens
+        from iglens import _blas
+        print(json.dumps({"core": _blas.loaded_openblas_core(),
+                          "warnings": [str(w.message) for w in seen if "OpenBLAS" in str(w.message)]}))
+    """)
+
+    def start(environment):
+        done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    from iglens import _blas
+
+    # Python as a user starts it: a warning exactly where the kernels are generic and better ones exist.
+    environment = {name: value for name, value in os.environ.items() if name != "OPENBLAS_CORETYPE"}
+    plain = start(environment)
+    better = _blas.better_core(plain["core"], _blas.cpu_flags(), None)
+    if better is None:
+        assert plain["warnings"] == []
+        return
+    assert len(plain["warnings"]) == 1 and f"OPENBLAS_CORETYPE={better} " in plain["warnings"][0]
+    # The advice followed: those kernels, and no warning.
+    advised = start({**environment, "OPENBLAS_CORETYPE": better, "OPENBLAS_NUM_THREADS": "1"})
+    assert advised == {"core": better, "warnings": []}
+
+
 def readme_python_blocks():
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as file:
         readme = file.read()
