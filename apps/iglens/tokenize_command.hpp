@@ -45,7 +45,7 @@ inline std::string tokenize_jsonl(const Tokenizer& tokenizer, const std::functio
       out["prompt_ids"] = request.messages.empty()
                               ? tokenizer.encode(record.prompt, {s.special_tokens, s.bos || tokenizer.adds_bos()})
                               : encode_chat(chat_template(), tokenizer, request.messages).ids;
-      if (record.target) out["target_ids"] = tokenizer.encode(*record.target, {s.special_tokens, false});
+      if (record.target) out["target_ids"] = tokenizer.encode(*record.target, {s.special_tokens, false, true});
     } catch (const Error& e) {
       report(record.line, fmt::format("record '{}': {}", record.id, e.what()));
       continue;

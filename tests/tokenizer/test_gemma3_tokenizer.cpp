@@ -114,9 +114,18 @@ TEST_CASE("SentencePiece BPE: the highest-scoring merge first, bytes for what no
   // "é" has no piece: its two bytes.
   CHECK(tokenizer.encode("\xC3\xA9") == std::vector<std::int64_t>{id("<0xC3>"), id("<0xA9>")});
   CHECK(tokenizer.decode(tokenizer.encode(" abc \xC3\xA9")) == " abc \xC3\xA9");
-  // A space prefix (Llama 2's files) is a U+2581 before the text.
-  CHECK(vocabulary.load(true).encode("ab") == std::vector<std::int64_t>{id("\xE2\x96\x81"
-                                                                           "ab")});
+  // A space prefix (Llama 2's files) is a U+2581 before the text; text that continues earlier text (a
+  // teacher-forced target) gets none: " ab" after a prompt is "▁ab", as within "prompt ab".
+  const auto prefixing = vocabulary.load(true);
+  CHECK(prefixing.encode("ab") == std::vector<std::int64_t>{id("\xE2\x96\x81"
+                                                               "ab")});
+  CHECK(prefixing.encode(" ab") == std::vector<std::int64_t>{id("\xE2\x96\x81"), id("\xE2\x96\x81"
+                                                                                    "ab")});
+  iglens::EncodeOptions continuation;
+  continuation.continuation = true;
+  CHECK(prefixing.encode(" ab", continuation) == std::vector<std::int64_t>{id("\xE2\x96\x81"
+                                                                              "ab")});
+  CHECK(prefixing.encode("ab", continuation) == std::vector<std::int64_t>{id("ab")});
 }
 
 TEST_CASE("SentencePiece vocabularies: bad inputs are one-line errors", "[tokenizer]") {

@@ -158,12 +158,15 @@ TEST_CASE("SentencePiece-style tokenizer.json: listed merges by rank, bytes for 
                         {"normalizers", {{{"type", "Prepend"}, {"prepend", "\xE2\x96\x81"}}, json["normalizer"]}}};
   const auto prepending = from_json(json);
   CHECK(prepending.encode("ab<s>ab", {true, false}) == std::vector<std::int64_t>{262, 1, 262});
+  // A continuation of earlier text gets no "▁" at its start; after a special token it does.
+  CHECK(prepending.encode("ab<s>ab", {true, false, true}) == std::vector<std::int64_t>{261, 1, 262});
   // Metaspace's "first" scheme only at the start of the text.
   json.erase("normalizer");
   json["pre_tokenizer"] = {
       {"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"}, {"split", false}};
   const auto first = from_json(json);
   CHECK(first.encode("ab<s>ab", {true, false}) == std::vector<std::int64_t>{262, 1, 261});
+  CHECK(first.encode("ab<s>ab", {true, false, true}) == std::vector<std::int64_t>{261, 1, 261});
 }
 
 TEST_CASE("SentencePiece-style tokenizer.json: bad inputs are one-line errors", "[tokenizer]") {

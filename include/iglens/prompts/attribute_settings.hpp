@@ -102,10 +102,11 @@ inline Options options_from(const AttributeSettings& s) {
   return options;
 }
 
-// The one token `text` is; `option` names what it is for in the error.
+// The one token `text` is, as text that follows other text; `option` names
+// what it is for in the error.
 inline std::int64_t single_token(const Tokenizer& tokenizer, const std::string& text, std::string_view option,
                                  bool special_tokens = false) {
-  const auto ids = tokenizer.encode(text, {special_tokens, false});
+  const auto ids = tokenizer.encode(text, {special_tokens, false, true});
   require(ids.size() == 1, "{} {} is {} tokens; it must be exactly one token", option, display_token(text), ids.size());
   return ids.front();
 }

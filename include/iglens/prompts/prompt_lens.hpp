@@ -178,7 +178,7 @@ class PromptLens {
       work.prompt_ids =
           tokenizer.encode(request.prompt, {settings_.special_tokens, settings_.bos || tokenizer.adds_bos()});
     }
-    if (request.target) work.answer = tokenizer.encode(*request.target, {settings_.special_tokens, false});
+    if (request.target) work.answer = tokenizer.encode(*request.target, {settings_.special_tokens, false, true});
     const auto answer_tokens =
         request.target ? static_cast<std::int64_t>(work.answer.size()) : settings_.max_new_tokens;
     check_answer_fits(static_cast<std::int64_t>(work.prompt_ids.size()), answer_tokens, request.target.has_value());

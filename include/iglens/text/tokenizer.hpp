@@ -111,6 +111,10 @@ struct TokenizerSettings {
 struct EncodeOptions {
   bool special_tokens = false;  // recognise special tokens written in the text
   bool add_bos = false;         // put the BOS id first (an Error if the tokenizer has none)
+  // The text continues text already encoded (a teacher-forced target after
+  // its prompt): SentencePiece adds no space marker at its start, so that
+  // " Paris" is "▁Paris", as it is within "prompt Paris".
+  bool continuation = false;
 };
 
 class Tokenizer {
@@ -231,10 +235,13 @@ class Tokenizer {
     const auto& matcher = options.special_tokens ? special_tokens_ : always_tokens_;
     if (!matcher.empty()) {
       matcher.split(
-          utf8_text, [&](std::size_t begin, std::size_t end) { encode_range(utf8_text, begin, end, ids, cache); },
+          utf8_text,
+          [&](std::size_t begin, std::size_t end) {
+            encode_range(utf8_text, begin, end, options.continuation, ids, cache);
+          },
           [&](std::int64_t id) { ids.push_back(id); });
     } else {
-      encode_range(utf8_text, 0, utf8_text.size(), ids, cache);
+      encode_range(utf8_text, 0, utf8_text.size(), options.continuation, ids, cache);
     }
     return ids;
   }
@@ -427,18 +434,20 @@ class Tokenizer {
     }
   }
 
-  // Appends the ids of the bytes [begin, end) of `text`, split as a whole text.
-  void encode_range(std::string_view text, std::size_t begin, std::size_t end, std::vector<std::int64_t>& ids,
-                    PieceCache& cache) const {
+  // Appends the ids of the bytes [begin, end) of `text`, split as a whole text
+  // (`continuation`: see EncodeOptions).
+  void encode_range(std::string_view text, std::size_t begin, std::size_t end, bool continuation,
+                    std::vector<std::int64_t>& ids, PieceCache& cache) const {
+    const bool continues = continuation && begin == 0;
     if (sentencepiece_) {
       // Invalid UTF-8 is named by its byte offset in the whole text, as the byte-level path names it.
       for (std::size_t offset = begin; offset < end;) offset += detail::decode_utf8_at(text, offset).length;
-      if (end > begin) sentencepiece_->encode(text.substr(begin, end - begin), ids);
+      if (end > begin) sentencepiece_->encode(text.substr(begin, end - begin), ids, !continues);
       return;
     }
     if (hf_sentencepiece_) {
       for (std::size_t offset = begin; offset < end;) offset += detail::decode_utf8_at(text, offset).length;
-      hf_sentencepiece_->encode(text.substr(begin, end - begin), begin == 0, vocabulary_.id_by_token, ids);
+      hf_sentencepiece_->encode(text.substr(begin, end - begin), begin == 0, vocabulary_.id_by_token, ids, !continues);
       return;
     }
     const auto encode_piece = [&](std::string_view piece) {

@@ -50,16 +50,18 @@ class HfSentencePieceBpe {
       : byte_ids_(byte_ids), merges_(std::move(merges)), rules_(rules) {}
 
   // Appends the ids of one stretch of valid UTF-8 text that holds no added
-  // token; `at_text_start` says whether it begins the whole text.
+  // token; `at_text_start` says whether it begins the whole text, `may_prefix`
+  // false that it continues earlier text (no space marker is added).
   // `id_by_piece` is every vocabulary entry (the tokenizer's own table, not
   // copied here), pieces spelt with U+2581 for spaces.
-  void encode(std::string_view raw, bool at_text_start, const PieceIds& id_by_piece,
-              std::vector<std::int64_t>& ids) const {
+  void encode(std::string_view raw, bool at_text_start, const PieceIds& id_by_piece, std::vector<std::int64_t>& ids,
+              bool may_prefix = true) const {
     if (raw.empty()) return;
     const bool starts_with_space = raw.front() == ' ' || raw.substr(0, kSpaceMarker.size()) == kSpaceMarker;
-    const bool prefix = rules_.prefix == SpacePrefix::every_stretch ||
-                        (rules_.prefix == SpacePrefix::every_stretch_unless_space && !starts_with_space) ||
-                        (rules_.prefix == SpacePrefix::text_start_unless_space && at_text_start && !starts_with_space);
+    const bool prefix =
+        may_prefix && (rules_.prefix == SpacePrefix::every_stretch ||
+                       (rules_.prefix == SpacePrefix::every_stretch_unless_space && !starts_with_space) ||
+                       (rules_.prefix == SpacePrefix::text_start_unless_space && at_text_start && !starts_with_space));
     const std::string text = with_space_markers(raw, prefix);
     if (!rules_.split_at_spaces) {
       encode_word(text, id_by_piece, ids);

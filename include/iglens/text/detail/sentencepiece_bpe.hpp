@@ -77,9 +77,10 @@ class SentencePieceBpe {
       : pieces_(std::move(mergeable)), byte_ids_(byte_ids), add_space_prefix_(add_space_prefix) {}
 
   // Appends the ids of one stretch of valid UTF-8 text that holds no special
-  // token (a prefix space is added to each stretch, as llama.cpp adds it).
-  void encode(std::string_view raw, std::vector<std::int64_t>& ids) const {
-    const std::string text = with_space_markers(raw, add_space_prefix_);
+  // token (a prefix space is added to each stretch, as llama.cpp adds it,
+  // unless `may_prefix` is false: a stretch that continues earlier text).
+  void encode(std::string_view raw, std::vector<std::int64_t>& ids, bool may_prefix = true) const {
+    const std::string text = with_space_markers(raw, add_space_prefix_ && may_prefix);
     // A doubly linked list of symbols over `text`; a merged-away symbol has length 0.
     struct Symbol {
       std::size_t begin, length;
