@@ -413,10 +413,10 @@ class BadRealModelFiles(unittest.TestCase):
             self.expect_error(write("cut_data.gguf", data), "cut_data.gguf")
 
     def test_unsupported_architecture_is_named(self):
-        phi3 = os.path.join(REFERENCE, os.pardir, "tiny", "bad", "phi3.gguf")
+        phi2 = os.path.join(REFERENCE, os.pardir, "tiny", "bad", "phi2.gguf")
         # tokenize reads only the tokenizer, which this file lacks.
-        self.expect_error(phi3, "architecture 'phi3' is not supported (supported: llama, qwen2, qwen3, gemma2, gemma3)",
-                          commands=(["attribute", "Hello"], ["info"]))
+        self.expect_error(phi2, "architecture 'phi2' is not supported (supported: gpt2, llama, qwen2, qwen3, gemma2, "
+                          "gemma3, phi3)", commands=(["attribute", "Hello"], ["info"]))
 
     def test_folders_without_weights_or_tokenizer(self):
         with tempfile.TemporaryDirectory() as tmp:

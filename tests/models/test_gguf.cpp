@@ -58,6 +58,17 @@ TEST_CASE("Tiny GGUF in llama.cpp's Q/K row order equals transformers on the HF 
   check_float64(model, "llama_untied", "tiny", 1e-8);
 }
 
+TEST_CASE("GPT-2 GGUF files with a head of their own: a copy of the embedding is tied, another head is used",
+          "[models][gguf]") {
+  const auto dir = iglens::testing::reference_dir() + "/tiny/";
+  auto copy = load_gguf_decoder(dir + "gpt2_head_copy.gguf");
+  CHECK(copy.config().tied_embeddings);
+  check_float64(copy, "gpt2", "tiny", 1e-8);
+  auto untied = load_gguf_decoder(dir + "gpt2_untied.gguf");
+  CHECK_FALSE(untied.config().tied_embeddings);
+  check_float64(untied, "gpt2_untied", "tiny", 1e-8);
+}
+
 TEST_CASE("A Mistral folder converted by llama.cpp's own converter equals transformers", "[models][gguf]") {
   // The converter writes MistralForCausalLM as architecture llama, with key and value lengths and the
   // vocabulary size among its keys: everything in the file is accounted for and the numbers agree.
@@ -114,16 +125,56 @@ TEST_CASE("Gemma 3 and Gemma 2 GGUF files made by llama.cpp 0.3.16's converter e
   check_float64(gemma2, "gemma2_gguf", "current", 1e-8);
 }
 
+TEST_CASE("A GPT-2 GGUF made by llama.cpp 0.3.16's converter equals transformers 4.57 and its own folder",
+          "[models][gguf]") {
+  // Architecture gpt2: gpt2.* keys, the fused QKV and the Conv1D weights transposed to [out, in], LayerNorm
+  // biases, learned positions; no output.weight, so the head is the token embedding.
+  const auto dir = iglens::testing::reference_dir() + "/current/";
+  auto model = load_gguf_decoder(dir + "gpt2.gguf");
+  const auto& c = model.config();
+  CHECK((c.architecture == Architecture::gpt2 && c.family == "gpt2" && c.tied_embeddings));
+  CHECK((c.n_layer == 2 && c.d_model == 32 && c.n_head == 4 && c.d_ff == 128 && c.vocab_size == 50257));
+  CHECK(c.context_length == 32);
+  check_float64(model, "gpt2", "current", 1e-8);
+  // The F32 file holds the folder's float32 weights: with the file's LayerNorm eps (stored in float32,
+  // 2.5e-14 below the folder's 1e-5) the two loads compute the same numbers bit for bit.
+  const auto folder = load_hf_decoder(dir + "gpt2");
+  auto config = folder.config();
+  CHECK(config.norm_eps != c.norm_eps);
+  config.norm_eps = c.norm_eps;
+  DecoderModel same(config, folder.weights(), "the folder with the file's eps");
+  same.to(torch::kFloat64);
+  torch::NoGradGuard no_grad;
+  const auto ids = ids_tensor({464, 3139, 286, 4881, 318});
+  CHECK(max_abs_diff(model.residual_stream(ids), same.residual_stream(ids)) == 0.0);
+  CHECK(max_abs_diff(model.logits(ids), same.logits(ids)) == 0.0);
+}
+
+TEST_CASE("Phi-3 GGUF files made by llama.cpp 0.3.16's converter equal transformers 4.57, windows and partial RoPE",
+          "[models][gguf]") {
+  // Architecture phi3: one attn_qkv and one ffn_up holding gate and up, Q and K in Hugging Face's order,
+  // and the window the converter writes as phi3.attention.sliding_window on every layer.
+  auto model = load_gguf_decoder(iglens::testing::reference_dir() + "/current/phi3.gguf");
+  CHECK(model.config().family == "phi3");
+  CHECK(model.config().sliding_windows == std::vector<std::int64_t>{4, 4});
+  check_float64(model, "phi3", "current", 1e-8);
+  // RoPE over half of each head, as the converter writes it: phi3.rope.dimension_count 4 of 8.
+  auto partial = load_gguf_decoder(iglens::testing::reference_dir() + "/current/phi3_partial.gguf");
+  CHECK(partial.config().rotary_dims == 4);
+  check_float64(partial, "phi3_partial", "current", 1e-8);
+}
+
 TEST_CASE("F16 and Q8_0 files made by llama.cpp 0.3.16's converter equal transformers on their own weights",
           "[models][gguf]") {
   // Each reference is the same model holding the file's weights as transformers' GGUF reader dequantizes
   // them; the matrices are really stored in the file's type.
-  for (const auto* name : {"qwen3", "gemma3", "gemma2"}) {
+  for (const auto* name : {"qwen3", "gemma3", "gemma2", "phi3", "phi3_partial"}) {
     for (const auto& [type_name, type] : {std::pair{"f16", GgmlType::F16}, std::pair{"q8_0", GgmlType::Q8_0}}) {
       const auto stem = std::string(name) + "_" + type_name;
       CAPTURE(stem);
       const auto path = iglens::testing::reference_dir() + "/current/" + stem + ".gguf";
-      CHECK(GgufFile::open(path).tensor("blk.0.attn_q.weight").type == type);
+      const auto* query = std::string(name).rfind("phi3", 0) == 0 ? "blk.0.attn_qkv.weight" : "blk.0.attn_q.weight";
+      CHECK(GgufFile::open(path).tensor(query).type == type);
       auto model = load_gguf_decoder(path);
       check_float64(model, stem, "current", 1e-8);
     }

@@ -17,9 +17,9 @@ using iglens::testing::bad_input;
 using iglens::testing::error_of;
 
 TEST_CASE("GGUF of another architecture is named and refused", "[models][errors]") {
-  CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("phi3.gguf")); }),
-             Contains("phi3.gguf': architecture 'phi3' is not supported (supported: llama, qwen2, qwen3, gemma2, "
-                      "gemma3)"));
+  CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("phi2.gguf")); }),
+             Contains("phi2.gguf': architecture 'phi2' is not supported (supported: gpt2, llama, qwen2, qwen3, "
+                      "gemma2, gemma3, phi3)"));
 }
 
 TEST_CASE("GGUF SentencePiece tokenizers without byte pieces or larger than the embedding are refused",
@@ -39,6 +39,11 @@ TEST_CASE("GGUF tensor shape that disagrees with the metadata names both shapes"
   CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("wrong_shape.gguf")); }),
              Contains("wrong_shape.gguf': tensor 'blk.0.attn_k.weight' has shape [15, 32] (torch order), but the "
                       "metadata implies [16, 32]"));
+  CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("gpt2_short_qkv.gguf")); }),
+             Contains("gpt2_short_qkv.gguf': tensor 'blk.1.attn_qkv.weight' has shape [95, 32] (torch order), but "
+                      "the metadata implies [96, 32]"));
+  CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("gpt2_no_positions.gguf")); }),
+             Contains("gpt2_no_positions.gguf' has no tensor 'position_embd.weight'"));
 }
 
 TEST_CASE("GGUF tensors the decoder would ignore are refused by name", "[models][errors]") {
@@ -69,4 +74,11 @@ TEST_CASE("GGUF keys that change the computation are refused by name, one family
     INFO(file);
     CHECK_THAT(error_of([&] { load_gguf_decoder(bad_input(file)); }), Contains(file) && Contains(message));
   }
+}
+
+TEST_CASE("A Phi-3 GGUF with longrope scaling, as llama.cpp's converter writes it, is refused by name",
+          "[models][errors]") {
+  CHECK_THAT(error_of([] { load_gguf_decoder(iglens::testing::reference_dir() + "/current/phi3_longrope.gguf"); }),
+             Contains("phi3_longrope.gguf': metadata 'phi3.rope.scaling.attn_factor' =") &&
+                 Contains("asks for RoPE scaling, which is not supported"));
 }

@@ -181,6 +181,28 @@ TEST_CASE("A Qwen2 folder (query, key and value biases) equals transformers' flo
   CHECK(max_abs_diff(unbiased.logits(ids_tensor(sequence.ids)).squeeze(0), sequence.logits) > 1e-3);
 }
 
+TEST_CASE("A Phi-3 folder (fused qkv_proj and gate_up_proj, a window on every layer) equals transformers' float64",
+          "[models][hf]") {
+  auto model = load_hf_decoder(iglens::testing::reference_dir() + "/current/phi3");
+  CHECK(model.config().family == "phi3");
+  CHECK_FALSE(model.config().tied_embeddings);
+  CHECK(model.config().sliding_windows == std::vector<std::int64_t>{4, 4});
+  model.to(torch::kFloat64);
+  check_against_reference(model, "phi3", 1e-8, "current");
+  // The window binds on the test sequences: without it the model misses transformers.
+  auto config = model.config();
+  config.sliding_windows.clear();
+  check_feature_seen(config, model.weights(), "phi3");
+  // Phi-4-mini's kind: RoPE over the first 4 of each head's 8 dimensions; rotating all 8 misses.
+  auto partial = load_hf_decoder(iglens::testing::reference_dir() + "/current/phi3_partial");
+  CHECK((partial.config().rotary_dims == 4 && partial.config().head_dim == 8));
+  partial.to(torch::kFloat64);
+  check_against_reference(partial, "phi3_partial", 1e-8, "current");
+  auto all_dims = partial.config();
+  all_dims.rotary_dims = 0;
+  check_feature_seen(all_dims, partial.weights(), "phi3_partial");
+}
+
 TEST_CASE("A Qwen3 folder (RMSNorm over each head's queries and keys) equals transformers' float64", "[models][hf]") {
   // Written by a current transformers (4.57, torch 2.9): its config.json has keys the older one lacks.
   auto model = load_hf_decoder(iglens::testing::reference_dir() + "/current/qwen3");

@@ -19,7 +19,7 @@ TEST_CASE("HF folder of another architecture is named and refused", "[models][er
   CHECK_THAT(message, Contains("other_architecture/config.json") &&
                           Contains("architecture 'BertForMaskedLM' in config.json is not supported (supported: "
                                    "GPT2LMHeadModel, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
-                                   "Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM)"));
+                                   "Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM)"));
 }
 
 TEST_CASE("HF config that disagrees with a tensor names the tensor, the file and both shapes", "[models][errors]") {
@@ -61,4 +61,15 @@ TEST_CASE("HF tensors the decoder would ignore are refused by name", "[models][e
   CHECK_THAT(error_of([] { load_hf_decoder(bad_input("extra_tensor")); }),
              Contains("extra_tensor': tensor 'model.layers.0.self_attn.q_proj.bias' is not used by the llama "
                       "decoder"));
+}
+
+TEST_CASE("Phi-3 folders with longrope scaling or RoPE over an odd number of dimensions are refused by name",
+          "[models][errors]") {
+  const auto dir = iglens::testing::reference_dir() + "/current/";
+  CHECK_THAT(error_of([&] { load_hf_decoder(dir + "phi3_longrope"); }),
+             Contains("phi3_longrope/config.json: rope_scaling of type 'longrope' is not supported (supported: "
+                      "linear, llama3)"));
+  CHECK_THAT(error_of([&] { load_hf_decoder(dir + "phi3_odd_rotary"); }),
+             Contains("phi3_odd_rotary/config.json: decoder config: RoPE over 3 of 8 head dimensions: it needs an "
+                      "even number, at most all of them"));
 }

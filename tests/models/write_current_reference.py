@@ -11,7 +11,13 @@ torch 2.9.1, transformers 4.57.1), as write_transformers_reference.py writes it 
           query/key norms, windowed layers (a window of 4, shorter than the sequences) with their own RoPE
           base, linear RoPE scaling on the full layers, query_pre_attn_scalar;
         - gemma2: soft-capped attention scores and logits, every other layer windowed;
-        - mistral_window: Mistral with a window of 4 (folder only: the converter drops the window).
+        - mistral_window: Mistral with a window of 4 (folder only: the converter drops the window);
+        - phi3: fused qkv_proj and gate_up_proj, a window of 4 on every layer (phi3_longrope and
+          phi3_odd_rotary only for the refusals); phi3_partial: RoPE over half of each head (Phi-4-mini);
+        - gpt2: GPT-2 with GPT-2's own tokenizer (50257 tokens), which the converter must recognise to write
+          the file at all: its tokens and merges come from llama.cpp's test vocabulary
+          models/ggml-vocab-gpt-2.gguf, saved as the folder's vocab.json and merges.txt. Its reference holds
+          two of the id sequences (the logits are 50257 wide).
         Gemma's and Mistral's folders hold a SentencePiece BPE with byte fallback, as tokenizer.model and as
         the tokenizer.json transformers' own converter makes of it, Qwen3's a byte-level BPE with Qwen2's
         regex (tiny_text.py); OUT_DIR/NAME_text.json holds the ids of TEXT_PROMPT and TEXT_TARGET by that
@@ -58,6 +64,7 @@ def in_float64():
     def rotary(self, x, position_ids):
         config = self.config
         dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        dim = int(dim * getattr(config, "partial_rotary_factor", 1.0))
         inv_freq = 1.0 / (config.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
         scaling = getattr(config, "rope_scaling", None) or {"rope_type": "default"}
         kind = scaling.get("rope_type", scaling.get("type"))
@@ -70,14 +77,16 @@ def in_float64():
 
     torch.nn.functional.softmax = softmax_keeping_float64
     models = transformers.models
-    for norm in (models.qwen3.modeling_qwen3.Qwen3RMSNorm, models.mistral.modeling_mistral.MistralRMSNorm):
+    for norm in (models.qwen3.modeling_qwen3.Qwen3RMSNorm, models.mistral.modeling_mistral.MistralRMSNorm,
+                 models.phi3.modeling_phi3.Phi3RMSNorm):
         norm.forward = rms_norm
     for norm in (models.gemma2.modeling_gemma2.Gemma2RMSNorm, models.gemma3.modeling_gemma3.Gemma3RMSNorm):
         norm.forward = gemma_rms_norm
     for embedding in (models.qwen3.modeling_qwen3.Qwen3RotaryEmbedding,
                       models.mistral.modeling_mistral.MistralRotaryEmbedding,
                       models.gemma2.modeling_gemma2.Gemma2RotaryEmbedding,
-                      models.gemma3.modeling_gemma3.Gemma3RotaryEmbedding):
+                      models.gemma3.modeling_gemma3.Gemma3RotaryEmbedding,
+                      models.phi3.modeling_phi3.Phi3RotaryEmbedding):
         embedding.forward = rotary
 
 
@@ -87,7 +96,8 @@ in_float64()
 def residual_stream(model, ids):
     """float64 logits [S, V] and residual stream [L+1, S, d] (the last before the final norm)."""
     captured = {}
-    handle = model.model.norm.register_forward_pre_hook(lambda module, args: captured.update(pre_norm=args[0]))
+    final_norm = model.transformer.ln_f if hasattr(model, "transformer") else model.model.norm
+    handle = final_norm.register_forward_pre_hook(lambda module, args: captured.update(pre_norm=args[0]))
     try:
         with torch.no_grad():
             out = model(torch.tensor([ids]), output_hidden_states=True)
@@ -109,18 +119,91 @@ def with_gguf_weights(model, gguf_path):
     return quantized
 
 
-def write_reference(model, path):
+def write_reference(model, path, id_lists=TINY_IDS):
     sequences = []
-    for ids in TINY_IDS:
+    for ids in id_lists:
         logits, stream = residual_stream(model, ids)
         sequences.append({"ids": ids, "logits": logits.tolist(), "residual_stream": stream.tolist()})
     with open(path, "w") as f:
         json.dump({"sequences": sequences}, f)
 
 
+def run_converter(llama_cpp_dir, folder, path, outtype="f32"):
+    runner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_llama_cpp_converter.py")
+    done = subprocess.run([sys.executable, runner, llama_cpp_dir, folder, path, outtype], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        sys.exit(f"llama.cpp's converter failed on {folder} ({outtype}):\n{done.stderr}")
+
+
+def write_gpt2_tokenizer(llama_cpp_dir, folder):
+    """GPT-2's vocab.json and merges.txt from llama.cpp's test vocabulary; the tokenizer transformers makes
+    of them."""
+    import gguf
+    reader = gguf.GGUFReader(os.path.join(llama_cpp_dir, "models", "ggml-vocab-gpt-2.gguf"))
+
+    def strings(key):
+        field = reader.fields[key]
+        return [bytes(field.parts[i]).decode("utf-8") for i in field.data]
+
+    tokens = strings("tokenizer.ggml.tokens")
+    assert len(tokens) == 50257 and tokens[50256] == "<|endoftext|>", len(tokens)
+    with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump({token: i for i, token in enumerate(tokens)}, f, ensure_ascii=False)
+    with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "\n".join(strings("tokenizer.ggml.merges")) + "\n")
+    fast = transformers.GPT2TokenizerFast(os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt"))
+    fast.save_pretrained(folder)
+    return fast
+
+
+def write_gpt2(llama_cpp_dir, out):
+    config = transformers.GPT2Config(vocab_size=50257, n_positions=32, n_ctx=32, n_embd=32, n_layer=2, n_head=4,
+                                     activation_function="gelu_new")
+    torch.manual_seed(5)
+    model = transformers.GPT2LMHeadModel(config)
+    model.config._attn_implementation = "eager"
+    with torch.no_grad():
+        for key, p in model.named_parameters():
+            # LayerNorm gains start at 1 and biases at 0: perturb them so that the tests see them.
+            if ".ln_" in key or key.endswith(".bias"):
+                p.add_(0.1 * torch.randn_like(p))
+    folder = os.path.join(out, "gpt2")
+    shutil.rmtree(folder, ignore_errors=True)
+    model.to(torch.float32).save_pretrained(folder, safe_serialization=True)
+    fast = write_gpt2_tokenizer(llama_cpp_dir, folder)
+    run_converter(llama_cpp_dir, folder, os.path.join(out, "gpt2.gguf"))
+    model.to(torch.float64).eval()
+    write_reference(model, os.path.join(out, "gpt2.json"), TINY_IDS[:2])
+    write_text_reference(model, fast, os.path.join(out, "gpt2_text.json"))
+
+
+def copy_phi3(out, name, **changes):
+    """A copy of the Phi-3 folder with config.json changed."""
+    folder = os.path.join(out, name)
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(os.path.join(out, "phi3"), folder)
+    with open(os.path.join(folder, "config.json")) as f:
+        config = json.load(f)
+    config.update(changes)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    return folder
+
+
+def write_phi3_refused(llama_cpp_dir, out):
+    """Phi-3 with longrope scaling (as Phi-3's 128k models have it), as a folder and as the GGUF file the
+    converter makes of it (rope_factors_long/short, rope.scaling.attn_factor), and with RoPE over an odd
+    number of each head's dimensions: each must be refused."""
+    longrope = copy_phi3(out, "phi3_longrope", original_max_position_embeddings=32,
+                         rope_scaling={"type": "longrope", "long_factor": [1.0, 2.0, 3.0, 4.0],
+                                       "short_factor": [1.0] * 4})
+    run_converter(llama_cpp_dir, longrope, os.path.join(out, "phi3_longrope.gguf"))
+    copy_phi3(out, "phi3_odd_rotary", partial_rotary_factor=0.375)
+
+
 def main(llama_cpp_dir, out):
     os.makedirs(out, exist_ok=True)
-    runner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_llama_cpp_converter.py")
     qwen3 = transformers.Qwen3Config(
         vocab_size=320, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, head_dim=16, max_position_embeddings=64, rope_theta=10000.0, rms_norm_eps=1e-6,
@@ -141,7 +224,17 @@ def main(llama_cpp_dir, out):
         vocab_size=320, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=64, sliding_window=4, rms_norm_eps=1e-6,
         tie_word_embeddings=False)
+    # Phi-3 as Phi-3-mini-4k is made: fused projections, a window (here one that binds) on every layer.
+    phi3 = transformers.Phi3Config(
+        vocab_size=320, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, original_max_position_embeddings=64, sliding_window=4,
+        rms_norm_eps=1e-6, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    # Phi-4-mini's kind: RoPE over the first half of each head (4 of 8 dimensions).
+    phi3_partial = copy.deepcopy(phi3)
+    phi3_partial.partial_rotary_factor = 0.5
     models = (("qwen3", qwen3, transformers.Qwen3ForCausalLM, True),
+              ("phi3", phi3, transformers.Phi3ForCausalLM, True),
+              ("phi3_partial", phi3_partial, transformers.Phi3ForCausalLM, True),
               ("gemma3", gemma3, transformers.Gemma3ForCausalLM, True),
               ("gemma2", gemma2, transformers.Gemma2ForCausalLM, True),
               ("mistral_window", mistral_window, transformers.MistralForCausalLM, False))
@@ -163,11 +256,8 @@ def main(llama_cpp_dir, out):
             fast = write_sentencepiece_folder_tokenizer(folder, TOKENIZER_TRAINING_TEXT, gemma=name.startswith("gemma"))
         if convert:
             for outtype in ("f32",) + QUANTIZED_TYPES:
-                path = os.path.join(out, name + (".gguf" if outtype == "f32" else f"_{outtype}.gguf"))
-                done = subprocess.run([sys.executable, runner, llama_cpp_dir, folder, path, outtype],
-                                      capture_output=True, text=True)
-                if done.returncode != 0:
-                    sys.exit(f"llama.cpp's converter failed on {folder} ({outtype}):\n{done.stderr}")
+                run_converter(llama_cpp_dir, folder,
+                        os.path.join(out, name + (".gguf" if outtype == "f32" else f"_{outtype}.gguf")), outtype)
         if name == "qwen3":
             # The folder as users have it: Qwen's byte-level BPE (numbers one digit a piece).
             os.remove(os.path.join(folder, "tokenizer.model"))
@@ -190,6 +280,8 @@ def main(llama_cpp_dir, out):
                     if key.endswith("norm.weight"):
                         p.copy_((1.0 + p).to(torch.float32).to(torch.float64) - 1.0)
             write_reference(model, os.path.join(out, name + "_gguf.json"))
+    write_phi3_refused(llama_cpp_dir, out)
+    write_gpt2(llama_cpp_dir, out)
     print(f"current-transformers reference in {out}")
 
 

@@ -17,6 +17,7 @@
 Hidden states: transformers' last hidden state is AFTER the final norm; IG-Lens' residual stream ends
 BEFORE it, so the pre-norm residual is captured with a forward pre-hook on the final norm.
 """
+import copy
 import json
 import os
 import shutil
@@ -235,6 +236,47 @@ def write_llama_gguf(model, path, drop=None, reshape=None, arch="llama", keys=()
     writer.close()
 
 
+def write_gpt2_gguf(model, path, head=None, cut=None, drop=None):
+    """The tiny GPT-2 as an F32 GGUF file, laid out like llama.cpp's converter writes it (Conv1D weights
+    transposed to [out, in]); `head` an output.weight of its own, `cut` a tensor to write one row short,
+    `drop` one to leave out."""
+    c = model.config
+    writer = gguf.GGUFWriter(path, "gpt2")
+    writer.add_block_count(c.n_layer)
+    writer.add_context_length(c.n_positions)
+    writer.add_embedding_length(c.n_embd)
+    writer.add_feed_forward_length(4 * c.n_embd)
+    writer.add_head_count(c.n_head)
+    writer.add_layer_norm_eps(c.layer_norm_epsilon)
+    names = {"transformer.wte": "token_embd", "transformer.wpe": "position_embd", "transformer.ln_f": "output_norm"}
+    per_layer = {"ln_1": "attn_norm", "attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output", "ln_2": "ffn_norm",
+                 "mlp.c_fc": "ffn_up", "mlp.c_proj": "ffn_down"}
+    for i in range(c.n_layer):
+        for hf, gg in per_layer.items():
+            names[f"transformer.h.{i}.{hf}"] = f"blk.{i}.{gg}"
+    tensors = []
+    for hf_name, tensor in model.state_dict().items():
+        stem, kind = hf_name.rsplit(".", 1)
+        if stem not in names:
+            continue  # the causal-mask buffers and the tied lm_head
+        name = f"{names[stem]}.{kind}"
+        w = tensor.to(torch.float32).numpy()
+        if kind == "weight" and ".c_" in stem:
+            w = w.T
+        if name == cut:
+            w = w[:-1]
+        if name != drop:
+            tensors.append((name, w))
+    if head is not None:
+        tensors.append(("output.weight", head.detach().to(torch.float32).numpy()))
+    for name, w in tensors:
+        writer.add_tensor(name, np.ascontiguousarray(w))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
 def write_tiny(out):
     os.makedirs(out, exist_ok=True)
     gpt2 = tiny_gpt2().to(torch.float64).eval()
@@ -251,6 +293,17 @@ def write_tiny(out):
 
     # The untied Llama as a GGUF file with llama.cpp's Q/K row order.
     write_llama_gguf(llama_untied, os.path.join(out, "llama_untied.gguf"))
+    # GPT-2 files with a head of their own: a copy of the embedding (older converters write one), and one
+    # that differs from it (as a file quantised with its head in another type), whose reference is
+    # transformers' GPT-2 with that head untied.
+    write_gpt2_gguf(gpt2, os.path.join(out, "gpt2_head_copy.gguf"), head=gpt2.transformer.wte.weight)
+    torch.manual_seed(6)
+    untied = copy.deepcopy(gpt2)
+    # The head in float32, as the file holds it.
+    head = gpt2.transformer.wte.weight + 0.05 * torch.randn_like(gpt2.lm_head.weight)
+    untied.lm_head.weight = torch.nn.Parameter(head.detach().to(torch.float32).to(torch.float64))
+    write_gpt2_gguf(untied, os.path.join(out, "gpt2_untied.gguf"), head=untied.lm_head.weight)
+    write_json_reference(untied, TINY_IDS, os.path.join(out, "gpt2_untied.json"))
 
     # Broken inputs for the error tests.
     bad = os.path.join(out, "bad")
@@ -272,7 +325,7 @@ def write_tiny(out):
     save_file(state, os.path.join(missing, "model.safetensors"), metadata={"format": "pt"})
     llama_tied.config.to_json_file(os.path.join(missing, "config.json"))
 
-    other = gguf.GGUFWriter(os.path.join(bad, "phi3.gguf"), "phi3")
+    other = gguf.GGUFWriter(os.path.join(bad, "phi2.gguf"), "phi2")
     other.add_block_count(1)
     other.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
     other.write_header_to_file()
@@ -280,6 +333,8 @@ def write_tiny(out):
     other.write_tensors_to_file()
     other.close()
     write_llama_gguf(llama_untied, os.path.join(bad, "missing_tensor.gguf"), drop="blk.2.ffn_gate.weight")
+    write_gpt2_gguf(gpt2, os.path.join(bad, "gpt2_short_qkv.gguf"), cut="blk.1.attn_qkv.weight")
+    write_gpt2_gguf(gpt2, os.path.join(bad, "gpt2_no_positions.gguf"), drop="position_embd.weight")
     write_llama_gguf(llama_untied, os.path.join(bad, "wrong_shape.gguf"), reshape="blk.0.attn_k.weight")
     # A tensor or a key the decoder would ignore, one file per family of them.
     q_rows = llama_untied.config.hidden_size

@@ -338,8 +338,8 @@ class DecoderModel {
   std::pair<torch::Tensor, torch::Tensor> rope_tables(double base, const std::vector<double>& frequency_factors,
                                                       std::int64_t offset, std::int64_t length) const {
     const auto f64 = torch::dtype(torch::kFloat64);
-    const auto half = config_.head_dim / 2;
-    auto exponents = torch::arange(0, half, f64) * (2.0 / static_cast<double>(config_.head_dim));
+    const auto rotary = config_.rotary_size(), half = rotary / 2;
+    auto exponents = torch::arange(0, half, f64) * (2.0 / static_cast<double>(rotary));
     auto inverse_frequency = torch::pow(base, exponents).reciprocal();
     if (!frequency_factors.empty()) {
       inverse_frequency = inverse_frequency / torch::tensor(frequency_factors, f64);
@@ -349,12 +349,14 @@ class DecoderModel {
     return {angles.cos().to(options), angles.sin().to(options)};
   }
 
-  // Rotates pairs (i, i + head_dim/2), Hugging Face's rotate_half convention; x [B, heads, S, head_dim].
+  // Rotates pairs (i, i + r/2) of the first r = rotary_size() dimensions, Hugging Face's rotate_half
+  // convention, and passes the others; x [B, heads, S, head_dim].
   static torch::Tensor rotate(const torch::Tensor& x, const std::pair<torch::Tensor, torch::Tensor>& rope) {
-    const auto half = x.size(-1) / 2;
-    auto first = x.narrow(-1, 0, half), second = x.narrow(-1, half, half);
     const auto& [cos, sin] = rope;
-    return torch::cat({first * cos - second * sin, second * cos + first * sin}, -1);
+    const auto half = cos.size(-1), rest = x.size(-1) - 2 * half;
+    auto first = x.narrow(-1, 0, half), second = x.narrow(-1, half, half);
+    if (rest == 0) return torch::cat({first * cos - second * sin, second * cos + first * sin}, -1);
+    return torch::cat({first * cos - second * sin, second * cos + first * sin, x.narrow(-1, 2 * half, rest)}, -1);
   }
 
   // What each block writes, per layer [B, S, ..], recorded by forward() for components().

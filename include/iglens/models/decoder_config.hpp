@@ -14,7 +14,8 @@
 namespace iglens {
 
 // gpt2: learned positions, LayerNorm with bias, fused QKV with bias, GELU
-//       (tanh approximation), biases everywhere, head tied to the embedding.
+//       (tanh approximation), biases everywhere; the head is the embedding
+//       (a GGUF file may store it apart, quantised on its own).
 // llama: RoPE, RMSNorm, grouped-query attention, a gated MLP, no biases; the
 //        fields below describe what each family (Qwen, Mistral, Gemma) adds.
 enum class Architecture { gpt2, llama };
@@ -41,7 +42,10 @@ struct DecoderConfig {
   bool qkv_bias = false;       // llama: query, key and value projections with biases (Qwen2); gpt2 always
   bool qk_norm = false;        // llama: RMSNorm over each head's queries and keys before RoPE (Qwen3)
   double rope_base = 10000.0;  // llama only
-  // llama: each RoPE frequency i (of head_dim / 2) is divided by factor i;
+  // llama: RoPE turns the first rotary_dims of each head's dimensions (Phi-4-mini's partial_rotary_factor,
+  // GPT-NeoX's rotary_pct), pairs (i, i + rotary_dims / 2); the rest pass unrotated. 0: all of them.
+  std::int64_t rotary_dims = 0;
+  // llama: each RoPE frequency i (of rotary_size() / 2) is divided by factor i;
   // Llama 3's frequency scaling. Empty: plain RoPE.
   std::vector<double> rope_frequency_factors;
   bool tied_embeddings = true;
@@ -62,6 +66,7 @@ struct DecoderConfig {
   // (Gemma 3's local layers); 0: the windowed layers rotate as the others.
   double local_rope_base = 0.0;
 
+  std::int64_t rotary_size() const { return rotary_dims > 0 ? rotary_dims : head_dim; }
   double query_scale() const {
     return attention_scale > 0.0 ? attention_scale : 1.0 / std::sqrt(static_cast<double>(head_dim));
   }
@@ -98,17 +103,20 @@ struct DecoderConfig {
               n_kv_head);
       require(head_dim * n_head == d_model,
               "decoder config: gpt2 needs n_head * head_dim == d_model, got {} * {} != {}", n_head, head_dim, d_model);
-      require(tied_embeddings, "decoder config: gpt2's head is always tied to its embedding");
       require(!qk_norm, "decoder config: gpt2 has no query/key norms");
+      require(rotary_dims == 0, "decoder config: gpt2 has no rotary embeddings");
       require(!post_norms && norm_gain_offset == 0.0 && embedding_scale == 1.0 && attention_scale == 0.0 &&
                   attention_softcap == 0.0 && final_softcap == 0.0 && sliding_windows.empty() && local_rope_base == 0.0,
               "decoder config: gpt2 has none of the llama families' features");
     } else {
-      require(head_dim % 2 == 0, "decoder config: RoPE needs an even head_dim, got {}", head_dim);
+      require(rotary_dims >= 0 && rotary_dims <= head_dim && rotary_size() % 2 == 0,
+              "decoder config: RoPE over {} of {} head dimensions: it needs an even number, at most all of them",
+              rotary_size(), head_dim);
       require(rope_base > 1.0, "decoder config: rope base must be > 1, got {}", rope_base);
-      require(
-          rope_frequency_factors.empty() || static_cast<std::int64_t>(rope_frequency_factors.size()) == head_dim / 2,
-          "decoder config: {} RoPE frequency factors for {} frequencies", rope_frequency_factors.size(), head_dim / 2);
+      require(rope_frequency_factors.empty() ||
+                  static_cast<std::int64_t>(rope_frequency_factors.size()) == rotary_size() / 2,
+              "decoder config: {} RoPE frequency factors for {} frequencies", rope_frequency_factors.size(),
+              rotary_size() / 2);
       for (const auto factor : rope_frequency_factors) {
         require(std::isfinite(factor) && factor > 0.0, "decoder config: RoPE frequency factor {} is not positive",
                 factor);

@@ -1,8 +1,7 @@
 #pragma once
 // A native decoder from a GGUF file (llama.cpp's format), architecture
-// "llama", "qwen2", "qwen3", "gemma2" or "gemma3". Every tensor, quantized or not, is dequantized to float32
-// straight into the decoder's weight memory; DecoderModel::to(kFloat64)
-// widens them exactly.
+// "gpt2", "llama", "qwen2", "qwen3", "gemma2", "gemma3" or "phi3". Every tensor, quantized or not, is dequantized to
+// float32 straight into the decoder's weight memory; DecoderModel::to(kFloat64) widens them exactly.
 //
 // GGUF lists shapes in ggml order (innermost dimension first), the reverse of
 // torch's: a ggml [576, 1536] tensor is a torch [1536, 576] matrix.
@@ -62,6 +61,19 @@ class GgufWeightReader {
     return out;
   }
 
+  // Whether `copy` holds exactly `original`'s data (type, shape and bytes):
+  // then it is read as that tensor, without a second copy in memory.
+  bool duplicates(const std::string& copy, const std::string& original) {
+    const auto* a = file_.find_tensor(copy);
+    const auto* b = file_.find_tensor(original);
+    if (a == nullptr || b == nullptr || a->type != b->type || a->shape != b->shape || a->n_bytes != b->n_bytes) {
+      return false;
+    }
+    if (!std::equal(file_.tensor_data(*a), file_.tensor_data(*a) + a->n_bytes, file_.tensor_data(*b))) return false;
+    used_.insert(copy);
+    return true;
+  }
+
   // After loading: a tensor nobody read would be silently ignored.
   void require_all_read(std::string_view decoder) const { require_every_tensor_used(file_, used_, decoder); }
 
@@ -78,9 +90,10 @@ inline torch::Tensor unpermute_rotary_rows(const torch::Tensor& rows, std::int64
   return rows.view({heads, head_dim / 2, 2, d}).transpose(1, 2).reshape({heads * head_dim, d});
 }
 
-// A GGUF architecture that the Llama decoder computes, as data.
-struct GgufLlamaFamily {
-  std::string name;    // general.architecture, and the prefix of its keys
+// A GGUF architecture that the decoder computes, as data.
+struct GgufFamily {
+  std::string name;  // general.architecture, and the prefix of its keys
+  Architecture architecture;
   bool qkv_bias;       // blk.N.attn_{q,k,v}.bias
   bool qk_norm;        // blk.N.attn_{q,k}_norm.weight
   bool permuted_rope;  // llama.cpp's converter stores Q and K rows in adjacent-pair order (llama only)
@@ -91,21 +104,88 @@ struct GgufLlamaFamily {
   std::int64_t gemma_window_pattern = 0;  // 0: not Gemma
   bool local_rope = false;
   std::int64_t large_model_layers = 0;  // the 27B model: queries scaled by 1 / sqrt(d / heads), not head_dim
+  // Phi-3: one attn_qkv (Q, K, V rows) and one ffn_up holding the gate rows, then the up rows; its
+  // attention.sliding_window (0: none) on every layer.
+  bool phi3 = false;
 };
 
-inline const std::vector<GgufLlamaFamily>& gguf_families() {
-  static const std::vector<GgufLlamaFamily> families = {
-      {"llama", false, false, true},
+inline const std::vector<GgufFamily>& gguf_families() {
+  static const std::vector<GgufFamily> families = {
+      // GPT-2's fused QKV (Q, K, V rows, heads contiguous, as Hugging Face's c_attn after the converter's transpose).
+      {"gpt2", Architecture::gpt2, true, false, false},
+      {"llama", Architecture::llama, false, false, true},
       // Qwen2 / Qwen2.5 and Qwen3: the converter keeps Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
-      {"qwen2", true, false, false},
-      {"qwen3", false, true, false},
-      {"gemma2", false, false, false, 2, false, 46},
-      {"gemma3", false, true, false, 6, true, 62},
+      {"qwen2", Architecture::llama, true, false, false},
+      {"qwen3", Architecture::llama, false, true, false},
+      {"gemma2", Architecture::llama, false, false, false, 2, false, 46},
+      {"gemma3", Architecture::llama, false, true, false, 6, true, 62},
+      // The converter keeps Phi-3's Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
+      {"phi3", Architecture::llama, false, false, false, 0, false, 0, true},
   };
   return families;
 }
 
-inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& source, const GgufLlamaFamily& family) {
+// llama.cpp's gpt2: the converter writes GPT-2's Conv1D weights transposed to
+// [out, in] and, for the head, a copy of the token embedding as output.weight
+// (quantised on its own where the file is), which llama.cpp reads when present.
+inline DecoderModel load_gguf_gpt2(const GgufFile& file, const std::string& source) {
+  const auto& path = file.path();
+  const auto key = [](const char* name) { return std::string("gpt2.") + name; };
+  require_known_metadata(file, "gpt2",
+                         {"block_count", "embedding_length", "feed_forward_length", "attention.head_count",
+                          "attention.layer_norm_epsilon", "context_length"});
+  DecoderConfig c;
+  c.architecture = Architecture::gpt2;
+  c.family = "gpt2";
+  c.n_layer = file.get_integer(key("block_count"));
+  c.d_model = file.get_integer(key("embedding_length"));
+  c.d_ff = file.get_integer(key("feed_forward_length"));
+  c.n_head = file.get_integer(key("attention.head_count"));
+  c.n_kv_head = c.n_head;
+  c.head_dim = c.n_head > 0 ? c.d_model / c.n_head : 0;
+  c.norm_eps = file.get_number(key("attention.layer_norm_epsilon"));
+  c.context_length = file.get_integer(key("context_length"));
+  GgufWeightReader reader(file);
+  const auto embedding_shape = reader.shape_of("token_embd.weight");
+  require(!embedding_shape.empty(), "model file '{}' has no tensor 'token_embd.weight'", path);
+  require(embedding_shape.size() == 2, "model file '{}': tensor 'token_embd.weight' has shape {}, expected [vocab, {}]",
+          path, shape_string(embedding_shape), c.d_model);
+  c.vocab_size = embedding_shape[0];
+  c.tied_embeddings = !reader.has("output.weight") || reader.duplicates("output.weight", "token_embd.weight");
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    fail("model file '{}': {}", path, e.what());
+  }
+  const auto d = c.d_model;
+  DecoderWeights w;
+  w.token_embedding = reader.read("token_embd.weight", {c.vocab_size, d});
+  w.position_embedding = reader.read("position_embd.weight", {c.context_length, d});
+  for (std::int64_t i = 0; i < c.n_layer; ++i) {
+    const auto b = "blk." + std::to_string(i) + ".";
+    DecoderLayerWeights layer;
+    layer.attn_norm_weight = reader.read(b + "attn_norm.weight", {d});
+    layer.attn_norm_bias = reader.read(b + "attn_norm.bias", {d});
+    layer.qkv_weight = reader.read(b + "attn_qkv.weight", {3 * d, d});
+    layer.qkv_bias = reader.read(b + "attn_qkv.bias", {3 * d});
+    layer.attn_out_weight = reader.read(b + "attn_output.weight", {d, d});
+    layer.attn_out_bias = reader.read(b + "attn_output.bias", {d});
+    layer.mlp_norm_weight = reader.read(b + "ffn_norm.weight", {d});
+    layer.mlp_norm_bias = reader.read(b + "ffn_norm.bias", {d});
+    layer.mlp_in_weight = reader.read(b + "ffn_up.weight", {c.d_ff, d});
+    layer.mlp_in_bias = reader.read(b + "ffn_up.bias", {c.d_ff});
+    layer.mlp_out_weight = reader.read(b + "ffn_down.weight", {d, c.d_ff});
+    layer.mlp_out_bias = reader.read(b + "ffn_down.bias", {d});
+    w.layers.push_back(std::move(layer));
+  }
+  w.final_norm_weight = reader.read("output_norm.weight", {d});
+  w.final_norm_bias = reader.read("output_norm.bias", {d});
+  if (!c.tied_embeddings) w.unembedding = reader.read("output.weight", {c.vocab_size, d});
+  reader.require_all_read("gpt2");
+  return DecoderModel(c, std::move(w), source);
+}
+
+inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& source, const GgufFamily& family) {
   const auto& path = file.path();
   const auto key = [&](const char* name) { return family.name + "." + name; };
   // The keys read below; every other key of the architecture is refused unless it is off.
@@ -121,6 +201,7 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
                                              "rope.freq_base",
                                              "context_length",
                                              "rope.dimension_count"};
+  if (family.phi3) read.insert("attention.sliding_window");
   if (gemma) {
     read.insert({"attention.sliding_window", "attn_logit_softcapping", "final_logit_softcapping", "rope.scaling.type",
                  "rope.scaling.factor"});
@@ -143,6 +224,12 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
   const auto value_length = file.find_integer(key("attention.value_length")).value_or(c.head_dim);
   require(value_length == c.head_dim, "model file '{}': value length {} differs from key length {} (not supported)",
           path, value_length, c.head_dim);
+  // RoPE over the first rope_dims of each head (llama.cpp's n_rot); the converter's pair order for llama
+  // only holds for all of them.
+  const auto rope_dims = file.find_integer(key("rope.dimension_count")).value_or(c.head_dim);
+  require(rope_dims == c.head_dim || (!family.permuted_rope && rope_dims > 0 && rope_dims < c.head_dim),
+          "model file '{}': RoPE over {} of {} head dimensions is not supported", path, rope_dims, c.head_dim);
+  if (rope_dims != c.head_dim) c.rotary_dims = rope_dims;
   if (gemma) {
     c.post_norms = true;
     c.mlp_activation = GatedActivation::gelu_tanh;
@@ -166,20 +253,23 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
     const auto factor = file.find_number(key("rope.scaling.factor")).value_or(0.0);
     // The full layers' frequencies divided by the factor (0 and 1: none); the windowed ones keep theirs.
     if (scaling == "linear" && factor != 0.0 && factor != 1.0) {
-      c.rope_frequency_factors.assign(static_cast<std::size_t>(std::max<std::int64_t>(c.head_dim / 2, 0)), factor);
+      c.rope_frequency_factors.assign(static_cast<std::size_t>(std::max<std::int64_t>(c.rotary_size() / 2, 0)), factor);
     }
   }
-  const auto rope_dims = file.find_integer(key("rope.dimension_count")).value_or(c.head_dim);
-  require(rope_dims == c.head_dim,
-          "model file '{}': RoPE over {} of {} head dimensions is not supported (only all of them)", path, rope_dims,
-          c.head_dim);
+  if (family.phi3) {
+    // Transformers applies the window, llama.cpp (0.3.16) does not; the model was trained with it.
+    const auto window = file.find_integer(key("attention.sliding_window")).value_or(0);
+    require(window >= 0, "model file '{}': metadata '{}' = {} is negative", path, key("attention.sliding_window"),
+            window);
+    if (window > 0) c.sliding_windows.assign(static_cast<std::size_t>(std::max<std::int64_t>(c.n_layer, 0)), window);
+  }
 
   GgufWeightReader reader(file);
   // The converter stored Gemma's gains as 1 + w already.
   // Llama 3's frequency scaling has no key: the converter writes it as this
   // tensor of per-frequency divisors.
   if (reader.has("rope_freqs.weight")) {
-    const auto factors = reader.read("rope_freqs.weight", {c.head_dim / 2}).to(torch::kFloat64);
+    const auto factors = reader.read("rope_freqs.weight", {c.rotary_size() / 2}).to(torch::kFloat64);
     c.rope_frequency_factors.assign(factors.data_ptr<double>(), factors.data_ptr<double>() + factors.numel());
   }
   const auto embedding_shape = reader.shape_of("token_embd.weight");
@@ -206,7 +296,6 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
     const auto b = "blk." + std::to_string(i) + ".";
     DecoderLayerWeights layer;
     layer.attn_norm_weight = reader.read(b + "attn_norm.weight", {d});
-    layer.qkv_weight = torch::empty({c.qkv_rows(), d}, torch::kFloat32);
     // Q and K rows (and biases) in Hugging Face's half-split rotary order.
     const auto rotary_rows = [&](const std::string& name, std::vector<std::int64_t> shape, std::int64_t heads) {
       auto rows = reader.read(name, shape);
@@ -214,9 +303,14 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
       return shape.size() == 1 ? unpermute_rotary_rows(rows.unsqueeze(1), heads, hd).squeeze(1)
                                : unpermute_rotary_rows(rows, heads, hd);
     };
-    layer.qkv_weight.narrow(0, 0, q_rows).copy_(rotary_rows(b + "attn_q.weight", {q_rows, d}, c.n_head));
-    layer.qkv_weight.narrow(0, q_rows, kv_rows).copy_(rotary_rows(b + "attn_k.weight", {kv_rows, d}, c.n_kv_head));
-    reader.read_into(b + "attn_v.weight", {kv_rows, d}, layer.qkv_weight.narrow(0, q_rows + kv_rows, kv_rows));
+    if (family.phi3) {
+      layer.qkv_weight = reader.read(b + "attn_qkv.weight", {c.qkv_rows(), d});
+    } else {
+      layer.qkv_weight = torch::empty({c.qkv_rows(), d}, torch::kFloat32);
+      layer.qkv_weight.narrow(0, 0, q_rows).copy_(rotary_rows(b + "attn_q.weight", {q_rows, d}, c.n_head));
+      layer.qkv_weight.narrow(0, q_rows, kv_rows).copy_(rotary_rows(b + "attn_k.weight", {kv_rows, d}, c.n_kv_head));
+      reader.read_into(b + "attn_v.weight", {kv_rows, d}, layer.qkv_weight.narrow(0, q_rows + kv_rows, kv_rows));
+    }
     if (c.qkv_bias) {
       layer.qkv_bias = torch::cat({rotary_rows(b + "attn_q.bias", {q_rows}, c.n_head),
                                    rotary_rows(b + "attn_k.bias", {kv_rows}, c.n_kv_head),
@@ -230,9 +324,13 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
     if (gemma) layer.attn_post_norm_weight = reader.read(b + "post_attention_norm.weight", {d});
     layer.mlp_norm_weight = reader.read(b + "ffn_norm.weight", {d});
     if (gemma) layer.mlp_post_norm_weight = reader.read(b + "post_ffw_norm.weight", {d});
-    layer.mlp_in_weight = torch::empty({2 * c.d_ff, d}, torch::kFloat32);
-    reader.read_into(b + "ffn_gate.weight", {c.d_ff, d}, layer.mlp_in_weight.narrow(0, 0, c.d_ff));
-    reader.read_into(b + "ffn_up.weight", {c.d_ff, d}, layer.mlp_in_weight.narrow(0, c.d_ff, c.d_ff));
+    if (family.phi3) {
+      layer.mlp_in_weight = reader.read(b + "ffn_up.weight", {2 * c.d_ff, d});
+    } else {
+      layer.mlp_in_weight = torch::empty({2 * c.d_ff, d}, torch::kFloat32);
+      reader.read_into(b + "ffn_gate.weight", {c.d_ff, d}, layer.mlp_in_weight.narrow(0, 0, c.d_ff));
+      reader.read_into(b + "ffn_up.weight", {c.d_ff, d}, layer.mlp_in_weight.narrow(0, c.d_ff, c.d_ff));
+    }
     layer.mlp_out_weight = reader.read(b + "ffn_down.weight", {d, c.d_ff});
     w.layers.push_back(std::move(layer));
   }
@@ -245,7 +343,7 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
 }  // namespace detail
 
 // The family of the file's general.architecture, or an Error naming it as unsupported (reads no tensor).
-inline const detail::GgufLlamaFamily& gguf_decoder_family(const GgufFile& file) {
+inline const detail::GgufFamily& gguf_decoder_family(const GgufFile& file) {
   const auto architecture = file.get_string("general.architecture");
   std::string names;
   for (const auto& family : detail::gguf_families()) {
@@ -257,7 +355,10 @@ inline const detail::GgufLlamaFamily& gguf_decoder_family(const GgufFile& file) 
 
 // Every problem is an iglens::Error naming the file and the tensor or key.
 inline DecoderModel load_gguf_decoder(const GgufFile& file) {
-  return detail::load_gguf_llama(file, "GGUF file '" + file.path() + "'", gguf_decoder_family(file));
+  const auto& family = gguf_decoder_family(file);
+  const auto source = "GGUF file '" + file.path() + "'";
+  return family.architecture == Architecture::gpt2 ? detail::load_gguf_gpt2(file, source)
+                                                   : detail::load_gguf_llama(file, source, family);
 }
 
 inline DecoderModel load_gguf_decoder(const std::string& path) { return load_gguf_decoder(GgufFile::open(path)); }

@@ -161,7 +161,7 @@ inline DecoderModel load_hf_gpt2(const HfFolder& hf, const std::string& source) 
 // `factor`, short ones (below original context / high_freq_factor) kept, and
 // those between interpolated smoothly. llama.cpp's converter writes the same
 // divisors as the tensor rope_freqs.weight.
-inline std::vector<double> llama3_frequency_factors(const nlohmann::json& scaling, std::int64_t head_dim,
+inline std::vector<double> llama3_frequency_factors(const nlohmann::json& scaling, std::int64_t rotary_dims,
                                                     double rope_base, const std::string& config_file) {
   const auto number = [&](const char* key) {
     const auto found = scaling.find(key);
@@ -182,9 +182,9 @@ inline std::vector<double> llama3_frequency_factors(const nlohmann::json& scalin
           config_file, factor, low, high, original);
   const double pi = 3.14159265358979323846;
   std::vector<double> factors;
-  for (std::int64_t i = 0; i < head_dim / 2; ++i) {
+  for (std::int64_t i = 0; i < rotary_dims / 2; ++i) {
     const double wavelength =
-        2 * pi * std::pow(rope_base, 2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
+        2 * pi * std::pow(rope_base, 2.0 * static_cast<double>(i) / static_cast<double>(rotary_dims));
     if (wavelength < original / high) {
       factors.push_back(1.0);
     } else if (wavelength > original / low) {
@@ -218,6 +218,8 @@ struct HfLlamaFamily {
   bool window_on_every_layer = false;
   // Gemma 3: the windowed layers rotate with rope_local_base_freq, unscaled.
   bool local_rope = false;
+  // Phi-3: one qkv_proj (Q, K, V rows) and one gate_up_proj (gate rows, up rows).
+  bool fused_projections = false;
 };
 
 inline const HfLlamaFamily& hf_llama_family() {
@@ -245,6 +247,18 @@ inline const HfLlamaFamily& hf_qwen3_family() {
   static const HfLlamaFamily family{
       "qwen3", false, true, false, {"use_sliding_window", "sliding_window", "max_window_layers", "attention_bias"},
       151936,  32768};
+  return family;
+}
+
+// Phi-3 (and Phi-4-mini, with RoPE over part of each head): Llama with fused
+// projections and a sliding window on every layer where the config has one
+// (llama.cpp ignores it; transformers applies it).
+// original_max_position_embeddings only matters to longrope scaling, refused.
+inline const HfLlamaFamily& hf_phi3_family() {
+  static const HfLlamaFamily family{
+      "phi3", false, false, false,   {"sliding_window", "original_max_position_embeddings", "partial_rotary_factor"},
+      32064,  4096,  false, 10000.0, 0,
+      true,   false, true};
   return family;
 }
 
@@ -314,7 +328,7 @@ inline std::vector<std::int64_t> hf_sliding_windows(const HfFolder& hf, const Hf
 }
 
 // rope_scaling as per-frequency divisors: none, linear (all by `factor`) or llama3.
-inline std::vector<double> hf_rope_frequency_factors(const HfFolder& hf, std::int64_t head_dim, double rope_base,
+inline std::vector<double> hf_rope_frequency_factors(const HfFolder& hf, std::int64_t rotary_dims, double rope_base,
                                                      const std::string& config_file) {
   const auto scaling = hf.config().value("rope_scaling", nlohmann::json());
   if (scaling.is_null()) return {};
@@ -322,7 +336,7 @@ inline std::vector<double> hf_rope_frequency_factors(const HfFolder& hf, std::in
   const auto type = scaling.contains("rope_type") ? scaling["rope_type"] : scaling.value("type", nlohmann::json());
   const auto scaling_type = type.is_string() ? type.get<std::string>() : type.dump();
   if (scaling_type == "default") return {};
-  if (scaling_type == "llama3") return llama3_frequency_factors(scaling, head_dim, rope_base, config_file);
+  if (scaling_type == "llama3") return llama3_frequency_factors(scaling, rotary_dims, rope_base, config_file);
   require(scaling_type == "linear", "{}: rope_scaling of type '{}' is not supported (supported: linear, llama3)",
           config_file, scaling_type);
   for (const auto& [key, value] : scaling.items()) {
@@ -332,7 +346,8 @@ inline std::vector<double> hf_rope_frequency_factors(const HfFolder& hf, std::in
   const auto factor = scaling.value("factor", nlohmann::json());
   require(factor.is_number() && factor.get<double>() > 0, "{}: rope_scaling of type linear needs a factor > 0",
           config_file);
-  return std::vector<double>(static_cast<std::size_t>(std::max<std::int64_t>(head_dim / 2, 0)), factor.get<double>());
+  return std::vector<double>(static_cast<std::size_t>(std::max<std::int64_t>(rotary_dims / 2, 0)),
+                             factor.get<double>());
 }
 
 // A soft-cap from the config: null or absent is none.
@@ -380,7 +395,13 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
   c.rope_base = hf.find_double("rope_theta").value_or(family.default_rope_base);
   c.tied_embeddings = hf.find_bool("tie_word_embeddings").value_or(family.default_tied);
   c.mlp_activation = tanh_gelu ? GatedActivation::gelu_tanh : GatedActivation::silu;
-  c.rope_frequency_factors = hf_rope_frequency_factors(hf, c.head_dim, c.rope_base, config_file);
+  // RoPE over the first partial_rotary_factor of each head, truncated as transformers truncates it.
+  const auto rotary_fraction = hf.find_double("partial_rotary_factor").value_or(1.0);
+  require(rotary_fraction > 0.0 && rotary_fraction <= 1.0, "{}: partial_rotary_factor must be in (0, 1], got {}",
+          config_file, rotary_fraction);
+  const auto rotary_dims = static_cast<std::int64_t>(static_cast<double>(c.head_dim) * rotary_fraction);
+  if (rotary_dims != c.head_dim) c.rotary_dims = rotary_dims;
+  c.rope_frequency_factors = hf_rope_frequency_factors(hf, c.rotary_size(), c.rope_base, config_file);
   c.sliding_windows = hf_sliding_windows(hf, family, c.n_layer, config_file);
   if (family.gemma) {
     c.post_norms = true;
@@ -407,9 +428,11 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
     const auto b = "model.layers." + std::to_string(i) + ".";
     DecoderLayerWeights layer;
     layer.attn_norm_weight = reader.read(b + "input_layernorm.weight", {d});
-    layer.qkv_weight = reader.read_stacked(
-        {b + "self_attn.q_proj.weight", b + "self_attn.k_proj.weight", b + "self_attn.v_proj.weight"},
-        {c.n_head * hd, c.n_kv_head * hd, c.n_kv_head * hd}, d);
+    layer.qkv_weight = family.fused_projections
+                           ? reader.read(b + "self_attn.qkv_proj.weight", {c.qkv_rows(), d})
+                           : reader.read_stacked({b + "self_attn.q_proj.weight", b + "self_attn.k_proj.weight",
+                                                  b + "self_attn.v_proj.weight"},
+                                                 {c.n_head * hd, c.n_kv_head * hd, c.n_kv_head * hd}, d);
     if (c.qkv_bias) {
       layer.qkv_bias = torch::cat({reader.read(b + "self_attn.q_proj.bias", {c.n_head * hd}),
                                    reader.read(b + "self_attn.k_proj.bias", {c.n_kv_head * hd}),
@@ -428,7 +451,9 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
       layer.mlp_norm_weight = reader.read(b + "post_attention_layernorm.weight", {d});
     }
     layer.mlp_in_weight =
-        reader.read_stacked({b + "mlp.gate_proj.weight", b + "mlp.up_proj.weight"}, {c.d_ff, c.d_ff}, d);
+        family.fused_projections
+            ? reader.read(b + "mlp.gate_up_proj.weight", {2 * c.d_ff, d})
+            : reader.read_stacked({b + "mlp.gate_proj.weight", b + "mlp.up_proj.weight"}, {c.d_ff, c.d_ff}, d);
     layer.mlp_out_weight = reader.read(b + "mlp.down_proj.weight", {d, c.d_ff});
     w.layers.push_back(std::move(layer));
   }
@@ -460,7 +485,8 @@ inline DecoderModel load_hf_decoder(const HfFolder& hf) {
                                     {"Qwen2ForCausalLM", "qwen2", &detail::hf_qwen2_family()},
                                     {"Qwen3ForCausalLM", "qwen3", &detail::hf_qwen3_family()},
                                     {"Gemma2ForCausalLM", "gemma2", &detail::hf_gemma2_family()},
-                                    {"Gemma3ForCausalLM", "gemma3_text", &detail::hf_gemma3_family()}};
+                                    {"Gemma3ForCausalLM", "gemma3_text", &detail::hf_gemma3_family()},
+                                    {"Phi3ForCausalLM", "phi3", &detail::hf_phi3_family()}};
   auto architectures = hf.architectures();
   if (architectures.empty()) {
     const auto type = hf.find_string("model_type").value_or("");

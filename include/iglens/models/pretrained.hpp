@@ -80,6 +80,7 @@ inline nlohmann::json config_json(const DecoderConfig& c) {
       {"final_norm", {{"kind", c.norm_kind() == NormKind::layer_norm ? "layernorm" : "rmsnorm"}, {"eps", c.norm_eps}}},
       {"tied_embeddings", c.tied_embeddings}};
   if (c.architecture == Architecture::llama) j["rope_base"] = c.rope_base;
+  if (c.rotary_dims != 0) j["rotary_dims"] = c.rotary_dims;  // RoPE over part of each head
   if (!c.rope_frequency_factors.empty()) j["rope_frequency_factors"] = c.rope_frequency_factors;  // Llama 3 scaling
   if (c.architecture == Architecture::llama) {
     j["mlp"] = c.mlp_activation == GatedActivation::silu ? "swiglu" : "geglu-tanh";
