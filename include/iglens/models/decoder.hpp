@@ -355,8 +355,9 @@ class DecoderModel {
     const auto& [cos, sin] = rope;
     const auto half = cos.size(-1), rest = x.size(-1) - 2 * half;
     auto first = x.narrow(-1, 0, half), second = x.narrow(-1, half, half);
-    if (rest == 0) return torch::cat({first * cos - second * sin, second * cos + first * sin}, -1);
-    return torch::cat({first * cos - second * sin, second * cos + first * sin, x.narrow(-1, 2 * half, rest)}, -1);
+    std::vector<torch::Tensor> parts{first * cos - second * sin, second * cos + first * sin};
+    if (rest > 0) parts.push_back(x.narrow(-1, 2 * half, rest));
+    return torch::cat(parts, -1);
   }
 
   // What each block writes, per layer [B, S, ..], recorded by forward() for components().

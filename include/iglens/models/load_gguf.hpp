@@ -61,6 +61,15 @@ class GgufWeightReader {
     return out;
   }
 
+  // The rows of token_embd.weight: the vocabulary size.
+  std::int64_t embedding_rows(std::int64_t d_model) const {
+    const auto shape = shape_of("token_embd.weight");
+    require(!shape.empty(), "model file '{}' has no tensor 'token_embd.weight'", file_.path());
+    require(shape.size() == 2, "model file '{}': tensor 'token_embd.weight' has shape {}, expected [vocab, {}]",
+            file_.path(), shape_string(shape), d_model);
+    return shape[0];
+  }
+
   // Whether `copy` holds exactly `original`'s data (type, shape and bytes):
   // then it is read as that tensor, without a second copy in memory.
   bool duplicates(const std::string& copy, const std::string& original) {
@@ -111,8 +120,8 @@ struct GgufFamily {
 
 inline const std::vector<GgufFamily>& gguf_families() {
   static const std::vector<GgufFamily> families = {
-      // GPT-2's fused QKV (Q, K, V rows, heads contiguous, as Hugging Face's c_attn after the converter's transpose).
-      {"gpt2", Architecture::gpt2, true, false, false},
+      // GPT-2 has a loader of its own (load_gguf_gpt2): the fields after the architecture are the llama decoder's.
+      {"gpt2", Architecture::gpt2, false, false, false},
       {"llama", Architecture::llama, false, false, true},
       // Qwen2 / Qwen2.5 and Qwen3: the converter keeps Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
       {"qwen2", Architecture::llama, true, false, false},
@@ -146,11 +155,7 @@ inline DecoderModel load_gguf_gpt2(const GgufFile& file, const std::string& sour
   c.norm_eps = file.get_number(key("attention.layer_norm_epsilon"));
   c.context_length = file.get_integer(key("context_length"));
   GgufWeightReader reader(file);
-  const auto embedding_shape = reader.shape_of("token_embd.weight");
-  require(!embedding_shape.empty(), "model file '{}' has no tensor 'token_embd.weight'", path);
-  require(embedding_shape.size() == 2, "model file '{}': tensor 'token_embd.weight' has shape {}, expected [vocab, {}]",
-          path, shape_string(embedding_shape), c.d_model);
-  c.vocab_size = embedding_shape[0];
+  c.vocab_size = reader.embedding_rows(c.d_model);
   c.tied_embeddings = !reader.has("output.weight") || reader.duplicates("output.weight", "token_embd.weight");
   try {
     c.validate();
@@ -272,11 +277,7 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
     const auto factors = reader.read("rope_freqs.weight", {c.rotary_size() / 2}).to(torch::kFloat64);
     c.rope_frequency_factors.assign(factors.data_ptr<double>(), factors.data_ptr<double>() + factors.numel());
   }
-  const auto embedding_shape = reader.shape_of("token_embd.weight");
-  require(!embedding_shape.empty(), "model file '{}' has no tensor 'token_embd.weight'", path);
-  require(embedding_shape.size() == 2, "model file '{}': tensor 'token_embd.weight' has shape {}, expected [vocab, {}]",
-          path, shape_string(embedding_shape), c.d_model);
-  c.vocab_size = embedding_shape[0];
+  c.vocab_size = reader.embedding_rows(c.d_model);
   // No output.weight: the head is the token embedding.
   c.tied_embeddings = !reader.has("output.weight");
   const auto vocab_key = file.find_integer(key("vocab_size"));
