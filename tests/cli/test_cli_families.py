@@ -8,12 +8,15 @@ and the Gemma GGUF files llama.cpp's converter made of the same folders. The pro
 probability is transformers' float64 probability within 1e-10 (1e-8 for the GGUF files, whose norm gains
 the converter rounds to float32); GPT-2, as a folder and as the GGUF file the converter made of it, with
 GPT-2's own tokenizer (50257 tokens); Phi-3 (fused projections, a window on every layer) as a folder and a
-GGUF file, and with RoPE over half of each head (Phi-4-mini's kind), with a SentencePiece tokenizer. Gemma 2's soft-capped logits and the GPT-2 file's are split into
-components too, and they add up to each token's change.
+GGUF file, and with RoPE over half of each head (Phi-4-mini's kind), with a SentencePiece tokenizer;
+GPT-NeoX (Pythia's parallel attention and MLP) as a folder and GGUF files, with GPT-2's tokenizer. Gemma 2's
+soft-capped logits, the GPT-2 file's and GPT-NeoX's parallel blocks are split into components too, and they
+add up to each token's change; the parallel blocks' outputs say that heads, bias and MLP share one segment.
 """
 import json
 import os
 import subprocess
+import tempfile
 import unittest
 
 PROGRAM = os.environ["IGLENS_PROGRAM"]
@@ -34,9 +37,13 @@ CASES = (("llama3", CONVERTED, "llama", "llama3", 1e-10), ("qwen2", CONVERTED, "
          ("gemma2.gguf", CURRENT, "gemma2", SENTENCEPIECE, 1e-8), ("gemma3.gguf", CURRENT, "gemma3", SENTENCEPIECE, 1e-8),
          ("gpt2", CURRENT, "gpt2", "gpt2", 1e-10), ("gpt2.gguf", CURRENT, "gpt2", "gpt2", 1e-10),
          ("phi3", CURRENT, "phi3", SENTENCEPIECE, 1e-10), ("phi3.gguf", CURRENT, "phi3", SENTENCEPIECE, 1e-10),
-         ("phi3_partial.gguf", CURRENT, "phi3", SENTENCEPIECE, 1e-10))
-# Split into components as well: a soft-capped head, and GPT-2's biases and LayerNorm read from a GGUF file.
-WITH_COMPONENTS = ("gemma2", "gpt2.gguf")
+         ("phi3_partial.gguf", CURRENT, "phi3", SENTENCEPIECE, 1e-10),
+         ("gpt_neox", CURRENT, "gpt_neox", "gpt2", 1e-10), ("gpt_neox.gguf", CURRENT, "gptneox", "gpt2", 1e-10),
+         ("gpt_neox_sequential.gguf", CURRENT, "gptneox", "gpt2", 1e-10))
+# Split into components as well: a soft-capped head, GPT-2's biases and LayerNorm read from a GGUF file, and
+# GPT-NeoX's parallel blocks.
+WITH_COMPONENTS = ("gemma2", "gpt2.gguf", "gpt_neox", "gpt_neox.gguf")
+PARALLEL = ("gpt_neox", "gpt_neox.gguf")
 
 
 class Families(unittest.TestCase):
@@ -73,6 +80,38 @@ class Families(unittest.TestCase):
                         # GPT-2's 50257 tokens share probability thinly).
                         largest, second = sorted(map(abs, credits))[-1:-3:-1]
                         self.assertGreater(second, 1e-3 * largest)
+                        self.assertEqual(report["components"]["parallel_blocks"], name in PARALLEL)
+
+    def test_parallel_blocks_say_so_in_every_output(self):
+        """GPT-NeoX's heads, bias and MLP share one segment per block: JSON, SVG and HTML say there is no
+        resid_mid, and each head's sources add up to its credit there too."""
+        model = os.path.join(CURRENT, "gpt_neox")
+        with open(os.path.join(CURRENT, "gpt_neox_text.json")) as f:
+            reference = json.load(f)
+        common = ["attribute", "--model", model, "--dtype", "float64", "--target", reference["target"],
+                  reference["prompt"], "--components", "--sources"]
+        code, out, err = run(*common, "--format", "json")
+        self.assertEqual(code, 0, err)
+        report = json.loads(out)
+        self.assertTrue(report["components"]["parallel_blocks"])
+        self.assertIn("no resid_mid", report["components"]["segments"])
+        parts = report["components"]["parts"]
+        for token in report["tokens"]:
+            credits = token["component_credits"]
+            for block, heads in enumerate(token["source_credits"]):
+                for head, sources in enumerate(heads):
+                    index = next(i for i, p in enumerate(parts)
+                                 if p["kind"] == "head" and p["block"] == block and p["head"] == head)
+                    self.assertLessEqual(abs(sum(sources) - credits[index]), 1e-10)
+        with tempfile.TemporaryDirectory() as folder:
+            pictures = {output: os.path.join(folder, "map." + output) for output in ("svg", "html")}
+            code, _, err = run(*common, "--svg", pictures["svg"], "--html", pictures["html"])
+            self.assertEqual(code, 0, err)
+            with open(pictures["svg"], encoding="utf-8") as f:
+                self.assertIn("which share one segment (parallel blocks: no resid_mid)", f.read())
+            # The page's data, from which its grid caption says so.
+            with open(pictures["html"], encoding="utf-8") as f:
+                self.assertIn('"parallel_blocks":true', f.read())
 
 
 if __name__ == "__main__":

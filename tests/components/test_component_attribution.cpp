@@ -280,6 +280,69 @@ TEST_CASE("component attribution: head credits converge to the point-by-point In
   }
 }
 
+TEST_CASE("component attribution of parallel blocks (GPT-NeoX): heads, bias and MLP split one segment",
+          "[components][attribution]") {
+  const auto test = tiny_case("gpt_neox", torch::kFloat64, "current");
+  const auto& c = test.components;
+  REQUIRE(c.parallel_blocks());
+  const auto head = test.model.norm_head();
+  const auto L = c.n_layer(), H = c.n_head();
+  const auto pre = c.resid_pre.select(1, test.position);
+  // A block's writes add up to its whole change of the stream: there is no resid_mid between them.
+  CHECK(max_abs_diff(c.head_results.sum(2) + c.attn_bias + c.mlp_out,
+                     c.resid_pre.narrow(0, 1, L) - c.resid_pre.narrow(0, 0, L)) <= 1e-12);
+  // Per block, heads, bias and MLP along resid_pre[l] -> resid_pre[l+1]: 48 Gauss-Legendre nodes, autograd.
+  std::vector<torch::Tensor> reference;
+  double largest_mlp = 0.0;
+  for (std::int64_t l = 0; l < L; ++l) {
+    const auto parts = torch::cat({c.head_results[l][test.position], c.attn_bias[l][test.position].unsqueeze(0),
+                                   c.mlp_out[l][test.position].unsqueeze(0)});
+    reference.push_back(gauss_legendre_integral(head, pre[l], pre[l + 1], parts, test.target, 48));
+    largest_mlp = std::max(largest_mlp, std::abs(reference.back()[H + 1].item<double>()));
+  }
+  CHECK(largest_mlp > 1e-7);  // the MLP shares the segment with real credit of its own
+  for (const std::int64_t steps : {1, 2, 7, 64}) {
+    CAPTURE(steps);
+    const auto result = attribute_one(c, test.position, test.target, head, steps);
+    CHECK(result.layout.parallel_blocks);
+    REQUIRE(result.credits.numel() == 1 + L * (H + 2));
+    CHECK(std::abs(result.credits.sum().item<double>() - result.delta) <= 1e-12);
+    for (std::int64_t l = 0; l < L; ++l) {
+      const double layer_map = probability(head, pre[l + 1], test.target) - probability(head, pre[l], test.target);
+      CHECK(std::abs(result.credits.narrow(0, block_start(l, H), H + 2).sum().item<double>() - layer_map) <= 1e-12);
+    }
+  }
+  const auto error_at = [&](Estimator estimator, std::int64_t steps) {
+    const auto result = attribute_one(c, test.position, test.target, head, steps, {}, estimator);
+    double error = 0.0;
+    for (std::int64_t l = 0; l < L; ++l) {
+      error = std::max(error, max_abs_diff(result.credits.narrow(0, block_start(l, H), H + 2), reference[l]));
+    }
+    return error;
+  };
+  // The closed-form slopes against autograd at the same nodes, and observed delta converging like 1/m^2.
+  CHECK(error_at(Estimator::gauss_legendre, 48) <= 1e-14);
+  const double e16 = error_at(Estimator::observed_delta, 16), e64 = error_at(Estimator::observed_delta, 64),
+               e256 = error_at(Estimator::observed_delta, 256);
+  CAPTURE(e16, e64, e256);
+  CHECK(e64 < e16 / 8);
+  CHECK(e256 < e64 / 8);
+  CHECK(e256 <= 1e-8);
+  // Each head's sources add up to its credit in the shared segment.
+  Options options;
+  options.dtype = torch::kFloat64;
+  options.steps = 7;
+  const auto sources = attribute_sources(c, Targets{{test.position}, {test.target}, {}}, head, options);
+  for (std::int64_t l = 0; l < L; ++l) {
+    const auto heads = sources.components.credits[0].narrow(0, block_start(l, H), H);
+    CHECK(max_abs_diff(sources.credits[0][l].sum(-1), heads) <= 1e-12);
+  }
+  // In float32, exact sums within float32 rounding.
+  const auto single = tiny_case("gpt_neox", torch::kFloat32, "current");
+  const auto result = attribute_one(single.components, single.position, single.target, single.model.norm_head(), 64);
+  CHECK(std::abs(result.credits.sum().item<double>() - result.delta) <= 1e-6);
+}
+
 TEST_CASE("component attribution: a segment over a maximum of f gives finite, bounded credits",
           "[components][attribution]") {
   const auto test = tiny_case("gpt2", torch::kFloat64);

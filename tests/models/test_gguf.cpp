@@ -164,6 +164,21 @@ TEST_CASE("Phi-3 GGUF files made by llama.cpp 0.3.16's converter equal transform
   check_float64(partial, "phi3_partial", "current", 1e-8);
 }
 
+TEST_CASE("GPT-NeoX GGUF files made by llama.cpp 0.3.16's converter equal transformers 4.57", "[models][gguf]") {
+  // Architecture gptneox: the converter's Q, K, V rows (reordered from GPT-NeoX's per-head layout), RoPE
+  // over gptneox.rope.dimension_count 4 of 8, use_parallel_residual, LayerNorm biases, output.weight.
+  const auto dir = iglens::testing::reference_dir() + "/current/";
+  for (const auto* name : {"gpt_neox", "gpt_neox_sequential"}) {
+    CAPTURE(name);
+    auto model = load_gguf_decoder(dir + name + ".gguf");
+    const auto& c = model.config();
+    CHECK((c.architecture == Architecture::gpt_neox && c.family == "gptneox" && !c.tied_embeddings));
+    CHECK((c.rotary_dims == 4 && c.mlp_activation == MlpActivation::gelu));
+    CHECK(c.parallel_residual == (std::string(name) == "gpt_neox"));
+    check_float64(model, name, "current", 1e-8);
+  }
+}
+
 TEST_CASE("F16 and Q8_0 files made by llama.cpp 0.3.16's converter equal transformers on their own weights",
           "[models][gguf]") {
   // Each reference is the same model holding the file's weights as transformers' GGUF reader dequantizes

@@ -19,7 +19,7 @@ using iglens::testing::error_of;
 TEST_CASE("GGUF of another architecture is named and refused", "[models][errors]") {
   CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("phi2.gguf")); }),
              Contains("phi2.gguf': architecture 'phi2' is not supported (supported: gpt2, llama, qwen2, qwen3, "
-                      "gemma2, gemma3, phi3)"));
+                      "gemma2, gemma3, phi3, gptneox)"));
 }
 
 TEST_CASE("GGUF SentencePiece tokenizers without byte pieces or larger than the embedding are refused",
@@ -74,6 +74,12 @@ TEST_CASE("GGUF keys that change the computation are refused by name, one family
     INFO(file);
     CHECK_THAT(error_of([&] { load_gguf_decoder(bad_input(file)); }), Contains(file) && Contains(message));
   }
+}
+
+TEST_CASE("A GPT-NeoX GGUF without its rotary width is refused by name", "[models][errors]") {
+  // Read as the whole head, it would rotate every dimension: a wrong number, not an error.
+  CHECK_THAT(error_of([] { load_gguf_decoder(iglens::testing::reference_dir() + "/current/gpt_neox_no_rotary.gguf"); }),
+             Contains("gpt_neox_no_rotary.gguf") && Contains("gptneox.rope.dimension_count"));
 }
 
 TEST_CASE("A Phi-3 GGUF with longrope scaling, as llama.cpp's converter writes it, is refused by name",

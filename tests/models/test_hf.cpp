@@ -121,7 +121,7 @@ TEST_CASE("A Gemma 3 folder (sandwich norms, GeGLU, windows with their own RoPE)
   auto model = load_hf_decoder(iglens::testing::reference_dir() + "/current/gemma3");
   const auto& c = model.config();
   CHECK(c.family == "gemma3");
-  CHECK((c.post_norms && c.qk_norm && c.tied_embeddings && c.mlp_activation == GatedActivation::gelu_tanh));
+  CHECK((c.post_norms && c.qk_norm && c.tied_embeddings && c.mlp_activation == MlpActivation::gelu_tanh));
   CHECK(c.embedding_scale == Approx(std::sqrt(32.0)));
   CHECK(c.sliding_windows == std::vector<std::int64_t>{4, 4, 4, 4, 4, 0, 4});
   CHECK((c.local_rope_base == 10000.0 && c.rope_base == 1e6 && c.rope_frequency_factors.size() == 8));
@@ -201,6 +201,43 @@ TEST_CASE("A Phi-3 folder (fused qkv_proj and gate_up_proj, a window on every la
   auto all_dims = partial.config();
   all_dims.rotary_dims = 0;
   check_feature_seen(all_dims, partial.weights(), "phi3_partial");
+}
+
+TEST_CASE("GPT-NeoX folders (Pythia's parallel attention and MLP, partial RoPE, exact GELU) equal transformers'",
+          "[models][hf]") {
+  const auto dir = iglens::testing::reference_dir() + "/current/";
+  auto model = load_hf_decoder(dir + "gpt_neox");
+  const auto& c = model.config();
+  CHECK((c.architecture == Architecture::gpt_neox && c.family == "gpt_neox" && c.parallel_residual));
+  CHECK((c.rotary_dims == 4 && c.head_dim == 8 && c.mlp_activation == MlpActivation::gelu && !c.tied_embeddings));
+  CHECK(model.norm_head().kind == NormKind::layer_norm);
+  model.to(torch::kFloat64);
+  check_against_reference(model, "gpt_neox", 1e-8, "current");
+  // Every feature is seen: without it the same weights miss transformers by far more than the tolerance.
+  const auto misses = [&](const DecoderConfig& config, const DecoderWeights& weights) {
+    DecoderModel changed(config, weights, "changed");
+    torch::NoGradGuard no_grad;
+    const auto sequence = iglens::testing::tiny_reference("gpt_neox", "current").front();
+    return max_abs_diff(changed.logits(ids_tensor(sequence.ids)).squeeze(0), sequence.logits);
+  };
+  auto changed = c;
+  changed.parallel_residual = false;
+  CHECK(misses(changed, model.weights()) > 1e-5);
+  changed = c;
+  changed.rotary_dims = 0;
+  CHECK(misses(changed, model.weights()) > 1e-5);
+  changed = c;
+  changed.mlp_activation = MlpActivation::gelu_tanh;
+  CHECK(misses(changed, model.weights()) > 1e-7);
+  // query_key_value's per-head [q, k, v] rows, read as if they were Q, K, V blocks, miss too.
+  auto weights = model.weights();
+  for (auto& layer : weights.layers) layer.qkv_weight = iglens::detail::gpt_neox_qkv_rows(layer.qkv_weight, c.n_head);
+  CHECK(misses(c, weights) > 1e-5);
+  // use_parallel_residual false: the MLP reads the stream after attention, as in GPT-2.
+  auto sequential = load_hf_decoder(dir + "gpt_neox_sequential");
+  CHECK_FALSE(sequential.config().parallel_residual);
+  sequential.to(torch::kFloat64);
+  check_against_reference(sequential, "gpt_neox_sequential", 1e-8, "current");
 }
 
 TEST_CASE("A Qwen3 folder (RMSNorm over each head's queries and keys) equals transformers' float64", "[models][hf]") {

@@ -17,7 +17,11 @@ torch 2.9.1, transformers 4.57.1), as write_transformers_reference.py writes it 
         - gpt2: GPT-2 with GPT-2's own tokenizer (50257 tokens), which the converter must recognise to write
           the file at all: its tokens and merges come from llama.cpp's test vocabulary
           models/ggml-vocab-gpt-2.gguf, saved as the folder's vocab.json and merges.txt. Its reference holds
-          two of the id sequences (the logits are 50257 wide).
+          two of the id sequences (the logits are 50257 wide);
+        - gpt_neox: GPT-NeoX as Pythia is made (attention and MLP in parallel, RoPE over half of each head,
+          exact GELU, an untied head, LayerNorms and biases everywhere) with the same GPT-2 tokenizer;
+          gpt_neox_sequential: use_parallel_residual false; gpt_neox_no_rotary.gguf: the converted file
+          without gptneox.rope.dimension_count (llama.cpp's gguf_new_metadata.py drops it), to be refused.
         Gemma's and Mistral's folders hold a SentencePiece BPE with byte fallback, as tokenizer.model and as
         the tokenizer.json transformers' own converter makes of it, Qwen3's a byte-level BPE with Qwen2's
         regex (tiny_text.py); OUT_DIR/NAME_text.json holds the ids of TEXT_PROMPT and TEXT_TARGET by that
@@ -86,7 +90,8 @@ def in_float64():
                       models.mistral.modeling_mistral.MistralRotaryEmbedding,
                       models.gemma2.modeling_gemma2.Gemma2RotaryEmbedding,
                       models.gemma3.modeling_gemma3.Gemma3RotaryEmbedding,
-                      models.phi3.modeling_phi3.Phi3RotaryEmbedding):
+                      models.phi3.modeling_phi3.Phi3RotaryEmbedding,
+                      models.gpt_neox.modeling_gpt_neox.GPTNeoXRotaryEmbedding):
         embedding.forward = rotary
 
 
@@ -96,13 +101,15 @@ in_float64()
 def residual_stream(model, ids):
     """float64 logits [S, V] and residual stream [L+1, S, d] (the last before the final norm)."""
     captured = {}
-    final_norm = model.transformer.ln_f if hasattr(model, "transformer") else model.model.norm
+    final_norm = (model.transformer.ln_f if hasattr(model, "transformer") else
+                  model.gpt_neox.final_layer_norm if hasattr(model, "gpt_neox") else model.model.norm)
     handle = final_norm.register_forward_pre_hook(lambda module, args: captured.update(pre_norm=args[0]))
     try:
         with torch.no_grad():
             out = model(torch.tensor([ids]), output_hidden_states=True)
     finally:
         handle.remove()
+    assert len(out.hidden_states) == model.config.num_hidden_layers + 1, len(out.hidden_states)
     stream = torch.stack(list(out.hidden_states[:-1]) + [captured["pre_norm"]])[:, 0]
     return out.logits[0], stream
 
@@ -176,6 +183,39 @@ def write_gpt2(llama_cpp_dir, out):
     model.to(torch.float64).eval()
     write_reference(model, os.path.join(out, "gpt2.json"), TINY_IDS[:2])
     write_text_reference(model, fast, os.path.join(out, "gpt2_text.json"))
+
+
+def write_gpt_neox(llama_cpp_dir, out):
+    for name, parallel in (("gpt_neox", True), ("gpt_neox_sequential", False)):
+        config = transformers.GPTNeoXConfig(
+            vocab_size=50257, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+            hidden_act="gelu", rotary_pct=0.5, rotary_emb_base=10000, max_position_embeddings=32,
+            layer_norm_eps=1e-5, use_parallel_residual=parallel, tie_word_embeddings=False, bos_token_id=50256,
+            eos_token_id=50256)
+        torch.manual_seed(6)
+        model = transformers.GPTNeoXForCausalLM(config)
+        model.config._attn_implementation = "eager"
+        with torch.no_grad():
+            for key, p in model.named_parameters():
+                # LayerNorm gains start at 1 and biases at 0: perturb them so that the tests see them.
+                if "layernorm" in key or "layer_norm" in key or key.endswith(".bias"):
+                    p.add_(0.1 * torch.randn_like(p))
+        folder = os.path.join(out, name)
+        shutil.rmtree(folder, ignore_errors=True)
+        model.to(torch.float32).save_pretrained(folder, safe_serialization=True)
+        fast = write_gpt2_tokenizer(llama_cpp_dir, folder)
+        run_converter(llama_cpp_dir, folder, os.path.join(out, name + ".gguf"))
+        model.to(torch.float64).eval()
+        write_reference(model, os.path.join(out, name + ".json"), TINY_IDS[:2])
+        write_text_reference(model, fast, os.path.join(out, name + "_text.json"))
+    script = os.path.join(llama_cpp_dir, "gguf-py", "gguf", "scripts", "gguf_new_metadata.py")
+    target = os.path.join(out, "gpt_neox_no_rotary.gguf")
+    if os.path.exists(target):
+        os.remove(target)
+    done = subprocess.run([sys.executable, script, "--force", "--remove-metadata", "gptneox.rope.dimension_count",
+                           os.path.join(out, "gpt_neox.gguf"), target], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"gguf_new_metadata.py failed:\n{done.stderr}")
 
 
 def copy_phi3(out, name, **changes):
@@ -282,6 +322,7 @@ def main(llama_cpp_dir, out):
             write_reference(model, os.path.join(out, name + "_gguf.json"))
     write_phi3_refused(llama_cpp_dir, out)
     write_gpt2(llama_cpp_dir, out)
+    write_gpt_neox(llama_cpp_dir, out)
     print(f"current-transformers reference in {out}")
 
 

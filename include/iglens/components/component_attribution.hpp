@@ -3,10 +3,13 @@
 // embedding, each attention head, the attention output bias and each MLP.
 //
 // The path visits the baseline, then resid_pre[0], resid_mid[0],
-// resid_pre[1], ..., resid_pre[L]. With the observed-delta estimator the
-// embedding segment and every MLP half-block segment have one part, credited
-// with their observed change of f = p_target. An attention half-block segment
-// d = sum_c d_c (heads, bias) is split step by step: step s of m (width dt)
+// resid_pre[1], ..., resid_pre[L]; in parallel blocks (GPT-NeoX), which have
+// no resid_mid, it goes from resid_pre[l] to resid_pre[l+1] in one segment
+// whose parts are the heads, the bias and the MLP. With the observed-delta
+// estimator the embedding segment and every MLP half-block segment have one
+// part, credited with their observed change of f = p_target. A segment of
+// several parts d = sum_c d_c (heads, bias; and the MLP in a parallel
+// block) is split step by step: step s of m (width dt)
 // gets its observed change df_s, shared as
 //   credit_c(s) = D_c f dt + (df_s - D_d f dt) |D_c f| / sum_k |D_k f|,
 // D_c f = <grad f(h(t*)), d_c> at the step midpoint t*, D_d f = sum_c D_c f:
@@ -91,18 +94,25 @@ inline torch::Tensor split_by_quadrature(const PartSlopes& along, Estimator esti
 }
 
 // One token's path: the vertices baseline, resid_pre[0], resid_mid[0],
-// resid_pre[1], ..., resid_pre[L] [2L + 2, d] with their unscaled logits, and
-// the parts of every attention segment [L, H + 1, d] (heads, then the bias)
-// with theirs [L, H + 1, V], or undefined when they do not fit in memory at
-// once (then they are made block group by block group).
+// resid_pre[1], ..., resid_pre[L] [2L + 2, d] (parallel blocks: baseline,
+// resid_pre[0..L], [L + 2, d]) with their unscaled logits, and the parts of
+// every attention segment [L, H + 1, d] (heads, then the bias; parallel
+// blocks: then the MLP, [L, H + 2, d]) with theirs [L, H + 1 (+ 1), V], or
+// undefined when they do not fit in memory at once (then they are made
+// block group by block group).
 struct TokenPath {
   std::int64_t target = 0;
+  bool parallel_blocks = false;
   torch::Tensor vertices, u_vertex, parts, u_parts;
+
+  // The vertex where block l's attention segment starts.
+  std::int64_t attention_start(std::int64_t l) const { return parallel_blocks ? l + 1 : 2 * l + 1; }
 };
 
 // A path's credits [C] in the order of ComponentLayout::of_blocks, and f at
 // its two ends; with observed delta, where asked, each attention segment's
-// credits per step [L][m, H + 1] (heads, then the bias).
+// credits per step [L][m, H + 1 (+ 1)] (heads, then the bias, then a
+// parallel block's MLP).
 struct PathCredits {
   torch::Tensor credits;
   double f_baseline = 0.0, f_final = 0.0;
@@ -111,7 +121,7 @@ struct PathCredits {
 
 inline PathCredits attribute_path(const TokenPath& path, const NormHead& head, const torch::Tensor& offset,
                                   const Options& options, bool keep_attention_steps = false) {
-  const auto L = path.parts.size(0), H = path.parts.size(1) - 1, d = path.parts.size(2);
+  const auto L = path.parts.size(0), P = path.parts.size(1), d = path.parts.size(2);
   const auto steps = options.steps;
   const auto estimator = options.estimator;
   const auto& vertices = path.vertices;
@@ -141,24 +151,24 @@ inline PathCredits attribute_path(const TokenPath& path, const NormHead& head, c
   };
 
   std::vector<torch::Tensor> credits{whole(0)};
-  const auto block_bytes = (H + 1) * head.vocab_size() * path.parts.element_size();
+  const auto block_bytes = P * head.vocab_size() * path.parts.element_size();
   const auto blocks_per_pass =
       path.u_parts.defined()
           ? L
           : std::max<std::int64_t>(1, static_cast<std::int64_t>(options.memory_budget_bytes) / block_bytes);
-  torch::Tensor u_parts = path.u_parts;  // [blocks of this pass, H + 1, V]
+  torch::Tensor u_parts = path.u_parts;  // [blocks of this pass, P, V]
   for (std::int64_t l = 0; l < L; ++l) {
     if (!path.u_parts.defined() && l % blocks_per_pass == 0) {
       const auto count = std::min(blocks_per_pass, L - l);
-      u_parts = unscaled_logits(head, path.parts.narrow(0, l, count).reshape({count * (H + 1), d}))
-                    .view({count, H + 1, head.vocab_size()});
+      u_parts = unscaled_logits(head, path.parts.narrow(0, l, count).reshape({count * P, d}))
+                    .view({count, P, head.vocab_size()});
     }
-    credits.push_back(split(path.parts[l], u_parts[l % blocks_per_pass], 2 * l + 1));
-    credits.push_back(whole(2 * l + 2));
+    credits.push_back(split(path.parts[l], u_parts[l % blocks_per_pass], path.attention_start(l)));
+    if (!path.parallel_blocks) credits.push_back(whole(2 * l + 2));
   }
   result.credits = torch::cat(credits);
   result.f_baseline = f(0);
-  result.f_final = f(2 * L + 1);
+  result.f_final = f(vertices.size(0) - 1);
   return result;
 }
 
@@ -169,18 +179,15 @@ inline void check_component_inputs(const ResidualComponents& c, const Targets& t
   require(options.objective == Objective::probability,
           "component attribution splits the probability of the target: use the prob objective (got {})",
           objective_name(options.objective));
-  require(c.resid_pre.defined() && c.resid_mid.defined() && c.head_results.defined() && c.attn_bias.defined() &&
-              c.mlp_out.defined(),
+  require(c.resid_pre.defined() && c.head_results.defined() && c.attn_bias.defined() && c.mlp_out.defined(),
           "component attribution: a component tensor is missing");
-  require(c.resid_mid.dim() == 3 && c.head_results.dim() == 4,
-          "component attribution: resid_mid must be "
-          "[L, S, d] and head_results [L, S, n_head, d], got {} and {}",
-          shape_string(c.resid_mid), shape_string(c.head_results));
-  const auto L = c.n_layer(), S = c.length(), H = c.n_head(), d = c.d_model();
-  require(c.resid_pre.sizes() == torch::IntArrayRef({L + 1, S, d}) &&
-              c.head_results.sizes() == torch::IntArrayRef({L, S, H, d}) &&
-              c.attn_bias.sizes() == c.resid_mid.sizes() && c.mlp_out.sizes() == c.resid_mid.sizes(),
-          "component attribution: component shapes disagree with resid_mid {}", shape_string(c.resid_mid));
+  require(c.head_results.dim() == 4, "component attribution: head_results must be [L, S, n_head, d], got {}",
+          shape_string(c.head_results));
+  const auto L = c.n_layer(), S = c.length(), d = c.d_model();
+  const std::vector<std::int64_t> block_shape{L, S, d};
+  require(c.resid_pre.sizes() == torch::IntArrayRef({L + 1, S, d}) && c.attn_bias.sizes() == block_shape &&
+              c.mlp_out.sizes() == block_shape && (c.parallel_blocks() || c.resid_mid.sizes() == block_shape),
+          "component attribution: component shapes disagree with head_results {}", shape_string(c.head_results));
   require(c.resid_pre.is_floating_point(), "component attribution: components must be floating point, got {}",
           dtype_name(c.resid_pre.scalar_type()));
   require(targets.positions.size() == targets.ids.size(), "component attribution: {} positions but {} targets",
@@ -195,7 +202,8 @@ inline void check_component_inputs(const ResidualComponents& c, const Targets& t
     require(targets.ids[i] >= 0 && targets.ids[i] < head.vocab_size(),
             "component attribution: target {} is outside the vocabulary [0, {})", targets.ids[i], head.vocab_size());
   }
-  require(all_finite(c.resid_pre) && all_finite(c.resid_mid) && all_finite(c.head_results) && all_finite(c.attn_bias),
+  require(all_finite(c.resid_pre) && (c.parallel_blocks() || all_finite(c.resid_mid)) && all_finite(c.head_results) &&
+              all_finite(c.attn_bias) && all_finite(c.mlp_out),
           "component attribution: the components contain NaN or Inf");
 }
 
@@ -207,7 +215,7 @@ namespace detail {
 inline ComponentCredits empty_component_credits(const ResidualComponents& components, std::int64_t T,
                                                 const Options& options) {
   ComponentCredits credits;
-  credits.layout = ComponentLayout::of_blocks(components.n_layer(), components.n_head());
+  credits.layout = ComponentLayout::of_blocks(components.n_layer(), components.n_head(), components.parallel_blocks());
   credits.estimator = options.estimator;
   credits.steps = options.steps;
   const auto f64 = torch::dtype(torch::kFloat64);
@@ -234,8 +242,11 @@ void for_each_token_path(const ResidualComponents& components, const Targets& ta
                          const Options& options, bool keep_attention_steps, OnToken&& on_token) {
   torch::NoGradGuard no_grad;
   const auto dtype = options.dtype;
-  const auto pre = components.resid_pre.to(dtype), mid = components.resid_mid.to(dtype),
-             head_results = components.head_results.to(dtype), attn_bias = components.attn_bias.to(dtype);
+  const bool parallel = components.parallel_blocks();
+  const auto pre = components.resid_pre.to(dtype), head_results = components.head_results.to(dtype),
+             attn_bias = components.attn_bias.to(dtype);
+  const auto mid = parallel ? torch::Tensor() : components.resid_mid.to(dtype);
+  const auto mlp_out = parallel ? components.mlp_out.to(dtype) : torch::Tensor();
   const auto L = components.n_layer(), H = components.n_head(), d = components.d_model();
   const auto T = static_cast<std::int64_t>(targets.size());
   const auto positions = torch::tensor(targets.positions, torch::kLong).to(pre.device());
@@ -246,23 +257,26 @@ void for_each_token_path(const ResidualComponents& components, const Targets& ta
 
   auto path_of = [&](std::int64_t i) {
     const auto position = targets.positions[static_cast<std::size_t>(i)];
-    const auto pre_i = pre.select(1, position), mid_i = mid.select(1, position);
+    const auto pre_i = pre.select(1, position);
     std::vector<torch::Tensor> vertices{baselines[i], pre_i[0]};
     for (std::int64_t l = 0; l < L; ++l) {
-      vertices.push_back(mid_i[l]);
+      if (!parallel) vertices.push_back(mid[l][position]);
       vertices.push_back(pre_i[l + 1]);
     }
+    std::vector<torch::Tensor> parts{head_results.select(1, position), attn_bias.select(1, position).unsqueeze(1)};
+    if (parallel) parts.push_back(mlp_out.select(1, position).unsqueeze(1));
     TokenPath path;
     path.target = targets.ids[static_cast<std::size_t>(i)];
+    path.parallel_blocks = parallel;
     path.vertices = torch::stack(vertices);
-    path.parts = torch::cat({head_results.select(1, position), attn_bias.select(1, position).unsqueeze(1)}, 1);
+    path.parts = torch::cat(parts, 1);
     return path;
   };
   // Tokens per pass over the unembedding: all their vertex and part rows at
   // once, at most 8 so that progress is heard; with none, each token's parts
   // are made block group by block group.
   constexpr std::int64_t most_tokens_per_pass = 8;
-  const auto vertex_rows = 2 * L + 2, part_rows = L * (H + 1);
+  const auto vertex_rows = parallel ? L + 2 : 2 * L + 2, part_rows = L * (parallel ? H + 2 : H + 1);
   const auto token_bytes = (vertex_rows + part_rows) * head.vocab_size() * pre.element_size();
   const auto fitting_tokens = static_cast<std::int64_t>(options.memory_budget_bytes) / token_bytes;
   const auto tokens_per_pass = std::clamp<std::int64_t>(fitting_tokens, 1, most_tokens_per_pass);
@@ -281,7 +295,7 @@ void for_each_token_path(const ResidualComponents& components, const Targets& ta
       auto& path = paths[static_cast<std::size_t>(k)];
       const auto u_token = u_rows.narrow(0, k * rows_per_token, rows_per_token);
       path.u_vertex = u_token.narrow(0, 0, vertex_rows);
-      if (fitting_tokens >= 1) path.u_parts = u_token.narrow(0, vertex_rows, part_rows).view({L, H + 1, -1});
+      if (fitting_tokens >= 1) path.u_parts = u_token.narrow(0, vertex_rows, part_rows).view({L, part_rows / L, -1});
       on_token(first + k, path, attribute_path(path, head, offset, options, keep_attention_steps), head, offset);
     }
     if (options.progress) options.progress(first + count, T);

@@ -55,10 +55,24 @@ struct Component {
 struct ComponentLayout {
   std::int64_t n_layer = 0, n_head = 0;
   std::vector<Component> parts;  // in the order of the credits
+  // Each block's heads, bias and MLP split one segment resid_pre[l] ->
+  // resid_pre[l+1] (there is no resid_mid); otherwise the heads and the bias
+  // split resid_pre[l] -> resid_mid[l] and the MLP has the rest.
+  bool parallel_blocks = false;
+
+  // How the outputs say which segments the parts split.
+  std::string_view segments() const {
+    return parallel_blocks ? "parallel blocks: heads, attention bias and MLP of a block share one segment "
+                             "resid_pre[l] -> resid_pre[l+1] (no resid_mid)"
+                           : "heads and attention bias split resid_pre[l] -> resid_mid[l], the MLP "
+                             "resid_mid[l] -> resid_pre[l+1]";
+  }
 
   // The layout of a decoder with n_layer blocks of n_head heads.
-  static ComponentLayout of_blocks(std::int64_t n_layer, std::int64_t n_head) {
-    ComponentLayout layout{n_layer, n_head, {{ComponentKind::embedding, std::nullopt, std::nullopt}}};
+  // Parallel blocks (GPT-NeoX): attention and MLP read the same input, and
+  // their parts share one segment of the path.
+  static ComponentLayout of_blocks(std::int64_t n_layer, std::int64_t n_head, bool parallel_blocks = false) {
+    ComponentLayout layout{n_layer, n_head, {{ComponentKind::embedding, std::nullopt, std::nullopt}}, parallel_blocks};
     for (std::int64_t block = 0; block < n_layer; ++block) {
       for (std::int64_t head = 0; head < n_head; ++head) layout.parts.push_back({ComponentKind::head, block, head});
       layout.parts.push_back({ComponentKind::attn_bias, block, std::nullopt});

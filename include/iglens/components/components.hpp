@@ -4,7 +4,10 @@
 // residual basis, so a block's writes add up to its change of the stream:
 //   resid_mid[l] - resid_pre[l]   = sum_h head_results[l, :, h] + attn_bias[l]
 //   resid_pre[l+1] - resid_mid[l] = mlp_out[l]
-// (up to rounding: the forward pass adds the fused attention output).
+// (up to rounding: the forward pass adds the fused attention output). In a
+// parallel block (GPT-NeoX, Pythia) attention and MLP both read resid_pre[l]:
+// there is no resid_mid, and
+//   resid_pre[l+1] - resid_pre[l] = sum_h head_results[l, :, h] + attn_bias[l] + mlp_out[l].
 // A head's write at position i is itself a sum over the source positions j
 // it reads, each a direction of its own:
 //   head_results[l, i, h] = head_scale[l, i] * sum_j attn_pattern[l, h, i, j] * head_values[l, j, h]
@@ -18,7 +21,7 @@ namespace iglens {
 
 struct ResidualComponents {
   torch::Tensor resid_pre;     // [L+1, S, d]: the residual stream, index L before the final norm
-  torch::Tensor resid_mid;     // [L, S, d]: after attention, before the MLP
+  torch::Tensor resid_mid;     // [L, S, d]: after attention, before the MLP; undefined in parallel blocks
   torch::Tensor head_results;  // [L, S, n_head, d]: each head's write z_h W_O^h
   torch::Tensor attn_bias;     // [L, S, d]: the attention output bias (zeros without one)
   torch::Tensor mlp_out;       // [L, S, d]
@@ -28,11 +31,12 @@ struct ResidualComponents {
   torch::Tensor head_scale;    // [L, S, d]
 
   bool has_sources() const { return attn_pattern.defined() && head_values.defined() && head_scale.defined(); }
+  bool parallel_blocks() const { return !resid_mid.defined(); }
 
-  std::int64_t n_layer() const { return resid_mid.size(0); }
-  std::int64_t length() const { return resid_mid.size(1); }
+  std::int64_t n_layer() const { return head_results.size(0); }
+  std::int64_t length() const { return head_results.size(1); }
   std::int64_t n_head() const { return head_results.size(2); }
-  std::int64_t d_model() const { return resid_mid.size(2); }
+  std::int64_t d_model() const { return head_results.size(3); }
 };
 
 }  // namespace iglens

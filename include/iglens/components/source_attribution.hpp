@@ -42,11 +42,11 @@ struct SourceCredits {
 
 namespace detail {
 
-// Block l's attention segment (resid_pre[l] -> resid_mid[l]) on `path`, for
-// the slopes of its parts.
+// Block l's attention segment (resid_pre[l] -> resid_mid[l], or a parallel
+// block's resid_pre[l] -> resid_pre[l+1]) on `path`, for the slopes of its parts.
 inline PartSlopes attention_segment(const TokenPath& path, const NormHead& head, const torch::Tensor& offset,
                                     std::int64_t l) {
-  const auto first = 2 * l + 1;
+  const auto first = path.attention_start(l);
   const auto& v = path.vertices;
   const auto& u = path.u_vertex;
   return PartSlopes(head, path.target, offset,

@@ -1,6 +1,6 @@
 #pragma once
-// A native decoder-only transformer (GPT-2, or Llama and the families
-// described as Llama plus features: Qwen, Mistral, Gemma) in plain LibTorch
+// A native decoder-only transformer (GPT-2, GPT-NeoX, or Llama and the
+// families described as Llama plus features: Qwen, Mistral, Gemma, Phi-3) in plain LibTorch
 // tensors: an IG-Lens Model without TorchScript or a torch::nn module tree.
 // load_hf.hpp and load_gguf.hpp build one from a Hugging Face folder or a
 // GGUF file.
@@ -30,13 +30,13 @@
 
 namespace iglens {
 
-// One block's parameters. Biases are GPT-2's; Llama leaves them undefined.
+// One block's parameters. Biases are GPT-2's and GPT-NeoX's; Llama leaves them undefined.
 struct DecoderLayerWeights {
   torch::Tensor attn_norm_weight, attn_norm_bias;  // [d]
   torch::Tensor qkv_weight, qkv_bias;              // [(n_head + 2 n_kv_head) head_dim, d]: Q rows, K rows, V rows
   torch::Tensor attn_out_weight, attn_out_bias;    // [d, n_head head_dim]
   torch::Tensor mlp_norm_weight, mlp_norm_bias;    // [d]
-  torch::Tensor mlp_in_weight, mlp_in_bias;        // gpt2: [d_ff, d]; llama: gate rows then up rows, [2 d_ff, d]
+  torch::Tensor mlp_in_weight, mlp_in_bias;        // [d_ff, d]; gated (llama): gate rows then up rows, [2 d_ff, d]
   torch::Tensor mlp_out_weight, mlp_out_bias;      // [d, d_ff]
   torch::Tensor q_norm_weight, k_norm_weight;      // [head_dim], each head's queries and keys (qk_norm only)
   torch::Tensor attn_post_norm_weight, mlp_post_norm_weight;  // [d], the outputs' norms (post_norms only)
@@ -46,7 +46,7 @@ struct DecoderWeights {
   torch::Tensor token_embedding;     // [V, d]
   torch::Tensor position_embedding;  // [context_length, d], gpt2 only
   std::vector<DecoderLayerWeights> layers;
-  torch::Tensor final_norm_weight, final_norm_bias;  // [d]; bias gpt2 only
+  torch::Tensor final_norm_weight, final_norm_bias;  // [d]; bias with has_biases()
   torch::Tensor unembedding;                         // [V, d]; the token embedding itself when tied
 };
 
@@ -117,7 +117,8 @@ class DecoderModel {
   bool has_sources() const { return true; }
 
   // What every block writes into the residual stream of ids [1, S], from one
-  // forward pass: the stream before and after each attention, each head's
+  // forward pass: the stream before and after each attention (no resid_mid
+  // where attention and MLP read the block's input in parallel), each head's
   // write (the output projection split by head), the output bias and the MLP
   // output, all [.., S, ..] in the model's dtype; with_sources, also what
   // each head reads ([L, H, S, S] and [L, S, H, d]: the memory a long
@@ -133,8 +134,9 @@ class DecoderModel {
     const auto sequence = [](const std::vector<torch::Tensor>& per_layer) {
       return torch::stack(per_layer).select(1, 0);
     };
-    ResidualComponents components{sequence(states), sequence(writes.resid_mid), sequence(writes.head_results),
-                                  sequence(writes.attn_bias), sequence(writes.mlp_out)};
+    ResidualComponents components{sequence(states),
+                                  config_.parallel_residual ? torch::Tensor() : sequence(writes.resid_mid),
+                                  sequence(writes.head_results), sequence(writes.attn_bias), sequence(writes.mlp_out)};
     if (with_sources) {
       components.attn_pattern = sequence(writes.attn_pattern);
       components.head_values = sequence(writes.head_values);
@@ -211,7 +213,7 @@ class DecoderModel {
 
   void check_weights() {
     const auto& c = config_;
-    const bool gpt2 = c.architecture == Architecture::gpt2;
+    const bool gpt2 = c.architecture == Architecture::gpt2, biases = c.has_biases();
     const auto dtype = weights_.token_embedding.defined() ? weights_.token_embedding.scalar_type() : torch::kFloat32;
     const auto device =
         weights_.token_embedding.defined() ? weights_.token_embedding.device() : torch::Device(torch::kCPU);
@@ -239,24 +241,24 @@ class DecoderModel {
       const auto& layer = weights_.layers[i];
       const auto prefix = "layers." + std::to_string(i) + ".";
       check(layer.attn_norm_weight, prefix + "attn_norm_weight", true, {d});
-      check(layer.attn_norm_bias, prefix + "attn_norm_bias", gpt2, {d});
+      check(layer.attn_norm_bias, prefix + "attn_norm_bias", biases, {d});
       check(layer.qkv_weight, prefix + "qkv_weight", true, {c.qkv_rows(), d});
-      check(layer.qkv_bias, prefix + "qkv_bias", gpt2 || c.qkv_bias, {c.qkv_rows()});
+      check(layer.qkv_bias, prefix + "qkv_bias", biases || c.qkv_bias, {c.qkv_rows()});
       check(layer.attn_out_weight, prefix + "attn_out_weight", true, {d, attn});
-      check(layer.attn_out_bias, prefix + "attn_out_bias", gpt2, {d});
+      check(layer.attn_out_bias, prefix + "attn_out_bias", biases, {d});
       check(layer.mlp_norm_weight, prefix + "mlp_norm_weight", true, {d});
-      check(layer.mlp_norm_bias, prefix + "mlp_norm_bias", gpt2, {d});
-      check(layer.mlp_in_weight, prefix + "mlp_in_weight", true, {gpt2 ? c.d_ff : 2 * c.d_ff, d});
-      check(layer.mlp_in_bias, prefix + "mlp_in_bias", gpt2, {c.d_ff});
+      check(layer.mlp_norm_bias, prefix + "mlp_norm_bias", biases, {d});
+      check(layer.mlp_in_weight, prefix + "mlp_in_weight", true, {c.gated_mlp() ? 2 * c.d_ff : c.d_ff, d});
+      check(layer.mlp_in_bias, prefix + "mlp_in_bias", biases, {c.d_ff});
       check(layer.mlp_out_weight, prefix + "mlp_out_weight", true, {d, c.d_ff});
-      check(layer.mlp_out_bias, prefix + "mlp_out_bias", gpt2, {d});
+      check(layer.mlp_out_bias, prefix + "mlp_out_bias", biases, {d});
       check(layer.q_norm_weight, prefix + "q_norm_weight", c.qk_norm, {c.head_dim});
       check(layer.k_norm_weight, prefix + "k_norm_weight", c.qk_norm, {c.head_dim});
       check(layer.attn_post_norm_weight, prefix + "attn_post_norm_weight", c.post_norms, {d});
       check(layer.mlp_post_norm_weight, prefix + "mlp_post_norm_weight", c.post_norms, {d});
     }
     check(weights_.final_norm_weight, "final_norm_weight", true, {d});
-    check(weights_.final_norm_bias, "final_norm_bias", gpt2, {d});
+    check(weights_.final_norm_bias, "final_norm_bias", biases, {d});
     if (c.tied_embeddings) {
       require(!weights_.unembedding.defined() || weights_.unembedding.is_same(weights_.token_embedding),
               "{}: the config ties the head to the token embedding, but a separate head was given", source_);
@@ -279,7 +281,7 @@ class DecoderModel {
   }
 
   torch::Tensor norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) const {
-    if (config_.architecture == Architecture::gpt2) {
+    if (config_.norm_kind() == NormKind::layer_norm) {
       return torch::layer_norm(x, {config_.d_model}, weight, bias, config_.norm_eps);
     }
     return gain(weight) * (x * rms_reciprocal(x));
@@ -305,7 +307,7 @@ class DecoderModel {
   }
 
   // The positions [offset, offset + length) that one forward pass computes:
-  // their RoPE tables (llama) and which keys each one may not see.
+  // their RoPE tables and which keys each one may not see.
   struct Span {
     std::int64_t offset = 0, length = 0;
     std::pair<torch::Tensor, torch::Tensor> rope;        // cos and sin [length, head_dim / 2]
@@ -317,7 +319,7 @@ class DecoderModel {
 
   Span span(std::int64_t offset, std::int64_t length) const {
     Span positions{offset, length, {}, {}, {}};
-    if (config_.architecture == Architecture::llama) {
+    if (config_.has_rope()) {
       positions.rope = rope_tables(config_.rope_base, config_.rope_frequency_factors, offset, length);
       if (config_.local_rope_base > 0.0)
         positions.local_rope = rope_tables(config_.local_rope_base, {}, offset, length);
@@ -392,7 +394,7 @@ class DecoderModel {
       qk = torch::cat(
           {head_norm(qk.narrow(1, 0, H), layer.q_norm_weight), head_norm(qk.narrow(1, H, K), layer.k_norm_weight)}, 1);
     }
-    if (c.architecture == Architecture::llama) {
+    if (c.has_rope()) {
       qk = rotate(qk, c.has_local_rope(layer_index) ? positions.local_rope : positions.rope);
     }
     auto v = qkv.narrow(1, H + K, K);
@@ -428,15 +430,24 @@ class DecoderModel {
     return x;
   }
 
+  torch::Tensor activate(const torch::Tensor& x) const {
+    switch (config_.mlp_activation) {
+      case MlpActivation::silu:
+        return torch::silu(x);
+      case MlpActivation::gelu_tanh:
+        return torch::gelu(x, "tanh");
+      case MlpActivation::gelu:
+        return torch::gelu(x);
+    }
+    return x;
+  }
+
   torch::Tensor mlp(const DecoderLayerWeights& layer, const torch::Tensor& x) const {
     auto hidden = torch::nn::functional::linear(x, layer.mlp_in_weight, layer.mlp_in_bias);
-    if (config_.architecture == Architecture::gpt2) {
-      hidden = torch::gelu(hidden, "tanh");
+    if (config_.gated_mlp()) {
+      hidden = activate(hidden.narrow(-1, 0, config_.d_ff)) * hidden.narrow(-1, config_.d_ff, config_.d_ff);
     } else {
-      const auto gate = hidden.narrow(-1, 0, config_.d_ff);
-      const auto activated =
-          config_.mlp_activation == GatedActivation::silu ? torch::silu(gate) : torch::gelu(gate, "tanh");
-      hidden = activated * hidden.narrow(-1, config_.d_ff, config_.d_ff);
+      hidden = activate(hidden);
     }
     auto out = torch::nn::functional::linear(hidden, layer.mlp_out_weight, layer.mlp_out_bias);
     return config_.post_norms ? norm(out, layer.mlp_post_norm_weight, {}) : out;
@@ -495,14 +506,22 @@ class DecoderModel {
       const auto mixed = attention_heads(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), positions, cache,
                                          i, writes && writes->sources ? &read : nullptr);
       const auto projected = torch::nn::functional::linear(mixed, layer.attn_out_weight, layer.attn_out_bias);
-      x = x + attention_output(layer, projected);
-      const auto written = mlp(layer, norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
-      if (writes) {
-        record_writes(*writes, layer, mixed, projected, read);
-        writes->resid_mid.push_back(x);
-        writes->mlp_out.push_back(written);
+      const auto attended = attention_output(layer, projected);
+      if (writes) record_writes(*writes, layer, mixed, projected, read);
+      if (config_.parallel_residual) {
+        // GPT-NeoX: the MLP reads the block's input too; added in transformers' order.
+        const auto written = mlp(layer, norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
+        if (writes) writes->mlp_out.push_back(written);
+        x = written + attended + x;
+      } else {
+        x = x + attended;
+        const auto written = mlp(layer, norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
+        if (writes) {
+          writes->resid_mid.push_back(x);
+          writes->mlp_out.push_back(written);
+        }
+        x = x + written;
       }
-      x = x + written;
       if (states) states->push_back(x);
     }
     if (cache != nullptr) cache->length += ids.size(1);

@@ -18,13 +18,37 @@ namespace iglens {
 //       (a GGUF file may store it apart, quantised on its own).
 // llama: RoPE, RMSNorm, grouped-query attention, a gated MLP, no biases; the
 //        fields below describe what each family (Qwen, Mistral, Gemma) adds.
-enum class Architecture { gpt2, llama };
+// gpt_neox: GPT-2's LayerNorms, biases and plain MLP (GELU as the config
+//           says), RoPE over part of each head, an untied head, and
+//           attention and MLP that may both read the block's input
+//           (parallel_residual: Pythia).
+enum class Architecture { gpt2, llama, gpt_neox };
 
-// The gated MLP's activation: down(act(gate x) * up x).
-enum class GatedActivation { silu, gelu_tanh };
+// The MLP's activation: down(act(in x)), or gated down(act(gate x) * up x).
+enum class MlpActivation { silu, gelu_tanh, gelu };
 
 inline const char* architecture_name(Architecture architecture) {
-  return architecture == Architecture::gpt2 ? "gpt2" : "llama";
+  switch (architecture) {
+    case Architecture::gpt2:
+      return "gpt2";
+    case Architecture::llama:
+      return "llama";
+    case Architecture::gpt_neox:
+      return "gpt_neox";
+  }
+  return "?";
+}
+
+inline const char* activation_name(MlpActivation activation) {
+  switch (activation) {
+    case MlpActivation::silu:
+      return "silu";
+    case MlpActivation::gelu_tanh:
+      return "gelu-tanh";
+    case MlpActivation::gelu:
+      return "gelu";
+  }
+  return "?";
 }
 
 struct DecoderConfig {
@@ -39,17 +63,20 @@ struct DecoderConfig {
   std::int64_t context_length = 0;
   double norm_eps = 1e-5;
   std::string family;          // what the file calls it ("gpt2", "llama", "qwen2"), for descriptions
-  bool qkv_bias = false;       // llama: query, key and value projections with biases (Qwen2); gpt2 always
+  bool qkv_bias = false;       // llama: query, key and value projections with biases (Qwen2); gpt2, gpt_neox always
   bool qk_norm = false;        // llama: RMSNorm over each head's queries and keys before RoPE (Qwen3)
-  double rope_base = 10000.0;  // llama only
-  // llama: RoPE turns the first rotary_dims of each head's dimensions (Phi-4-mini's partial_rotary_factor,
+  double rope_base = 10000.0;  // llama and gpt_neox
+  // llama, gpt_neox: RoPE turns the first rotary_dims of each head's dimensions (Phi-4-mini's partial_rotary_factor,
   // GPT-NeoX's rotary_pct), pairs (i, i + rotary_dims / 2); the rest pass unrotated. 0: all of them.
   std::int64_t rotary_dims = 0;
   // llama: each RoPE frequency i (of rotary_size() / 2) is divided by factor i;
   // Llama 3's frequency scaling. Empty: plain RoPE.
   std::vector<double> rope_frequency_factors;
   bool tied_embeddings = true;
-  GatedActivation mlp_activation = GatedActivation::silu;  // llama: SwiGLU, or Gemma's GeGLU (tanh GELU)
+  // gpt2: GELU (tanh); llama: SwiGLU, or Gemma's GeGLU (tanh GELU); gpt_neox: Pythia's exact GELU, or tanh.
+  MlpActivation mlp_activation = MlpActivation::silu;
+  // gpt_neox: x + attn(ln1(x)) + mlp(ln2(x)), no resid_mid; false: the MLP reads x + attn as elsewhere.
+  bool parallel_residual = false;
   // llama: Gemma's norms of the attention and MLP outputs before they join the residual.
   bool post_norms = false;
   // llama: every RMSNorm multiplies by (offset + w): Gemma's checkpoints store w
@@ -73,7 +100,11 @@ struct DecoderConfig {
   std::int64_t window_of(std::size_t layer) const { return sliding_windows.empty() ? 0 : sliding_windows[layer]; }
   bool has_local_rope(std::size_t layer) const { return local_rope_base > 0.0 && window_of(layer) > 0; }
 
-  NormKind norm_kind() const { return architecture == Architecture::gpt2 ? NormKind::layer_norm : NormKind::rms_norm; }
+  NormKind norm_kind() const { return architecture == Architecture::llama ? NormKind::rms_norm : NormKind::layer_norm; }
+  bool has_rope() const { return architecture != Architecture::gpt2; }
+  bool gated_mlp() const { return architecture == Architecture::llama; }
+  // LayerNorms, projections and MLP with biases (GPT-2's and GPT-NeoX's).
+  bool has_biases() const { return architecture != Architecture::llama; }
 
   // Rows of the fused Q/K/V projection: n_head query heads, n_kv_head key and value heads.
   std::int64_t qkv_rows() const { return (n_head + 2 * n_kv_head) * head_dim; }
@@ -98,17 +129,29 @@ struct DecoderConfig {
     require(n_head % n_kv_head == 0, "decoder config: {} attention heads are not a multiple of {} key/value heads",
             n_head, n_kv_head);
     require(norm_eps >= 0.0 && norm_eps < 1.0, "decoder config: norm eps must be in [0, 1), got {}", norm_eps);
+    const auto name = architecture_name(architecture);
+    require(parallel_residual == false || architecture == Architecture::gpt_neox,
+            "decoder config: {} has no parallel residual", name);
     if (architecture == Architecture::gpt2) {
-      require(n_kv_head == n_head, "decoder config: gpt2 has no grouped-query attention ({} heads, {} kv)", n_head,
-              n_kv_head);
-      require(head_dim * n_head == d_model,
-              "decoder config: gpt2 needs n_head * head_dim == d_model, got {} * {} != {}", n_head, head_dim, d_model);
-      require(!qk_norm, "decoder config: gpt2 has no query/key norms");
       require(rotary_dims == 0, "decoder config: gpt2 has no rotary embeddings");
+      require(mlp_activation == MlpActivation::gelu_tanh, "decoder config: gpt2's MLP is GELU (tanh), not {}",
+              activation_name(mlp_activation));
+    }
+    if (architecture == Architecture::gpt_neox) {
+      require(mlp_activation != MlpActivation::silu, "decoder config: gpt_neox's MLP is a GELU, not silu");
+      require(rope_frequency_factors.empty(), "decoder config: gpt_neox has no RoPE scaling");
+    }
+    if (architecture != Architecture::llama) {
+      require(n_kv_head == n_head, "decoder config: {} has no grouped-query attention ({} heads, {} kv)", name, n_head,
+              n_kv_head);
+      require(head_dim * n_head == d_model, "decoder config: {} needs n_head * head_dim == d_model, got {} * {} != {}",
+              name, n_head, head_dim, d_model);
+      require(!qk_norm, "decoder config: {} has no query/key norms", name);
       require(!post_norms && norm_gain_offset == 0.0 && embedding_scale == 1.0 && attention_scale == 0.0 &&
                   attention_softcap == 0.0 && final_softcap == 0.0 && sliding_windows.empty() && local_rope_base == 0.0,
-              "decoder config: gpt2 has none of the llama families' features");
-    } else {
+              "decoder config: {} has none of the llama families' features", name);
+    }
+    if (has_rope()) {
       require(rotary_dims >= 0 && rotary_dims <= head_dim && rotary_size() % 2 == 0,
               "decoder config: RoPE over {} of {} head dimensions: it needs an even number, at most all of them",
               rotary_size(), head_dim);

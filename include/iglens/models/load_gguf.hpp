@@ -1,7 +1,7 @@
 #pragma once
 // A native decoder from a GGUF file (llama.cpp's format), architecture
-// "gpt2", "llama", "qwen2", "qwen3", "gemma2", "gemma3" or "phi3". Every tensor, quantized or not, is dequantized to
-// float32 straight into the decoder's weight memory; DecoderModel::to(kFloat64) widens them exactly.
+// "gpt2", "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3" or "gptneox". Every tensor, quantized or not, is
+// dequantized to float32 straight into the decoder's weight memory; DecoderModel::to(kFloat64) widens them exactly.
 //
 // GGUF lists shapes in ggml order (innermost dimension first), the reverse of
 // torch's: a ggml [576, 1536] tensor is a torch [1536, 576] matrix.
@@ -120,7 +120,8 @@ struct GgufFamily {
 
 inline const std::vector<GgufFamily>& gguf_families() {
   static const std::vector<GgufFamily> families = {
-      // GPT-2 has a loader of its own (load_gguf_gpt2): the fields after the architecture are the llama decoder's.
+      // GPT-2 and GPT-NeoX have a loader of their own (load_gguf_layer_norm_decoder): the fields after the
+      // architecture are the llama decoder's.
       {"gpt2", Architecture::gpt2, false, false, false},
       {"llama", Architecture::llama, false, false, true},
       // Qwen2 / Qwen2.5 and Qwen3: the converter keeps Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
@@ -130,22 +131,39 @@ inline const std::vector<GgufFamily>& gguf_families() {
       {"gemma3", Architecture::llama, false, true, false, 6, true, 62},
       // The converter keeps Phi-3's Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
       {"phi3", Architecture::llama, false, false, false, 0, false, 0, true},
+      {"gptneox", Architecture::gpt_neox, false, false, false},
   };
   return families;
 }
 
-// llama.cpp's gpt2: the converter writes GPT-2's Conv1D weights transposed to
-// [out, in] and, for the head, a copy of the token embedding as output.weight
-// (quantised on its own where the file is), which llama.cpp reads when present.
-inline DecoderModel load_gguf_gpt2(const GgufFile& file, const std::string& source) {
+// llama.cpp's gpt2 and gptneox: LayerNorms, projections and MLP with biases,
+// one attn_qkv of Q, K and V rows.
+// gpt2: learned positions; the converter writes GPT-2's Conv1D weights
+// transposed to [out, in] and, for the head, a copy of the token embedding as
+// output.weight (quantised on its own where the file is), which llama.cpp
+// reads when present.
+// gptneox: the converter reorders GPT-NeoX's per-head Q/K/V rows into Q, K,
+// V; RoPE over rope.dimension_count of each head (required: without it a
+// reader would rotate all of them), attention and MLP in parallel where
+// use_parallel_residual says so. The file does not say which GELU: Pythia's
+// exact one, as transformers computes it (llama.cpp uses the tanh form).
+inline DecoderModel load_gguf_layer_norm_decoder(const GgufFile& file, const std::string& source,
+                                                 const GgufFamily& family) {
   const auto& path = file.path();
-  const auto key = [](const char* name) { return std::string("gpt2.") + name; };
-  require_known_metadata(file, "gpt2",
-                         {"block_count", "embedding_length", "feed_forward_length", "attention.head_count",
-                          "attention.layer_norm_epsilon", "context_length"});
+  const bool neox = family.architecture == Architecture::gpt_neox;
+  const auto key = [&](const char* name) { return family.name + "." + name; };
+  std::set<std::string, std::less<>> read = {"block_count",
+                                             "embedding_length",
+                                             "feed_forward_length",
+                                             "attention.head_count",
+                                             "attention.layer_norm_epsilon",
+                                             "context_length"};
+  if (neox) read.insert({"rope.dimension_count", "rope.freq_base", "use_parallel_residual"});
+  require_known_metadata(file, family.name, read);
   DecoderConfig c;
-  c.architecture = Architecture::gpt2;
-  c.family = "gpt2";
+  c.architecture = family.architecture;
+  c.family = family.name;
+  c.mlp_activation = neox ? MlpActivation::gelu : MlpActivation::gelu_tanh;
   c.n_layer = file.get_integer(key("block_count"));
   c.d_model = file.get_integer(key("embedding_length"));
   c.d_ff = file.get_integer(key("feed_forward_length"));
@@ -154,6 +172,12 @@ inline DecoderModel load_gguf_gpt2(const GgufFile& file, const std::string& sour
   c.head_dim = c.n_head > 0 ? c.d_model / c.n_head : 0;
   c.norm_eps = file.get_number(key("attention.layer_norm_epsilon"));
   c.context_length = file.get_integer(key("context_length"));
+  if (neox) {
+    c.rope_base = file.find_number(key("rope.freq_base")).value_or(10000.0);
+    const auto rope_dims = file.get_integer(key("rope.dimension_count"));
+    if (rope_dims != c.head_dim) c.rotary_dims = rope_dims;
+    c.parallel_residual = file.find_bool(key("use_parallel_residual")).value_or(true);
+  }
   GgufWeightReader reader(file);
   c.vocab_size = reader.embedding_rows(c.d_model);
   c.tied_embeddings = !reader.has("output.weight") || reader.duplicates("output.weight", "token_embd.weight");
@@ -165,7 +189,7 @@ inline DecoderModel load_gguf_gpt2(const GgufFile& file, const std::string& sour
   const auto d = c.d_model;
   DecoderWeights w;
   w.token_embedding = reader.read("token_embd.weight", {c.vocab_size, d});
-  w.position_embedding = reader.read("position_embd.weight", {c.context_length, d});
+  if (!neox) w.position_embedding = reader.read("position_embd.weight", {c.context_length, d});
   for (std::int64_t i = 0; i < c.n_layer; ++i) {
     const auto b = "blk." + std::to_string(i) + ".";
     DecoderLayerWeights layer;
@@ -186,7 +210,7 @@ inline DecoderModel load_gguf_gpt2(const GgufFile& file, const std::string& sour
   w.final_norm_weight = reader.read("output_norm.weight", {d});
   w.final_norm_bias = reader.read("output_norm.bias", {d});
   if (!c.tied_embeddings) w.unembedding = reader.read("output.weight", {c.vocab_size, d});
-  reader.require_all_read("gpt2");
+  reader.require_all_read(family.name);
   return DecoderModel(c, std::move(w), source);
 }
 
@@ -237,7 +261,7 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
   if (rope_dims != c.head_dim) c.rotary_dims = rope_dims;
   if (gemma) {
     c.post_norms = true;
-    c.mlp_activation = GatedActivation::gelu_tanh;
+    c.mlp_activation = MlpActivation::gelu_tanh;
     c.embedding_scale = std::sqrt(static_cast<double>(c.d_model));
     c.attention_scale =
         1.0 / std::sqrt(static_cast<double>(
@@ -358,8 +382,8 @@ inline const detail::GgufFamily& gguf_decoder_family(const GgufFile& file) {
 inline DecoderModel load_gguf_decoder(const GgufFile& file) {
   const auto& family = gguf_decoder_family(file);
   const auto source = "GGUF file '" + file.path() + "'";
-  return family.architecture == Architecture::gpt2 ? detail::load_gguf_gpt2(file, source)
-                                                   : detail::load_gguf_llama(file, source, family);
+  return family.architecture == Architecture::llama ? detail::load_gguf_llama(file, source, family)
+                                                    : detail::load_gguf_layer_norm_decoder(file, source, family);
 }
 
 inline DecoderModel load_gguf_decoder(const std::string& path) { return load_gguf_decoder(GgufFile::open(path)); }

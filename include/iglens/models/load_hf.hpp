@@ -1,6 +1,6 @@
 #pragma once
 // A native decoder from a Hugging Face folder (config.json + safetensors):
-// GPT2LMHeadModel, or LlamaForCausalLM and the families the Llama decoder
+// GPT2LMHeadModel, GPTNeoXForCausalLM, or LlamaForCausalLM and the families the Llama decoder
 // computes from a description (Mistral, Qwen2/3, Gemma 2/3). Weights are read as float32 (F32,
 // F16 and BF16 exactly); DecoderModel::to(torch::kFloat64) widens them.
 
@@ -101,6 +101,7 @@ inline DecoderModel load_hf_gpt2(const HfFolder& hf, const std::string& source) 
   DecoderConfig c;
   c.architecture = Architecture::gpt2;
   c.family = "gpt2";
+  c.mlp_activation = MlpActivation::gelu_tanh;
   c.n_layer = hf.get_int("n_layer");
   c.d_model = hf.get_int("n_embd");
   c.n_head = hf.get_int("n_head");
@@ -151,6 +152,98 @@ inline DecoderModel load_hf_gpt2(const HfFolder& hf, const std::string& source) 
   // same mask itself, as transformers does, which ignores them too; lm_head.weight is the tied embedding.
   reader.require_all_read("gpt2", [&](std::string_view name) {
     return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias") || name == "lm_head.weight";
+  });
+  return DecoderModel(c, std::move(w), source);
+}
+
+// GPT-NeoX's fused query_key_value stores each head's q, k and v rows
+// together ([H, 3, head_dim] rows); the decoder wants all Q rows, then K, then V.
+inline torch::Tensor gpt_neox_qkv_rows(const torch::Tensor& rows, std::int64_t heads) {
+  const auto head_dim = rows.size(0) / (3 * heads);
+  const auto per_row = rows.dim() == 2 ? rows.size(1) : 1;
+  return rows.reshape({heads, 3, head_dim, per_row}).transpose(0, 1).reshape(rows.sizes());
+}
+
+// GPTNeoXForCausalLM (Pythia): GPT-2's LayerNorms and biases, RoPE over the
+// first rotary_pct of each head, an untied head (embed_out), and attention and
+// MLP reading the block's input together where use_parallel_residual says so.
+inline DecoderModel load_hf_gpt_neox(const HfFolder& hf, const std::string& source) {
+  const auto config_file = hf.folder() + "/config.json";
+  // Transformers' GPTNeoXConfig sets partial_rotary_factor and rope_theta from
+  // rotary_pct and rotary_emb_base whatever a saved config says of them;
+  // classifier_dropout belongs to the classification head.
+  require_known_config(hf,
+                       {"num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size",
+                        "max_position_embeddings", "layer_norm_eps", "hidden_act", "rotary_pct", "rotary_emb_base",
+                        "partial_rotary_factor", "rope_theta", "use_parallel_residual", "attention_bias",
+                        "tie_word_embeddings", "rope_scaling", "classifier_dropout"},
+                       "gpt_neox");
+  require(hf.find_bool("attention_bias").value_or(true), "{}: attention_bias false is not supported", config_file);
+  require(hf.config().value("rope_scaling", nlohmann::json()).is_null(),
+          "{}: rope_scaling is not supported for gpt_neox", config_file);
+  // Pythia's "gelu" is exact; the others are the tanh approximation written three ways.
+  const auto activation = hf.find_string("hidden_act").value_or("gelu");
+  const bool tanh_gelu = activation == "gelu_new" || activation == "gelu_pytorch_tanh" || activation == "gelu_fast";
+  require(activation == "gelu" || tanh_gelu,
+          "{}: hidden_act '{}' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast)", config_file,
+          activation);
+  DecoderConfig c;
+  c.architecture = Architecture::gpt_neox;
+  c.family = "gpt_neox";
+  c.n_layer = hf.get_int("num_hidden_layers");
+  c.d_model = hf.get_int("hidden_size");
+  c.n_head = hf.get_int("num_attention_heads");
+  c.n_kv_head = c.n_head;
+  c.head_dim = c.n_head > 0 ? c.d_model / c.n_head : 0;
+  c.d_ff = hf.get_int("intermediate_size");
+  c.vocab_size = hf.find_int("vocab_size").value_or(50432);
+  c.context_length = hf.find_int("max_position_embeddings").value_or(2048);
+  c.norm_eps = hf.find_double("layer_norm_eps").value_or(1e-5);
+  c.rope_base = hf.find_double("rotary_emb_base").value_or(10000.0);
+  c.tied_embeddings = hf.find_bool("tie_word_embeddings").value_or(false);
+  c.mlp_activation = tanh_gelu ? MlpActivation::gelu_tanh : MlpActivation::gelu;
+  c.parallel_residual = hf.find_bool("use_parallel_residual").value_or(true);
+  const auto rotary_fraction = hf.find_double("rotary_pct").value_or(0.25);
+  require(rotary_fraction > 0.0 && rotary_fraction <= 1.0, "{}: rotary_pct must be in (0, 1], got {}", config_file,
+          rotary_fraction);
+  // Truncated as transformers truncates it.
+  const auto rotary_dims = static_cast<std::int64_t>(static_cast<double>(c.head_dim) * rotary_fraction);
+  if (rotary_dims != c.head_dim) c.rotary_dims = rotary_dims;
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    fail("{}: {}", config_file, e.what());
+  }
+
+  HfWeightReader reader(hf);
+  const auto d = c.d_model;
+  DecoderWeights w;
+  w.token_embedding = reader.read("gpt_neox.embed_in.weight", {c.vocab_size, d});
+  for (std::int64_t i = 0; i < c.n_layer; ++i) {
+    const auto b = "gpt_neox.layers." + std::to_string(i) + ".";
+    DecoderLayerWeights layer;
+    layer.attn_norm_weight = reader.read(b + "input_layernorm.weight", {d});
+    layer.attn_norm_bias = reader.read(b + "input_layernorm.bias", {d});
+    layer.qkv_weight = gpt_neox_qkv_rows(reader.read(b + "attention.query_key_value.weight", {3 * d, d}), c.n_head);
+    layer.qkv_bias = gpt_neox_qkv_rows(reader.read(b + "attention.query_key_value.bias", {3 * d}), c.n_head);
+    layer.attn_out_weight = reader.read(b + "attention.dense.weight", {d, d});
+    layer.attn_out_bias = reader.read(b + "attention.dense.bias", {d});
+    layer.mlp_norm_weight = reader.read(b + "post_attention_layernorm.weight", {d});
+    layer.mlp_norm_bias = reader.read(b + "post_attention_layernorm.bias", {d});
+    layer.mlp_in_weight = reader.read(b + "mlp.dense_h_to_4h.weight", {c.d_ff, d});
+    layer.mlp_in_bias = reader.read(b + "mlp.dense_h_to_4h.bias", {c.d_ff});
+    layer.mlp_out_weight = reader.read(b + "mlp.dense_4h_to_h.weight", {d, c.d_ff});
+    layer.mlp_out_bias = reader.read(b + "mlp.dense_4h_to_h.bias", {d});
+    w.layers.push_back(std::move(layer));
+  }
+  w.final_norm_weight = reader.read("gpt_neox.final_layer_norm.weight", {d});
+  w.final_norm_bias = reader.read("gpt_neox.final_layer_norm.bias", {d});
+  if (!c.tied_embeddings) w.unembedding = reader.read("embed_out.weight", {c.vocab_size, d});
+  // Older checkpoints (Pythia's) store each block's causal mask and rotary frequencies, which transformers
+  // recomputes and ignores, as the decoder does.
+  reader.require_all_read("gpt_neox", [&](std::string_view name) {
+    return ends_with(name, ".attention.bias") || ends_with(name, ".attention.masked_bias") ||
+           ends_with(name, ".rotary_emb.inv_freq") || (c.tied_embeddings && name == "embed_out.weight");
   });
   return DecoderModel(c, std::move(w), source);
 }
@@ -394,7 +487,7 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
   c.norm_eps = hf.find_double("rms_norm_eps").value_or(1e-6);
   c.rope_base = hf.find_double("rope_theta").value_or(family.default_rope_base);
   c.tied_embeddings = hf.find_bool("tie_word_embeddings").value_or(family.default_tied);
-  c.mlp_activation = tanh_gelu ? GatedActivation::gelu_tanh : GatedActivation::silu;
+  c.mlp_activation = tanh_gelu ? MlpActivation::gelu_tanh : MlpActivation::silu;
   // RoPE over the first partial_rotary_factor of each head, truncated as transformers truncates it.
   const auto rotary_fraction = hf.find_double("partial_rotary_factor").value_or(1.0);
   require(rotary_fraction > 0.0 && rotary_fraction <= 1.0, "{}: partial_rotary_factor must be in (0, 1], got {}",
@@ -473,7 +566,7 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
 inline DecoderModel load_hf_decoder(const HfFolder& hf) {
   const auto source = "Hugging Face folder '" + hf.folder() + "'";
   // Each checkpoint class, the model_type that stands for it in configs
-  // without `architectures`, and its family (none: GPT-2's own loader).
+  // without `architectures`, and its family (none: a loader of its own).
   struct Checkpoint {
     const char* architecture;
     const char* model_type;
@@ -486,7 +579,8 @@ inline DecoderModel load_hf_decoder(const HfFolder& hf) {
                                     {"Qwen3ForCausalLM", "qwen3", &detail::hf_qwen3_family()},
                                     {"Gemma2ForCausalLM", "gemma2", &detail::hf_gemma2_family()},
                                     {"Gemma3ForCausalLM", "gemma3_text", &detail::hf_gemma3_family()},
-                                    {"Phi3ForCausalLM", "phi3", &detail::hf_phi3_family()}};
+                                    {"Phi3ForCausalLM", "phi3", &detail::hf_phi3_family()},
+                                    {"GPTNeoXForCausalLM", "gpt_neox", nullptr}};
   auto architectures = hf.architectures();
   if (architectures.empty()) {
     const auto type = hf.find_string("model_type").value_or("");
@@ -497,8 +591,8 @@ inline DecoderModel load_hf_decoder(const HfFolder& hf) {
   for (const auto& name : architectures) {
     for (const auto& checkpoint : checkpoints) {
       if (name != checkpoint.architecture) continue;
-      return checkpoint.family == nullptr ? detail::load_hf_gpt2(hf, source)
-                                          : detail::load_hf_llama(hf, source, *checkpoint.family);
+      if (checkpoint.family != nullptr) return detail::load_hf_llama(hf, source, *checkpoint.family);
+      return name == "GPTNeoXForCausalLM" ? detail::load_hf_gpt_neox(hf, source) : detail::load_hf_gpt2(hf, source);
     }
   }
   std::string supported;

@@ -79,12 +79,16 @@ inline nlohmann::json config_json(const DecoderConfig& c) {
       {"context_length", c.context_length},
       {"final_norm", {{"kind", c.norm_kind() == NormKind::layer_norm ? "layernorm" : "rmsnorm"}, {"eps", c.norm_eps}}},
       {"tied_embeddings", c.tied_embeddings}};
-  if (c.architecture == Architecture::llama) j["rope_base"] = c.rope_base;
+  if (c.has_rope()) j["rope_base"] = c.rope_base;
   if (c.rotary_dims != 0) j["rotary_dims"] = c.rotary_dims;  // RoPE over part of each head
   if (!c.rope_frequency_factors.empty()) j["rope_frequency_factors"] = c.rope_frequency_factors;  // Llama 3 scaling
   if (c.architecture == Architecture::llama) {
-    j["mlp"] = c.mlp_activation == GatedActivation::silu ? "swiglu" : "geglu-tanh";
+    j["mlp"] = c.mlp_activation == MlpActivation::silu ? "swiglu" : "geglu-tanh";
     j["query_scale"] = c.query_scale();
+  }
+  if (c.architecture == Architecture::gpt_neox) {
+    j["mlp"] = activation_name(c.mlp_activation);
+    j["parallel_residual"] = c.parallel_residual;
   }
   // The families' own features, where the model has them.
   if (c.qkv_bias) j["qkv_bias"] = true;

@@ -307,8 +307,9 @@ inline std::string heatmap_svg(const Report& report) {
   if (panels) {
     svg += fmt::format(
         "<text x=\"16\" y=\"{}\" fill=\"#444\">Panels: block b (layer b+1 above) split into heads "
-        "H0..H{}, attention bias and MLP;</text>\n",
-        legend_top + 64, report.components->layout.n_head - 1);
+        "H0..H{}, attention bias and MLP{};</text>\n",
+        legend_top + 64, report.components->layout.n_head - 1,
+        report.components->layout.parallel_blocks ? ", which share one segment (parallel blocks: no resid_mid)" : "");
     svg += fmt::format(
         "<text x=\"16\" y=\"{}\" fill=\"#444\">sum = the block's IG ({}, {} steps). Same colour "
         "scale as the layer map;</text>\n",

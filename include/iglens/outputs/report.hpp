@@ -454,9 +454,14 @@ inline nlohmann::json to_json_value(const Report& report) {
       if (part.head) entry["head"] = *part.head;
       parts.push_back(std::move(entry));
     }
-    out["components"] = {{"labels", layout.labels()},          {"parts", std::move(parts)},
-                         {"n_layer", layout.n_layer},          {"n_head", layout.n_head},
-                         {"estimator", components->estimator}, {"steps", components->steps}};
+    out["components"] = {{"labels", layout.labels()},
+                         {"parts", std::move(parts)},
+                         {"n_layer", layout.n_layer},
+                         {"n_head", layout.n_head},
+                         {"estimator", components->estimator},
+                         {"steps", components->steps},
+                         {"parallel_blocks", layout.parallel_blocks},
+                         {"segments", layout.segments()}};
   }
   if (const auto& sources = report.sources) {
     out["sources"] = {{"ids", sources->ids}, {"tokens", sources->tokens}};
