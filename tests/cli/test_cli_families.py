@@ -9,9 +9,10 @@ probability is transformers' float64 probability within 1e-10 (1e-8 for the GGUF
 the converter rounds to float32); GPT-2, as a folder and as the GGUF file the converter made of it, with
 GPT-2's own tokenizer (50257 tokens); Phi-3 (fused projections, a window on every layer) as a folder and a
 GGUF file, and with RoPE over half of each head (Phi-4-mini's kind), with a SentencePiece tokenizer;
-GPT-NeoX (Pythia's parallel attention and MLP) as a folder and GGUF files, with GPT-2's tokenizer. Gemma 2's
-soft-capped logits, the GPT-2 file's and GPT-NeoX's parallel blocks are split into components too, and they
-add up to each token's change; the parallel blocks' outputs say that heads, bias and MLP share one segment.
+GPT-NeoX (Pythia's parallel attention and MLP) and OLMo 2 (norms after attention and MLP only) as folders
+and GGUF files, with GPT-2's tokenizer. Gemma 2's soft-capped logits, the GPT-2 file's, GPT-NeoX's parallel
+blocks and OLMo 2's are split into components too, and they add up to each token's change; the parallel
+blocks' outputs say that heads, bias and MLP share one segment.
 """
 import json
 import os
@@ -39,10 +40,11 @@ CASES = (("llama3", CONVERTED, "llama", "llama3", 1e-10), ("qwen2", CONVERTED, "
          ("phi3", CURRENT, "phi3", SENTENCEPIECE, 1e-10), ("phi3.gguf", CURRENT, "phi3", SENTENCEPIECE, 1e-10),
          ("phi3_partial.gguf", CURRENT, "phi3", SENTENCEPIECE, 1e-10),
          ("gpt_neox", CURRENT, "gpt_neox", "gpt2", 1e-10), ("gpt_neox.gguf", CURRENT, "gptneox", "gpt2", 1e-10),
-         ("gpt_neox_sequential.gguf", CURRENT, "gptneox", "gpt2", 1e-10))
-# Split into components as well: a soft-capped head, GPT-2's biases and LayerNorm read from a GGUF file, and
-# GPT-NeoX's parallel blocks.
-WITH_COMPONENTS = ("gemma2", "gpt2.gguf", "gpt_neox", "gpt_neox.gguf")
+         ("gpt_neox_sequential.gguf", CURRENT, "gptneox", "gpt2", 1e-10),
+         ("olmo2", CURRENT, "olmo2", "gpt2", 1e-10), ("olmo2.gguf", CURRENT, "olmo2", "gpt2", 1e-10))
+# Split into components as well: a soft-capped head, GPT-2's biases and LayerNorm read from a GGUF file,
+# GPT-NeoX's parallel blocks, and OLMo 2's heads through the norm after the attention.
+WITH_COMPONENTS = ("gemma2", "gpt2.gguf", "gpt_neox", "gpt_neox.gguf", "olmo2")
 PARALLEL = ("gpt_neox", "gpt_neox.gguf")
 
 

@@ -416,7 +416,7 @@ class BadRealModelFiles(unittest.TestCase):
         phi2 = os.path.join(REFERENCE, os.pardir, "tiny", "bad", "phi2.gguf")
         # tokenize reads only the tokenizer, which this file lacks.
         self.expect_error(phi2, "architecture 'phi2' is not supported (supported: gpt2, llama, qwen2, qwen3, gemma2, "
-                          "gemma3, phi3, gptneox)", commands=(["attribute", "Hello"], ["info"]))
+                          "gemma3, phi3, olmo2, gptneox)", commands=(["attribute", "Hello"], ["info"]))
 
     def test_folders_without_weights_or_tokenizer(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -179,6 +179,15 @@ TEST_CASE("GPT-NeoX GGUF files made by llama.cpp 0.3.16's converter equal transf
   }
 }
 
+TEST_CASE("An OLMo 2 GGUF made by llama.cpp 0.3.16's converter equals transformers 4.57", "[models][gguf]") {
+  // Architecture olmo2: post_attention_norm and post_ffw_norm without attn_norm or ffn_norm, attn_q_norm and
+  // attn_k_norm as wide as the whole projection, Q and K in Hugging Face's order.
+  auto model = load_gguf_decoder(iglens::testing::reference_dir() + "/current/olmo2.gguf");
+  const auto& c = model.config();
+  CHECK((c.family == "olmo2" && c.post_norms && !c.pre_norms && c.qk_norm_across_heads && !c.tied_embeddings));
+  check_float64(model, "olmo2", "current", 1e-8);
+}
+
 TEST_CASE("F16 and Q8_0 files made by llama.cpp 0.3.16's converter equal transformers on their own weights",
           "[models][gguf]") {
   // Each reference is the same model holding the file's weights as transformers' GGUF reader dequantizes

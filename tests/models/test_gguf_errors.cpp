@@ -19,7 +19,7 @@ using iglens::testing::error_of;
 TEST_CASE("GGUF of another architecture is named and refused", "[models][errors]") {
   CHECK_THAT(error_of([] { load_gguf_decoder(bad_input("phi2.gguf")); }),
              Contains("phi2.gguf': architecture 'phi2' is not supported (supported: gpt2, llama, qwen2, qwen3, "
-                      "gemma2, gemma3, phi3, gptneox)"));
+                      "gemma2, gemma3, phi3, olmo2, gptneox)"));
 }
 
 TEST_CASE("GGUF SentencePiece tokenizers without byte pieces or larger than the embedding are refused",

@@ -109,11 +109,14 @@ TEST_CASE("A Mistral folder equals transformers' float64, its sliding window inc
 }
 
 // The same model without one of its features misses transformers: the tests above see that feature.
-void check_feature_seen(const DecoderConfig& config, const DecoderWeights& weights, const std::string& name) {
+// The same weights computed without a feature (`config` lacks it) miss
+// transformers' logits by more than `margin`, far above the 1e-8 tolerance.
+void check_feature_seen(const DecoderConfig& config, const DecoderWeights& weights, const std::string& name,
+                        double margin = 1e-4) {
   DecoderModel changed(config, weights, "changed");
   torch::NoGradGuard no_grad;
   const auto sequence = iglens::testing::tiny_reference(name, "current").front();
-  CHECK(max_abs_diff(changed.logits(ids_tensor(sequence.ids)).squeeze(0), sequence.logits) > 1e-4);
+  CHECK(max_abs_diff(changed.logits(ids_tensor(sequence.ids)).squeeze(0), sequence.logits) > margin);
 }
 
 TEST_CASE("A Gemma 3 folder (sandwich norms, GeGLU, windows with their own RoPE) equals transformers' float64",
@@ -213,31 +216,42 @@ TEST_CASE("GPT-NeoX folders (Pythia's parallel attention and MLP, partial RoPE, 
   CHECK(model.norm_head().kind == NormKind::layer_norm);
   model.to(torch::kFloat64);
   check_against_reference(model, "gpt_neox", 1e-8, "current");
-  // Every feature is seen: without it the same weights miss transformers by far more than the tolerance.
-  const auto misses = [&](const DecoderConfig& config, const DecoderWeights& weights) {
-    DecoderModel changed(config, weights, "changed");
-    torch::NoGradGuard no_grad;
-    const auto sequence = iglens::testing::tiny_reference("gpt_neox", "current").front();
-    return max_abs_diff(changed.logits(ids_tensor(sequence.ids)).squeeze(0), sequence.logits);
-  };
+  // Every feature is seen (the logits of 50257 tokens are small: margins below 1e-4).
   auto changed = c;
   changed.parallel_residual = false;
-  CHECK(misses(changed, model.weights()) > 1e-5);
+  check_feature_seen(changed, model.weights(), "gpt_neox", 1e-5);
   changed = c;
   changed.rotary_dims = 0;
-  CHECK(misses(changed, model.weights()) > 1e-5);
+  check_feature_seen(changed, model.weights(), "gpt_neox", 1e-5);
   changed = c;
   changed.mlp_activation = MlpActivation::gelu_tanh;
-  CHECK(misses(changed, model.weights()) > 1e-7);
+  check_feature_seen(changed, model.weights(), "gpt_neox", 1e-7);
   // query_key_value's per-head [q, k, v] rows, read as if they were Q, K, V blocks, miss too.
   auto weights = model.weights();
   for (auto& layer : weights.layers) layer.qkv_weight = iglens::detail::gpt_neox_qkv_rows(layer.qkv_weight, c.n_head);
-  CHECK(misses(c, weights) > 1e-5);
+  check_feature_seen(c, weights, "gpt_neox", 1e-5);
   // use_parallel_residual false: the MLP reads the stream after attention, as in GPT-2.
   auto sequential = load_hf_decoder(dir + "gpt_neox_sequential");
   CHECK_FALSE(sequential.config().parallel_residual);
   sequential.to(torch::kFloat64);
   check_against_reference(sequential, "gpt_neox_sequential", 1e-8, "current");
+}
+
+TEST_CASE("An OLMo 2 folder (norms after attention and MLP only, query/key norms across heads) equals transformers'",
+          "[models][hf]") {
+  auto model = load_hf_decoder(iglens::testing::reference_dir() + "/current/olmo2");
+  const auto& c = model.config();
+  CHECK((c.family == "olmo2" && c.post_norms && !c.pre_norms && c.qk_norm && c.qk_norm_across_heads));
+  CHECK((c.norm_gain_offset == 0.0 && !c.tied_embeddings && c.n_kv_head == 2));
+  model.to(torch::kFloat64);
+  check_against_reference(model, "olmo2", 1e-8, "current");
+  // The query/key norms are seen: with unit gains the same model misses transformers.
+  auto weights = model.weights();
+  for (auto& layer : weights.layers) {
+    layer.q_norm_weight = torch::ones_like(layer.q_norm_weight);
+    layer.k_norm_weight = torch::ones_like(layer.k_norm_weight);
+  }
+  check_feature_seen(c, weights, "olmo2", 1e-6);
 }
 
 TEST_CASE("A Qwen3 folder (RMSNorm over each head's queries and keys) equals transformers' float64", "[models][hf]") {

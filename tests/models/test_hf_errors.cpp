@@ -16,12 +16,11 @@ using iglens::testing::error_of;
 
 TEST_CASE("HF folder of another architecture is named and refused", "[models][errors]") {
   const auto message = error_of([] { load_hf_decoder(bad_input("other_architecture")); });
-  CHECK_THAT(
-      message,
-      Contains("other_architecture/config.json") &&
-          Contains("architecture 'BertForMaskedLM' in config.json is not supported (supported: "
-                   "GPT2LMHeadModel, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
-                   "Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM, GPTNeoXForCausalLM)"));
+  CHECK_THAT(message, Contains("other_architecture/config.json") &&
+                          Contains("architecture 'BertForMaskedLM' in config.json is not supported (supported: "
+                                   "GPT2LMHeadModel, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
+                                   "Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM, "
+                                   "Olmo2ForCausalLM, GPTNeoXForCausalLM)"));
 }
 
 TEST_CASE("HF config that disagrees with a tensor names the tensor, the file and both shapes", "[models][errors]") {

@@ -21,7 +21,9 @@ torch 2.9.1, transformers 4.57.1), as write_transformers_reference.py writes it 
         - gpt_neox: GPT-NeoX as Pythia is made (attention and MLP in parallel, RoPE over half of each head,
           exact GELU, an untied head, LayerNorms and biases everywhere) with the same GPT-2 tokenizer;
           gpt_neox_sequential: use_parallel_residual false; gpt_neox_no_rotary.gguf: the converted file
-          without gptneox.rope.dimension_count (llama.cpp's gguf_new_metadata.py drops it), to be refused.
+          without gptneox.rope.dimension_count (llama.cpp's gguf_new_metadata.py drops it), to be refused;
+        - olmo2: OLMo 2's norms after attention and MLP only, RMSNorm over all heads' queries (keys) together,
+          with the same GPT-2 tokenizer.
         Gemma's and Mistral's folders hold a SentencePiece BPE with byte fallback, as tokenizer.model and as
         the tokenizer.json transformers' own converter makes of it, Qwen3's a byte-level BPE with Qwen2's
         regex (tiny_text.py); OUT_DIR/NAME_text.json holds the ids of TEXT_PROMPT and TEXT_TARGET by that
@@ -82,7 +84,7 @@ def in_float64():
     torch.nn.functional.softmax = softmax_keeping_float64
     models = transformers.models
     for norm in (models.qwen3.modeling_qwen3.Qwen3RMSNorm, models.mistral.modeling_mistral.MistralRMSNorm,
-                 models.phi3.modeling_phi3.Phi3RMSNorm):
+                 models.phi3.modeling_phi3.Phi3RMSNorm, models.olmo2.modeling_olmo2.Olmo2RMSNorm):
         norm.forward = rms_norm
     for norm in (models.gemma2.modeling_gemma2.Gemma2RMSNorm, models.gemma3.modeling_gemma3.Gemma3RMSNorm):
         norm.forward = gemma_rms_norm
@@ -91,7 +93,8 @@ def in_float64():
                       models.gemma2.modeling_gemma2.Gemma2RotaryEmbedding,
                       models.gemma3.modeling_gemma3.Gemma3RotaryEmbedding,
                       models.phi3.modeling_phi3.Phi3RotaryEmbedding,
-                      models.gpt_neox.modeling_gpt_neox.GPTNeoXRotaryEmbedding):
+                      models.gpt_neox.modeling_gpt_neox.GPTNeoXRotaryEmbedding,
+                      models.olmo2.modeling_olmo2.Olmo2RotaryEmbedding):
         embedding.forward = rotary
 
 
@@ -175,14 +178,20 @@ def write_gpt2(llama_cpp_dir, out):
             # LayerNorm gains start at 1 and biases at 0: perturb them so that the tests see them.
             if ".ln_" in key or key.endswith(".bias"):
                 p.add_(0.1 * torch.randn_like(p))
-    folder = os.path.join(out, "gpt2")
+    save_with_gpt2_tokenizer(llama_cpp_dir, out, "gpt2", model)
+
+
+def save_with_gpt2_tokenizer(llama_cpp_dir, out, name, model):
+    """The folder OUT/NAME with GPT-2's tokenizer, its F32 GGUF file, and the float64 references (two of the id
+    sequences: the logits are 50257 wide)."""
+    folder = os.path.join(out, name)
     shutil.rmtree(folder, ignore_errors=True)
     model.to(torch.float32).save_pretrained(folder, safe_serialization=True)
     fast = write_gpt2_tokenizer(llama_cpp_dir, folder)
-    run_converter(llama_cpp_dir, folder, os.path.join(out, "gpt2.gguf"))
+    run_converter(llama_cpp_dir, folder, os.path.join(out, name + ".gguf"))
     model.to(torch.float64).eval()
-    write_reference(model, os.path.join(out, "gpt2.json"), TINY_IDS[:2])
-    write_text_reference(model, fast, os.path.join(out, "gpt2_text.json"))
+    write_reference(model, os.path.join(out, name + ".json"), TINY_IDS[:2])
+    write_text_reference(model, fast, os.path.join(out, name + "_text.json"))
 
 
 def write_gpt_neox(llama_cpp_dir, out):
@@ -200,14 +209,7 @@ def write_gpt_neox(llama_cpp_dir, out):
                 # LayerNorm gains start at 1 and biases at 0: perturb them so that the tests see them.
                 if "layernorm" in key or "layer_norm" in key or key.endswith(".bias"):
                     p.add_(0.1 * torch.randn_like(p))
-        folder = os.path.join(out, name)
-        shutil.rmtree(folder, ignore_errors=True)
-        model.to(torch.float32).save_pretrained(folder, safe_serialization=True)
-        fast = write_gpt2_tokenizer(llama_cpp_dir, folder)
-        run_converter(llama_cpp_dir, folder, os.path.join(out, name + ".gguf"))
-        model.to(torch.float64).eval()
-        write_reference(model, os.path.join(out, name + ".json"), TINY_IDS[:2])
-        write_text_reference(model, fast, os.path.join(out, name + "_text.json"))
+        save_with_gpt2_tokenizer(llama_cpp_dir, out, name, model)
     script = os.path.join(llama_cpp_dir, "gguf-py", "gguf", "scripts", "gguf_new_metadata.py")
     target = os.path.join(out, "gpt_neox_no_rotary.gguf")
     if os.path.exists(target):
@@ -216,6 +218,22 @@ def write_gpt_neox(llama_cpp_dir, out):
                            os.path.join(out, "gpt_neox.gguf"), target], capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"gguf_new_metadata.py failed:\n{done.stderr}")
+
+
+def write_olmo2(llama_cpp_dir, out):
+    config = transformers.Olmo2Config(
+        vocab_size=50257, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-6, tie_word_embeddings=False,
+        pad_token_id=50256, eos_token_id=50256)
+    torch.manual_seed(7)
+    model = transformers.Olmo2ForCausalLM(config)
+    model.config._attn_implementation = "eager"
+    with torch.no_grad():
+        for key, p in model.named_parameters():
+            # Norm gains start at 1: perturb them (the query/key ones too) so that the tests see them.
+            if key.endswith("norm.weight"):
+                p.add_(0.1 * torch.randn_like(p))
+    save_with_gpt2_tokenizer(llama_cpp_dir, out, "olmo2", model)
 
 
 def copy_phi3(out, name, **changes):
@@ -323,6 +341,7 @@ def main(llama_cpp_dir, out):
     write_phi3_refused(llama_cpp_dir, out)
     write_gpt2(llama_cpp_dir, out)
     write_gpt_neox(llama_cpp_dir, out)
+    write_olmo2(llama_cpp_dir, out)
     print(f"current-transformers reference in {out}")
 
 

@@ -38,7 +38,8 @@ struct DecoderLayerWeights {
   torch::Tensor mlp_norm_weight, mlp_norm_bias;    // [d]
   torch::Tensor mlp_in_weight, mlp_in_bias;        // [d_ff, d]; gated (llama): gate rows then up rows, [2 d_ff, d]
   torch::Tensor mlp_out_weight, mlp_out_bias;      // [d, d_ff]
-  torch::Tensor q_norm_weight, k_norm_weight;      // [head_dim], each head's queries and keys (qk_norm only)
+  // [head_dim], each head's queries and keys (qk_norm only); across heads, [n_head head_dim] and [n_kv_head head_dim]
+  torch::Tensor q_norm_weight, k_norm_weight;
   torch::Tensor attn_post_norm_weight, mlp_post_norm_weight;  // [d], the outputs' norms (post_norms only)
 };
 
@@ -240,20 +241,21 @@ class DecoderModel {
     for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
       const auto& layer = weights_.layers[i];
       const auto prefix = "layers." + std::to_string(i) + ".";
-      check(layer.attn_norm_weight, prefix + "attn_norm_weight", true, {d});
+      check(layer.attn_norm_weight, prefix + "attn_norm_weight", c.pre_norms, {d});
       check(layer.attn_norm_bias, prefix + "attn_norm_bias", biases, {d});
       check(layer.qkv_weight, prefix + "qkv_weight", true, {c.qkv_rows(), d});
       check(layer.qkv_bias, prefix + "qkv_bias", biases || c.qkv_bias, {c.qkv_rows()});
       check(layer.attn_out_weight, prefix + "attn_out_weight", true, {d, attn});
       check(layer.attn_out_bias, prefix + "attn_out_bias", biases, {d});
-      check(layer.mlp_norm_weight, prefix + "mlp_norm_weight", true, {d});
+      check(layer.mlp_norm_weight, prefix + "mlp_norm_weight", c.pre_norms, {d});
       check(layer.mlp_norm_bias, prefix + "mlp_norm_bias", biases, {d});
       check(layer.mlp_in_weight, prefix + "mlp_in_weight", true, {c.gated_mlp() ? 2 * c.d_ff : c.d_ff, d});
       check(layer.mlp_in_bias, prefix + "mlp_in_bias", biases, {c.d_ff});
       check(layer.mlp_out_weight, prefix + "mlp_out_weight", true, {d, c.d_ff});
       check(layer.mlp_out_bias, prefix + "mlp_out_bias", biases, {d});
-      check(layer.q_norm_weight, prefix + "q_norm_weight", c.qk_norm, {c.head_dim});
-      check(layer.k_norm_weight, prefix + "k_norm_weight", c.qk_norm, {c.head_dim});
+      const bool across = c.qk_norm_across_heads;
+      check(layer.q_norm_weight, prefix + "q_norm_weight", c.qk_norm, {across ? attn : c.head_dim});
+      check(layer.k_norm_weight, prefix + "k_norm_weight", c.qk_norm, {across ? c.n_kv_head * c.head_dim : c.head_dim});
       check(layer.attn_post_norm_weight, prefix + "attn_post_norm_weight", c.post_norms, {d});
       check(layer.mlp_post_norm_weight, prefix + "mlp_post_norm_weight", c.post_norms, {d});
     }
@@ -285,6 +287,11 @@ class DecoderModel {
       return torch::layer_norm(x, {config_.d_model}, weight, bias, config_.norm_eps);
     }
     return gain(weight) * (x * rms_reciprocal(x));
+  }
+
+  // The norm before attention or MLP; OLMo 2's blocks read the stream itself.
+  torch::Tensor pre_norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) const {
+    return config_.pre_norms ? norm(x, weight, bias) : x;
   }
 
   // An RMSNorm's gain as it multiplies: offset + w.
@@ -382,11 +389,20 @@ class DecoderModel {
                                 KvCache* cache, std::size_t layer_index, AttentionRead* read = nullptr) const {
     const auto& c = config_;
     const auto B = x.size(0), S = x.size(1), H = c.n_head, K = c.n_kv_head, G = H / K, hd = c.head_dim;
-    auto qkv = torch::nn::functional::linear(x, layer.qkv_weight, layer.qkv_bias)
-                   .view({B, S, H + 2 * K, hd})
-                   .transpose(1, 2);  // [B, H + 2K, S, hd]
+    auto projected = torch::nn::functional::linear(x, layer.qkv_weight, layer.qkv_bias);
+    if (c.qk_norm_across_heads) {
+      // OLMo 2: one RMSNorm over all query heads, one over all key heads, before the split into heads.
+      const auto across = [&](std::int64_t first, std::int64_t rows, const torch::Tensor& weight) {
+        const auto part = projected.narrow(-1, first, rows);
+        return gain(weight) * (part * rms_reciprocal(part));
+      };
+      projected = torch::cat({across(0, H * hd, layer.q_norm_weight), across(H * hd, K * hd, layer.k_norm_weight),
+                              projected.narrow(-1, (H + K) * hd, K * hd)},
+                             -1);
+    }
+    auto qkv = projected.view({B, S, H + 2 * K, hd}).transpose(1, 2);  // [B, H + 2K, S, hd]
     auto qk = qkv.narrow(1, 0, H + K);
-    if (c.qk_norm) {
+    if (c.qk_norm && !c.qk_norm_across_heads) {
       // Qwen3: RMSNorm over each head's query and key, before the rotation.
       const auto head_norm = [&](const torch::Tensor& heads, const torch::Tensor& weight) {
         return gain(weight) * (heads * rms_reciprocal(heads));
@@ -503,19 +519,19 @@ class DecoderModel {
     for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
       const auto& layer = weights_.layers[i];
       AttentionRead read;
-      const auto mixed = attention_heads(layer, norm(x, layer.attn_norm_weight, layer.attn_norm_bias), positions, cache,
-                                         i, writes && writes->sources ? &read : nullptr);
+      const auto mixed = attention_heads(layer, pre_norm(x, layer.attn_norm_weight, layer.attn_norm_bias), positions,
+                                         cache, i, writes && writes->sources ? &read : nullptr);
       const auto projected = torch::nn::functional::linear(mixed, layer.attn_out_weight, layer.attn_out_bias);
       const auto attended = attention_output(layer, projected);
       if (writes) record_writes(*writes, layer, mixed, projected, read);
       if (config_.parallel_residual) {
         // GPT-NeoX: the MLP reads the block's input too; added in transformers' order.
-        const auto written = mlp(layer, norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
+        const auto written = mlp(layer, pre_norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
         if (writes) writes->mlp_out.push_back(written);
         x = written + attended + x;
       } else {
         x = x + attended;
-        const auto written = mlp(layer, norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
+        const auto written = mlp(layer, pre_norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
         if (writes) {
           writes->resid_mid.push_back(x);
           writes->mlp_out.push_back(written);

@@ -62,9 +62,11 @@ struct DecoderConfig {
   std::int64_t vocab_size = 0;
   std::int64_t context_length = 0;
   double norm_eps = 1e-5;
-  std::string family;          // what the file calls it ("gpt2", "llama", "qwen2"), for descriptions
-  bool qkv_bias = false;       // llama: query, key and value projections with biases (Qwen2); gpt2, gpt_neox always
-  bool qk_norm = false;        // llama: RMSNorm over each head's queries and keys before RoPE (Qwen3)
+  std::string family;     // what the file calls it ("gpt2", "llama", "qwen2"), for descriptions
+  bool qkv_bias = false;  // llama: query, key and value projections with biases (Qwen2); gpt2, gpt_neox always
+  bool qk_norm = false;   // llama: RMSNorm over each head's queries and keys before RoPE (Qwen3)
+  // llama, with qk_norm: one RMSNorm over all heads' queries together, and one over the keys (OLMo 2).
+  bool qk_norm_across_heads = false;
   double rope_base = 10000.0;  // llama and gpt_neox
   // llama, gpt_neox: RoPE turns the first rotary_dims of each head's dimensions (Phi-4-mini's partial_rotary_factor,
   // GPT-NeoX's rotary_pct), pairs (i, i + rotary_dims / 2); the rest pass unrotated. 0: all of them.
@@ -79,6 +81,8 @@ struct DecoderConfig {
   bool parallel_residual = false;
   // llama: Gemma's norms of the attention and MLP outputs before they join the residual.
   bool post_norms = false;
+  // llama: norms of the attention's and the MLP's inputs; OLMo 2 has only the post_norms.
+  bool pre_norms = true;
   // llama: every RMSNorm multiplies by (offset + w): Gemma's checkpoints store w
   // for a gain of 1 + w, added in the run's dtype as transformers adds it.
   double norm_gain_offset = 0.0;
@@ -151,6 +155,9 @@ struct DecoderConfig {
                   attention_softcap == 0.0 && final_softcap == 0.0 && sliding_windows.empty() && local_rope_base == 0.0,
               "decoder config: {} has none of the llama families' features", name);
     }
+    require(pre_norms || (architecture == Architecture::llama && post_norms),
+            "decoder config: blocks without norms before attention and MLP need norms after them (llama only)");
+    require(qk_norm || !qk_norm_across_heads, "decoder config: query/key norms across heads need qk_norm");
     if (has_rope()) {
       require(rotary_dims >= 0 && rotary_dims <= head_dim && rotary_size() % 2 == 0,
               "decoder config: RoPE over {} of {} head dimensions: it needs an even number, at most all of them",

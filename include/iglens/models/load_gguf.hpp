@@ -1,7 +1,7 @@
 #pragma once
 // A native decoder from a GGUF file (llama.cpp's format), architecture
-// "gpt2", "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3" or "gptneox". Every tensor, quantized or not, is
-// dequantized to float32 straight into the decoder's weight memory; DecoderModel::to(kFloat64) widens them exactly.
+// "gpt2", "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2" or "gptneox". Every tensor, quantized or not,
+// is dequantized to float32 straight into the decoder's weight memory; DecoderModel::to(kFloat64) widens them exactly.
 //
 // GGUF lists shapes in ggml order (innermost dimension first), the reverse of
 // torch's: a ggml [576, 1536] tensor is a torch [1536, 576] matrix.
@@ -116,6 +116,9 @@ struct GgufFamily {
   // Phi-3: one attn_qkv (Q, K, V rows) and one ffn_up holding the gate rows, then the up rows; its
   // attention.sliding_window (0: none) on every layer.
   bool phi3 = false;
+  // OLMo 2: post_attention_norm and post_ffw_norm only (no attn_norm, ffn_norm), attn_q_norm and attn_k_norm
+  // over the whole projection.
+  bool olmo2 = false;
 };
 
 inline const std::vector<GgufFamily>& gguf_families() {
@@ -131,6 +134,8 @@ inline const std::vector<GgufFamily>& gguf_families() {
       {"gemma3", Architecture::llama, false, true, false, 6, true, 62},
       // The converter keeps Phi-3's Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
       {"phi3", Architecture::llama, false, false, false, 0, false, 0, true},
+      // The converter keeps OLMo 2's Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
+      {"olmo2", Architecture::llama, false, true, false, 0, false, 0, false, true},
       {"gptneox", Architecture::gpt_neox, false, false, false},
   };
   return families;
@@ -241,6 +246,9 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
   c.family = family.name;
   c.qkv_bias = family.qkv_bias;
   c.qk_norm = family.qk_norm;
+  c.qk_norm_across_heads = family.olmo2;
+  c.post_norms = family.olmo2;
+  c.pre_norms = !family.olmo2;
   c.n_layer = file.get_integer(key("block_count"));
   c.d_model = file.get_integer(key("embedding_length"));
   c.d_ff = file.get_integer(key("feed_forward_length"));
@@ -320,7 +328,7 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
   for (std::int64_t i = 0; i < c.n_layer; ++i) {
     const auto b = "blk." + std::to_string(i) + ".";
     DecoderLayerWeights layer;
-    layer.attn_norm_weight = reader.read(b + "attn_norm.weight", {d});
+    if (c.pre_norms) layer.attn_norm_weight = reader.read(b + "attn_norm.weight", {d});
     // Q and K rows (and biases) in Hugging Face's half-split rotary order.
     const auto rotary_rows = [&](const std::string& name, std::vector<std::int64_t> shape, std::int64_t heads) {
       auto rows = reader.read(name, shape);
@@ -342,13 +350,14 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
                                    reader.read(b + "attn_v.bias", {kv_rows})});
     }
     if (c.qk_norm) {
-      layer.q_norm_weight = reader.read(b + "attn_q_norm.weight", {hd});
-      layer.k_norm_weight = reader.read(b + "attn_k_norm.weight", {hd});
+      const bool across = c.qk_norm_across_heads;
+      layer.q_norm_weight = reader.read(b + "attn_q_norm.weight", {across ? q_rows : hd});
+      layer.k_norm_weight = reader.read(b + "attn_k_norm.weight", {across ? kv_rows : hd});
     }
     layer.attn_out_weight = reader.read(b + "attn_output.weight", {d, q_rows});
-    if (gemma) layer.attn_post_norm_weight = reader.read(b + "post_attention_norm.weight", {d});
-    layer.mlp_norm_weight = reader.read(b + "ffn_norm.weight", {d});
-    if (gemma) layer.mlp_post_norm_weight = reader.read(b + "post_ffw_norm.weight", {d});
+    if (c.post_norms) layer.attn_post_norm_weight = reader.read(b + "post_attention_norm.weight", {d});
+    if (c.pre_norms) layer.mlp_norm_weight = reader.read(b + "ffn_norm.weight", {d});
+    if (c.post_norms) layer.mlp_post_norm_weight = reader.read(b + "post_ffw_norm.weight", {d});
     if (family.phi3) {
       layer.mlp_in_weight = reader.read(b + "ffn_up.weight", {2 * c.d_ff, d});
     } else {

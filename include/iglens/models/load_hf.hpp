@@ -1,7 +1,7 @@
 #pragma once
 // A native decoder from a Hugging Face folder (config.json + safetensors):
 // GPT2LMHeadModel, GPTNeoXForCausalLM, or LlamaForCausalLM and the families the Llama decoder
-// computes from a description (Mistral, Qwen2/3, Gemma 2/3). Weights are read as float32 (F32,
+// computes from a description (Mistral, Qwen2/3, Gemma 2/3, Phi-3, OLMo 2). Weights are read as float32 (F32,
 // F16 and BF16 exactly); DecoderModel::to(torch::kFloat64) widens them.
 
 #include <algorithm>
@@ -313,6 +313,9 @@ struct HfLlamaFamily {
   bool local_rope = false;
   // Phi-3: one qkv_proj (Q, K, V rows) and one gate_up_proj (gate rows, up rows).
   bool fused_projections = false;
+  // OLMo 2: norms after the attention and the MLP only (post_attention_layernorm,
+  // post_feedforward_layernorm), q_norm and k_norm over the whole projection.
+  bool olmo2 = false;
 };
 
 inline const HfLlamaFamily& hf_llama_family() {
@@ -352,6 +355,14 @@ inline const HfLlamaFamily& hf_phi3_family() {
       "phi3", false, false, false,   {"sliding_window", "original_max_position_embeddings", "partial_rotary_factor"},
       32064,  4096,  false, 10000.0, 0,
       true,   false, true};
+  return family;
+}
+
+// OLMo 2: Llama with norms after attention and MLP instead of before, and
+// RMSNorm over all heads' queries (keys) together.
+inline const HfLlamaFamily& hf_olmo2_family() {
+  static const HfLlamaFamily family{"olmo2", false, true,  false, {"attention_bias"}, 50304, 2048, false, 10000.0, 0,
+                                    false,   false, false, true};
   return family;
 }
 
@@ -476,6 +487,7 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
   c.family = family.name;
   c.qkv_bias = family.qkv_bias;
   c.qk_norm = family.qk_norm;
+  c.qk_norm_across_heads = family.olmo2;
   c.n_layer = hf.get_int("num_hidden_layers");
   c.d_model = hf.get_int("hidden_size");
   c.n_head = hf.get_int("num_attention_heads");
@@ -507,6 +519,10 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
     c.final_softcap = hf_softcap(hf, "final_logit_softcapping", config_file);
     if (family.local_rope) c.local_rope_base = hf.find_double("rope_local_base_freq").value_or(10000.0);
   }
+  if (family.olmo2) {
+    c.post_norms = true;
+    c.pre_norms = false;
+  }
   try {
     c.validate();
   } catch (const Error& e) {
@@ -520,7 +536,7 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
   for (std::int64_t i = 0; i < c.n_layer; ++i) {
     const auto b = "model.layers." + std::to_string(i) + ".";
     DecoderLayerWeights layer;
-    layer.attn_norm_weight = reader.read(b + "input_layernorm.weight", {d});
+    if (c.pre_norms) layer.attn_norm_weight = reader.read(b + "input_layernorm.weight", {d});
     layer.qkv_weight = family.fused_projections
                            ? reader.read(b + "self_attn.qkv_proj.weight", {c.qkv_rows(), d})
                            : reader.read_stacked({b + "self_attn.q_proj.weight", b + "self_attn.k_proj.weight",
@@ -532,13 +548,14 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
                                    reader.read(b + "self_attn.v_proj.bias", {c.n_kv_head * hd})});
     }
     if (c.qk_norm) {
-      layer.q_norm_weight = reader.read(b + "self_attn.q_norm.weight", {hd});
-      layer.k_norm_weight = reader.read(b + "self_attn.k_norm.weight", {hd});
+      const bool across = c.qk_norm_across_heads;
+      layer.q_norm_weight = reader.read(b + "self_attn.q_norm.weight", {across ? c.n_head * hd : hd});
+      layer.k_norm_weight = reader.read(b + "self_attn.k_norm.weight", {across ? c.n_kv_head * hd : hd});
     }
     layer.attn_out_weight = reader.read(b + "self_attn.o_proj.weight", {d, c.n_head * hd});
-    if (family.gemma) {
+    if (family.gemma || family.olmo2) {
       layer.attn_post_norm_weight = reader.read(b + "post_attention_layernorm.weight", {d});
-      layer.mlp_norm_weight = reader.read(b + "pre_feedforward_layernorm.weight", {d});
+      if (family.gemma) layer.mlp_norm_weight = reader.read(b + "pre_feedforward_layernorm.weight", {d});
       layer.mlp_post_norm_weight = reader.read(b + "post_feedforward_layernorm.weight", {d});
     } else {
       layer.mlp_norm_weight = reader.read(b + "post_attention_layernorm.weight", {d});
@@ -580,6 +597,7 @@ inline DecoderModel load_hf_decoder(const HfFolder& hf) {
                                     {"Gemma2ForCausalLM", "gemma2", &detail::hf_gemma2_family()},
                                     {"Gemma3ForCausalLM", "gemma3_text", &detail::hf_gemma3_family()},
                                     {"Phi3ForCausalLM", "phi3", &detail::hf_phi3_family()},
+                                    {"Olmo2ForCausalLM", "olmo2", &detail::hf_olmo2_family()},
                                     {"GPTNeoXForCausalLM", "gpt_neox", nullptr}};
   auto architectures = hf.architectures();
   if (architectures.empty()) {

@@ -93,6 +93,8 @@ inline nlohmann::json config_json(const DecoderConfig& c) {
   // The families' own features, where the model has them.
   if (c.qkv_bias) j["qkv_bias"] = true;
   if (c.qk_norm) j["qk_norm"] = true;
+  if (c.qk_norm_across_heads) j["qk_norm_across_heads"] = true;
+  if (!c.pre_norms) j["pre_norms"] = false;
   if (c.post_norms) j["post_norms"] = true;
   if (c.norm_gain_offset != 0.0) j["norm_gain_offset"] = c.norm_gain_offset;
   if (c.embedding_scale != 1.0) j["embedding_scale"] = c.embedding_scale;
