@@ -286,6 +286,11 @@ class DecoderModel {
     if (config_.norm_kind() == NormKind::layer_norm) {
       return torch::layer_norm(x, {config_.d_model}, weight, bias, config_.norm_eps);
     }
+    return rms_norm(x, weight);
+  }
+
+  // RMSNorm over the last dimension; also the q/k norms, which are RMSNorms in every family that has them.
+  torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight) const {
     return gain(weight) * (x * rms_reciprocal(x));
   }
 
@@ -393,8 +398,7 @@ class DecoderModel {
     if (c.qk_norm_across_heads) {
       // OLMo 2: one RMSNorm over all query heads, one over all key heads, before the split into heads.
       const auto across = [&](std::int64_t first, std::int64_t rows, const torch::Tensor& weight) {
-        const auto part = projected.narrow(-1, first, rows);
-        return gain(weight) * (part * rms_reciprocal(part));
+        return rms_norm(projected.narrow(-1, first, rows), weight);
       };
       projected = torch::cat({across(0, H * hd, layer.q_norm_weight), across(H * hd, K * hd, layer.k_norm_weight),
                               projected.narrow(-1, (H + K) * hd, K * hd)},
@@ -404,11 +408,8 @@ class DecoderModel {
     auto qk = qkv.narrow(1, 0, H + K);
     if (c.qk_norm && !c.qk_norm_across_heads) {
       // Qwen3: RMSNorm over each head's query and key, before the rotation.
-      const auto head_norm = [&](const torch::Tensor& heads, const torch::Tensor& weight) {
-        return gain(weight) * (heads * rms_reciprocal(heads));
-      };
       qk = torch::cat(
-          {head_norm(qk.narrow(1, 0, H), layer.q_norm_weight), head_norm(qk.narrow(1, H, K), layer.k_norm_weight)}, 1);
+          {rms_norm(qk.narrow(1, 0, H), layer.q_norm_weight), rms_norm(qk.narrow(1, H, K), layer.k_norm_weight)}, 1);
     }
     if (c.has_rope()) {
       qk = rotate(qk, c.has_local_rope(layer_index) ? positions.local_rope : positions.rope);
