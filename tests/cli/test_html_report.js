@@ -189,6 +189,7 @@ test("with --components the detail panel shows the token's block x head grid", a
   }
   const caption = await page.$eval("#components-grid caption", caption => caption.textContent);
   assert.ok(caption.includes(`embedding ${signed(token.component_credits[0], 4)}`), caption);
+  assert.ok(caption.includes(report.components.segments), caption);
   await page.screenshot({path: path.join(OUT_DIR, "components.png"), fullPage: true});
   assert.deepEqual(problems, []);
   await page.close();

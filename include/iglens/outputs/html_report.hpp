@@ -253,8 +253,7 @@ function componentsGrid(token) {
   const table = element("table", {id: "components-grid"});
   table.append(element("caption", {},
       `${deltaLabel} by component (${layout.estimator}, ${layout.steps} steps); ` +
-      `embedding ${signed(embedding, 4)}; sum = the block's IG` +
-      (layout.parallel_blocks ? "; parallel blocks: heads, bias and MLP share one segment (no resid_mid)" : "")));
+      `embedding ${signed(embedding, 4)}; sum = the block's IG; ${layout.segments}`));
   const head = table.createTHead().insertRow();
   head.append(element("th", {}, "block"));
   for (let c = 0; c < heads + 2; ++c) {
