@@ -247,7 +247,7 @@ void for_each_token_path(const ResidualComponents& components, const Targets& ta
              attn_bias = components.attn_bias.to(dtype);
   const auto mid = parallel ? torch::Tensor() : components.resid_mid.to(dtype);
   const auto mlp_out = parallel ? components.mlp_out.to(dtype) : torch::Tensor();
-  const auto L = components.n_layer(), H = components.n_head(), d = components.d_model();
+  const auto L = components.n_layer(), d = components.d_model();
   const auto T = static_cast<std::int64_t>(targets.size());
   const auto positions = torch::tensor(targets.positions, torch::kLong).to(pre.device());
   const auto baselines = options.baseline.points_for(pre[0].unsqueeze(0))[0].index_select(0, positions);  // [T, d]
@@ -276,7 +276,9 @@ void for_each_token_path(const ResidualComponents& components, const Targets& ta
   // once, at most 8 so that progress is heard; with none, each token's parts
   // are made block group by block group.
   constexpr std::int64_t most_tokens_per_pass = 8;
-  const auto vertex_rows = parallel ? L + 2 : 2 * L + 2, part_rows = L * (parallel ? H + 2 : H + 1);
+  if (T == 0) return;
+  const auto shape = path_of(0);
+  const auto vertex_rows = shape.vertices.size(0), part_rows = shape.parts.size(0) * shape.parts.size(1);
   const auto token_bytes = (vertex_rows + part_rows) * head.vocab_size() * pre.element_size();
   const auto fitting_tokens = static_cast<std::int64_t>(options.memory_budget_bytes) / token_bytes;
   const auto tokens_per_pass = std::clamp<std::int64_t>(fitting_tokens, 1, most_tokens_per_pass);
