@@ -30,3 +30,23 @@ endif()
 iglens_find_dependency(Eigen3 3.3 NO_MODULE)
 iglens_find_dependency(fmt)
 iglens_find_dependency(nlohmann_json 3)
+
+# utf8proc normalises text to NFC where a tokenizer asks for it (Pythia's);
+# Debian's libutf8proc-dev ships no CMake config, so its header and library
+# are found directly and named by the imported target iglens_utf8proc.
+if(NOT TARGET iglens_utf8proc)
+  find_path(IGLENS_UTF8PROC_INCLUDE_DIR utf8proc.h)
+  find_library(IGLENS_UTF8PROC_LIBRARY utf8proc)
+  if(IGLENS_UTF8PROC_INCLUDE_DIR AND IGLENS_UTF8PROC_LIBRARY)
+    add_library(iglens_utf8proc UNKNOWN IMPORTED)
+    set_target_properties(iglens_utf8proc PROPERTIES
+      IMPORTED_LOCATION "${IGLENS_UTF8PROC_LIBRARY}"
+      INTERFACE_INCLUDE_DIRECTORIES "${IGLENS_UTF8PROC_INCLUDE_DIR}")
+  elseif(CMAKE_FIND_PACKAGE_NAME)
+    set(${CMAKE_FIND_PACKAGE_NAME}_NOT_FOUND_MESSAGE
+        "utf8proc (utf8proc.h, libutf8proc) was not found; on Debian: apt-get install libutf8proc-dev")
+    set(${CMAKE_FIND_PACKAGE_NAME}_FOUND FALSE)
+  else()
+    message(FATAL_ERROR "utf8proc (utf8proc.h, libutf8proc) was not found; on Debian: apt-get install libutf8proc-dev")
+  endif()
+endif()

@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ git
   libtorch-dev libopenblas0-pthread libopenblas0-openmp python3-torch python3-jsonschema python3-dev pybind11-dev
-  libeigen3-dev libfmt-dev catch2 nlohmann-json3-dev libcli11-dev
+  libeigen3-dev libfmt-dev catch2 nlohmann-json3-dev libcli11-dev libutf8proc-dev
   nodejs
   chromium
   clang libclang-rt-14-dev clang-format

@@ -6,8 +6,8 @@ library, against the torch of the environment that runs the build:
 --no-build-isolation lets the build see that torch (an isolated build would
 download another one). Besides torch it needs a C++17 compiler, Python's
 headers, pybind11's headers (torch 2.x carries them; Debian: pybind11-dev),
-Eigen, fmt and nlohmann-json (Debian: libeigen3-dev libfmt-dev
-nlohmann-json3-dev), and minja, the chat-template engine, which is taken
+Eigen, fmt, nlohmann-json and utf8proc (Debian: libeigen3-dev libfmt-dev
+nlohmann-json3-dev libutf8proc-dev), and minja, the chat-template engine, which is taken
 as the CMake build takes it (cmake/iglensMinja.cmake: PyPI's
 llama-cpp-python 0.3.16 source archive, 50 MB once, sha256-checked, into
 $IGLENS_MODEL_CACHE or ~/.cache/iglens; or IGLENS_MINJA_DIR).
@@ -97,6 +97,7 @@ setup(
             [os.path.relpath(os.path.join(here, "src", "module.cpp"), here)],
             include_dirs=[os.path.join(root, "include"), minja_folder(build_folder), eigen_folder()],
             define_macros=[("FMT_HEADER_ONLY", "1")],
+            libraries=["utf8proc"],  # NFC for tokenizers that ask for it (Debian: libutf8proc-dev)
             extra_compile_args=["-O3", "-DNDEBUG", "-std=c++17"],  # as the CMake Release build: the same arithmetic,
         )
     ],

@@ -261,9 +261,26 @@ TEST_CASE("a special token that is not a byte-level string decodes to its text",
 TEST_CASE("unsupported pre-tokenizers and models are named in the error", "[tokenizer][smollm]") {
   CHECK(iglens::parse_pre_tokenizer("gpt2") == iglens::PreTokenizer::gpt2);
   CHECK(iglens::parse_pre_tokenizer("smollm") == iglens::PreTokenizer::smollm);
+  // GPT-NeoX-20B's tokenizer in GGUF files (Pythia's, OLMo 1's, MPT's): llama.cpp splits it as GPT-2's.
+  CHECK(iglens::parse_pre_tokenizer("olmo") == iglens::PreTokenizer::gpt2);
+  CHECK(iglens::parse_pre_tokenizer("mpt") == iglens::PreTokenizer::gpt2);
   CHECK_THROWS_WITH(
       iglens::parse_pre_tokenizer("xyz"),
-      Equals("tokenizer pre-tokenizer 'xyz' is not supported (supported: gpt2, smollm, llama-bpe, qwen2)"));
+      Equals("tokenizer pre-tokenizer 'xyz' is not supported (supported: gpt2, olmo, mpt, smollm, llama-bpe, qwen2)"));
+  CHECK_THROWS_WITH(iglens::Tokenizer::from_hf_tokenizer_json(
+                        R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "normalizer": {"type": "NFKC"},
+              "pre_tokenizer": {"type": "ByteLevel"}})",
+                        "nfkc.json"),
+                    Equals("nfkc.json: normalizer NFKC is not supported without model.byte_fallback (supported: NFC)"));
+  // `tokenizers` gives an added token its vocabulary entry's id, or the next
+  // one: a file that says otherwise would encode two ways.
+  CHECK_THROWS_WITH(iglens::Tokenizer::from_hf_tokenizer_json(
+                        R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []},
+              "pre_tokenizer": {"type": "ByteLevel"}, "added_tokens": [
+                {"id": 2, "content": "x", "special": true}, {"id": 3, "content": "b", "special": false}]})",
+                        "ids.json"),
+                    Equals("ids.json: added token \"b\" has id 3, but `tokenizers` gives it id 1 (its vocabulary "
+                           "entry's, or the next after the vocabulary and the tokens added before it)"));
   CHECK_THROWS_WITH(
       iglens::Tokenizer::from_hf_tokenizer_json(R"({"model": {"type": "WordPiece", "vocab": {}}})", "bert.json"),
       Equals("bert.json: model type 'WordPiece' is not supported (supported: BPE)"));

@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <limits>
 #include <memory>
@@ -49,6 +50,7 @@
 #include "iglens/text/detail/sentencepiece_bpe.hpp"
 #include "iglens/text/detail/special_tokens.hpp"
 #include "iglens/text/detail/token_list.hpp"
+#include "iglens/text/detail/unicode_normalization.hpp"
 #include "iglens/text/detail/utf8.hpp"
 
 namespace iglens {
@@ -79,11 +81,12 @@ inline const char* pre_tokenizer_name(PreTokenizer pre_tokenizer) {
 
 // Our names, and llama.cpp's tokenizer.ggml.pre names for the same rules.
 inline PreTokenizer parse_pre_tokenizer(std::string_view name) {
-  if (name == "gpt2" || name == "gpt-2") return PreTokenizer::gpt2;
+  // llama.cpp splits OLMo's and MPT's (GPT-NeoX-20B's tokenizer) as GPT-2's.
+  if (name == "gpt2" || name == "gpt-2" || name == "olmo" || name == "mpt") return PreTokenizer::gpt2;
   if (name == "smollm") return PreTokenizer::smollm;
   if (name == "llama3" || name == "llama-bpe") return PreTokenizer::llama3;
   if (name == "qwen2") return PreTokenizer::qwen2;
-  fail("tokenizer pre-tokenizer '{}' is not supported (supported: gpt2, smollm, llama-bpe, qwen2)", name);
+  fail("tokenizer pre-tokenizer '{}' is not supported (supported: gpt2, olmo, mpt, smollm, llama-bpe, qwen2)", name);
 }
 
 // What a model's metadata says besides the vocabulary and merges.
@@ -106,6 +109,11 @@ struct TokenizerSettings {
   std::optional<std::int64_t> bos_id;
   std::optional<std::int64_t> eos_id;
   bool add_bos = false;  // the model's own rule: prompts start with BOS
+  // Byte-level BPE: text between the added tokens found in the raw text is
+  // NFC-normalised, and these added tokens are found in it (tokenizer.json's
+  // NFC normalizer and normalized = true).
+  bool nfc = false;
+  std::vector<std::int64_t> normalized_added_ids;
 };
 
 struct EncodeOptions {
@@ -173,6 +181,8 @@ class Tokenizer {
     }
     settings.pre_tokenizer = parse_pre_tokenizer(description.pre_tokenizer);
     settings.ignore_merges = description.ignore_merges;
+    settings.nfc = description.nfc;
+    settings.normalized_added_ids = std::move(description.normalized_added_ids);
     return from_parts(std::move(description.tokens), description.merges, description.token_types, settings,
                       source_name);
   }
@@ -232,17 +242,20 @@ class Tokenizer {
       ids.push_back(*bos_id_);
     }
     PieceCache cache;
-    const auto& matcher = options.special_tokens ? special_tokens_ : always_tokens_;
-    if (!matcher.empty()) {
-      matcher.split(
-          utf8_text,
-          [&](std::size_t begin, std::size_t end) {
-            encode_range(utf8_text, begin, end, options.continuation, ids, cache);
-          },
-          [&](std::int64_t id) { ids.push_back(id); });
-    } else {
-      encode_range(utf8_text, 0, utf8_text.size(), options.continuation, ids, cache);
-    }
+    std::deque<std::string> normalized_texts;  // the cache's pieces point into them
+    const auto encode_text = [&](std::string_view text, std::size_t begin, std::size_t end) {
+      if (!nfc_) {
+        encode_range(text, begin, end, options.continuation, ids, cache);
+        return;
+      }
+      // Invalid UTF-8 is named by its byte offset in the text as given.
+      for (std::size_t offset = begin; offset < end;) offset += detail::decode_utf8_at(text, offset).length;
+      const std::string& normalized = normalized_texts.emplace_back(detail::nfc(text.substr(begin, end - begin)));
+      split_at(options.special_tokens ? normalized_special_tokens_ : normalized_always_tokens_, normalized, ids,
+               [&](std::size_t from, std::size_t to) { encode_range(normalized, from, to, false, ids, cache); });
+    };
+    split_at(options.special_tokens ? special_tokens_ : always_tokens_, utf8_text, ids,
+             [&](std::size_t begin, std::size_t end) { encode_text(utf8_text, begin, end); });
     return ids;
   }
 
@@ -416,7 +429,21 @@ class Tokenizer {
       tokenizer.special_token_ids_.push_back(special.id);
     }
     std::sort(tokenizer.special_token_ids_.begin(), tokenizer.special_token_ids_.end());
-    tokenizer.special_tokens_ = detail::SpecialTokenMatcher(std::move(vocabulary.special_tokens));
+    // User-defined tokens are cut out of any text, as llama.cpp and `tokenizers`
+    // cut them; with NFC, those found in the normalised text only there.
+    tokenizer.nfc_ = settings.nfc;
+    const auto& after = settings.normalized_added_ids;
+    const auto found_after_nfc = [&](const detail::SpecialToken& token) {
+      return settings.nfc && std::find(after.begin(), after.end(), token.id) != after.end();
+    };
+    std::vector<detail::SpecialToken> special[2], always[2];
+    for (const detail::SpecialToken& token : vocabulary.special_tokens)
+      special[found_after_nfc(token)].push_back(token);
+    for (const detail::SpecialToken& token : vocabulary.user_defined) always[found_after_nfc(token)].push_back(token);
+    tokenizer.special_tokens_ = detail::SpecialTokenMatcher(std::move(special[0]));
+    tokenizer.always_tokens_ = detail::SpecialTokenMatcher(std::move(always[0]));
+    tokenizer.normalized_special_tokens_ = detail::SpecialTokenMatcher(std::move(special[1]));
+    tokenizer.normalized_always_tokens_ = detail::SpecialTokenMatcher(std::move(always[1]));
     return tokenizer;
   }
 
@@ -432,6 +459,18 @@ class Tokenizer {
             source_name_, byte, static_cast<std::size_t>(piece.data() - text.data()) + i);
       }
     }
+  }
+
+  // Calls on_text(begin, end) for the stretches of `text` between the
+  // matcher's tokens and appends those tokens' ids in between.
+  template <class OnText>
+  void split_at(const detail::SpecialTokenMatcher& matcher, std::string_view text, std::vector<std::int64_t>& ids,
+                OnText&& on_text) const {
+    if (matcher.empty()) {
+      if (!text.empty()) on_text(std::size_t{0}, text.size());
+      return;
+    }
+    matcher.split(text, on_text, [&](std::int64_t id) { ids.push_back(id); });
   }
 
   // Appends the ids of the bytes [begin, end) of `text`, split as a whole text
@@ -514,7 +553,9 @@ class Tokenizer {
   std::unordered_map<std::string, std::int64_t> id_by_bytes_;  // with ignore_merges: every ordinary token
   detail::WhiteSpaceRule white_space_ = detail::WhiteSpaceRule::kJavaScript;
   detail::SpecialTokenMatcher special_tokens_;
-  detail::SpecialTokenMatcher always_tokens_;  // matched even without special tokens (SentencePiece's user-defined)
+  detail::SpecialTokenMatcher always_tokens_;  // matched even without special tokens (user-defined tokens)
+  bool nfc_ = false;                           // byte-level text is NFC-normalised between raw-matched tokens
+  detail::SpecialTokenMatcher normalized_special_tokens_, normalized_always_tokens_;  // found after NFC
   std::vector<std::int64_t> special_token_ids_;
   std::optional<std::int64_t> bos_id_;
   std::optional<std::int64_t> eos_id_;

@@ -2,9 +2,12 @@
 // Reading a Hugging Face tokenizer.json of a BPE model into a token list,
 // merges and settings. Only what encodes exactly as `tokenizers` does is
 // accepted, in two kinds:
-//  - byte-level BPE: no normalizer; the ByteLevel pre-tokenizer, alone
-//    ("gpt2"), after Digits(individual_digits=true) ("smollm"), or after a
-//    Split on Llama 3's or Qwen2's regex; ignore_merges as the file says;
+//  - byte-level BPE: no normalizer or NFC (GPT-NeoX-20B's, Pythia's); the
+//    ByteLevel pre-tokenizer, alone ("gpt2"), after
+//    Digits(individual_digits=true) ("smollm"), or after a Split on Llama 3's
+//    or Qwen2's regex; ignore_merges as the file says; non-special added
+//    tokens matched wherever they occur, in the raw text or, normalized =
+//    true, in the normalised text;
 //  - SentencePiece-style BPE with byte_fallback (Llama 2, Mistral, Gemma):
 //    spaces become U+2581 by a Replace normalizer (with a Prepend before it,
 //    or not) or by the Metaspace pre-tokenizer (any prepend scheme, split or
@@ -13,6 +16,7 @@
 // single-word matching. Anything else is an error naming it, never a silent
 // approximation.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -40,6 +44,8 @@ struct HfTokenizerDescription {
   std::optional<HfSentencePieceRules> sentencepiece;  // set: SentencePiece-style BPE with byte fallback
   std::optional<std::int64_t> bos_id;
   bool add_bos = false;
+  bool nfc = false;                                // byte-level: the text is NFC-normalised before the model sees it
+  std::vector<std::int64_t> normalized_added_ids;  // with nfc: added tokens matched in the normalised text
 };
 
 namespace hf_json {
@@ -261,6 +267,19 @@ inline std::vector<std::pair<std::string, std::string>> read_merges(const Json& 
   return pairs;
 }
 
+// Whether a byte-level file normalises its text to NFC; any other normalizer is an error.
+inline bool is_nfc(const Json& root, std::string_view source_name) {
+  if (is_null_or_absent(root, "normalizer")) return false;
+  const Json& normalizer = root.at("normalizer");
+  const bool nfc = type_of(normalizer) == "NFC" ||
+                   (type_of(normalizer) == "Sequence" && normalizer.contains("normalizers") &&
+                    normalizer.at("normalizers").is_array() && normalizer.at("normalizers").size() == 1 &&
+                    type_of(normalizer.at("normalizers")[0]) == "NFC");
+  require(nfc, "{}: normalizer {} is not supported without model.byte_fallback (supported: NFC)", source_name,
+          describe_sequence(normalizer, "normalizers"));
+  return true;
+}
+
 // Fills description.tokens/token_types from model.vocab and added_tokens,
 // whose ids together must be 0 to n-1 with no gaps.
 inline void read_tokens(const Json& root, const Json& model, HfTokenizerDescription& description,
@@ -297,16 +316,15 @@ inline void read_tokens(const Json& root, const Json& model, HfTokenizerDescript
     types[id] = type;
   };
   for (const auto& [token, id] : vocab.items()) place("token", token, id, kNormalToken);
+  std::uint64_t next_added_id = vocab.size();
   for (std::size_t i = 0; i < added.size(); ++i) {
     const Json& entry = added[i];
     require(entry.is_object(), "{}: added_tokens[{}] is not an object", source_name, i);
     const auto where = fmt::format("added_tokens[{}]", i);
     const auto content = member(entry, "content", Json::value_t::string, where, source_name).get<std::string>();
     const bool special = value_or(entry, "special", false, where, source_name);
-    // SentencePiece's user-defined pieces: matched wherever they occur, special tokens or not.
-    require(special || sentencepiece,
-            "{}: added token \"{}\" is not special; non-special added tokens are not supported", source_name, content);
-    require(!sentencepiece || !value_or(entry, "normalized", !special, where, source_name),
+    const bool normalized = value_or(entry, "normalized", !special, where, source_name);
+    require(!sentencepiece || !normalized,
             "{}: added token \"{}\" has normalized = true, which is not supported with byte_fallback", source_name,
             content);
     for (const char* option : {"single_word", "lstrip", "rstrip"}) {
@@ -314,7 +332,20 @@ inline void read_tokens(const Json& root, const Json& model, HfTokenizerDescript
               "{}: added token \"{}\" has {} = true, which is not supported", source_name, content, option);
     }
     require(entry.contains("id"), "{}: {} has no \"id\"", source_name, where);
-    place("added token", content, entry.at("id"), special ? kControlToken : kUserDefinedToken);
+    const Json& id = entry.at("id");
+    place("added token", content, id, special ? kControlToken : kUserDefinedToken);
+    // `tokenizers` reads no added token's id from the file: its vocabulary
+    // entry's, or the next one after the vocabulary and the tokens added
+    // before it. A file whose ids say otherwise would encode two ways.
+    const auto in_vocab = vocab.find(content);
+    const auto expected =
+        in_vocab != vocab.end() && in_vocab->is_number_unsigned() ? in_vocab->get<std::uint64_t>() : next_added_id;
+    require(id.get<std::uint64_t>() == expected,
+            "{}: added token \"{}\" has id {}, but `tokenizers` gives it id {} (its vocabulary entry's, or the next "
+            "after the vocabulary and the tokens added before it)",
+            source_name, content, id.get<std::uint64_t>(), expected);
+    next_added_id = std::max(next_added_id, expected + 1);
+    if (normalized && description.nfc) description.normalized_added_ids.push_back(id.get<std::int64_t>());
   }
   for (std::size_t id = 0; id < filled.size(); ++id) {
     require(filled[id], "{}: no token has id {}, but ids go up to {}", source_name, id, filled.size() - 1);
@@ -396,9 +427,7 @@ inline HfTokenizerDescription parse_hf_tokenizer_json(std::string_view json_text
     description.sentencepiece = hf_json::sentencepiece_rules(root, source_name);
     description.sentencepiece->ignore_merges = description.ignore_merges;
   } else {
-    require(hf_json::is_null_or_absent(root, "normalizer"),
-            "{}: normalizer {} is not supported without model.byte_fallback", source_name,
-            hf_json::describe_sequence(root.value("normalizer", Json()), "normalizers"));
+    description.nfc = hf_json::is_nfc(root, source_name);
     description.pre_tokenizer = hf_json::pre_tokenizer_name(root, source_name);
   }
   if (!hf_json::is_null_or_absent(root, "decoder")) {

@@ -41,6 +41,7 @@ inline constexpr std::int64_t kNoByteToken = -1;
 struct TokenListVocabulary {
   ByteLevelVocabulary vocabulary;  // special tokens keyed and decoded as their literal text
   std::vector<SpecialToken> special_tokens;
+  std::vector<SpecialToken> user_defined;  // the special tokens cut out of any text (not control tokens)
 };
 
 inline void require_utf8_token(const std::string& token, std::string_view source_name, std::int64_t id) {
@@ -80,6 +81,7 @@ inline TokenListVocabulary build_token_list_vocabulary(std::vector<std::string> 
     if (special[index]) {
       vocabulary.bytes_by_id[index] = token;
       result.special_tokens.push_back({token, id});
+      if (type == kUserDefinedToken) result.user_defined.push_back({token, id});
     } else {
       vocabulary.bytes_by_id[index] = token_bytes(token, source_name, id);
     }
