@@ -24,6 +24,9 @@
 
 namespace iglens {
 
+// A logit soft-cap c > 0 (Gemma 2): c tanh(z / c); z itself where c is 0.
+inline torch::Tensor soft_cap(const torch::Tensor& z, double c) { return c > 0.0 ? (z / c).tanh() * c : z; }
+
 struct NormHead {
   NormKind kind = NormKind::layer_norm;
   torch::Tensor weight;  // [d] norm gain
@@ -74,7 +77,7 @@ struct NormHead {
   }
 
   // The soft-cap applied to logits z (z itself without one).
-  torch::Tensor cap(const torch::Tensor& z) const { return softcap > 0.0 ? (z / softcap).tanh() * softcap : z; }
+  torch::Tensor cap(const torch::Tensor& z) const { return soft_cap(z, softcap); }
 
   // Plain evaluation point by point: logits [N, V] for h [N, d].
   torch::Tensor logits(const torch::Tensor& h) const {

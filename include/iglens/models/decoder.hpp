@@ -309,10 +309,7 @@ class DecoderModel {
     return torch::rsqrt(x.square().mean(-1, true) + config_.norm_eps);
   }
 
-  torch::Tensor cap_logits(const torch::Tensor& logits) const {
-    const auto cap = config_.final_softcap;
-    return cap > 0.0 ? (logits / cap).tanh() * cap : logits;
-  }
+  torch::Tensor cap_logits(const torch::Tensor& logits) const { return soft_cap(logits, config_.final_softcap); }
 
   torch::Tensor final_norm(const torch::Tensor& x) const {
     return norm(x, weights_.final_norm_weight, weights_.final_norm_bias);
