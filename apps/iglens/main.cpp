@@ -383,16 +383,12 @@ int main(int argc, char** argv) {
         }
       } else {
         if (tokenize_from_stdin) tokenize_text = read_stdin();
-        if (ts.uses_chat()) {
-          const auto chat =
-              iglens::encode_chat(get_chat_template(), tokenizer, iglens::chat_messages(tokenize_text, ts.system));
-          std::cout << nlohmann::json{{"text", chat.text}, {"ids", chat.ids}}.dump() << "\n";
-        } else {
-          std::cout << nlohmann::json(
-                           tokenizer.encode(tokenize_text, {ts.special_tokens, ts.bos || tokenizer.adds_bos()}))
-                           .dump()
-                    << "\n";
-        }
+        const auto prompt = iglens::encode_prompt(tokenizer, iglens::prompt_request(ts, tokenize_text, std::nullopt),
+                                                  ts.special_tokens, ts.bos, get_chat_template);
+        // A chat's rendered text too: it is not the text given.
+        const auto out =
+            ts.uses_chat() ? nlohmann::json{{"text", prompt.text}, {"ids", prompt.ids}} : nlohmann::json(prompt.ids);
+        std::cout << out.dump() << "\n";
       }
     } else if (*info) {
       std::cout << iglens::load_model(info_model).info().dump(2) << "\n";

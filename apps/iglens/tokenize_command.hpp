@@ -42,10 +42,8 @@ inline std::string tokenize_jsonl(const Tokenizer& tokenizer, const std::functio
     nlohmann::json out{{"id", record.id}, {"line", record.line}};
     try {
       const auto request = prompt_request(record, s);
-      out["prompt_ids"] = request.messages.empty()
-                              ? tokenizer.encode(record.prompt, {s.special_tokens, s.bos || tokenizer.adds_bos()})
-                              : encode_chat(chat_template(), tokenizer, request.messages).ids;
-      if (record.target) out["target_ids"] = tokenizer.encode(*record.target, {s.special_tokens, false, true});
+      out["prompt_ids"] = encode_prompt(tokenizer, request, s.special_tokens, s.bos, chat_template).ids;
+      if (record.target) out["target_ids"] = encode_answer(tokenizer, *record.target, s.special_tokens);
     } catch (const Error& e) {
       report(record.line, fmt::format("record '{}': {}", record.id, e.what()));
       continue;

@@ -81,6 +81,24 @@ struct PromptRequest {
   std::vector<ChatMessage> messages;  // a chat, rendered by the chat template; then `prompt` is not read
 };
 
+// A prompt as the model reads it: a chat rendered by the template, which
+// `chat_template` gives only then, or the text, BOS first when asked or when
+// the model's tokenizer says so (Llama-family files).
+inline ChatPrompt encode_prompt(const Tokenizer& tokenizer, const PromptRequest& request, bool special_tokens, bool bos,
+                                const std::function<const ChatTemplate&()>& chat_template) {
+  if (!request.messages.empty()) return encode_chat(chat_template(), tokenizer, request.messages);
+  return {request.prompt, tokenizer.encode(request.prompt, {special_tokens, bos || tokenizer.adds_bos()})};
+}
+
+// A teacher-forced answer's ids: it continues its prompt.
+inline std::vector<std::int64_t> encode_answer(const Tokenizer& tokenizer, const std::string& answer,
+                                               bool special_tokens) {
+  EncodeOptions options;
+  options.special_tokens = special_tokens;
+  options.continuation = true;
+  return tokenizer.encode(answer, options);
+}
+
 // One prompt on its way: tokens, then its answer, then the positions to
 // attribute; `error` is the one-line reason it stopped, if it did.
 struct PromptWork {
@@ -168,17 +186,11 @@ class PromptLens {
     require(!request.target || !request.target->empty(), "--target is empty");
     PromptWork work;
     work.request = &request;
-    if (!request.messages.empty()) {
-      auto chat = encode_chat(chat_template(), tokenizer, request.messages);
-      work.prompt_text = std::move(chat.text);
-      work.prompt_ids = std::move(chat.ids);
-    } else {
-      work.prompt_text = request.prompt;
-      // The prompt starts with BOS when asked, or when the model's tokenizer says so (Llama-family files).
-      work.prompt_ids =
-          tokenizer.encode(request.prompt, {settings_.special_tokens, settings_.bos || tokenizer.adds_bos()});
-    }
-    if (request.target) work.answer = tokenizer.encode(*request.target, {settings_.special_tokens, false, true});
+    auto prompt = encode_prompt(tokenizer, request, settings_.special_tokens, settings_.bos,
+                                [&]() -> const ChatTemplate& { return chat_template(); });
+    work.prompt_text = std::move(prompt.text);
+    work.prompt_ids = std::move(prompt.ids);
+    if (request.target) work.answer = encode_answer(tokenizer, *request.target, settings_.special_tokens);
     const auto answer_tokens =
         request.target ? static_cast<std::int64_t>(work.answer.size()) : settings_.max_new_tokens;
     check_answer_fits(static_cast<std::int64_t>(work.prompt_ids.size()), answer_tokens, request.target.has_value());

@@ -120,21 +120,15 @@ py::dict tokenize(const Model& model, iglens::AttributeSettings s) {
   const auto settings = settings_for(model, s);
   const auto& tokenizer = model.loaded.tokenizer();
   const auto request = iglens::prompt_request(s, s.prompt, std::nullopt);
-  std::string rendered = s.prompt;
-  std::vector<std::int64_t> ids;
-  if (request.messages.empty()) {
-    iglens::require(!s.prompt.empty(), "empty prompt: give a PROMPT argument or text on --stdin");
-    ids = tokenizer.encode(s.prompt, {s.special_tokens, s.bos || tokenizer.adds_bos()});
-  } else {
-    auto chat = iglens::encode_chat(*settings.chat_template, tokenizer, request.messages);
-    rendered = std::move(chat.text);
-    ids = std::move(chat.ids);
-  }
+  iglens::require(!request.messages.empty() || !s.prompt.empty(),
+                  "empty prompt: give a PROMPT argument or text on --stdin");
+  const auto prompt = iglens::encode_prompt(tokenizer, request, s.special_tokens, s.bos,
+                                            [&]() -> const iglens::ChatTemplate& { return *settings.chat_template; });
   py::list tokens;
-  for (const auto id : ids) tokens.append(text(tokenizer.token_text(id)));
+  for (const auto id : prompt.ids) tokens.append(text(tokenizer.token_text(id)));
   py::dict out;
-  out["text"] = text(rendered);
-  out["ids"] = ids;
+  out["text"] = text(prompt.text);
+  out["ids"] = prompt.ids;
   out["tokens"] = tokens;
   return out;
 }
