@@ -5,13 +5,16 @@
 # test labelled *libtorch*: the engine, the native decoders against
 # transformers, component attribution, the program, the golden demo and the
 # installed package. Part of scripts/test.sh, after the main suite, whose
-# Python reference environment (build/python-env) it shares.
+# Python reference environment (build/python-env) and transformers
+# references (build/tests/models/reference) it reads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 torch_dir=$(bash scripts/libtorch2.sh)
 cmake -S . -B build-libtorch2 -G Ninja -DCMAKE_BUILD_TYPE=Release -DIGLENS_TORCH_CPU_DIR="$torch_dir" \
-  -DIGLENS_PYTHON_ENV="$PWD/build/python-env" -DIGLENS_SMOLLM2_FOLDER_BUILD="$PWD/build"
+  -DIGLENS_PYTHON_ENV="$PWD/build/python-env" -DIGLENS_REFERENCE_BUILD="$PWD/build"
 cmake --build build-libtorch2 -j"$(nproc)" --target iglens_tests iglens_model_tests iglens_component_tests \
   readme_usage iglens_cli
-ctest --test-dir build-libtorch2 --output-on-failure -j"$(nproc)" -L libtorch
+# One thread per test: CTest runs as many tests as there are cores, and
+# OpenMP threads waiting on a busy core made LibTorch 2.x tests up to 10x slower.
+OMP_NUM_THREADS=1 ctest --test-dir build-libtorch2 --output-on-failure -j"$(nproc)" -L libtorch
