@@ -14,12 +14,15 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <iterator>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <fmt/format.h>
@@ -167,7 +170,8 @@ int main(int argc, char** argv) {
     command->add_option("--device", settings.device, "cpu or cuda")->default_val(settings.device);
     command->add_option(
         "--threads", threads,
-        fmt::format("LibTorch intra-op threads, 1 to {} (default: one per core)", max_threads_per_core * cores));
+        fmt::format("LibTorch intra-op threads, 1 to {} (default: OMP_NUM_THREADS where set, else one per core)",
+                    max_threads_per_core * cores));
     return command->add_flag(
         "--components", settings.components,
         "Also split each token's change of probability into the embedding and every block's attention heads, "
@@ -297,10 +301,22 @@ int main(int argc, char** argv) {
 
   // LibTorch's own default can be a single thread (OpenMP's choice on some
   // machines); the sweeps over the vocabulary use every core.
+  // OMP_NUM_THREADS, where set, is the default: processes that share the
+  // cores (torchrun's ranks, a test suite) say so there, and threads that
+  // wait on each other's cores made a run up to ten times slower.
   auto set_threads = [&] {
-    const int thread_count = threads.value_or(cores);
+    const char* omp_threads = std::getenv("OMP_NUM_THREADS");
+    const bool from_environment = !threads && omp_threads != nullptr && *omp_threads != '\0';
+    int thread_count = threads.value_or(cores);
+    if (from_environment) {
+      const std::string_view text = omp_threads;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), thread_count);
+      iglens::require(error == std::errc() && end == text.data() + text.size(),
+                      "OMP_NUM_THREADS must be a whole number of threads (got '{}'); unset it or give --threads", text);
+    }
     iglens::require(thread_count >= 1 && thread_count <= max_threads_per_core * cores,
-                    "--threads must be 1 to {} ({} x this machine's {} cores; got {})", max_threads_per_core * cores,
+                    "{} must be 1 to {} ({} x this machine's {} cores; got {})",
+                    from_environment ? "OMP_NUM_THREADS" : "--threads", max_threads_per_core * cores,
                     max_threads_per_core, cores, thread_count);
     torch::set_num_threads(thread_count);
   };

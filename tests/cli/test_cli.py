@@ -36,9 +36,9 @@ FLOAT32_PROBABILITY = 1e-4
 OLD_STYLE_WRITER = os.path.join(ROOT, "python", "tests", "write_old_style_bundle.py")
 
 
-def run(*args, stdin=None, timeout=300):
+def run(*args, stdin=None, timeout=300, env=None):
     """Runs the program; returns (exit code, stdout text, stderr text)."""
-    done = subprocess.run([PROGRAM, *args], input=stdin, capture_output=True, timeout=timeout)
+    done = subprocess.run([PROGRAM, *args], input=stdin, capture_output=True, timeout=timeout, env=env)
     return done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8", "replace")
 
 
@@ -657,6 +657,26 @@ class BadInputs(unittest.TestCase):
         for extra, phrase in filter(None, cases):
             with self.subTest(args=extra):
                 self.expect_error(["attribute", "To be", *extra], phrase)
+
+    def test_omp_num_threads_is_the_default_thread_count_and_checked_like_threads(self):
+        args = ["attribute", "To be", "--format", "json", "--dtype", "float64"]
+        for value, phrase in [("two", "OMP_NUM_THREADS must be a whole number of threads (got 'two')"),
+                              ("2x", "OMP_NUM_THREADS must be a whole number of threads (got '2x')"),
+                              ("0", "OMP_NUM_THREADS must be 1 to"), ("4096", "OMP_NUM_THREADS must be 1 to")]:
+            with self.subTest(OMP_NUM_THREADS=value):
+                code, out, err = run(*args, env={**os.environ, "OMP_NUM_THREADS": value})
+                self.assertEqual((code, out), (1, ""), err)
+                # libgomp itself warns first about a value it cannot read.
+                lines = [line for line in err.strip().splitlines() if not line.startswith("libgomp: ")]
+                self.assertEqual(len(lines), 1, err)
+                self.assertTrue(lines[0].startswith("iglens: error: " + phrase), err)
+        # --threads wins over the environment, and an empty value is no value.
+        expected = run(*args, "--threads", "1")
+        self.assertEqual(expected[0], 0, expected[2])
+        for env, extra in [({"OMP_NUM_THREADS": "two"}, ["--threads", "1"]), ({"OMP_NUM_THREADS": ""}, []),
+                           ({"OMP_NUM_THREADS": "1"}, [])]:
+            with self.subTest(env=env, extra=extra):
+                self.assertEqual(run(*args, *extra, env={**os.environ, **env})[:2], expected[:2])
 
     def test_one_file_for_two_outputs_is_refused_before_the_model_runs(self):
         slow = ["--steps", "100000", "--estimator", "gauss-legendre", "--generate", "100"]
