@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Builds the Python package (scripts/build-python-binding.sh) against the
-# torch of PYTHON, into OUT, and runs its pytest suite with that package.
-#   usage: scripts/test-python-binding.sh PYTHON OUT [PYTEST ARGS...]
+# torch of PYTHON, into OUT, and runs its pytest suite with that package;
+# with --built, runs the suite with the package OUT already holds.
+#   usage: scripts/test-python-binding.sh [--built] PYTHON OUT [PYTEST ARGS...]
 # The tests read IGLENS_PROGRAM, IGLENS_DEMO_MODEL and, where set,
 # IGLENS_SMOLLM2_GGUF, IGLENS_SMOLLM2_REFERENCE and IGLENS_SMOLLM2_TOKENIZER_JSON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+build=true
+if [[ ${1:-} == --built ]]; then
+  build=false
+  shift
+fi
 python=$1
 out=$(realpath -m "$2")
 shift 2
@@ -19,6 +25,8 @@ if [[ -z "${OPENBLAS_CORETYPE:-}" ]]; then
     export OPENBLAS_CORETYPE=Haswell
   fi
 fi
-bash scripts/build-python-binding.sh "$python" "$out"
+if $build; then
+  bash scripts/build-python-binding.sh "$python" "$out"
+fi
 PYTHONPATH=$out/package:$out/tools PYTHONDONTWRITEBYTECODE=1 \
   "$python" -m pytest -p no:cacheprovider --import-mode=importlib -v python/binding/tests "$@"
