@@ -277,8 +277,9 @@ void for_each_token_path(const ResidualComponents& components, const Targets& ta
   // are made block group by block group.
   constexpr std::int64_t most_tokens_per_pass = 8;
   if (T == 0) return;
-  const auto shape = path_of(0);
-  const auto vertex_rows = shape.vertices.size(0), part_rows = shape.parts.size(0) * shape.parts.size(1);
+  // Token 0's path gives every token's row counts, and serves as its path.
+  TokenPath first_path = path_of(0);
+  const auto vertex_rows = first_path.vertices.size(0), part_rows = first_path.parts.size(0) * first_path.parts.size(1);
   const auto token_bytes = (vertex_rows + part_rows) * head.vocab_size() * pre.element_size();
   const auto fitting_tokens = static_cast<std::int64_t>(options.memory_budget_bytes) / token_bytes;
   const auto tokens_per_pass = std::clamp<std::int64_t>(fitting_tokens, 1, most_tokens_per_pass);
@@ -287,7 +288,7 @@ void for_each_token_path(const ResidualComponents& components, const Targets& ta
     std::vector<TokenPath> paths;
     std::vector<torch::Tensor> rows;
     for (std::int64_t i = first; i < first + count; ++i) {
-      paths.push_back(path_of(i));
+      paths.push_back(i == 0 ? std::move(first_path) : path_of(i));
       rows.push_back(paths.back().vertices);
       if (fitting_tokens >= 1) rows.push_back(paths.back().parts.reshape({part_rows, d}));
     }

@@ -33,6 +33,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -249,7 +250,7 @@ class Tokenizer {
         return;
       }
       // Invalid UTF-8 is named by its byte offset in the text as given.
-      for (std::size_t offset = begin; offset < end;) offset += detail::decode_utf8_at(text, offset).length;
+      detail::require_utf8(text, begin, end);
       const std::string& normalized = normalized_texts.emplace_back(detail::nfc(text.substr(begin, end - begin)));
       split_at(options.special_tokens ? normalized_special_tokens_ : normalized_always_tokens_, normalized, ids,
                [&](std::size_t from, std::size_t to) { encode_range(normalized, from, to, false, ids, cache); });
@@ -375,16 +376,31 @@ class Tokenizer {
     bos_id_ = settings.bos_id;
     eos_id_ = settings.eos_id;
     adds_bos_ = settings.add_bos;
-    // User-defined pieces are cut out of the raw text wherever they occur
-    // (Gemma's runs of spaces among them, which SentencePiece itself would
-    // never match once spaces are U+2581); control pieces only where special
-    // tokens are asked for. llama.cpp and `tokenizers` agree on this.
-    always_tokens_ = detail::SpecialTokenMatcher(parts.user_defined);
+    // Gemma's runs of spaces are user-defined pieces, which SentencePiece
+    // itself would never match once spaces are U+2581.
     auto& special = parts.control;
     special.insert(special.end(), parts.user_defined.begin(), parts.user_defined.end());
+    set_added_tokens(special, parts.user_defined, {});
+  }
+
+  // The added tokens found in the text: all of `special` where special
+  // tokens are asked for, the user-defined ones in any text (llama.cpp and
+  // `tokenizers` cut those out wherever they occur); with NFC, the ones
+  // `after_nfc` names are found in the normalised text, the others in the
+  // text as given.
+  void set_added_tokens(const std::vector<detail::SpecialToken>& special,
+                        const std::vector<detail::SpecialToken>& user_defined,
+                        const std::set<std::int64_t>& after_nfc) {
+    special_token_ids_.clear();
     for (const detail::SpecialToken& token : special) special_token_ids_.push_back(token.id);
     std::sort(special_token_ids_.begin(), special_token_ids_.end());
-    special_tokens_ = detail::SpecialTokenMatcher(std::move(special));
+    std::vector<detail::SpecialToken> when_asked[2], always[2];  // [0]: in the text as given, [1]: after NFC
+    for (const detail::SpecialToken& token : special) when_asked[after_nfc.count(token.id)].push_back(token);
+    for (const detail::SpecialToken& token : user_defined) always[after_nfc.count(token.id)].push_back(token);
+    special_tokens_ = detail::SpecialTokenMatcher(std::move(when_asked[0]));
+    always_tokens_ = detail::SpecialTokenMatcher(std::move(always[0]));
+    normalized_special_tokens_ = detail::SpecialTokenMatcher(std::move(when_asked[1]));
+    normalized_always_tokens_ = detail::SpecialTokenMatcher(std::move(always[1]));
   }
 
   // BOS and EOS inside the vocabulary of `size` tokens, and a BOS where prompts start with one.
@@ -425,25 +441,11 @@ class Tokenizer {
     tokenizer.adds_bos_ = settings.add_bos;
     const auto& byte_ids = tokenizer.vocabulary_.byte_ids;
     tokenizer.lacks_byte_tokens_ = std::find(byte_ids.begin(), byte_ids.end(), detail::kNoByteToken) != byte_ids.end();
-    for (const detail::SpecialToken& special : vocabulary.special_tokens) {
-      tokenizer.special_token_ids_.push_back(special.id);
-    }
-    std::sort(tokenizer.special_token_ids_.begin(), tokenizer.special_token_ids_.end());
-    // User-defined tokens are cut out of any text, as llama.cpp and `tokenizers`
-    // cut them; with NFC, those found in the normalised text only there.
     tokenizer.nfc_ = settings.nfc;
-    const auto& after = settings.normalized_added_ids;
-    const auto found_after_nfc = [&](const detail::SpecialToken& token) {
-      return settings.nfc && std::find(after.begin(), after.end(), token.id) != after.end();
-    };
-    std::vector<detail::SpecialToken> special[2], always[2];
-    for (const detail::SpecialToken& token : vocabulary.special_tokens)
-      special[found_after_nfc(token)].push_back(token);
-    for (const detail::SpecialToken& token : vocabulary.user_defined) always[found_after_nfc(token)].push_back(token);
-    tokenizer.special_tokens_ = detail::SpecialTokenMatcher(std::move(special[0]));
-    tokenizer.always_tokens_ = detail::SpecialTokenMatcher(std::move(always[0]));
-    tokenizer.normalized_special_tokens_ = detail::SpecialTokenMatcher(std::move(special[1]));
-    tokenizer.normalized_always_tokens_ = detail::SpecialTokenMatcher(std::move(always[1]));
+    const auto& normalized = settings.normalized_added_ids;
+    tokenizer.set_added_tokens(
+        vocabulary.special_tokens, vocabulary.user_defined,
+        settings.nfc ? std::set<std::int64_t>(normalized.begin(), normalized.end()) : std::set<std::int64_t>());
     return tokenizer;
   }
 
@@ -466,10 +468,6 @@ class Tokenizer {
   template <class OnText>
   void split_at(const detail::SpecialTokenMatcher& matcher, std::string_view text, std::vector<std::int64_t>& ids,
                 OnText&& on_text) const {
-    if (matcher.empty()) {
-      if (!text.empty()) on_text(std::size_t{0}, text.size());
-      return;
-    }
     matcher.split(text, on_text, [&](std::int64_t id) { ids.push_back(id); });
   }
 
@@ -480,12 +478,12 @@ class Tokenizer {
     const bool continues = continuation && begin == 0;
     if (sentencepiece_) {
       // Invalid UTF-8 is named by its byte offset in the whole text, as the byte-level path names it.
-      for (std::size_t offset = begin; offset < end;) offset += detail::decode_utf8_at(text, offset).length;
+      detail::require_utf8(text, begin, end);
       if (end > begin) sentencepiece_->encode(text.substr(begin, end - begin), ids, !continues);
       return;
     }
     if (hf_sentencepiece_) {
-      for (std::size_t offset = begin; offset < end;) offset += detail::decode_utf8_at(text, offset).length;
+      detail::require_utf8(text, begin, end);
       hf_sentencepiece_->encode(text.substr(begin, end - begin), begin == 0, vocabulary_.id_by_token, ids, !continues);
       return;
     }

@@ -53,6 +53,11 @@ inline DecodedCodePoint decode_utf8_at(std::string_view text, std::size_t offset
   return {value, length};
 }
 
+// Throws, naming the byte offset in `text`, unless text[begin, end) is valid UTF-8.
+inline void require_utf8(std::string_view text, std::size_t begin, std::size_t end) {
+  for (std::size_t offset = begin; offset < end;) offset += decode_utf8_at(text, offset).length;
+}
+
 // Appends the UTF-8 encoding of a valid code point (not a surrogate, <= U+10FFFF).
 inline void append_utf8(std::string& out, char32_t cp) {
   const auto put = [&](char32_t byte) { out.push_back(static_cast<char>(byte)); };
