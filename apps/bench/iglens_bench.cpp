@@ -723,6 +723,8 @@ void real_model_table(const std::string& path, const std::string& program, const
   const double tokenizer_s = median_seconds(repeats, [&] { iglens::gguf_tokenizer(file); });
   const double decoder_s = median_seconds(repeats, [&] { iglens::load_gguf_decoder(file); });
   const double load_s = median_seconds(repeats, [&] { iglens::load_pretrained(path); });
+  const double load_stored_s =
+      median_seconds(repeats, [&] { iglens::load_pretrained(path, iglens::WeightStorage::as_stored); });
   std::int64_t weight_values = 0;
   for (const auto& tensor : file.tensors()) weight_values += tensor.numel();
   // What the float32 model's memory costs before any value is computed: the
@@ -736,10 +738,12 @@ void real_model_table(const std::string& path, const std::string& program, const
       "| open: mmap + parse | {:.1f} |\n| tokenizer from the open file | {:.1f} |\n"
       "| decoder from the open file (dequantise every tensor) | {:.1f} |\n"
       "| of which the floor: touch fresh memory of the float32 weights' size | {:.1f} |\n"
-      "| load_pretrained | {:.1f} |\n\n",
-      read_s * 1e3, open_s * 1e3, tokenizer_s * 1e3, decoder_s * 1e3, touch_s * 1e3, load_s * 1e3);
+      "| load_pretrained | {:.1f} |\n| load_pretrained, layer matrices kept as stored | {:.1f} |\n\n",
+      read_s * 1e3, open_s * 1e3, tokenizer_s * 1e3, decoder_s * 1e3, touch_s * 1e3, load_s * 1e3, load_stored_s * 1e3);
   fmt::print("load_pretrained / read = {:.2f} (target <= 2.0: {}); without the first-touch floor: {:.2f}\n",
              load_s / read_s, verdict(load_s / read_s <= 2.0), (load_s - touch_s) / read_s);
+  fmt::print("load_pretrained with matrices kept as stored / read = {:.2f} (target <= 2.0: {})\n",
+             load_stored_s / read_s, verdict(load_stored_s / read_s <= 2.0));
 
   auto pretrained = iglens::load_pretrained(path);
   const auto& model = pretrained.model;
@@ -758,6 +762,11 @@ void real_model_table(const std::string& path, const std::string& program, const
     torch::NoGradGuard no_grad;
     model.logits(text_tensor);
   });
+  const auto kept = iglens::load_pretrained(path, iglens::WeightStorage::as_stored);
+  const double kept_residual_s = median_seconds(repeats, [&] {
+    torch::NoGradGuard no_grad;
+    kept.model.residual_stream(text_tensor);
+  });
   const double transformers_s = transformers_forward_ms(python, hf_folder, text_ids, repeats) / 1e3;
   fmt::print("\n### Forward, 64 tokens\n\n| forward | ms | / transformers | target |\n| --- | --- | --- | --- |\n");
   fmt::print("| transformers (output_hidden_states, no_grad) | {:.1f} | 1.00 | |\n", transformers_s * 1e3);
@@ -767,6 +776,10 @@ void real_model_table(const std::string& path, const std::string& program, const
     fmt::print("| {} | {:.1f} | {:.2f} | <= 1.0 {} |\n", name, seconds * 1e3, seconds / transformers_s,
                verdict(seconds / transformers_s <= 1.0));
   }
+  fmt::print("| IG-Lens residual_stream, matrices kept as stored | {:.1f} | {:.2f} | |\n\n", kept_residual_s * 1e3,
+             kept_residual_s / transformers_s);
+  fmt::print("kept as stored / float32 weights loaded = {:.2f} (aim <= 1.5: {})\n", kept_residual_s / residual_s,
+             verdict(kept_residual_s / residual_s <= 1.5));
 
   // 3. The map against the logit lens: a short prompt, the text's first 64
   // tokens after it as the teacher-forced target, as `iglens attribute` reads them.
@@ -802,14 +815,57 @@ void real_model_table(const std::string& path, const std::string& program, const
              vertices.size(0) * vertices.size(1), floor_s * 1e3, map_s * 1e3);
   fmt::print("engine / logit lens = {:.2f} (target <= 1.3: {})\n", map_s / floor_s, verdict(map_s / floor_s <= 1.3));
 
-  // 4. The whole program's peak memory on that target.
-  const auto peak_kib =
-      run_program(program, {"attribute", prompt, "--target", target, "--model", path, "--steps", std::to_string(m),
-                            "--threads", std::to_string(threads), "--format", "json", "--out", "/dev/null"});
-  const double peak_mib = static_cast<double>(peak_kib) / 1024;
+  // 4. The whole program's peak memory on that target, with either storage.
+  const auto peak_mib = [&](const char* weights) {
+    const std::vector<std::string> args{"attribute", prompt,    "--target",        target,      "--model",
+                                        path,        "--steps", std::to_string(m), "--threads", std::to_string(threads),
+                                        "--weights", weights,   "--format",        "json",      "--out",
+                                        "/dev/null"};
+    return static_cast<double>(run_program(program, args)) / 1024;
+  };
+  const double float_peak = peak_mib("float"), stored_peak = peak_mib("stored");
+  const double file_mib = static_cast<double>(bytes.size()) / (1 << 20);
   fmt::print("\n### Peak memory of `iglens attribute --model` on that target\n\n");
-  fmt::print("peak RSS {:.0f} MiB / float32 weights {:.0f} MiB = {:.2f} (target <= {:.1f}: {})\n", peak_mib, weight_mib,
-             peak_mib / weight_mib, peak_target, verdict(peak_mib / weight_mib <= peak_target));
+  fmt::print("| --weights | peak RSS MiB | / float32 weights | / file |\n| --- | --- | --- | --- |\n");
+  for (const auto& [name, peak] : {std::pair{"float", float_peak}, std::pair{"stored", stored_peak}}) {
+    fmt::print("| {} | {:.0f} | {:.2f} | {:.2f} |\n", name, peak, peak / weight_mib, peak / file_mib);
+  }
+  fmt::print("\nfloat: peak RSS / float32 weights = {:.2f} (target <= {:.1f}: {})\n", float_peak / weight_mib,
+             peak_target, verdict(float_peak / weight_mib <= peak_target));
+  fmt::print("stored: peak RSS / file = {:.2f} (target <= 2.5: {})\n", stored_peak / file_mib,
+             verdict(stored_peak / file_mib <= 2.5));
+}
+
+// `iglens attribute` on a model too large for its float32 copy (the
+// synthetic 7B-shaped file of scripts/bench-large-model.sh): a 32-token
+// prompt, 8 greedy tokens, K 8, its matrices kept as stored. Once, as a
+// whole process: its wall time and peak memory against the file's size.
+void large_model_table(const std::string& path, const std::string& program) {
+  const auto tokenizer = iglens::load_model_tokenizer(path);
+  auto prompt_ids = tokenizer.encode(kRealText);
+  prompt_ids.resize(32);
+  const auto prompt = tokenizer.decode(prompt_ids);
+  iglens::require(tokenizer.encode(prompt) == prompt_ids, "the 32 prompt tokens do not re-encode alike");
+  const auto file = iglens::GgufFile::open(path);
+  std::uint64_t values = 0;
+  for (const auto& tensor : file.tensors()) values += static_cast<std::uint64_t>(tensor.numel());
+  const double file_gib = static_cast<double>(file.file_size()) / (1 << 30);
+  const double float_gib = static_cast<double>(values) * 4 / (1 << 30);
+  const int threads = torch::get_num_threads();
+  // K 8, or every layer of a smaller file.
+  const auto k = std::min<std::int64_t>(8, file.get_integer(file.get_string("general.architecture") + ".block_count"));
+  const auto begin = std::chrono::steady_clock::now();
+  const auto peak_kib = run_program(
+      program, {"attribute", prompt, "--model", path, "--weights", "stored", "--generate", "8", "--k",
+                std::to_string(k), "--threads", std::to_string(threads), "--format", "json", "--out", "/dev/null"});
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  const double peak_gib = static_cast<double>(peak_kib) / (1 << 20);
+  fmt::print("\n## Large model: {} ({} threads)\n\n", std::filesystem::path(path).filename().string(), threads);
+  fmt::print("`iglens attribute --weights stored`, a 32-token prompt, 8 generated tokens, K {} (float32)\n\n", k);
+  fmt::print("| file GiB | float32 weights GiB | wall s | peak RSS GiB |\n| --- | --- | --- | --- |\n");
+  fmt::print("| {:.2f} | {:.2f} | {:.1f} | {:.2f} |\n\n", file_gib, float_gib, seconds, peak_gib);
+  fmt::print("peak RSS / file = {:.2f} (target <= 1.5: {})\n", peak_gib / file_gib,
+             verdict(peak_gib / file_gib <= 1.5));
 }
 
 // The Python package's model.attribute (python/binding, imported by
@@ -847,7 +903,7 @@ int main(int argc, char** argv) try {
   CLI::App app{"iglens-bench: IG-Lens against the logit-lens floor and the per-point reference"};
   int repeats = 5;
   std::optional<int> threads;
-  std::string bundle, program, real_model, transformers_python, hf_folder, binding_python;
+  std::string bundle, program, real_model, transformers_python, hf_folder, binding_python, large_model;
   double peak_target = 3.0;
   std::vector<std::string> only;
   app.add_option("--repeats", repeats, "Timed runs per measurement (median); references run a third as often")
@@ -866,6 +922,9 @@ int main(int argc, char** argv) try {
                  "The real model's weights for transformers: a Hugging Face folder, or the GGUF file itself "
                  "(a current transformers with gguf and accelerate reads it)")
       ->check(CLI::ExistingPath);
+  app.add_option("--large-model", large_model,
+                 "A GGUF file too large for a float32 copy, for the large-model table (with --program)")
+      ->check(CLI::ExistingFile);
   app.add_option("--binding-python", binding_python,
                  "Python that imports the iglens package, for the python table (with --real-model)")
       ->check(CLI::ExistingFile);
@@ -873,11 +932,12 @@ int main(int argc, char** argv) try {
       ->default_val(peak_target);
   app.add_option("--only", only,
                  "Run only these tables: main, steps, scaling, memory, dtypes, components, sources, e2e, real, "
-                 "generation, python");
+                 "generation, python, large");
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // tables appear as they are measured, also in a log file
   if (!bundle.empty() && program.empty()) throw iglens::Error("--bundle needs --program");
   if (!binding_python.empty() && real_model.empty()) throw iglens::Error("--binding-python needs --real-model");
+  if (!large_model.empty() && program.empty()) throw iglens::Error("--large-model needs --program");
   if (!real_model.empty() && binding_python.empty() &&
       (program.empty() || transformers_python.empty() || hf_folder.empty()))
     throw iglens::Error("--real-model needs --program, --transformers-python and --hf-folder");
@@ -898,6 +958,7 @@ int main(int argc, char** argv) try {
   if (wanted("generation") && !real_model.empty() && !transformers_python.empty())
     generation_table(real_model, transformers_python, hf_folder, repeats);
   if (wanted("python") && !binding_python.empty()) python_table(real_model, binding_python, repeats);
+  if (wanted("large") && !large_model.empty()) large_model_table(large_model, program);
   return 0;
 } catch (const std::exception& e) {
   fmt::print(stderr, "iglens-bench: error: {}\n", e.what());

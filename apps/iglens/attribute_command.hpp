@@ -50,7 +50,9 @@ class Attributor {
       : Attributor(s, prompt_settings(s), show_progress) {}
   // With the settings already checked (prompt_settings).
   Attributor(const AttributeSettings& s, PromptSettings checked, bool show_progress)
-      : settings_(s), show_progress_(show_progress), lens_(load_model(s.model), std::move(checked)) {}
+      : settings_(s),
+        show_progress_(show_progress),
+        lens_(load_model(s.model, parse_weight_storage(s.weights)), std::move(checked)) {}
 
   // The map of one prompt's answer, with progress bars; a problem throws.
   Report attribute(const std::string& prompt, const std::optional<std::string>& target) {

@@ -168,6 +168,12 @@ int main(int argc, char** argv) {
     command->add_option("--dtype", settings.dtype, "float32 or float64 (model and attribution)")
         ->default_val(settings.dtype);
     command->add_option("--device", settings.device, "cpu or cuda")->default_val(settings.device);
+    command
+        ->add_option("--weights", settings.weights,
+                     "A GGUF file's layer matrices: float (converted to float32 as the model loads: the fastest "
+                     "runs) or stored (kept as the file stores them and converted while each layer runs: about the "
+                     "file's memory)")
+        ->default_val(settings.weights);
     command->add_option(
         "--threads", threads,
         fmt::format("LibTorch intra-op threads, 1 to {} (default: OMP_NUM_THREADS where set, else one per core)",

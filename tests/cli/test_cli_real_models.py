@@ -233,6 +233,22 @@ class SmolLM2(unittest.TestCase):
                 self.assertEqual([pair[0] for pair in kept[block][head]], largest)
                 self.assertEqual([pair[1] for pair in kept[block][head]], [full[j] for j in largest])
 
+    def test_weights_kept_as_stored_give_the_same_map(self):
+        # --weights stored keeps the file's Q4_1 matrices in the mapped file and dequantizes each layer's
+        # while it runs: the values a float load has, so in float64 the same map bit for bit.
+        args = ("attribute", "--model", GGUF, PROMPTS[0], "--generate", "2", "--k", "6", "--format", "json",
+                "--dtype", "float64")
+        loaded, kept = run(*args), run(*args, "--weights", "stored")
+        self.assertEqual((loaded[0], kept[0]), (0, 0), loaded[2] + kept[2])
+        self.assertEqual(json.loads(loaded[1]), json.loads(kept[1]))
+        code, out, err = run("info", "--model", GGUF)
+        self.assertEqual((code, json.loads(out)["weights"]), (0, "float"), err)
+        # A folder's weights are read as float32: stored is for GGUF files, and says so before any work.
+        code, out, err = run("attribute", "--model", self.folder.name, PROMPTS[0], "--weights", "stored")
+        self.assertEqual((code, out), (1, ""), err)
+        self.assertEqual(err.strip(), f"iglens: error: Hugging Face folder '{self.folder.name}': weights kept as "
+                                      "stored are for GGUF files only; load it with float weights")
+
     def test_components_errors(self):
         cases = ((["--objective", "logprob"], "--components attributes probability: use --objective prob"),
                  (["--k", "4"], "--components splits every block, so it needs all layers 0..30: drop --layers and --k"))

@@ -113,7 +113,7 @@ TEST_CASE("component attribution: labels, and credits add up to delta and to the
       const auto head = test.model.norm_head();
       const auto L = c.n_layer(), H = c.n_head();
       // A zero baseline and the mean token embedding.
-      for (const auto& baseline : {torch::Tensor(), test.model.weights().token_embedding.mean(0)}) {
+      for (const auto& baseline : {torch::Tensor(), test.model.weights().token_embedding.tensor().mean(0)}) {
         const auto start = baseline.defined() ? baseline : torch::zeros({c.d_model()}, c.resid_pre.options());
         const double f_baseline = probability(head, start, test.target);
         const auto pre = c.resid_pre.select(1, test.position);

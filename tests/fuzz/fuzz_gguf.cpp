@@ -1,12 +1,14 @@
 // libFuzzer target: the GGUF parser and the dequantizers on arbitrary bytes.
 // Parsing must either throw an iglens::Error or give tensors whose data lies
 // in the input, aligned and of the size their shape and type call for; every
-// dequantizable tensor is then converted and every metadata value described.
+// dequantizable tensor is then converted (a matrix's last row also alone)
+// and every metadata value described.
 // Any other exception, crash or sanitizer report is a finding.
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "iglens/model_files/gguf.hpp"
@@ -36,6 +38,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!layout.dequantizable) continue;
     values.assign(numel, 0.0f);
     iglens::detail::dequantize_tensor(data, size, "fuzz-input", tensor, values.data(), 2);
+    // A matrix's last row alone must be the whole tensor's last row (an embedding read by rows).
+    if (tensor.shape.size() == 2 && tensor.shape[0] % layout.block_size == 0) {
+      const auto cols = static_cast<std::size_t>(tensor.shape[0]);
+      std::vector<float> row(cols);
+      iglens::detail::dequantize_tensor_rows(data, size, "fuzz-input", tensor, tensor.shape[1] - 1, 1, row.data());
+      // Bit for bit, NaNs included.
+      if (std::memcmp(row.data(), values.data() + (numel - cols), cols * sizeof(float)) != 0) std::abort();
+    }
   }
   return 0;
 }

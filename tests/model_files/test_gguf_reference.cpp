@@ -3,8 +3,10 @@
 // version 2 file and a file aligned to 64 bytes.
 
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -134,6 +136,26 @@ TEST_CASE("every dequantizable type matches gguf.quants.dequantize on random blo
       } else {
         require_close(actual.data(), expected);
       }
+    }
+  }
+}
+
+TEST_CASE("rows of every type dequantize as the same rows of the whole tensor", "[gguf][reference]") {
+  const auto file = iglens::GgufFile::open(fixture_path("quant_types.gguf"));
+  for (const auto& tensor : file.tensors()) {
+    INFO("type " << iglens::type_name(tensor.type));
+    const std::vector<float> whole = file.dequantize(tensor);
+    const std::int64_t cols = tensor.shape[0], rows = tensor.shape[1];
+    for (const auto& [first, count] :
+         {std::pair<std::int64_t, std::int64_t>{0, 1}, {rows - 1, 1}, {1, rows - 2}, {0, rows}, {rows, 0}}) {
+      std::vector<float> part(static_cast<std::size_t>(count * cols));
+      file.dequantize_rows(tensor, first, count, part.data());
+      // Bit for bit: the random F32, F16 and BF16 bytes include NaNs.
+      CHECK(std::memcmp(part.data(), whole.data() + first * cols, part.size() * sizeof(float)) == 0);
+    }
+    for (const auto& [first, count] : {std::pair<std::int64_t, std::int64_t>{rows, 1}, {-1, 1}, {0, rows + 1}}) {
+      CHECK_THROWS_WITH(file.dequantize_rows(tensor, first, count, nullptr),
+                        Catch::Contains("are outside its " + std::to_string(rows) + " rows"));
     }
   }
 }

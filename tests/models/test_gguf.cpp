@@ -41,6 +41,58 @@ void check_float64(DecoderModel& model, const std::string& name, const std::stri
   }
 }
 
+// The file loaded twice, its matrices converted at load and kept as stored:
+// the same float32 values, so in float64 the same numbers bit for bit, and
+// in float32 the same up to a matrix product's rounding (equal here, but a
+// BLAS may sum differently from another address).
+void check_kept_as_stored(const std::string& path) {
+  CAPTURE(path);
+  auto floats = load_gguf_decoder(path);
+  auto stored = load_gguf_decoder(path, WeightStorage::as_stored);
+  std::uint64_t stored_bytes = 0, float_bytes = 0;
+  for (std::size_t i = 0; i < stored.weights().layers.size(); ++i) {
+    const auto& kept = stored.weights().layers[i];
+    const auto& loaded = floats.weights().layers[i];
+    for (const auto& [a, b] :
+         {std::pair{&kept.qkv_weight, &loaded.qkv_weight}, std::pair{&kept.attn_out_weight, &loaded.attn_out_weight},
+          std::pair{&kept.mlp_in_weight, &loaded.mlp_in_weight},
+          std::pair{&kept.mlp_out_weight, &loaded.mlp_out_weight}}) {
+      REQUIRE((!a->in_memory() && b->in_memory() && a->sizes() == b->sizes()));
+      stored_bytes += a->bytes();
+      float_bytes += b->bytes();
+    }
+  }
+  // An untied head leaves the embedding to be read by rows; a tied one keeps it in memory for the head.
+  const auto& embedding = stored.weights().token_embedding;
+  CHECK(embedding.in_memory() == stored.config().tied_embeddings);
+  stored_bytes += embedding.bytes();
+  float_bytes += floats.weights().token_embedding.bytes();
+  // F32 files keep as many bytes as they load; quantised ones fewer.
+  CHECK(stored_bytes <= float_bytes);
+  torch::NoGradGuard no_grad;
+  const auto vocab = floats.config().vocab_size;
+  const auto ids = (torch::arange(9, torch::kLong) * 37 + 3).remainder(vocab).unsqueeze(0);
+  for (const auto dtype : {torch::kFloat64, torch::kFloat32}) {
+    CAPTURE(iglens::detail::dtype_name(dtype));
+    floats.to(dtype);
+    stored.to(dtype);
+    const double tolerance = dtype == torch::kFloat64 ? 0.0 : 1e-5;
+    const auto close = [&](const torch::Tensor& a, const torch::Tensor& b) {
+      return dtype == torch::kFloat64 ? torch::equal(a, b)
+                                      : max_abs_diff(a, b) <= tolerance * (1.0 + a.abs().max().item<double>());
+    };
+    CHECK(close(floats.residual_stream(ids), stored.residual_stream(ids)));
+    auto float_cache = floats.start_cache(1, 12), stored_cache = stored.start_cache(1, 12);
+    CHECK(close(floats.logits(ids, float_cache), stored.logits(ids, stored_cache)));
+    const auto next = ids.narrow(1, 0, 1);
+    CHECK(close(floats.logits(next, float_cache), stored.logits(next, stored_cache)));
+    const auto a = floats.components(ids), b = stored.components(ids);
+    CHECK(close(a.head_results, b.head_results));
+    CHECK(close(a.head_values, b.head_values));
+    CHECK(close(a.mlp_out, b.mlp_out));
+  }
+}
+
 // One SmolLM2 load for all test cases: it is the slow part.
 DecoderModel& smollm2() {
   static DecoderModel model = load_gguf_decoder(smollm2_path());
@@ -205,6 +257,17 @@ TEST_CASE("F16 and Q8_0 files made by llama.cpp 0.3.16's converter equal transfo
   }
 }
 
+TEST_CASE("Every family's GGUF file gives the same numbers with its matrices kept as stored", "[models][gguf]") {
+  const auto dir = iglens::testing::reference_dir();
+  // F32, F16 and Q8_0 matrices; Q and K rows in llama.cpp's pair order (llama, mistral); fused Q/K/V and
+  // gate/up (phi3); biases, LayerNorms and parallel blocks (gpt2, gpt_neox).
+  for (const auto* name : {"/tiny/llama_untied", "/tiny/gpt2_untied", "/converted/mistral", "/converted/llama3",
+                           "/converted/qwen2", "/current/qwen3_q8_0", "/current/gemma3_f16", "/current/gemma2_q8_0",
+                           "/current/phi3_q8_0", "/current/olmo2", "/current/gpt2", "/current/gpt_neox"}) {
+    check_kept_as_stored(dir + name + ".gguf");
+  }
+}
+
 TEST_CASE("GGUF keys at the values that turn their feature off load as the plain file", "[models][gguf]") {
   const auto dir = iglens::testing::reference_dir() + "/tiny/";
   auto plain = load_gguf_decoder(dir + "llama_untied.gguf");
@@ -237,6 +300,10 @@ TEST_CASE("SmolLM2 GGUF: float64 logits and every residual layer equal transform
             << worst_residual << "\n";
   CHECK(worst_logit <= 1e-8);
   CHECK(worst_residual <= 1e-8);
+}
+
+TEST_CASE("SmolLM2 GGUF with its Q4_1 matrices kept as stored gives the same numbers", "[models][smollm2]") {
+  check_kept_as_stored(smollm2_path());
 }
 
 TEST_CASE("SmolLM2 GGUF in float32: target probabilities within 1e-4 of transformers' float64", "[models][smollm2]") {

@@ -66,7 +66,7 @@ TEST_CASE("Hugging Face Llama folders (GQA, tied and untied, sharded): float64 e
     CHECK((c.n_head == 4 && c.n_kv_head == 2 && c.head_dim == 8));
     CHECK(c.rope_base == 100000.0);
     CHECK(c.tied_embeddings == (std::string(name) == "llama_tied"));
-    CHECK(model.weights().unembedding.is_same(model.weights().token_embedding) == c.tied_embeddings);
+    CHECK(model.weights().unembedding.is_same(model.weights().token_embedding.tensor()) == c.tied_embeddings);
     CHECK(model.norm_head().kind == NormKind::rms_norm);
     model.to(torch::kFloat64);
     check_against_reference(model, name, 1e-8);
@@ -228,7 +228,8 @@ TEST_CASE("GPT-NeoX folders (Pythia's parallel attention and MLP, partial RoPE, 
   check_feature_seen(changed, model.weights(), "gpt_neox", 1e-7);
   // query_key_value's per-head [q, k, v] rows, read as if they were Q, K, V blocks, miss too.
   auto weights = model.weights();
-  for (auto& layer : weights.layers) layer.qkv_weight = iglens::detail::gpt_neox_qkv_rows(layer.qkv_weight, c.n_head);
+  for (auto& layer : weights.layers)
+    layer.qkv_weight = iglens::detail::gpt_neox_qkv_rows(layer.qkv_weight.tensor(), c.n_head);
   check_feature_seen(c, weights, "gpt_neox", 1e-5);
   // use_parallel_residual false: the MLP reads the stream after attention, as in GPT-2.
   auto sequential = load_hf_decoder(dir + "gpt_neox_sequential");

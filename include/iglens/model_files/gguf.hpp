@@ -36,17 +36,18 @@ namespace detail {
 inline constexpr std::string_view kDequantizableTypes =
     "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K";
 
-// Converts a tensor of the file `file_data` to float32, splitting its blocks
-// over up to `threads` threads when it is large. Checks the tensor against the
-// file first, so a GgufTensor from another file cannot read out of bounds.
-inline void dequantize_tensor(const std::uint8_t* file_data, std::size_t file_size, std::string_view path,
-                              const GgufTensor& tensor, float* out, unsigned threads) {
+// The tensor's block layout, once it is checked against the file: a type
+// IG-Lens dequantizes, a valid shape of `numel` values, and bytes inside the
+// file that hold exactly its blocks. So a GgufTensor from another file
+// cannot read out of bounds.
+inline const GgmlTypeLayout& checked_layout(std::size_t file_size, std::string_view path, const GgufTensor& tensor,
+                                            std::uint64_t& numel) {
   const GgmlTypeLayout* layout = ggml_type_layout(static_cast<std::uint32_t>(tensor.type));
   if (layout == nullptr || !layout->dequantizable) {
     fail("model file '{}': tensor '{}' has type {}, which IG-Lens cannot dequantize (supported: {})", path, tensor.name,
          type_name(tensor.type), kDequantizableTypes);
   }
-  std::uint64_t numel = 1;
+  numel = 1;
   for (const std::int64_t dim : tensor.shape) {
     const bool fits = dim > 0 && numel <= static_cast<std::uint64_t>(INT64_MAX) / static_cast<std::uint64_t>(dim);
     require(fits, "model file '{}': tensor '{}' has an invalid shape", path, tensor.name);
@@ -56,6 +57,16 @@ inline void dequantize_tensor(const std::uint8_t* file_data, std::size_t file_si
   const bool in_file = numel % layout->block_size == 0 && n_blocks * layout->type_size == tensor.n_bytes &&
                        tensor.offset <= file_size && tensor.n_bytes <= file_size - tensor.offset;
   require(in_file, "model file '{}': tensor '{}' does not describe data of this file", path, tensor.name);
+  return *layout;
+}
+
+// Converts a tensor of the file `file_data` to float32, splitting its blocks
+// over up to `threads` threads when it is large.
+inline void dequantize_tensor(const std::uint8_t* file_data, std::size_t file_size, std::string_view path,
+                              const GgufTensor& tensor, float* out, unsigned threads) {
+  std::uint64_t numel = 0;
+  const GgmlTypeLayout* layout = &checked_layout(file_size, path, tensor, numel);
+  const std::uint64_t n_blocks = numel / layout->block_size;
 
   const std::uint8_t* blocks = file_data + tensor.offset;
   // Below this many values per thread, starting a thread costs more than it saves.
@@ -78,6 +89,26 @@ inline void dequantize_tensor(const std::uint8_t* file_data, std::size_t file_si
   }
   convert(0, n_blocks / n_parts);
   for (std::thread& worker : workers) worker.join();
+}
+
+// Converts rows [first_row, first_row + n_rows) of a matrix (ggml shape
+// [columns, rows]) whose rows are whole blocks: an embedding's rows for
+// some tokens, without the rest of the table.
+inline void dequantize_tensor_rows(const std::uint8_t* file_data, std::size_t file_size, std::string_view path,
+                                   const GgufTensor& tensor, std::int64_t first_row, std::int64_t n_rows, float* out) {
+  std::uint64_t numel = 0;
+  const GgmlTypeLayout& layout = checked_layout(file_size, path, tensor, numel);
+  require(tensor.shape.size() == 2 && tensor.shape[0] % layout.block_size == 0,
+          "model file '{}': tensor '{}' is not a matrix of whole blocks per row", path, tensor.name);
+  const std::int64_t rows = tensor.shape[1];
+  require(first_row >= 0 && n_rows >= 0 && first_row <= rows && n_rows <= rows - first_row,
+          "model file '{}': rows {} to {} of tensor '{}' are outside its {} rows", path, first_row, first_row + n_rows,
+          tensor.name, rows);
+  const std::uint64_t blocks_per_row = static_cast<std::uint64_t>(tensor.shape[0]) / layout.block_size;
+  dequantize_blocks(
+      tensor.type,
+      file_data + tensor.offset + static_cast<std::uint64_t>(first_row) * blocks_per_row * layout.type_size,
+      static_cast<std::uint64_t>(n_rows) * blocks_per_row, out);
 }
 
 inline unsigned default_thread_count() { return std::max(1u, std::thread::hardware_concurrency()); }
@@ -194,6 +225,10 @@ class GgufFile {
   // Writes tensor.numel() floats in ggml order (ne[0] fastest).
   void dequantize(const GgufTensor& tensor, float* out, unsigned threads = detail::default_thread_count()) const {
     detail::dequantize_tensor(mapping_.data(), mapping_.size(), path_, tensor, out, threads);
+  }
+  // Rows [first_row, first_row + n_rows) of a matrix: n_rows * shape[0] floats.
+  void dequantize_rows(const GgufTensor& tensor, std::int64_t first_row, std::int64_t n_rows, float* out) const {
+    detail::dequantize_tensor_rows(mapping_.data(), mapping_.size(), path_, tensor, first_row, n_rows, out);
   }
   std::vector<float> dequantize(const GgufTensor& tensor, unsigned threads = detail::default_thread_count()) const {
     // Sized from the tensor's bytes, which must lie in this file, so a bad

@@ -27,24 +27,30 @@
 #include "iglens/error.hpp"
 #include "iglens/models/decoder_config.hpp"
 #include "iglens/models/kv_cache.hpp"
+#include "iglens/models/stored_weight.hpp"
 
 namespace iglens {
 
 // One block's parameters. Biases are GPT-2's and GPT-NeoX's; Llama leaves them undefined.
+// The four matrices may be kept as the model file stores them (stored_weight.hpp).
 struct DecoderLayerWeights {
   torch::Tensor attn_norm_weight, attn_norm_bias;  // [d]
-  torch::Tensor qkv_weight, qkv_bias;              // [(n_head + 2 n_kv_head) head_dim, d]: Q rows, K rows, V rows
-  torch::Tensor attn_out_weight, attn_out_bias;    // [d, n_head head_dim]
-  torch::Tensor mlp_norm_weight, mlp_norm_bias;    // [d]
-  torch::Tensor mlp_in_weight, mlp_in_bias;        // [d_ff, d]; gated (llama): gate rows then up rows, [2 d_ff, d]
-  torch::Tensor mlp_out_weight, mlp_out_bias;      // [d, d_ff]
+  StoredWeight qkv_weight;                         // [(n_head + 2 n_kv_head) head_dim, d]: Q rows, K rows, V rows
+  torch::Tensor qkv_bias;
+  StoredWeight attn_out_weight;  // [d, n_head head_dim]
+  torch::Tensor attn_out_bias;
+  torch::Tensor mlp_norm_weight, mlp_norm_bias;  // [d]
+  StoredWeight mlp_in_weight;                    // [d_ff, d]; gated (llama): gate rows then up rows, [2 d_ff, d]
+  torch::Tensor mlp_in_bias;
+  StoredWeight mlp_out_weight;  // [d, d_ff]
+  torch::Tensor mlp_out_bias;
   // [head_dim], each head's queries and keys (qk_norm only); across heads, [n_head head_dim] and [n_kv_head head_dim]
   torch::Tensor q_norm_weight, k_norm_weight;
   torch::Tensor attn_post_norm_weight, mlp_post_norm_weight;  // [d], the outputs' norms (post_norms only)
 };
 
 struct DecoderWeights {
-  torch::Tensor token_embedding;     // [V, d]
+  StoredWeight token_embedding;      // [V, d]; in memory where the head is tied to it
   torch::Tensor position_embedding;  // [context_length, d], gpt2 only
   std::vector<DecoderLayerWeights> layers;
   torch::Tensor final_norm_weight, final_norm_bias;  // [d]; bias with has_biases()
@@ -64,8 +70,9 @@ class DecoderModel {
   const DecoderConfig& config() const { return config_; }
   const DecoderWeights& weights() const { return weights_; }
   const std::string& source() const { return source_; }
-  torch::ScalarType dtype() const { return weights_.token_embedding.scalar_type(); }
-  torch::Device device() const { return weights_.token_embedding.device(); }
+  // The final norm's, which every decoder holds in memory.
+  torch::ScalarType dtype() const { return weights_.final_norm_weight.scalar_type(); }
+  torch::Device device() const { return weights_.final_norm_weight.device(); }
 
   // Residual stream [L+1, B, S, d] for ids [B, S]: index 0 the embedding
   // output, index L the residual before the final norm.
@@ -179,45 +186,38 @@ class DecoderModel {
     auto apply = [&](torch::Tensor& t) {
       if (t.defined()) t = change(t);
     };
-    apply(weights_.token_embedding);
+    weights_.token_embedding.change_in_memory(change);
     apply(weights_.position_embedding);
     for (auto& layer : weights_.layers) {
       for (auto* t : layer_tensors(layer)) apply(*t);
+      for (auto* m : matrix_slots(layer)) m->change_in_memory(change);
     }
     apply(weights_.final_norm_weight);
     apply(weights_.final_norm_bias);
     if (config_.tied_embeddings) {
-      weights_.unembedding = weights_.token_embedding;
+      weights_.unembedding = weights_.token_embedding.tensor();
     } else {
       apply(weights_.unembedding);
     }
   }
 
+  static std::vector<StoredWeight*> matrix_slots(DecoderLayerWeights& layer) {
+    return {&layer.qkv_weight, &layer.attn_out_weight, &layer.mlp_in_weight, &layer.mlp_out_weight};
+  }
+
   static std::vector<torch::Tensor*> layer_tensors(DecoderLayerWeights& layer) {
-    return {&layer.attn_norm_weight,
-            &layer.attn_norm_bias,
-            &layer.qkv_weight,
-            &layer.qkv_bias,
-            &layer.attn_out_weight,
-            &layer.attn_out_bias,
-            &layer.mlp_norm_weight,
-            &layer.mlp_norm_bias,
-            &layer.mlp_in_weight,
-            &layer.mlp_in_bias,
-            &layer.mlp_out_weight,
-            &layer.mlp_out_bias,
-            &layer.q_norm_weight,
-            &layer.k_norm_weight,
-            &layer.attn_post_norm_weight,
-            &layer.mlp_post_norm_weight};
+    return {&layer.attn_norm_weight, &layer.attn_norm_bias,        &layer.qkv_bias,
+            &layer.attn_out_bias,    &layer.mlp_norm_weight,       &layer.mlp_norm_bias,
+            &layer.mlp_in_bias,      &layer.mlp_out_bias,          &layer.q_norm_weight,
+            &layer.k_norm_weight,    &layer.attn_post_norm_weight, &layer.mlp_post_norm_weight};
   }
 
   void check_weights() {
     const auto& c = config_;
     const bool gpt2 = c.architecture == Architecture::gpt2, biases = c.has_biases();
-    const auto dtype = weights_.token_embedding.defined() ? weights_.token_embedding.scalar_type() : torch::kFloat32;
-    const auto device =
-        weights_.token_embedding.defined() ? weights_.token_embedding.device() : torch::Device(torch::kCPU);
+    const auto& reference = weights_.final_norm_weight;
+    const auto dtype = reference.defined() ? reference.scalar_type() : torch::kFloat32;
+    const auto device = reference.defined() ? reference.device() : torch::Device(torch::kCPU);
     require(dtype == torch::kFloat32 || dtype == torch::kFloat64, "{}: weights must be float32 or float64, got {}",
             source_, detail::dtype_name(dtype));
     // `present` says whether this architecture has the tensor at all.
@@ -233,8 +233,15 @@ class DecoderModel {
               source_, name, detail::dtype_name(t.scalar_type()), t.device().str(), detail::dtype_name(dtype),
               device.str());
     };
+    // A matrix kept as its file stores it has its shape checked here and becomes the model's dtype on use.
+    auto check_matrix = [&](const StoredWeight& m, const std::string& name, std::vector<std::int64_t> shape) {
+      if (m.in_memory()) return check(m.tensor(), name, true, std::move(shape));
+      require(m.defined(), "{}: weight '{}' is missing", source_, name);
+      require(m.sizes() == shape, "{}: weight '{}' has shape {}, expected {}", source_, name,
+              detail::shape_string(m.sizes()), detail::shape_string(shape));
+    };
     const auto d = c.d_model, attn = c.n_head * c.head_dim;
-    check(weights_.token_embedding, "token_embedding", true, {c.vocab_size, d});
+    check_matrix(weights_.token_embedding, "token_embedding", {c.vocab_size, d});
     check(weights_.position_embedding, "position_embedding", gpt2, {c.context_length, d});
     require(static_cast<std::int64_t>(weights_.layers.size()) == c.n_layer,
             "{}: {} layers of weights for a config of {}", source_, weights_.layers.size(), c.n_layer);
@@ -243,15 +250,15 @@ class DecoderModel {
       const auto prefix = "layers." + std::to_string(i) + ".";
       check(layer.attn_norm_weight, prefix + "attn_norm_weight", c.pre_norms, {d});
       check(layer.attn_norm_bias, prefix + "attn_norm_bias", biases, {d});
-      check(layer.qkv_weight, prefix + "qkv_weight", true, {c.qkv_rows(), d});
+      check_matrix(layer.qkv_weight, prefix + "qkv_weight", {c.qkv_rows(), d});
       check(layer.qkv_bias, prefix + "qkv_bias", biases || c.qkv_bias, {c.qkv_rows()});
-      check(layer.attn_out_weight, prefix + "attn_out_weight", true, {d, attn});
+      check_matrix(layer.attn_out_weight, prefix + "attn_out_weight", {d, attn});
       check(layer.attn_out_bias, prefix + "attn_out_bias", biases, {d});
       check(layer.mlp_norm_weight, prefix + "mlp_norm_weight", c.pre_norms, {d});
       check(layer.mlp_norm_bias, prefix + "mlp_norm_bias", biases, {d});
-      check(layer.mlp_in_weight, prefix + "mlp_in_weight", true, {c.gated_mlp() ? 2 * c.d_ff : c.d_ff, d});
+      check_matrix(layer.mlp_in_weight, prefix + "mlp_in_weight", {c.gated_mlp() ? 2 * c.d_ff : c.d_ff, d});
       check(layer.mlp_in_bias, prefix + "mlp_in_bias", biases, {c.d_ff});
-      check(layer.mlp_out_weight, prefix + "mlp_out_weight", true, {d, c.d_ff});
+      check_matrix(layer.mlp_out_weight, prefix + "mlp_out_weight", {d, c.d_ff});
       check(layer.mlp_out_bias, prefix + "mlp_out_bias", biases, {d});
       const bool across = c.qk_norm_across_heads;
       check(layer.q_norm_weight, prefix + "q_norm_weight", c.qk_norm, {across ? attn : c.head_dim});
@@ -262,9 +269,12 @@ class DecoderModel {
     check(weights_.final_norm_weight, "final_norm_weight", true, {d});
     check(weights_.final_norm_bias, "final_norm_bias", biases, {d});
     if (c.tied_embeddings) {
-      require(!weights_.unembedding.defined() || weights_.unembedding.is_same(weights_.token_embedding),
+      const auto& embedding = weights_.token_embedding.tensor();
+      require(weights_.token_embedding.in_memory(), "{}: a head tied to the token embedding needs it in memory",
+              source_);
+      require(!weights_.unembedding.defined() || weights_.unembedding.is_same(embedding),
               "{}: the config ties the head to the token embedding, but a separate head was given", source_);
-      weights_.unembedding = weights_.token_embedding;
+      weights_.unembedding = embedding;
     }
     check(weights_.unembedding, "unembedding", true, {c.vocab_size, d});
   }
@@ -378,6 +388,18 @@ class DecoderModel {
     std::vector<torch::Tensor> attn_pattern, head_values, head_scale;  // the heads' sources
   };
 
+  // A block's four matrices as the model's dtype on its device: the weights
+  // themselves where they are in memory, else converted for this layer only.
+  struct LayerMatrices {
+    torch::Tensor qkv, attn_out, mlp_in, mlp_out;
+  };
+
+  LayerMatrices layer_matrices(const DecoderLayerWeights& layer) const {
+    const auto values = [this](const StoredWeight& m) { return m.values(dtype(), device()); };
+    return {values(layer.qkv_weight), values(layer.attn_out_weight), values(layer.mlp_in_weight),
+            values(layer.mlp_out_weight)};
+  }
+
   // What attention_heads read, for the split by source position.
   struct AttentionRead {
     torch::Tensor pattern;  // [B, H, S, T] after the softmax
@@ -387,11 +409,12 @@ class DecoderModel {
   // Every head's mixed values, concatenated [B, S, n_head head_dim]: the input
   // of the output projection. With a cache, the new keys and values are
   // stored at the span's positions and the queries read every cached one.
-  torch::Tensor attention_heads(const DecoderLayerWeights& layer, const torch::Tensor& x, const Span& positions,
-                                KvCache* cache, std::size_t layer_index, AttentionRead* read = nullptr) const {
+  torch::Tensor attention_heads(const DecoderLayerWeights& layer, const LayerMatrices& matrices, const torch::Tensor& x,
+                                const Span& positions, KvCache* cache, std::size_t layer_index,
+                                AttentionRead* read = nullptr) const {
     const auto& c = config_;
     const auto B = x.size(0), S = x.size(1), H = c.n_head, K = c.n_kv_head, G = H / K, hd = c.head_dim;
-    auto projected = torch::nn::functional::linear(x, layer.qkv_weight, layer.qkv_bias);
+    auto projected = torch::nn::functional::linear(x, matrices.qkv, layer.qkv_bias);
     if (c.qk_norm_across_heads) {
       // OLMo 2: one RMSNorm over all query heads, one over all key heads, before the split into heads.
       const auto across = [&](std::int64_t first, std::int64_t rows, const torch::Tensor& weight) {
@@ -436,7 +459,7 @@ class DecoderModel {
   // Token (and for gpt2 position) embeddings [B, S, d] of ids already on the model's device, at positions from
   // `offset`.
   torch::Tensor embed(const torch::Tensor& ids, std::int64_t offset) const {
-    auto x = torch::embedding(weights_.token_embedding, ids);
+    auto x = weights_.token_embedding.rows(ids, dtype(), device());
     if (config_.embedding_scale != 1.0) x = x * config_.embedding_scale;
     if (config_.architecture == Architecture::gpt2) {
       x = x + weights_.position_embedding.narrow(0, offset, ids.size(1));
@@ -456,14 +479,14 @@ class DecoderModel {
     return x;
   }
 
-  torch::Tensor mlp(const DecoderLayerWeights& layer, const torch::Tensor& x) const {
-    auto hidden = torch::nn::functional::linear(x, layer.mlp_in_weight, layer.mlp_in_bias);
+  torch::Tensor mlp(const DecoderLayerWeights& layer, const LayerMatrices& matrices, const torch::Tensor& x) const {
+    auto hidden = torch::nn::functional::linear(x, matrices.mlp_in, layer.mlp_in_bias);
     if (config_.gated_mlp()) {
       hidden = activate(hidden.narrow(-1, 0, config_.d_ff)) * hidden.narrow(-1, config_.d_ff, config_.d_ff);
     } else {
       hidden = activate(hidden);
     }
-    auto out = torch::nn::functional::linear(hidden, layer.mlp_out_weight, layer.mlp_out_bias);
+    auto out = torch::nn::functional::linear(hidden, matrices.mlp_out, layer.mlp_out_bias);
     return config_.post_norms ? norm(out, layer.mlp_post_norm_weight, {}) : out;
   }
 
@@ -481,10 +504,10 @@ class DecoderModel {
   // norm on the output (Gemma) is a linear map over one scale shared by the
   // parts: each part keeps its own direction, and their sum is the norm's
   // output.
-  void record_writes(BlockWrites& writes, const DecoderLayerWeights& layer, const torch::Tensor& mixed,
-                     const torch::Tensor& projected, const AttentionRead& read) const {
+  void record_writes(BlockWrites& writes, const DecoderLayerWeights& layer, const torch::Tensor& attn_out_weight,
+                     const torch::Tensor& mixed, const torch::Tensor& projected, const AttentionRead& read) const {
     const auto B = mixed.size(0), S = mixed.size(1), H = config_.n_head, d = config_.d_model, hd = config_.head_dim;
-    const auto out = layer.attn_out_weight.reshape({d, H, hd});
+    const auto out = attn_out_weight.reshape({d, H, hd});
     auto heads = torch::einsum("bshk,dhk->bshd", {mixed.reshape({B, S, H, hd}), out});
     auto bias = layer.attn_out_bias.defined() ? layer.attn_out_bias.expand({B, S, d})
                                               : torch::zeros({B, S, d}, projected.options());
@@ -516,20 +539,21 @@ class DecoderModel {
     if (states) states->push_back(x);
     for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
       const auto& layer = weights_.layers[i];
+      const auto matrices = layer_matrices(layer);
       AttentionRead read;
-      const auto mixed = attention_heads(layer, pre_norm(x, layer.attn_norm_weight, layer.attn_norm_bias), positions,
-                                         cache, i, writes && writes->sources ? &read : nullptr);
-      const auto projected = torch::nn::functional::linear(mixed, layer.attn_out_weight, layer.attn_out_bias);
+      const auto mixed = attention_heads(layer, matrices, pre_norm(x, layer.attn_norm_weight, layer.attn_norm_bias),
+                                         positions, cache, i, writes && writes->sources ? &read : nullptr);
+      const auto projected = torch::nn::functional::linear(mixed, matrices.attn_out, layer.attn_out_bias);
       const auto attended = attention_output(layer, projected);
-      if (writes) record_writes(*writes, layer, mixed, projected, read);
+      if (writes) record_writes(*writes, layer, matrices.attn_out, mixed, projected, read);
       if (config_.parallel_residual) {
         // GPT-NeoX: the MLP reads the block's input too; added in transformers' order.
-        const auto written = mlp(layer, pre_norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
+        const auto written = mlp(layer, matrices, pre_norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
         if (writes) writes->mlp_out.push_back(written);
         x = written + attended + x;
       } else {
         x = x + attended;
-        const auto written = mlp(layer, pre_norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
+        const auto written = mlp(layer, matrices, pre_norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
         if (writes) {
           writes->resid_mid.push_back(x);
           writes->mlp_out.push_back(written);

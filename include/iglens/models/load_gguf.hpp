@@ -2,6 +2,8 @@
 // A native decoder from a GGUF file (llama.cpp's format), architecture
 // "gpt2", "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2" or "gptneox". Every tensor, quantized or not,
 // is dequantized to float32 straight into the decoder's weight memory; DecoderModel::to(kFloat64) widens them exactly.
+// With WeightStorage::as_stored, each layer's four matrices stay in the mapped file instead and are dequantized the
+// same way while their layer runs: the same float32 values, so the same results bit for bit.
 //
 // GGUF lists shapes in ggml order (innermost dimension first), the reverse of
 // torch's: a ggml [576, 1536] tensor is a torch [1536, 576] matrix.
@@ -13,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -27,13 +30,32 @@
 #include "iglens/models/decoder.hpp"
 #include "iglens/models/decoder_config.hpp"
 #include "iglens/models/detail/gguf_accounting.hpp"
+#include "iglens/models/stored_weight.hpp"
 
 namespace iglens {
 namespace detail {
 
+// Q or K rows [heads * head_dim, d] from llama.cpp's adjacent-pair order back
+// to Hugging Face's half-split order: within a head, file row 2j + t is row
+// t * head_dim/2 + j.
+inline torch::Tensor unpermute_rotary_rows(const torch::Tensor& rows, std::int64_t heads, std::int64_t head_dim) {
+  const auto d = rows.size(1);
+  return rows.view({heads, head_dim / 2, 2, d}).transpose(1, 2).reshape({heads * head_dim, d});
+}
+
+// One block of rows of a matrix: a tensor of the file, whose rows are in
+// llama.cpp's rotary pair order for `rotary_heads` heads (0: as they are).
+struct MatrixRows {
+  std::string name;
+  std::int64_t rows = 0;
+  std::int64_t rotary_heads = 0;
+};
+
 class GgufWeightReader {
  public:
-  explicit GgufWeightReader(const GgufFile& file) : file_(file) {}
+  // `file` must own the file where matrices are kept as stored; a non-owning pointer serves float copies.
+  GgufWeightReader(std::shared_ptr<const GgufFile> file, WeightStorage storage)
+      : owner_(std::move(file)), file_(*owner_), storage_(storage) {}
 
   // The tensor's shape in torch order, or empty when the file lacks it.
   std::vector<std::int64_t> shape_of(const std::string& name) const {
@@ -44,21 +66,59 @@ class GgufWeightReader {
 
   bool has(const std::string& name) const { return file_.find_tensor(name) != nullptr; }
 
-  // Dequantizes a tensor of the expected (torch-order) shape into `out`, a
-  // contiguous float32 tensor of that shape.
-  void read_into(const std::string& name, const std::vector<std::int64_t>& shape, torch::Tensor out) {
-    require(has(name), "model file '{}' has no tensor '{}'", file_.path(), name);
-    const auto actual = shape_of(name);
-    require(actual == shape, "model file '{}': tensor '{}' has shape {} (torch order), but the metadata implies {}",
-            file_.path(), name, shape_string(actual), shape_string(shape));
-    file_.dequantize(file_.tensor(name), out.data_ptr<float>());
-    used_.insert(name);
-  }
-
+  // A tensor of the expected (torch-order) shape as float32.
   torch::Tensor read(const std::string& name, const std::vector<std::int64_t>& shape) {
     auto out = torch::empty(shape, torch::kFloat32);
-    read_into(name, shape, out);
+    file_.dequantize(checked(name, shape), out.data_ptr<float>());
     return out;
+  }
+
+  // The matrix [rows of all parts, cols] that `parts` stack: dequantized now,
+  // or kept as stored and dequantized by the same code when it is used.
+  StoredWeight stacked(const std::vector<MatrixRows>& parts, std::int64_t cols, std::int64_t head_dim) {
+    std::vector<const GgufTensor*> tensors;
+    std::int64_t rows = 0;
+    std::uint64_t bytes = 0;
+    for (const auto& part : parts) {
+      tensors.push_back(&checked(part.name, {part.rows, cols}));
+      rows += part.rows;
+      bytes += tensors.back()->n_bytes;
+    }
+    StoredWeight::Fill fill = [file = owner_, tensors, parts, head_dim](const torch::Tensor& out) {
+      const auto threads = static_cast<unsigned>(std::max(1, torch::get_num_threads()));
+      std::int64_t first = 0;
+      for (std::size_t i = 0; i < parts.size(); ++i) {
+        auto block = out.narrow(0, first, parts[i].rows);
+        file->dequantize(*tensors[i], block.data_ptr<float>(), threads);
+        if (parts[i].rotary_heads > 0) {
+          block.copy_(unpermute_rotary_rows(block.clone(), parts[i].rotary_heads, head_dim));
+        }
+        first += parts[i].rows;
+      }
+    };
+    if (storage_ == WeightStorage::as_stored) return StoredWeight({rows, cols}, std::move(fill), bytes);
+    auto values = torch::empty({rows, cols}, torch::kFloat32);
+    fill(values);
+    return values;
+  }
+
+  // One tensor of the file as a matrix.
+  StoredWeight matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
+    return stacked({MatrixRows{name, rows}}, cols, 0);
+  }
+
+  // A table read by rows (the token embedding): kept as stored, its rows
+  // are dequantized for the tokens a forward pass reads, not the whole table.
+  StoredWeight table(const std::string& name, std::int64_t rows, std::int64_t cols) {
+    const GgufTensor* tensor = &checked(name, {rows, cols});
+    if (storage_ == WeightStorage::float_copy) return read(name, {rows, cols});
+    auto fill = [file = owner_, tensor](const torch::Tensor& out) {
+      file->dequantize(*tensor, out.data_ptr<float>(), static_cast<unsigned>(std::max(1, torch::get_num_threads())));
+    };
+    auto fill_rows = [file = owner_, tensor](std::int64_t first, std::int64_t count, float* out) {
+      file->dequantize_rows(*tensor, first, count, out);
+    };
+    return StoredWeight({rows, cols}, std::move(fill), tensor->n_bytes, std::move(fill_rows));
   }
 
   // The rows of token_embd.weight: the vocabulary size.
@@ -87,16 +147,31 @@ class GgufWeightReader {
   void require_all_read(std::string_view decoder) const { require_every_tensor_used(file_, used_, decoder); }
 
  private:
+  // The tensor, checked to exist with this (torch-order) shape and a type
+  // IG-Lens dequantizes, and counted as read.
+  const GgufTensor& checked(const std::string& name, const std::vector<std::int64_t>& shape) {
+    require(has(name), "model file '{}' has no tensor '{}'", file_.path(), name);
+    const auto actual = shape_of(name);
+    require(actual == shape, "model file '{}': tensor '{}' has shape {} (torch order), but the metadata implies {}",
+            file_.path(), name, shape_string(actual), shape_string(shape));
+    const auto& tensor = file_.tensor(name);
+    std::uint64_t numel = 0;
+    checked_layout(file_.file_size(), file_.path(), tensor, numel);
+    used_.insert(name);
+    return tensor;
+  }
+
+  std::shared_ptr<const GgufFile> owner_;
   const GgufFile& file_;
+  WeightStorage storage_;
   std::set<std::string, std::less<>> used_;
 };
 
-// Q or K rows [heads * head_dim, d] from llama.cpp's adjacent-pair order back
-// to Hugging Face's half-split order: within a head, file row 2j + t is row
-// t * head_dim/2 + j.
-inline torch::Tensor unpermute_rotary_rows(const torch::Tensor& rows, std::int64_t heads, std::int64_t head_dim) {
-  const auto d = rows.size(1);
-  return rows.view({heads, head_dim / 2, 2, d}).transpose(1, 2).reshape({heads * head_dim, d});
+// The token embedding: in memory where the head is tied to it (the head
+// reads all of it at every step), else a table whose rows are read on use.
+inline StoredWeight embedding(GgufWeightReader& reader, const DecoderConfig& c) {
+  if (c.tied_embeddings) return reader.read("token_embd.weight", {c.vocab_size, c.d_model});
+  return reader.table("token_embd.weight", c.vocab_size, c.d_model);
 }
 
 // A GGUF architecture that the decoder computes, as data.
@@ -152,8 +227,10 @@ inline const std::vector<GgufFamily>& gguf_families() {
 // reader would rotate all of them), attention and MLP in parallel where
 // use_parallel_residual says so. The file does not say which GELU: Pythia's
 // exact one, as transformers computes it (llama.cpp uses the tanh form).
-inline DecoderModel load_gguf_layer_norm_decoder(const GgufFile& file, const std::string& source,
+inline DecoderModel load_gguf_layer_norm_decoder(const std::shared_ptr<const GgufFile>& file_owner,
+                                                 WeightStorage storage, const std::string& source,
                                                  const GgufFamily& family) {
+  const auto& file = *file_owner;
   const auto& path = file.path();
   const bool neox = family.architecture == Architecture::gpt_neox;
   const auto key = [&](const char* name) { return family.name + "." + name; };
@@ -183,7 +260,7 @@ inline DecoderModel load_gguf_layer_norm_decoder(const GgufFile& file, const std
     if (rope_dims != c.head_dim) c.rotary_dims = rope_dims;
     c.parallel_residual = file.find_bool(key("use_parallel_residual")).value_or(true);
   }
-  GgufWeightReader reader(file);
+  GgufWeightReader reader(file_owner, storage);
   c.vocab_size = reader.embedding_rows(c.d_model);
   c.tied_embeddings = !reader.has("output.weight") || reader.duplicates("output.weight", "token_embd.weight");
   try {
@@ -193,22 +270,22 @@ inline DecoderModel load_gguf_layer_norm_decoder(const GgufFile& file, const std
   }
   const auto d = c.d_model;
   DecoderWeights w;
-  w.token_embedding = reader.read("token_embd.weight", {c.vocab_size, d});
+  w.token_embedding = embedding(reader, c);
   if (!neox) w.position_embedding = reader.read("position_embd.weight", {c.context_length, d});
   for (std::int64_t i = 0; i < c.n_layer; ++i) {
     const auto b = "blk." + std::to_string(i) + ".";
     DecoderLayerWeights layer;
     layer.attn_norm_weight = reader.read(b + "attn_norm.weight", {d});
     layer.attn_norm_bias = reader.read(b + "attn_norm.bias", {d});
-    layer.qkv_weight = reader.read(b + "attn_qkv.weight", {3 * d, d});
+    layer.qkv_weight = reader.matrix(b + "attn_qkv.weight", 3 * d, d);
     layer.qkv_bias = reader.read(b + "attn_qkv.bias", {3 * d});
-    layer.attn_out_weight = reader.read(b + "attn_output.weight", {d, d});
+    layer.attn_out_weight = reader.matrix(b + "attn_output.weight", d, d);
     layer.attn_out_bias = reader.read(b + "attn_output.bias", {d});
     layer.mlp_norm_weight = reader.read(b + "ffn_norm.weight", {d});
     layer.mlp_norm_bias = reader.read(b + "ffn_norm.bias", {d});
-    layer.mlp_in_weight = reader.read(b + "ffn_up.weight", {c.d_ff, d});
+    layer.mlp_in_weight = reader.matrix(b + "ffn_up.weight", c.d_ff, d);
     layer.mlp_in_bias = reader.read(b + "ffn_up.bias", {c.d_ff});
-    layer.mlp_out_weight = reader.read(b + "ffn_down.weight", {d, c.d_ff});
+    layer.mlp_out_weight = reader.matrix(b + "ffn_down.weight", d, c.d_ff);
     layer.mlp_out_bias = reader.read(b + "ffn_down.bias", {d});
     w.layers.push_back(std::move(layer));
   }
@@ -219,7 +296,9 @@ inline DecoderModel load_gguf_layer_norm_decoder(const GgufFile& file, const std
   return DecoderModel(c, std::move(w), source);
 }
 
-inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& source, const GgufFamily& family) {
+inline DecoderModel load_gguf_llama(const std::shared_ptr<const GgufFile>& file_owner, WeightStorage storage,
+                                    const std::string& source, const GgufFamily& family) {
+  const auto& file = *file_owner;
   const auto& path = file.path();
   const auto key = [&](const char* name) { return family.name + "." + name; };
   // The keys read below; every other key of the architecture is refused unless it is off.
@@ -301,7 +380,7 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
     if (window > 0) c.sliding_windows.assign(static_cast<std::size_t>(std::max<std::int64_t>(c.n_layer, 0)), window);
   }
 
-  GgufWeightReader reader(file);
+  GgufWeightReader reader(file_owner, storage);
   // The converter stored Gemma's gains as 1 + w already.
   // Llama 3's frequency scaling has no key: the converter writes it as this
   // tensor of per-frequency divisors.
@@ -324,48 +403,45 @@ inline DecoderModel load_gguf_llama(const GgufFile& file, const std::string& sou
 
   const auto d = c.d_model, hd = c.head_dim, q_rows = c.n_head * hd, kv_rows = c.n_kv_head * hd;
   DecoderWeights w;
-  w.token_embedding = reader.read("token_embd.weight", {c.vocab_size, d});
+  w.token_embedding = embedding(reader, c);
   for (std::int64_t i = 0; i < c.n_layer; ++i) {
     const auto b = "blk." + std::to_string(i) + ".";
     DecoderLayerWeights layer;
     if (c.pre_norms) layer.attn_norm_weight = reader.read(b + "attn_norm.weight", {d});
-    // Q and K rows (and biases) in Hugging Face's half-split rotary order.
-    const auto rotary_rows = [&](const std::string& name, std::vector<std::int64_t> shape, std::int64_t heads) {
-      auto rows = reader.read(name, shape);
-      if (!family.permuted_rope) return rows;
-      return shape.size() == 1 ? unpermute_rotary_rows(rows.unsqueeze(1), heads, hd).squeeze(1)
-                               : unpermute_rotary_rows(rows, heads, hd);
+    // Q and K biases in Hugging Face's half-split rotary order (the matrices' rows: MatrixRows).
+    const auto rotary_bias = [&](const std::string& name, std::int64_t heads) {
+      auto bias = reader.read(name, {heads * hd});
+      return family.permuted_rope ? unpermute_rotary_rows(bias.unsqueeze(1), heads, hd).squeeze(1) : bias;
     };
     if (family.phi3) {
-      layer.qkv_weight = reader.read(b + "attn_qkv.weight", {c.qkv_rows(), d});
+      layer.qkv_weight = reader.matrix(b + "attn_qkv.weight", c.qkv_rows(), d);
     } else {
-      layer.qkv_weight = torch::empty({c.qkv_rows(), d}, torch::kFloat32);
-      layer.qkv_weight.narrow(0, 0, q_rows).copy_(rotary_rows(b + "attn_q.weight", {q_rows, d}, c.n_head));
-      layer.qkv_weight.narrow(0, q_rows, kv_rows).copy_(rotary_rows(b + "attn_k.weight", {kv_rows, d}, c.n_kv_head));
-      reader.read_into(b + "attn_v.weight", {kv_rows, d}, layer.qkv_weight.narrow(0, q_rows + kv_rows, kv_rows));
+      const auto rotary = [&](std::int64_t heads) { return family.permuted_rope ? heads : 0; };
+      layer.qkv_weight = reader.stacked({{b + "attn_q.weight", q_rows, rotary(c.n_head)},
+                                         {b + "attn_k.weight", kv_rows, rotary(c.n_kv_head)},
+                                         {b + "attn_v.weight", kv_rows}},
+                                        d, hd);
     }
     if (c.qkv_bias) {
-      layer.qkv_bias = torch::cat({rotary_rows(b + "attn_q.bias", {q_rows}, c.n_head),
-                                   rotary_rows(b + "attn_k.bias", {kv_rows}, c.n_kv_head),
-                                   reader.read(b + "attn_v.bias", {kv_rows})});
+      layer.qkv_bias =
+          torch::cat({rotary_bias(b + "attn_q.bias", c.n_head), rotary_bias(b + "attn_k.bias", c.n_kv_head),
+                      reader.read(b + "attn_v.bias", {kv_rows})});
     }
     if (c.qk_norm) {
       const bool across = c.qk_norm_across_heads;
       layer.q_norm_weight = reader.read(b + "attn_q_norm.weight", {across ? q_rows : hd});
       layer.k_norm_weight = reader.read(b + "attn_k_norm.weight", {across ? kv_rows : hd});
     }
-    layer.attn_out_weight = reader.read(b + "attn_output.weight", {d, q_rows});
+    layer.attn_out_weight = reader.matrix(b + "attn_output.weight", d, q_rows);
     if (c.post_norms) layer.attn_post_norm_weight = reader.read(b + "post_attention_norm.weight", {d});
     if (c.pre_norms) layer.mlp_norm_weight = reader.read(b + "ffn_norm.weight", {d});
     if (c.post_norms) layer.mlp_post_norm_weight = reader.read(b + "post_ffw_norm.weight", {d});
     if (family.phi3) {
-      layer.mlp_in_weight = reader.read(b + "ffn_up.weight", {2 * c.d_ff, d});
+      layer.mlp_in_weight = reader.matrix(b + "ffn_up.weight", 2 * c.d_ff, d);
     } else {
-      layer.mlp_in_weight = torch::empty({2 * c.d_ff, d}, torch::kFloat32);
-      reader.read_into(b + "ffn_gate.weight", {c.d_ff, d}, layer.mlp_in_weight.narrow(0, 0, c.d_ff));
-      reader.read_into(b + "ffn_up.weight", {c.d_ff, d}, layer.mlp_in_weight.narrow(0, c.d_ff, c.d_ff));
+      layer.mlp_in_weight = reader.stacked({{b + "ffn_gate.weight", c.d_ff}, {b + "ffn_up.weight", c.d_ff}}, d, 0);
     }
-    layer.mlp_out_weight = reader.read(b + "ffn_down.weight", {d, c.d_ff});
+    layer.mlp_out_weight = reader.matrix(b + "ffn_down.weight", d, c.d_ff);
     w.layers.push_back(std::move(layer));
   }
   w.final_norm_weight = reader.read("output_norm.weight", {d});
@@ -388,13 +464,25 @@ inline const detail::GgufFamily& gguf_decoder_family(const GgufFile& file) {
 }
 
 // Every problem is an iglens::Error naming the file and the tensor or key.
-inline DecoderModel load_gguf_decoder(const GgufFile& file) {
-  const auto& family = gguf_decoder_family(file);
-  const auto source = "GGUF file '" + file.path() + "'";
-  return family.architecture == Architecture::llama ? detail::load_gguf_llama(file, source, family)
-                                                    : detail::load_gguf_layer_norm_decoder(file, source, family);
+// Matrices kept as stored hold `file` (and its mapping) for as long as the model lives.
+inline DecoderModel load_gguf_decoder(std::shared_ptr<const GgufFile> file, WeightStorage storage) {
+  require(file != nullptr, "load_gguf_decoder: no file");
+  const auto& family = gguf_decoder_family(*file);
+  const auto source = "GGUF file '" + file->path() + "'";
+  return family.architecture == Architecture::llama
+             ? detail::load_gguf_llama(file, storage, source, family)
+             : detail::load_gguf_layer_norm_decoder(file, storage, source, family);
 }
 
-inline DecoderModel load_gguf_decoder(const std::string& path) { return load_gguf_decoder(GgufFile::open(path)); }
+// Every weight as float32: the model does not need the file once loaded.
+inline DecoderModel load_gguf_decoder(const GgufFile& file) {
+  // A pointer that does not own the file: float copies read it only while loading.
+  return load_gguf_decoder(std::shared_ptr<const GgufFile>(std::shared_ptr<const GgufFile>(), &file),
+                           WeightStorage::float_copy);
+}
+
+inline DecoderModel load_gguf_decoder(const std::string& path, WeightStorage storage = WeightStorage::float_copy) {
+  return load_gguf_decoder(std::make_shared<const GgufFile>(GgufFile::open(path)), storage);
+}
 
 }  // namespace iglens

@@ -24,6 +24,7 @@
 #include "iglens/models/decoder.hpp"
 #include "iglens/models/generation.hpp"
 #include "iglens/models/pretrained.hpp"
+#include "iglens/models/stored_weight.hpp"
 #include "iglens/text/chat_template.hpp"
 #include "iglens/text/tokenizer.hpp"
 
@@ -85,7 +86,7 @@ class LoadedModel {
   }
 
  private:
-  friend LoadedModel load_model(const std::string& path);
+  friend LoadedModel load_model(const std::string& path, WeightStorage storage);
 
   LoadedModel(std::variant<Bundle, DecoderModel> model, Tokenizer tokenizer, ModelDescription description,
               nlohmann::json info, std::optional<ChatTemplate> chat_template)
@@ -146,11 +147,13 @@ inline void describe_tokenizer(ModelDescription& description, const Tokenizer& t
 
 }  // namespace detail
 
-inline LoadedModel load_model(const std::string& path) {
+// `storage`: how a GGUF file's layer matrices are held (stored_weight.hpp);
+// a bundle's and a Hugging Face folder's weights are always in memory.
+inline LoadedModel load_model(const std::string& path, WeightStorage storage = WeightStorage::float_copy) {
   ModelDescription description;
   description.path = path;
   if (is_pretrained_path(path)) {
-    auto pretrained = load_pretrained(path);
+    auto pretrained = load_pretrained(path, storage);
     const auto& config = pretrained.model.config();
     description.format = pretrained.description.at("format").get<std::string>();
     description.family = config.family;
@@ -161,6 +164,8 @@ inline LoadedModel load_model(const std::string& path) {
     return LoadedModel(std::move(pretrained.model), std::move(pretrained.tokenizer), std::move(description),
                        std::move(pretrained.description), std::move(pretrained.chat_template));
   }
+  require(storage == WeightStorage::float_copy,
+          "model '{}': weights kept as stored are for GGUF files only, not IG-Lens bundles", path);
   auto bundle = Bundle::load(path);
   auto tokenizer = bundle.tokenizer();
   const auto& info = bundle.info();

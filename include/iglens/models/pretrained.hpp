@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -28,6 +29,7 @@
 #include "iglens/models/gguf_tokenizer.hpp"
 #include "iglens/models/load_gguf.hpp"
 #include "iglens/models/load_hf.hpp"
+#include "iglens/models/stored_weight.hpp"
 #include "iglens/text/chat_template.hpp"
 #include "iglens/text/tokenizer.hpp"
 
@@ -145,8 +147,9 @@ inline bool is_pretrained_path(const std::string& path) {
          (std::filesystem::is_regular_file(path, error) && detail::has_gguf_magic(path));
 }
 
-inline Pretrained load_gguf_pretrained(const std::string& path) {
-  const auto file = GgufFile::open(path);
+inline Pretrained load_gguf_pretrained(const std::string& path, WeightStorage storage = WeightStorage::float_copy) {
+  const auto file_owner = std::make_shared<const GgufFile>(GgufFile::open(path));
+  const auto& file = *file_owner;
   // What is cheap to check comes before the weights: the architecture, the
   // tokenizer, and whether the embedding has a row for every token.
   gguf_decoder_family(file);
@@ -157,7 +160,7 @@ inline Pretrained load_gguf_pretrained(const std::string& path) {
             "model file '{}': the tokenizer has {} tokens but the embedding only {} rows", path, tokenizer.vocab_size(),
             embedding->shape[1]);
   }
-  auto model = load_gguf_decoder(file);
+  auto model = load_gguf_decoder(file_owner, storage);
   std::map<std::string, std::int64_t> types;
   for (const auto& tensor : file.tensors()) ++types[std::string(type_name(tensor.type))];
   auto description = detail::config_json(model.config());
@@ -165,6 +168,7 @@ inline Pretrained load_gguf_pretrained(const std::string& path) {
   description["format"] = "gguf";
   description["name"] = file.find_string("general.name").value_or("");
   description["tensor_types"] = types;
+  description["weights"] = storage == WeightStorage::as_stored ? "stored" : "float";
   description["tokenizer"] = detail::tokenizer_json(tokenizer, file.get_string("tokenizer.ggml.model"));
   // End of text, and an instruct model's end of turn and end of message.
   auto end_ids = detail::checked_end_ids(
@@ -193,6 +197,7 @@ inline Pretrained load_hf_pretrained(const std::string& folder) {
   description["format"] = "huggingface";
   description["name"] = hf.architectures().empty() ? "" : hf.architectures().front();
   description["tensor_types"] = types;
+  description["weights"] = "float";
   description["tokenizer"] = detail::tokenizer_json(tokenizer, "bpe");
   std::vector<std::optional<std::int64_t>> candidates;
   for (const auto id : hf.end_token_ids()) candidates.emplace_back(id);
@@ -220,11 +225,17 @@ inline std::optional<ChatTemplate> load_pretrained_chat_template(const std::stri
   return detail::gguf_chat_template(file, gguf_tokenizer(file));
 }
 
-// A GGUF file or a Hugging Face folder, by what the path is.
-inline Pretrained load_pretrained(const std::string& path) {
+// A GGUF file or a Hugging Face folder, by what the path is. Matrices kept
+// as stored are a GGUF file's only, for now: a folder's are read as float32.
+inline Pretrained load_pretrained(const std::string& path, WeightStorage storage = WeightStorage::float_copy) {
   std::error_code error;
-  if (std::filesystem::is_directory(path, error)) return load_hf_pretrained(path);
-  return load_gguf_pretrained(path);
+  if (std::filesystem::is_directory(path, error)) {
+    require(storage == WeightStorage::float_copy,
+            "Hugging Face folder '{}': weights kept as stored are for GGUF files only; load it with float weights",
+            path);
+    return load_hf_pretrained(path);
+  }
+  return load_gguf_pretrained(path, storage);
 }
 
 }  // namespace iglens

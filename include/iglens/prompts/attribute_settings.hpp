@@ -23,6 +23,7 @@
 #include "iglens/engine/objective.hpp"
 #include "iglens/engine/options.hpp"
 #include "iglens/error.hpp"
+#include "iglens/models/stored_weight.hpp"
 #include "iglens/outputs/report.hpp"
 #include "iglens/prompts/prompt_lens.hpp"
 #include "iglens/text/chat_message.hpp"
@@ -51,10 +52,11 @@ struct AttributeSettings {
   std::optional<std::string> foil;
   double onset_fraction = 0.5;
   std::string dtype = "float32", device = "cpu";
-  bool special_tokens = false;  // recognise special tokens such as <|im_start|> written in the text
-  bool bos = false;             // put the BOS token first even where the model's own rule does not
-  bool components = false;      // also split each token's change by head, attention bias and MLP
-  bool sources = false;         // and each head's credit by the source position it reads (implies components)
+  std::string weights = "float";  // a GGUF file's layer matrices: float (converted as it loads) or stored
+  bool special_tokens = false;    // recognise special tokens such as <|im_start|> written in the text
+  bool bos = false;               // put the BOS token first even where the model's own rule does not
+  bool components = false;        // also split each token's change by head, attention bias and MLP
+  bool sources = false;           // and each head's credit by the source position it reads (implies components)
   std::optional<std::int64_t> top_sources;  // outputs keep each head's largest sources
   bool chat = false;                        // render prompts with the chat template (implied by the next two)
   std::optional<std::string> system;        // a system message before each chat prompt
@@ -68,6 +70,12 @@ inline torch::ScalarType parse_dtype(const std::string& name) {
   if (name == "float32") return torch::kFloat32;
   if (name == "float64") return torch::kFloat64;
   fail("unknown dtype '{}' (expected float32 or float64)", name);
+}
+
+inline WeightStorage parse_weight_storage(const std::string& name) {
+  if (name == "float") return WeightStorage::float_copy;
+  if (name == "stored") return WeightStorage::as_stored;
+  fail("unknown --weights '{}' (expected float or stored)", name);
 }
 
 inline torch::Device parse_device(const std::string& name) {
@@ -96,6 +104,7 @@ inline Options options_from(const AttributeSettings& s) {
   options.objective = parse_objective(s.objective);
   options.onset_fraction = s.onset_fraction;
   options.dtype = parse_dtype(s.dtype);
+  parse_weight_storage(s.weights);  // checked here with the rest, before the model is read
   require(!s.target || !s.target->empty(), "--target is empty");
   require(!s.uses_chat() || !s.bos,
           "--bos does not apply to a chat prompt: its template writes BOS where the model wants it");

@@ -171,9 +171,12 @@ class Model:
             **_layer_choice(layers, k))))
 
 
-def load(path):
-    """Loads a GGUF file, a Hugging Face folder or an IG-Lens bundle."""
-    return Model(_core.load(os.fspath(path)))
+def load(path, weights="float"):
+    """Loads a GGUF file, a Hugging Face folder or an IG-Lens bundle.
+    weights: "float" converts every weight to float32 as it loads; "stored"
+    keeps a GGUF file's layer matrices as the file stores them and converts
+    each layer's while it runs (`iglens attribute --weights`)."""
+    return Model(_core.load(os.fspath(path), weights))
 
 
 class NormHead:

@@ -86,11 +86,12 @@ struct Model {
   iglens::LoadedModel loaded;
 };
 
-Model load(const std::string& path) {
+Model load(const std::string& path, const std::string& weights) {
+  const auto storage = iglens::parse_weight_storage(weights);
   std::optional<iglens::LoadedModel> loaded;
   {
     py::gil_scoped_release release;
-    loaded.emplace(iglens::load_model(path));
+    loaded.emplace(iglens::load_model(path, storage));
   }
   return Model{std::move(*loaded)};
 }
@@ -285,7 +286,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("path", [](const Model& model) { return model.loaded.description().path; })
       .def("attribute", &attribute)
       .def("tokenize", &tokenize);
-  m.def("load", &load, py::arg("path"));
+  m.def("load", &load, py::arg("path"), py::arg("weights") = "float");
 
   py::class_<iglens::NormHead>(m, "NormHead")
       .def(py::init([](const std::string& kind, const torch::Tensor& weight, const torch::Tensor& unembedding,

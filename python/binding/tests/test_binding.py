@@ -267,6 +267,18 @@ def test_a_chat_answer_on_smollm2_equals_the_program():
     assert tokens["ids"] == expected["prompt_ids"] and tokens["text"] == expected["prompt"]
 
 
+@needs_smollm2
+def test_weights_kept_as_stored_give_the_same_map():
+    args = dict(target=" Paris", k=4, dtype="float64")
+    kept = iglens.load(SMOLLM2, weights="stored").attribute("The capital of France is", **args)
+    loaded = iglens.load(SMOLLM2).attribute("The capital of France is", **args)
+    assert torch.equal(kept.ig, loaded.ig) and torch.equal(kept.lens, loaded.lens)
+    with pytest.raises(iglens.Error, match="weights kept as stored are for GGUF files only"):
+        iglens.load(DEMO, weights="stored")
+    with pytest.raises(iglens.Error, match="unknown --weights 'fp8'"):
+        iglens.load(DEMO, weights="fp8")
+
+
 def hidden_states_before_the_final_norm(folder, ids):
     """transformers' residual stream [L+1, S, d] of `ids`: its hidden states
     with the last one taken before the final norm (hidden_states[-1] is after it)."""
