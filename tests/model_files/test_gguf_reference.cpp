@@ -151,7 +151,7 @@ TEST_CASE("rows of every type dequantize as the same rows of the whole tensor", 
       std::vector<float> part(static_cast<std::size_t>(count * cols));
       file.dequantize_rows(tensor, first, count, part.data());
       // Bit for bit: the random F32, F16 and BF16 bytes include NaNs.
-      CHECK(std::memcmp(part.data(), whole.data() + first * cols, part.size() * sizeof(float)) == 0);
+      CHECK((part.empty() || std::memcmp(part.data(), whole.data() + first * cols, part.size() * sizeof(float)) == 0));
     }
     for (const auto& [first, count] : {std::pair<std::int64_t, std::int64_t>{rows, 1}, {-1, 1}, {0, rows + 1}}) {
       CHECK_THROWS_WITH(file.dequantize_rows(tensor, first, count, nullptr),

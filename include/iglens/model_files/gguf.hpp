@@ -104,6 +104,7 @@ inline void dequantize_tensor_rows(const std::uint8_t* file_data, std::size_t fi
   require(first_row >= 0 && n_rows >= 0 && first_row <= rows && n_rows <= rows - first_row,
           "model file '{}': rows {} to {} of tensor '{}' are outside its {} rows", path, first_row, first_row + n_rows,
           tensor.name, rows);
+  if (n_rows == 0) return;  // `out` may be null then
   const std::uint64_t blocks_per_row = static_cast<std::uint64_t>(tensor.shape[0]) / layout.block_size;
   dequantize_blocks(
       tensor.type,
