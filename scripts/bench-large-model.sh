@@ -4,8 +4,11 @@
 # FFN 14336, vocabulary 128256) with random Q4_K matrices, about 4.5 GB,
 # written once into the model cache by scripts/write_llama_shaped_gguf.py
 # with the tokenizer of SmolLM2 (fetched once, 98 MB). Its float32 copy
-# would be about 32 GB, more than this machine's memory. Extra arguments go
-# to the benchmark, e.g. `bash scripts/bench-large-model.sh --threads 2`.
+# would be about 32 GB, more than this machine's memory. llama.cpp's
+# llama-bench, built once from the llama-cpp-python source distribution
+# (build-llama-cpp-program.sh, 50 MB), times its own prompt processing of the
+# same file. Extra arguments go to the benchmark, e.g.
+# `bash scripts/bench-large-model.sh --threads 2`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -19,4 +22,6 @@ if [[ ! -f $model ]]; then
   echo "bench-large-model: writing $model (about 4.5 GB, once)" >&2
   "$venv/bin/python" scripts/write_llama_shaped_gguf.py --shape 7b --tokenizer-from "$smollm2" -o "$model"
 fi
-exec build/apps/iglens-bench --only large --large-model "$model" --program build/apps/iglens "$@"
+llama_bench=$(bash scripts/build-llama-cpp-program.sh llama-bench)
+exec build/apps/iglens-bench --only large --large-model "$model" --program build/apps/iglens \
+  --llama-bench "$llama_bench" "$@"

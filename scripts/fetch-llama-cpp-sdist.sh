@@ -2,7 +2,7 @@
 # Fetches PyPI's llama-cpp-python source distribution once (sha256-checked,
 # without dependencies, never installed) and prints the path of the cached
 # archive. It vendors a whole llama.cpp: fetch-llama-cpp.sh unpacks its GGUF
-# converter, build-llama-tokenize.sh builds its tokenizer program, and the
+# converter, build-llama-cpp-program.sh builds its tokenizer and benchmark programs, and the
 # build takes minja from the same 0.3.16 archive (cmake/iglensMinja.cmake).
 #
 #   fetch-llama-cpp-sdist.sh VERSION    # 0.3.2 (65 MB) or 0.3.16 (50 MB)

@@ -836,14 +836,35 @@ void real_model_table(const std::string& path, const std::string& program, const
              verdict(stored_peak / file_mib <= 2.5));
 }
 
-// `iglens attribute` on a model too large for its float32 copy (the
-// synthetic 7B-shaped file of scripts/bench-large-model.sh): a 32-token
-// prompt, 8 greedy tokens, K 8, its matrices kept as stored. Once, as a
-// whole process: its wall time and peak memory against the file's size.
-void large_model_table(const std::string& path, const std::string& program) {
+// llama.cpp's own prompt processing of `tokens` tokens of the file at
+// `path` (llama-bench, CPU, `threads` threads): its mean seconds.
+double llama_cpp_prompt_seconds(const std::string& llama_bench, const std::string& path, int tokens, int threads) {
+  const auto command = fmt::format("{} -m {} -p {} -n 0 -t {} -r 3 -o json 2>/dev/null", shell_quoted(llama_bench),
+                                   shell_quoted(path), tokens, threads);
+  FILE* child = popen(command.c_str(), "r");
+  iglens::require(child != nullptr, "cannot start {}", llama_bench);
+  std::string output;
+  char chunk[4096];
+  while (const auto n = std::fread(chunk, 1, sizeof chunk, child)) output.append(chunk, n);
+  iglens::require(pclose(child) == 0, "llama-bench failed on '{}'", path);
+  const auto runs = nlohmann::json::parse(output);
+  iglens::require(runs.is_array() && runs.size() == 1, "llama-bench printed {} results, expected 1", runs.size());
+  return runs[0].at("avg_ns").get<double>() / 1e9;
+}
+
+// A model too large for its float32 copy (the synthetic 7B-shaped file of
+// scripts/bench-large-model.sh), its matrices kept as stored: a forward of
+// 64 tokens in this process against llama.cpp's prompt processing of the
+// same file (with `llama_bench`), then `iglens attribute` as a whole
+// process (a 32-token prompt, 8 greedy tokens, K 8): its wall time and peak
+// memory against the file's size.
+void large_model_table(const std::string& path, const std::string& program, const std::string& llama_bench) {
   const auto tokenizer = iglens::load_model_tokenizer(path);
-  auto prompt_ids = tokenizer.encode(kRealText);
+  auto text_ids = tokenizer.encode(kRealText);
+  iglens::require(text_ids.size() >= 64, "the benchmark text has only {} tokens", text_ids.size());
+  auto prompt_ids = text_ids;
   prompt_ids.resize(32);
+  text_ids.resize(64);
   const auto prompt = tokenizer.decode(prompt_ids);
   iglens::require(tokenizer.encode(prompt) == prompt_ids, "the 32 prompt tokens do not re-encode alike");
   const auto file = iglens::GgufFile::open(path);
@@ -852,6 +873,48 @@ void large_model_table(const std::string& path, const std::string& program) {
   const double file_gib = static_cast<double>(file.file_size()) / (1 << 30);
   const double float_gib = static_cast<double>(values) * 4 / (1 << 30);
   const int threads = torch::get_num_threads();
+  fmt::print("\n## Large model: {} ({} threads, float32, matrices kept as stored)\n\n",
+             std::filesystem::path(path).filename().string(), threads);
+
+  // 1. One forward of 64 tokens, and what converting the layer matrices alone costs.
+  {
+    const auto decoder = iglens::load_gguf_decoder(path, iglens::WeightStorage::as_stored);
+    torch::NoGradGuard no_grad;
+    const auto ids = torch::tensor(text_ids, torch::kLong).unsqueeze(0);
+    const double forward_s = median_seconds(3, [&] { decoder.residual_stream(ids); });
+    auto cache = decoder.start_cache(1, 64);
+    decoder.logits(ids.narrow(1, 0, 60), cache);
+    std::vector<double> steps;  // three cached steps, one token each
+    for (std::int64_t position = 60; position < 63; ++position) {
+      const auto begin = std::chrono::steady_clock::now();
+      decoder.logits(ids.narrow(1, position, 1), cache);
+      steps.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count());
+    }
+    std::sort(steps.begin(), steps.end());
+    const double step_s = steps[1];
+    const double convert_s = median_seconds(
+        1,
+        [&] {
+          for (const auto& layer : decoder.weights().layers) {
+            for (const auto* m :
+                 {&layer.qkv_weight, &layer.attn_out_weight, &layer.mlp_in_weight, &layer.mlp_out_weight}) {
+              m->values(torch::kFloat32, torch::kCPU);
+            }
+          }
+        },
+        false);
+    fmt::print("| part | s |\n| --- | --- |\n| IG-Lens forward, 64 tokens | {:.2f} |\n", forward_s);
+    fmt::print("| IG-Lens one cached step after 60 tokens (logits; median of 3) | {:.2f} |\n", step_s);
+    fmt::print("| of either: converting every layer matrix to float32 once | {:.2f} |\n", convert_s);
+    if (!llama_bench.empty()) {
+      const double llama_s = llama_cpp_prompt_seconds(llama_bench, path, 64, threads);
+      fmt::print("| llama.cpp prompt processing, 64 tokens (llama-bench) | {:.2f} |\n\n", llama_s);
+      fmt::print("IG-Lens forward / llama.cpp prompt processing = {:.2f} (aim <= 3: {})\n", forward_s / llama_s,
+                 verdict(forward_s / llama_s <= 3.0));
+    }
+  }
+
+  // 2. The whole program, once.
   // K 8, or every layer of a smaller file.
   const auto k = std::min<std::int64_t>(8, file.get_integer(file.get_string("general.architecture") + ".block_count"));
   const auto begin = std::chrono::steady_clock::now();
@@ -860,8 +923,7 @@ void large_model_table(const std::string& path, const std::string& program) {
                 std::to_string(k), "--threads", std::to_string(threads), "--format", "json", "--out", "/dev/null"});
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
   const double peak_gib = static_cast<double>(peak_kib) / (1 << 20);
-  fmt::print("\n## Large model: {} ({} threads)\n\n", std::filesystem::path(path).filename().string(), threads);
-  fmt::print("`iglens attribute --weights stored`, a 32-token prompt, 8 generated tokens, K {} (float32)\n\n", k);
+  fmt::print("\n`iglens attribute --weights stored`, a 32-token prompt, 8 generated tokens, K {} (float32)\n\n", k);
   fmt::print("| file GiB | float32 weights GiB | wall s | peak RSS GiB |\n| --- | --- | --- | --- |\n");
   fmt::print("| {:.2f} | {:.2f} | {:.1f} | {:.2f} |\n\n", file_gib, float_gib, seconds, peak_gib);
   fmt::print("peak RSS / file = {:.2f} (target <= 1.5: {})\n", peak_gib / file_gib,
@@ -903,7 +965,7 @@ int main(int argc, char** argv) try {
   CLI::App app{"iglens-bench: IG-Lens against the logit-lens floor and the per-point reference"};
   int repeats = 5;
   std::optional<int> threads;
-  std::string bundle, program, real_model, transformers_python, hf_folder, binding_python, large_model;
+  std::string bundle, program, real_model, transformers_python, hf_folder, binding_python, large_model, llama_bench;
   double peak_target = 3.0;
   std::vector<std::string> only;
   app.add_option("--repeats", repeats, "Timed runs per measurement (median); references run a third as often")
@@ -924,6 +986,9 @@ int main(int argc, char** argv) try {
       ->check(CLI::ExistingPath);
   app.add_option("--large-model", large_model,
                  "A GGUF file too large for a float32 copy, for the large-model table (with --program)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--llama-bench", llama_bench,
+                 "llama.cpp's llama-bench, for the large-model table's prompt-processing row")
       ->check(CLI::ExistingFile);
   app.add_option("--binding-python", binding_python,
                  "Python that imports the iglens package, for the python table (with --real-model)")
@@ -958,7 +1023,7 @@ int main(int argc, char** argv) try {
   if (wanted("generation") && !real_model.empty() && !transformers_python.empty())
     generation_table(real_model, transformers_python, hf_folder, repeats);
   if (wanted("python") && !binding_python.empty()) python_table(real_model, binding_python, repeats);
-  if (wanted("large") && !large_model.empty()) large_model_table(large_model, program);
+  if (wanted("large") && !large_model.empty()) large_model_table(large_model, program, llama_bench);
   return 0;
 } catch (const std::exception& e) {
   fmt::print(stderr, "iglens-bench: error: {}\n", e.what());

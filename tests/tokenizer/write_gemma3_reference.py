@@ -1,7 +1,7 @@
 """Reference ids for Gemma 3's real SentencePiece tokenizer (262,144 pieces), from llama.cpp's own.
 
 Encodes the SmolLM2 tests' generated strings (the same seed and kinds of text, with Gemma's special
-tokens in place of SmolLM2's) with llama-tokenize (scripts/build-llama-tokenize.sh) on the Gemma 3
+tokens in place of SmolLM2's) with llama-tokenize (scripts/build-llama-cpp-program.sh llama-tokenize) on the Gemma 3
 270M GGUF file: every string in one run, each ended by the control token <unused99>, which llama.cpp
 splits the text at before its SentencePiece encoder sees any of it; control tokens written in the
 text are recognised (llama-tokenize's default), no BOS is added. Writes OUT_DIR/gemma3_cases.json:

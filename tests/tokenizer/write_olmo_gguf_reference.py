@@ -5,7 +5,7 @@ non-special added tokens, such as "  ", as user-defined tokens, which llama.cpp 
 special tokens parsed or not; it applies no NFC. This writes a vocabulary-only GGUF of that shape
 from GPT-2's vocabulary and merges (the `gguf` package): <|endoftext|> a control token (50256), then
 the user-defined "  " (50257) and "<|sep|>" (50258), and encodes the NFC tests' strings with
-llama-tokenize (scripts/build-llama-tokenize.sh), special tokens parsed and not: every string in one
+llama-tokenize (scripts/build-llama-cpp-program.sh llama-tokenize), special tokens parsed and not: every string in one
 run, each ended by <|sep|>. Writes OUT_DIR/olmo.gguf and OUT_DIR/olmo_cases.json:
 [{"text", "ids", "ids_special"}...], ids with special tokens as text and parsed.
 

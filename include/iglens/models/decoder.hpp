@@ -388,18 +388,6 @@ class DecoderModel {
     std::vector<torch::Tensor> attn_pattern, head_values, head_scale;  // the heads' sources
   };
 
-  // A block's four matrices as the model's dtype on its device: the weights
-  // themselves where they are in memory, else converted for this layer only.
-  struct LayerMatrices {
-    torch::Tensor qkv, attn_out, mlp_in, mlp_out;
-  };
-
-  LayerMatrices layer_matrices(const DecoderLayerWeights& layer) const {
-    const auto values = [this](const StoredWeight& m) { return m.values(dtype(), device()); };
-    return {values(layer.qkv_weight), values(layer.attn_out_weight), values(layer.mlp_in_weight),
-            values(layer.mlp_out_weight)};
-  }
-
   // What attention_heads read, for the split by source position.
   struct AttentionRead {
     torch::Tensor pattern;  // [B, H, S, T] after the softmax
@@ -409,12 +397,11 @@ class DecoderModel {
   // Every head's mixed values, concatenated [B, S, n_head head_dim]: the input
   // of the output projection. With a cache, the new keys and values are
   // stored at the span's positions and the queries read every cached one.
-  torch::Tensor attention_heads(const DecoderLayerWeights& layer, const LayerMatrices& matrices, const torch::Tensor& x,
-                                const Span& positions, KvCache* cache, std::size_t layer_index,
-                                AttentionRead* read = nullptr) const {
+  torch::Tensor attention_heads(const DecoderLayerWeights& layer, const torch::Tensor& x, const Span& positions,
+                                KvCache* cache, std::size_t layer_index, AttentionRead* read = nullptr) const {
     const auto& c = config_;
     const auto B = x.size(0), S = x.size(1), H = c.n_head, K = c.n_kv_head, G = H / K, hd = c.head_dim;
-    auto projected = torch::nn::functional::linear(x, matrices.qkv, layer.qkv_bias);
+    auto projected = layer.qkv_weight.linear(x, layer.qkv_bias);
     if (c.qk_norm_across_heads) {
       // OLMo 2: one RMSNorm over all query heads, one over all key heads, before the split into heads.
       const auto across = [&](std::int64_t first, std::int64_t rows, const torch::Tensor& weight) {
@@ -479,14 +466,14 @@ class DecoderModel {
     return x;
   }
 
-  torch::Tensor mlp(const DecoderLayerWeights& layer, const LayerMatrices& matrices, const torch::Tensor& x) const {
-    auto hidden = torch::nn::functional::linear(x, matrices.mlp_in, layer.mlp_in_bias);
+  torch::Tensor mlp(const DecoderLayerWeights& layer, const torch::Tensor& x) const {
+    auto hidden = layer.mlp_in_weight.linear(x, layer.mlp_in_bias);
     if (config_.gated_mlp()) {
       hidden = activate(hidden.narrow(-1, 0, config_.d_ff)) * hidden.narrow(-1, config_.d_ff, config_.d_ff);
     } else {
       hidden = activate(hidden);
     }
-    auto out = torch::nn::functional::linear(hidden, matrices.mlp_out, layer.mlp_out_bias);
+    auto out = layer.mlp_out_weight.linear(hidden, layer.mlp_out_bias);
     return config_.post_norms ? norm(out, layer.mlp_post_norm_weight, {}) : out;
   }
 
@@ -539,21 +526,22 @@ class DecoderModel {
     if (states) states->push_back(x);
     for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
       const auto& layer = weights_.layers[i];
-      const auto matrices = layer_matrices(layer);
       AttentionRead read;
-      const auto mixed = attention_heads(layer, matrices, pre_norm(x, layer.attn_norm_weight, layer.attn_norm_bias),
-                                         positions, cache, i, writes && writes->sources ? &read : nullptr);
-      const auto projected = torch::nn::functional::linear(mixed, matrices.attn_out, layer.attn_out_bias);
+      const auto mixed = attention_heads(layer, pre_norm(x, layer.attn_norm_weight, layer.attn_norm_bias), positions,
+                                         cache, i, writes && writes->sources ? &read : nullptr);
+      const auto projected = layer.attn_out_weight.linear(mixed, layer.attn_out_bias);
       const auto attended = attention_output(layer, projected);
-      if (writes) record_writes(*writes, layer, matrices.attn_out, mixed, projected, read);
+      if (writes) {
+        record_writes(*writes, layer, layer.attn_out_weight.values(dtype(), device()), mixed, projected, read);
+      }
       if (config_.parallel_residual) {
         // GPT-NeoX: the MLP reads the block's input too; added in transformers' order.
-        const auto written = mlp(layer, matrices, pre_norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
+        const auto written = mlp(layer, pre_norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
         if (writes) writes->mlp_out.push_back(written);
         x = written + attended + x;
       } else {
         x = x + attended;
-        const auto written = mlp(layer, matrices, pre_norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
+        const auto written = mlp(layer, pre_norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias));
         if (writes) {
           writes->resid_mid.push_back(x);
           writes->mlp_out.push_back(written);

@@ -35,12 +35,11 @@
 namespace iglens {
 namespace detail {
 
-// Q or K rows [heads * head_dim, d] from llama.cpp's adjacent-pair order back
-// to Hugging Face's half-split order: within a head, file row 2j + t is row
-// t * head_dim/2 + j.
-inline torch::Tensor unpermute_rotary_rows(const torch::Tensor& rows, std::int64_t heads, std::int64_t head_dim) {
-  const auto d = rows.size(1);
-  return rows.view({heads, head_dim / 2, 2, d}).transpose(1, 2).reshape({heads * head_dim, d});
+// Where Hugging Face's half-split rotary order takes each Q or K row of
+// `heads` heads from llama.cpp's adjacent-pair order: within a head, row
+// t * head_dim/2 + j is file row 2j + t.
+inline torch::Tensor rotary_row_order(std::int64_t heads, std::int64_t head_dim) {
+  return torch::arange(heads * head_dim, torch::kLong).view({heads, head_dim / 2, 2}).transpose(1, 2).reshape({-1});
 }
 
 // One block of rows of a matrix: a tensor of the file, whose rows are in
@@ -76,49 +75,40 @@ class GgufWeightReader {
   // The matrix [rows of all parts, cols] that `parts` stack: dequantized now,
   // or kept as stored and dequantized by the same code when it is used.
   StoredWeight stacked(const std::vector<MatrixRows>& parts, std::int64_t cols, std::int64_t head_dim) {
-    std::vector<const GgufTensor*> tensors;
+    struct Located {
+      const GgufTensor* tensor;
+      std::int64_t first, rows;  // its rows of the stacked matrix, in the file's order
+    };
+    std::vector<Located> located;
+    std::vector<torch::Tensor> order;
+    bool reordered = false;
     std::int64_t rows = 0;
     std::uint64_t bytes = 0;
     for (const auto& part : parts) {
-      tensors.push_back(&checked(part.name, {part.rows, cols}));
+      const auto& tensor = checked(part.name, {part.rows, cols});
+      located.push_back({&tensor, rows, part.rows});
+      reordered = reordered || part.rotary_heads > 0;
+      order.push_back(rows + (part.rotary_heads > 0 ? rotary_row_order(part.rotary_heads, head_dim)
+                                                    : torch::arange(part.rows, torch::kLong)));
       rows += part.rows;
-      bytes += tensors.back()->n_bytes;
+      bytes += tensor.n_bytes;
     }
-    StoredWeight::Fill fill = [file = owner_, tensors, parts, head_dim](const torch::Tensor& out) {
-      const auto threads = static_cast<unsigned>(std::max(1, torch::get_num_threads()));
-      std::int64_t first = 0;
-      for (std::size_t i = 0; i < parts.size(); ++i) {
-        auto block = out.narrow(0, first, parts[i].rows);
-        file->dequantize(*tensors[i], block.data_ptr<float>(), threads);
-        if (parts[i].rotary_heads > 0) {
-          block.copy_(unpermute_rotary_rows(block.clone(), parts[i].rotary_heads, head_dim));
-        }
-        first += parts[i].rows;
+    StoredWeight::FillRows fill_rows = [file = owner_, located, cols](std::int64_t first, std::int64_t count,
+                                                                      float* out) {
+      for (const auto& part : located) {
+        const auto begin = std::max(first, part.first), end = std::min(first + count, part.first + part.rows);
+        if (begin < end)
+          file->dequantize_rows(*part.tensor, begin - part.first, end - begin, out + (begin - first) * cols);
       }
     };
-    if (storage_ == WeightStorage::as_stored) return StoredWeight({rows, cols}, std::move(fill), bytes);
-    auto values = torch::empty({rows, cols}, torch::kFloat32);
-    fill(values);
-    return values;
+    StoredWeight kept({rows, cols}, std::move(fill_rows), reordered ? torch::cat(order) : torch::Tensor(), bytes);
+    return storage_ == WeightStorage::as_stored ? kept : StoredWeight(kept.values(torch::kFloat32, torch::kCPU));
   }
 
-  // One tensor of the file as a matrix.
+  // One tensor of the file as a matrix; kept as stored, a forward pass
+  // converts only the rows it reads of a table (the token embedding).
   StoredWeight matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
     return stacked({MatrixRows{name, rows}}, cols, 0);
-  }
-
-  // A table read by rows (the token embedding): kept as stored, its rows
-  // are dequantized for the tokens a forward pass reads, not the whole table.
-  StoredWeight table(const std::string& name, std::int64_t rows, std::int64_t cols) {
-    const GgufTensor* tensor = &checked(name, {rows, cols});
-    if (storage_ == WeightStorage::float_copy) return read(name, {rows, cols});
-    auto fill = [file = owner_, tensor](const torch::Tensor& out) {
-      file->dequantize(*tensor, out.data_ptr<float>(), static_cast<unsigned>(std::max(1, torch::get_num_threads())));
-    };
-    auto fill_rows = [file = owner_, tensor](std::int64_t first, std::int64_t count, float* out) {
-      file->dequantize_rows(*tensor, first, count, out);
-    };
-    return StoredWeight({rows, cols}, std::move(fill), tensor->n_bytes, std::move(fill_rows));
   }
 
   // The rows of token_embd.weight: the vocabulary size.
@@ -171,7 +161,7 @@ class GgufWeightReader {
 // reads all of it at every step), else a table whose rows are read on use.
 inline StoredWeight embedding(GgufWeightReader& reader, const DecoderConfig& c) {
   if (c.tied_embeddings) return reader.read("token_embd.weight", {c.vocab_size, c.d_model});
-  return reader.table("token_embd.weight", c.vocab_size, c.d_model);
+  return reader.matrix("token_embd.weight", c.vocab_size, c.d_model);
 }
 
 // A GGUF architecture that the decoder computes, as data.
@@ -411,7 +401,7 @@ inline DecoderModel load_gguf_llama(const std::shared_ptr<const GgufFile>& file_
     // Q and K biases in Hugging Face's half-split rotary order (the matrices' rows: MatrixRows).
     const auto rotary_bias = [&](const std::string& name, std::int64_t heads) {
       auto bias = reader.read(name, {heads * hd});
-      return family.permuted_rope ? unpermute_rotary_rows(bias.unsqueeze(1), heads, hd).squeeze(1) : bias;
+      return family.permuted_rope ? bias.index_select(0, rotary_row_order(heads, hd)) : bias;
     };
     if (family.phi3) {
       layer.qkv_weight = reader.matrix(b + "attn_qkv.weight", c.qkv_rows(), d);

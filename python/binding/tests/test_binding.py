@@ -272,7 +272,9 @@ def test_weights_kept_as_stored_give_the_same_map():
     args = dict(target=" Paris", k=4, dtype="float64")
     kept = iglens.load(SMOLLM2, weights="stored").attribute("The capital of France is", **args)
     loaded = iglens.load(SMOLLM2).attribute("The capital of France is", **args)
-    assert torch.equal(kept.ig, loaded.ig) and torch.equal(kept.lens, loaded.lens)
+    # Kept matrices are multiplied a tile of rows at a time: the same values, products blocked otherwise.
+    for ours, theirs in [(kept.ig, loaded.ig), (kept.lens, loaded.lens)]:
+        assert torch.allclose(ours, theirs, rtol=0, atol=1e-12)
     with pytest.raises(iglens.Error, match="weights kept as stored are for GGUF files only"):
         iglens.load(DEMO, weights="stored")
     with pytest.raises(iglens.Error, match="unknown --weights 'fp8'"):
