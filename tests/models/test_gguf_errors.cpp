@@ -1,6 +1,10 @@
 // Bad GGUF files: one-line iglens::Error naming the file and the problem,
 // never a crash.
 
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
 #include <string>
 #include <utility>
 
@@ -87,4 +91,44 @@ TEST_CASE("A Phi-3 GGUF with longrope scaling, as llama.cpp's converter writes i
   CHECK_THAT(error_of([] { load_gguf_decoder(iglens::testing::reference_dir() + "/current/phi3_longrope.gguf"); }),
              Contains("phi3_longrope.gguf': metadata 'phi3.rope.scaling.attn_factor' =") &&
                  Contains("asks for RoPE scaling, which is not supported"));
+}
+
+TEST_CASE("A GGUF file written to or shortened while its kept matrices are read ends the run, naming the tensor",
+          "[models][errors]") {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / ("iglens_changed_gguf_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto copy = [&](const std::string& from, const char* name) {
+    const auto to = dir / name;
+    fs::copy_file(iglens::testing::reference_dir() + from, to, fs::copy_options::overwrite_existing);
+    return to.string();
+  };
+  const auto ids = iglens::testing::ids_tensor({3, 17, 42});
+  torch::NoGradGuard no_grad;
+  {
+    // Written to in place (here only its modification time): the next read refuses, whatever the bytes now are.
+    const auto path = copy("/tiny/llama_untied.gguf", "written.gguf");
+    const auto model = load_gguf_decoder(path, WeightStorage::as_stored);
+    model.residual_stream(ids);
+    fs::last_write_time(path, fs::last_write_time(path) + std::chrono::seconds(2));
+    CHECK_THAT(error_of([&] { model.residual_stream(ids); }),
+               Contains("written.gguf' was changed on disk while tensor 'token_embd.weight' was to be read from it"));
+  }
+  {
+    // Shortened (a tied embedding is in memory, so a layer matrix is the first read): an error, not SIGBUS.
+    const auto path = copy("/current/gemma3_f16.gguf", "shortened.gguf");
+    const auto model = load_gguf_decoder(path, WeightStorage::as_stored);
+    fs::resize_file(path, fs::file_size(path) / 2);
+    CHECK_THAT(error_of([&] { model.residual_stream(ids); }),
+               Contains("shortened.gguf' was changed on disk while tensor 'blk.0.attn_"));
+  }
+  {
+    // Replaced by another file renamed over its path: the mapping keeps the original, and so do the numbers.
+    const auto path = copy("/tiny/llama_untied.gguf", "replaced.gguf");
+    const auto model = load_gguf_decoder(path, WeightStorage::as_stored);
+    const auto before = model.residual_stream(ids);
+    fs::rename(copy("/current/gemma3_f16.gguf", "other.gguf"), path);
+    CHECK(torch::equal(model.residual_stream(ids), before));
+  }
+  fs::remove_all(dir);
 }

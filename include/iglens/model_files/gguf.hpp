@@ -225,10 +225,12 @@ class GgufFile {
 
   // Writes tensor.numel() floats in ggml order (ne[0] fastest).
   void dequantize(const GgufTensor& tensor, float* out, unsigned threads = detail::default_thread_count()) const {
+    require_unchanged(tensor);
     detail::dequantize_tensor(mapping_.data(), mapping_.size(), path_, tensor, out, threads);
   }
   // Rows [first_row, first_row + n_rows) of a matrix: n_rows * shape[0] floats.
   void dequantize_rows(const GgufTensor& tensor, std::int64_t first_row, std::int64_t n_rows, float* out) const {
+    require_unchanged(tensor);
     detail::dequantize_tensor_rows(mapping_.data(), mapping_.size(), path_, tensor, first_row, n_rows, out);
   }
   std::vector<float> dequantize(const GgufTensor& tensor, unsigned threads = detail::default_thread_count()) const {
@@ -246,6 +248,17 @@ class GgufFile {
   }
 
  private:
+  // Matrices kept as stored are read from the mapped file for a whole run:
+  // one written to since it was opened would give other numbers, and one
+  // shortened would kill the process at the first page past its end. Each
+  // read checks first (one fstat, under a microsecond), so either ends the
+  // run with this error; only a change in the microseconds of one read
+  // itself goes unseen.
+  void require_unchanged(const GgufTensor& tensor) const {
+    require(mapping_.unchanged(), "model file '{}' was changed on disk while tensor '{}' was to be read from it", path_,
+            tensor.name);
+  }
+
   GgufFile(std::string path, detail::MappedFile mapping, detail::GgufContents contents)
       : path_(std::move(path)), mapping_(std::move(mapping)), contents_(std::move(contents)) {}
 
