@@ -41,6 +41,13 @@ struct ModelDescription {
   bool has_chat_template = false;
 };
 
+class LoadedModel;
+
+// Any model IG-Lens reads, by what the path is (defined below). `storage`:
+// how a GGUF file's layer matrices are held (stored_weight.hpp); a bundle's
+// and a Hugging Face folder's weights are always in memory.
+inline LoadedModel load_model(const std::string& path, WeightStorage storage = WeightStorage::float_copy);
+
 class LoadedModel {
  public:
   const ModelDescription& description() const { return description_; }
@@ -147,9 +154,7 @@ inline void describe_tokenizer(ModelDescription& description, const Tokenizer& t
 
 }  // namespace detail
 
-// `storage`: how a GGUF file's layer matrices are held (stored_weight.hpp);
-// a bundle's and a Hugging Face folder's weights are always in memory.
-inline LoadedModel load_model(const std::string& path, WeightStorage storage = WeightStorage::float_copy) {
+inline LoadedModel load_model(const std::string& path, WeightStorage storage) {
   ModelDescription description;
   description.path = path;
   if (is_pretrained_path(path)) {
