@@ -3,7 +3,8 @@
 // "gpt2", "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2" or "gptneox". Every tensor, quantized or not,
 // is dequantized to float32 straight into the decoder's weight memory; DecoderModel::to(kFloat64) widens them exactly.
 // With WeightStorage::as_stored, each layer's four matrices stay in the mapped file instead and are dequantized the
-// same way while their layer runs: the same float32 values, so the same results bit for bit.
+// same way while their layer runs, a tile of rows at a time (stored_weight.hpp): the same float32 values, multiplied
+// in other blocks, so the same results within rounding.
 //
 // GGUF lists shapes in ggml order (innermost dimension first), the reverse of
 // torch's: a ggml [576, 1536] tensor is a torch [1536, 576] matrix.
