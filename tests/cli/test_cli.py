@@ -637,7 +637,7 @@ class BadInputs(unittest.TestCase):
             (["--dtype", "float16"], "unknown dtype 'float16'"),
             (["--device", "tpu"], "unknown device 'tpu'"),
             (["--weights", "fp8"], "unknown --weights 'fp8' (expected float or stored)"),
-            (["--weights", "stored"], "weights kept as stored are for GGUF files only, not IG-Lens bundles"),
+            (["--weights", "stored"], "weights kept as stored are for GGUF files and Hugging Face folders, not IG-Lens bundles"),
             (["--device", "cuda"], "no CUDA GPU is available") if not torch.cuda.is_available() else None,
             (["--objective", "prob-diff"], "give --foil"),
             (["--foil", "x"], "--foil is only used with --objective prob-diff"),

@@ -261,11 +261,11 @@ class SmolLM2(unittest.TestCase):
         assert_same_within(self, json.loads(kept[1]), json.loads(loaded[1]), 1e-12)
         code, out, err = run("info", "--model", GGUF)
         self.assertEqual((code, json.loads(out)["weights"]), (0, "float"), err)
-        # A folder's weights are read as float32: stored is for GGUF files, and says so before any work.
-        code, out, err = run("attribute", "--model", self.folder.name, PROMPTS[0], "--weights", "stored")
-        self.assertEqual((code, out), (1, ""), err)
-        self.assertEqual(err.strip(), f"iglens: error: Hugging Face folder '{self.folder.name}': weights kept as "
-                                      "stored are for GGUF files only; load it with float weights")
+        # The folder's safetensors matrices are kept in their mapped file the same way.
+        folder_args = ("attribute", "--model", self.folder.name) + args[3:]
+        loaded, kept = run(*folder_args), run(*folder_args, "--weights", "stored")
+        self.assertEqual((loaded[0], kept[0]), (0, 0), loaded[2] + kept[2])
+        assert_same_within(self, json.loads(kept[1]), json.loads(loaded[1]), 1e-12)
 
     def test_components_errors(self):
         cases = ((["--objective", "logprob"], "--components attributes probability: use --objective prob"),

@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -91,7 +92,7 @@ TEST_CASE("every dtype reads as numpy and torch wrote it, bit for bit", "[safete
       CHECK_THROWS_WITH(
           file.to_float32(tensor, unused.data()),
           Contains(file_name) && Contains("tensor '" + name + "' has dtype " + entry["dtype"].get<std::string>() +
-                                          "; to_float32 reads only F32, F16, BF16 and F64"));
+                                          "; only F32, F16, BF16 and F64 are read as numbers"));
       continue;
     }
     // Compared as bits: NaN payloads and signed zeros must match too.
@@ -110,6 +111,27 @@ TEST_CASE("every dtype reads as numpy and torch wrote it, bit for bit", "[safete
     }
     CHECK(f32_mismatches == 0);
     CHECK(f64_mismatches == 0);
+    // A window of a matrix (a kept matrix's tile: rows, or a transposed matrix's columns) holds the same bits.
+    if (tensor.shape.size() == 2 && tensor.shape[0] >= 2 && tensor.shape[1] >= 2) {
+      const auto height = tensor.shape[0], width = tensor.shape[1];
+      for (const auto [row, rows, col, cols] :
+           {std::array<std::int64_t, 4>{0, height, 0, width}, std::array<std::int64_t, 4>{1, height - 1, 1, width - 1},
+            std::array<std::int64_t, 4>{height - 1, 1, 0, 1}}) {
+        CAPTURE(row, rows, col, cols);
+        std::vector<float> window(static_cast<std::size_t>(rows * cols));
+        file.window_to_float32(tensor, row, rows, col, cols, window.data());
+        std::size_t window_mismatches = 0;
+        for (std::int64_t r = 0; r < rows; ++r) {
+          for (std::int64_t k = 0; k < cols; ++k) {
+            window_mismatches += std::memcmp(&window[r * cols + k], &as_f32[(row + r) * width + col + k], 4) != 0;
+          }
+        }
+        CHECK(window_mismatches == 0);
+      }
+      std::vector<float> unused(2);
+      CHECK_THROWS_WITH(file.window_to_float32(tensor, height - 1, 2, 0, 1, unused.data()),
+                        Contains("lie outside tensor '" + name + "'"));
+    }
   }
   // No tensor in the files that the writers did not put there.
   for (const auto& [file_name, file] : files) CHECK(file.tensors().size() == tensors_per_file[file_name]);

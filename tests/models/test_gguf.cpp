@@ -18,6 +18,7 @@
 #include "iglens/lens/lens.hpp"
 #include "iglens/models/load_gguf.hpp"
 #include "iglens/models/load_hf.hpp"
+#include "kept_weights.hpp"
 #include "reference.hpp"
 
 using namespace iglens;
@@ -43,56 +44,12 @@ void check_float64(DecoderModel& model, const std::string& name, const std::stri
   }
 }
 
-// The file loaded twice, its matrices converted at load and kept as stored:
-// the same float32 values, multiplied whole or by tiles of rows, so the same
-// numbers up to a matrix product's rounding (1e-12 in float64, 1e-5 in
-// float32, relative to the largest value).
+// The file loaded twice, its matrices converted at load and kept as stored.
 void check_kept_as_stored(const std::string& path) {
   CAPTURE(path);
   auto floats = load_gguf_decoder(path);
   auto stored = load_gguf_decoder(path, WeightStorage::as_stored);
-  std::uint64_t stored_bytes = 0, float_bytes = 0;
-  for (std::size_t i = 0; i < stored.weights().layers.size(); ++i) {
-    const auto& kept = stored.weights().layers[i];
-    const auto& loaded = floats.weights().layers[i];
-    for (const auto& [a, b] :
-         {std::pair{&kept.qkv_weight, &loaded.qkv_weight}, std::pair{&kept.attn_out_weight, &loaded.attn_out_weight},
-          std::pair{&kept.mlp_in_weight, &loaded.mlp_in_weight},
-          std::pair{&kept.mlp_out_weight, &loaded.mlp_out_weight}}) {
-      REQUIRE((!a->in_memory() && b->in_memory() && a->sizes() == b->sizes()));
-      stored_bytes += a->bytes();
-      float_bytes += b->bytes();
-    }
-  }
-  // An untied head leaves the embedding to be read by rows; a tied one keeps it in memory for the head.
-  const auto& embedding = stored.weights().token_embedding;
-  CHECK(embedding.in_memory() == stored.config().tied_embeddings);
-  stored_bytes += embedding.bytes();
-  float_bytes += floats.weights().token_embedding.bytes();
-  // F32 files keep as many bytes as they load; quantised ones fewer.
-  CHECK(stored_bytes <= float_bytes);
-  torch::NoGradGuard no_grad;
-  const auto vocab = floats.config().vocab_size;
-  const auto ids = (torch::arange(9, torch::kLong) * 37 + 3).remainder(vocab).unsqueeze(0);
-  for (const auto dtype : {torch::kFloat64, torch::kFloat32}) {
-    CAPTURE(iglens::detail::dtype_name(dtype));
-    floats.to(dtype);
-    stored.to(dtype);
-    // Kept matrices are multiplied a tile of rows at a time: the same values, the products blocked otherwise.
-    const double tolerance = dtype == torch::kFloat64 ? 1e-12 : 1e-5;
-    const auto close = [&](const torch::Tensor& a, const torch::Tensor& b) {
-      return max_abs_diff(a, b) <= tolerance * (1.0 + a.abs().max().item<double>());
-    };
-    CHECK(close(floats.residual_stream(ids), stored.residual_stream(ids)));
-    auto float_cache = floats.start_cache(1, 12), stored_cache = stored.start_cache(1, 12);
-    CHECK(close(floats.logits(ids, float_cache), stored.logits(ids, stored_cache)));
-    const auto next = ids.narrow(1, 0, 1);
-    CHECK(close(floats.logits(next, float_cache), stored.logits(next, stored_cache)));
-    const auto a = floats.components(ids), b = stored.components(ids);
-    CHECK(close(a.head_results, b.head_results));
-    CHECK(close(a.head_values, b.head_values));
-    CHECK(close(a.mlp_out, b.mlp_out));
-  }
+  iglens::testing::check_kept_matches_float(floats, stored);
 }
 
 // One SmolLM2 load for all test cases: it is the slow part.

@@ -15,6 +15,7 @@
 #include "iglens/models/bundle.hpp"
 #include "iglens/models/generation.hpp"
 #include "iglens/models/load_hf.hpp"
+#include "kept_weights.hpp"
 #include "reference.hpp"
 
 using namespace iglens;
@@ -270,6 +271,50 @@ TEST_CASE("A Qwen3 folder (RMSNorm over each head's queries and keys) equals tra
   torch::NoGradGuard no_grad;
   const auto sequence = iglens::testing::tiny_reference("qwen3", "current").front();
   CHECK(max_abs_diff(unit_norms.logits(ids_tensor(sequence.ids)).squeeze(0), sequence.logits) > 1e-3);
+}
+
+TEST_CASE("Every family's folder gives the same numbers with its matrices kept as stored", "[models][hf]") {
+  const auto dir = iglens::testing::reference_dir();
+  // F32, BF16 (sharded) and F16 files; GPT-2's transposed Conv1D matrices, GPT-NeoX's per-head Q/K/V rows,
+  // stacked Q/K/V and gate/up, fused ones (phi3), tied and untied embeddings.
+  for (const auto* name : {"/tiny/gpt2", "/tiny/gpt2_f16", "/tiny/llama_tied", "/tiny/llama_untied",
+                           "/tiny/llama_untied_bf16", "/converted/llama3", "/converted/qwen2", "/current/gemma3",
+                           "/current/phi3", "/current/olmo2", "/current/gpt_neox", "/current/gpt_neox_sequential"}) {
+    CAPTURE(name);
+    const auto path = dir + name;
+    auto floats = load_hf_decoder(path);
+    auto stored = load_hf_decoder(path, WeightStorage::as_stored);
+    const auto bytes = iglens::testing::check_kept_matches_float(floats, stored);
+    // 16-bit matrices keep half the bytes of their float32 copies (GPT-2's tied embedding stays float32).
+    const std::string folder = name;
+    if (folder == "/tiny/llama_untied_bf16") {
+      CHECK(bytes.stored * 2 == bytes.loaded);
+    } else if (folder == "/tiny/gpt2_f16") {
+      CHECK(bytes.stored < bytes.loaded);
+    } else {
+      CHECK(bytes.stored == bytes.loaded);
+    }
+  }
+}
+
+TEST_CASE("A safetensors file written to while its kept matrices are read ends the run, naming the tensor",
+          "[models][hf]") {
+  const auto folder = std::filesystem::temp_directory_path() / "iglens_kept_folder";
+  std::filesystem::remove_all(folder);
+  std::filesystem::copy(iglens::testing::reference_dir() + "/tiny/llama_tied", folder);
+  auto model = load_hf_decoder(folder.string(), WeightStorage::as_stored);
+  torch::NoGradGuard no_grad;
+  const auto ids = ids_tensor({3, 17, 42});
+  CHECK(model.logits(ids).isfinite().all().item<bool>());
+  {
+    std::fstream file(folder / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(-4, std::ios::end);
+    file.write("\0\0\0\0", 4);
+  }
+  const auto message = iglens::testing::error_of([&] { model.logits(ids); });
+  CHECK_THAT(message, Catch::Contains("model.safetensors was changed on disk while tensor 'model.layers.0.") &&
+                          Catch::Contains("' was to be read from it"));
+  std::filesystem::remove_all(folder);
 }
 
 TEST_CASE("Stored tensors known to carry no computation (rotary inv_freq, a tied head's copy) are ignored",

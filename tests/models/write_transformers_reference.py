@@ -290,6 +290,14 @@ def write_tiny(out):
         save_model(model, folder, **save_kwargs)
         write_json_reference(model, TINY_IDS, os.path.join(out, name + ".json"))
     write_byte_level_tokenizer(os.path.join(out, "gpt2"))
+    # The untied Llama (sharded) in bfloat16 and GPT-2 in float16, as released checkpoints store their weights:
+    # the folders whose matrices --weights stored keeps in 16 bits.
+    for name, model, dtype, save_kwargs in (("llama_untied_bf16", llama_untied, torch.bfloat16,
+                                             {"max_shard_size": "20KB"}),
+                                            ("gpt2_f16", gpt2, torch.float16, {})):
+        folder = os.path.join(out, name)
+        shutil.rmtree(folder, ignore_errors=True)
+        copy.deepcopy(model).to(dtype).save_pretrained(folder, safe_serialization=True, **save_kwargs)
 
     # The untied Llama as a GGUF file with llama.cpp's Q/K row order.
     write_llama_gguf(llama_untied, os.path.join(out, "llama_untied.gguf"))

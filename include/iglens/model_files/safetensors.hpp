@@ -120,19 +120,50 @@ class SafetensorsFile {
 
   // Writes tensor.element_count values to `out`. F32, F16, BF16 and F64 only;
   // F16 and BF16 convert exactly, F64 rounds to nearest.
-  void to_float32(const SafetensorsTensor& tensor, float* out) const { convert(tensor, out, "to_float32"); }
+  void to_float32(const SafetensorsTensor& tensor, float* out) const {
+    checked(tensor, "to_float32");
+    convert(tensor, tensor.data, static_cast<std::size_t>(tensor.element_count), out);
+  }
   // F16, BF16 and F32 widen exactly.
-  void to_float64(const SafetensorsTensor& tensor, double* out) const { convert(tensor, out, "to_float64"); }
+  void to_float64(const SafetensorsTensor& tensor, double* out) const {
+    checked(tensor, "to_float64");
+    convert(tensor, tensor.data, static_cast<std::size_t>(tensor.element_count), out);
+  }
+
+  // Rows [first_row, first_row + rows) and columns [first_col, first_col + cols) of a matrix, row after row into
+  // `out` (rows * cols floats), as to_float32 converts them: what a matrix kept in the file reads while it is used.
+  // Safe to call from several threads at once.
+  void window_to_float32(const SafetensorsTensor& tensor, std::int64_t first_row, std::int64_t rows,
+                         std::int64_t first_col, std::int64_t cols, float* out) const {
+    checked(tensor, "window_to_float32");
+    require(tensor.shape.size() == 2, "{}: tensor '{}' is not a matrix", path_, tensor.name);
+    const auto height = tensor.shape[0], width = tensor.shape[1];
+    require(first_row >= 0 && rows >= 0 && first_row <= height - rows && first_col >= 0 && cols >= 0 &&
+                first_col <= width - cols,
+            "{}: rows [{}, +{}) and columns [{}, +{}) lie outside tensor '{}' of shape [{}, {}]", path_, first_row,
+            rows, first_col, cols, tensor.name, height, width);
+    const auto element_size = dtype_size(tensor.dtype);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const auto first = static_cast<std::size_t>((first_row + r) * width + first_col);
+      convert(tensor, tensor.data + first * element_size, static_cast<std::size_t>(cols),
+              out + static_cast<std::size_t>(r * cols));
+    }
+  }
 
  private:
-  template <class Float>
-  void convert(const SafetensorsTensor& tensor, Float* out, const char* operation) const {
-    // A tensor of another file would be read through a mapping this file does not own.
+  // A tensor of another file would be read through a mapping this file does not own; a file written to or
+  // shortened since it was mapped would give other values, or SIGBUS past its new end.
+  void checked(const SafetensorsTensor& tensor, const char* operation) const {
     const bool ours = tensor.byte_size == 0 || (tensor.data >= mapping_.data() &&
                                                 tensor.data + tensor.byte_size <= mapping_.data() + mapping_.size());
     require(ours, "{}: {} was given tensor '{}', which is not from this file", path_, operation, tensor.name);
-    const auto count = static_cast<std::size_t>(tensor.element_count);
-    const unsigned char* bytes = tensor.data;
+    require(mapping_.unchanged(), "{} was changed on disk while tensor '{}' was to be read from it", path_,
+            tensor.name);
+  }
+
+  // `count` elements of `tensor` from `bytes` (within its data) into `out`.
+  template <class Float>
+  void convert(const SafetensorsTensor& tensor, const unsigned char* bytes, std::size_t count, Float* out) const {
     switch (tensor.dtype) {
       case SafetensorsDtype::f32:
         for (std::size_t i = 0; i < count; ++i)
@@ -151,8 +182,8 @@ class SafetensorsFile {
           out[i] = static_cast<Float>(detail::double_from_bits(detail::load_le64(bytes + 8 * i)));
         return;
       default:
-        fail("{}: tensor '{}' has dtype {}; {} reads only F32, F16, BF16 and F64", path_, tensor.name,
-             dtype_name(tensor.dtype), operation);
+        fail("{}: tensor '{}' has dtype {}; only F32, F16, BF16 and F64 are read as numbers", path_, tensor.name,
+             dtype_name(tensor.dtype));
     }
   }
 

@@ -2,11 +2,14 @@
 // A native decoder from a Hugging Face folder (config.json + safetensors):
 // GPT2LMHeadModel, GPTNeoXForCausalLM, or LlamaForCausalLM and the families the Llama decoder
 // computes from a description (Mistral, Qwen2/3, Gemma 2/3, Phi-3, OLMo 2). Weights are read as float32 (F32,
-// F16 and BF16 exactly); DecoderModel::to(torch::kFloat64) widens them.
+// F16 and BF16 exactly); DecoderModel::to(torch::kFloat64) widens them. With WeightStorage::as_stored, each
+// layer's matrices (and an untied embedding) stay in the mapped safetensors files, 16-bit where they are stored
+// so, and are converted the same way while their layer runs, a tile of rows at a time (stored_weight.hpp).
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,6 +23,7 @@
 #include "iglens/models/decoder.hpp"
 #include "iglens/models/decoder_config.hpp"
 #include "iglens/models/detail/hf_accounting.hpp"
+#include "iglens/models/stored_weight.hpp"
 
 namespace iglens {
 namespace detail {
@@ -27,7 +31,9 @@ namespace detail {
 // Reads named tensors of a folder after checking their shapes against the config.
 class HfWeightReader {
  public:
-  explicit HfWeightReader(const HfFolder& folder) : folder_(folder) {}
+  // `folder` must own the folder where matrices are kept as stored; a non-owning pointer serves float copies.
+  HfWeightReader(std::shared_ptr<const HfFolder> folder, WeightStorage storage)
+      : owner_(std::move(folder)), folder_(*owner_), storage_(storage) {}
 
   bool has(const std::string& name) const { return folder_.has_tensor(name); }
 
@@ -39,30 +45,76 @@ class HfWeightReader {
     return out;
   }
 
-  // Several [rows_i, cols] tensors stacked by rows into one matrix, read in place.
-  torch::Tensor read_stacked(const std::vector<std::string>& names, const std::vector<std::int64_t>& rows,
-                             std::int64_t cols) {
+  // The matrix [rows of all `names`, cols] that the [rows_i, cols] tensors stack, its row r being stacked row
+  // row_order[r] (undefined: as stacked): converted now, or kept in the mapped files and converted by the same
+  // code while it is used.
+  StoredWeight stacked(const std::vector<std::string>& names, const std::vector<std::int64_t>& rows, std::int64_t cols,
+                       torch::Tensor row_order = {}) {
+    struct Located {
+      const SafetensorsTensor* tensor;
+      const SafetensorsFile* file;
+      std::int64_t first, rows;  // its rows of the stacked matrix
+    };
+    std::vector<Located> located;
     std::int64_t total = 0;
+    std::uint64_t bytes = 0;
     for (std::size_t i = 0; i < names.size(); ++i) {
-      expect(names[i], {rows[i], cols});
+      const auto found = expect(names[i], {rows[i], cols});
+      located.push_back({&found.info, &found.file, total, rows[i]});
       total += rows[i];
+      bytes += found.info.byte_size;
     }
-    auto out = torch::empty({total, cols}, torch::kFloat32);
-    std::int64_t offset = 0;
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      folder_.to_float32(names[i], out.narrow(0, offset, rows[i]).data_ptr<float>());
-      offset += rows[i];
-    }
-    return out;
+    StoredWeight::FillRows fill_rows = [folder = owner_, located, cols](std::int64_t first, std::int64_t count,
+                                                                        float* out) {
+      for (const auto& part : located) {
+        const auto begin = std::max(first, part.first), end = std::min(first + count, part.first + part.rows);
+        if (begin < end) {
+          part.file->window_to_float32(*part.tensor, begin - part.first, end - begin, 0, cols,
+                                       out + (begin - first) * cols);
+        }
+      }
+    };
+    return kept_or_converted({{total, cols}, std::move(fill_rows), std::move(row_order), bytes});
+  }
+
+  StoredWeight matrix(const std::string& name, std::int64_t rows, std::int64_t cols, torch::Tensor row_order = {}) {
+    return stacked({name}, {rows}, cols, std::move(row_order));
+  }
+
+  // A matrix [rows, cols] that the file stores transposed, as [cols, rows] (GPT-2's Conv1D): a tile of its rows
+  // is a window of the stored columns.
+  StoredWeight transposed(const std::string& name, std::int64_t rows, std::int64_t cols) {
+    const auto found = expect(name, {cols, rows});
+    StoredWeight::FillRows fill_rows = [folder = owner_, tensor = &found.info, file = &found.file, cols](
+                                           std::int64_t first, std::int64_t count, float* out) {
+      std::vector<float> columns(static_cast<std::size_t>(cols * count));
+      file->window_to_float32(*tensor, 0, cols, first, count, columns.data());
+      for (std::int64_t r = 0; r < count; ++r) {
+        for (std::int64_t k = 0; k < cols; ++k) out[r * cols + k] = columns[static_cast<std::size_t>(k * count + r)];
+      }
+    };
+    return kept_or_converted({{rows, cols}, std::move(fill_rows), torch::Tensor(), found.info.byte_size});
+  }
+
+  // The token embedding: in memory where the head is tied to it (the head reads all of it at every step), else
+  // a table whose rows are read on use.
+  StoredWeight embedding(const std::string& name, const DecoderConfig& c) {
+    if (c.tied_embeddings) return read(name, {c.vocab_size, c.d_model});
+    return matrix(name, c.vocab_size, c.d_model);
   }
 
  private:
-  void expect(const std::string& name, const std::vector<std::int64_t>& shape) {
+  HfTensor expect(const std::string& name, const std::vector<std::int64_t>& shape) {
     require(folder_.has_tensor(name), "Hugging Face folder '{}' has no tensor '{}'", folder_.folder(), name);
     const auto found = folder_.tensor(name);
     require(found.info.shape == shape, "{}: tensor '{}' has shape {}, but config.json implies {}", found.file.path(),
             name, shape_string(found.info.shape), shape_string(shape));
     used_.insert(name);
+    return found;
+  }
+
+  StoredWeight kept_or_converted(StoredWeight kept) const {
+    return storage_ == WeightStorage::as_stored ? kept : StoredWeight(kept.values(torch::kFloat32, torch::kCPU));
   }
 
  public:
@@ -74,11 +126,15 @@ class HfWeightReader {
   }
 
  private:
+  std::shared_ptr<const HfFolder> owner_;
   const HfFolder& folder_;
+  WeightStorage storage_;
   NameSet used_;
 };
 
-inline DecoderModel load_hf_gpt2(const HfFolder& hf, const std::string& source) {
+inline DecoderModel load_hf_gpt2(const std::shared_ptr<const HfFolder>& folder, WeightStorage storage,
+                                 const std::string& source) {
+  const auto& hf = *folder;
   const auto config_file = hf.folder() + "/config.json";
   // reorder_and_upcast_attn computes the same scores in float32 (a half-precision remedy).
   require_known_config(hf,
@@ -118,16 +174,16 @@ inline DecoderModel load_hf_gpt2(const HfFolder& hf, const std::string& source) 
     fail("{}: {}", config_file, e.what());
   }
 
-  HfWeightReader reader(hf);
+  HfWeightReader reader(folder, storage);
   // Checkpoints saved from GPT2Model have no "transformer." prefix.
   const std::string p = reader.has("transformer.wte.weight") ? "transformer." : "";
   const auto d = c.d_model;
   // Conv1D stores [in, out]; the decoder wants linear layers' [out, in].
   auto conv1d = [&](const std::string& name, std::int64_t in, std::int64_t out) {
-    return reader.read(name, {in, out}).t().contiguous();
+    return reader.transposed(name, out, in);
   };
   DecoderWeights w;
-  w.token_embedding = reader.read(p + "wte.weight", {c.vocab_size, d});
+  w.token_embedding = reader.embedding(p + "wte.weight", c);
   w.position_embedding = reader.read(p + "wpe.weight", {c.context_length, d});
   for (std::int64_t i = 0; i < c.n_layer; ++i) {
     const auto b = p + "h." + std::to_string(i) + ".";
@@ -167,7 +223,9 @@ inline torch::Tensor gpt_neox_qkv_rows(const torch::Tensor& rows, std::int64_t h
 // GPTNeoXForCausalLM (Pythia): GPT-2's LayerNorms and biases, RoPE over the
 // first rotary_pct of each head, an untied head (embed_out), and attention and
 // MLP reading the block's input together where use_parallel_residual says so.
-inline DecoderModel load_hf_gpt_neox(const HfFolder& hf, const std::string& source) {
+inline DecoderModel load_hf_gpt_neox(const std::shared_ptr<const HfFolder>& folder, WeightStorage storage,
+                                     const std::string& source) {
+  const auto& hf = *folder;
   const auto config_file = hf.folder() + "/config.json";
   // Transformers' GPTNeoXConfig sets partial_rotary_factor and rope_theta from
   // rotary_pct and rotary_emb_base whatever a saved config says of them;
@@ -215,24 +273,25 @@ inline DecoderModel load_hf_gpt_neox(const HfFolder& hf, const std::string& sour
     fail("{}: {}", config_file, e.what());
   }
 
-  HfWeightReader reader(hf);
+  HfWeightReader reader(folder, storage);
   const auto d = c.d_model;
   DecoderWeights w;
-  w.token_embedding = reader.read("gpt_neox.embed_in.weight", {c.vocab_size, d});
+  w.token_embedding = reader.embedding("gpt_neox.embed_in.weight", c);
+  const auto qkv_order = gpt_neox_qkv_rows(torch::arange(3 * d, torch::kLong), c.n_head);
   for (std::int64_t i = 0; i < c.n_layer; ++i) {
     const auto b = "gpt_neox.layers." + std::to_string(i) + ".";
     DecoderLayerWeights layer;
     layer.attn_norm_weight = reader.read(b + "input_layernorm.weight", {d});
     layer.attn_norm_bias = reader.read(b + "input_layernorm.bias", {d});
-    layer.qkv_weight = gpt_neox_qkv_rows(reader.read(b + "attention.query_key_value.weight", {3 * d, d}), c.n_head);
+    layer.qkv_weight = reader.matrix(b + "attention.query_key_value.weight", 3 * d, d, qkv_order);
     layer.qkv_bias = gpt_neox_qkv_rows(reader.read(b + "attention.query_key_value.bias", {3 * d}), c.n_head);
-    layer.attn_out_weight = reader.read(b + "attention.dense.weight", {d, d});
+    layer.attn_out_weight = reader.matrix(b + "attention.dense.weight", d, d);
     layer.attn_out_bias = reader.read(b + "attention.dense.bias", {d});
     layer.mlp_norm_weight = reader.read(b + "post_attention_layernorm.weight", {d});
     layer.mlp_norm_bias = reader.read(b + "post_attention_layernorm.bias", {d});
-    layer.mlp_in_weight = reader.read(b + "mlp.dense_h_to_4h.weight", {c.d_ff, d});
+    layer.mlp_in_weight = reader.matrix(b + "mlp.dense_h_to_4h.weight", c.d_ff, d);
     layer.mlp_in_bias = reader.read(b + "mlp.dense_h_to_4h.bias", {c.d_ff});
-    layer.mlp_out_weight = reader.read(b + "mlp.dense_4h_to_h.weight", {d, c.d_ff});
+    layer.mlp_out_weight = reader.matrix(b + "mlp.dense_4h_to_h.weight", d, c.d_ff);
     layer.mlp_out_bias = reader.read(b + "mlp.dense_4h_to_h.bias", {d});
     w.layers.push_back(std::move(layer));
   }
@@ -463,8 +522,9 @@ inline double hf_softcap(const HfFolder& hf, const char* key, const std::string&
   return value.get<double>();
 }
 
-inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
-                                  const HfLlamaFamily& family = hf_llama_family()) {
+inline DecoderModel load_hf_llama(const std::shared_ptr<const HfFolder>& folder, WeightStorage storage,
+                                  const std::string& source, const HfLlamaFamily& family) {
+  const auto& hf = *folder;
   const auto config_file = hf.folder() + "/config.json";
   NameSet read = {"num_hidden_layers", "hidden_size",       "num_attention_heads", "num_key_value_heads",
                   "head_dim",          "intermediate_size", "vocab_size",          "max_position_embeddings",
@@ -529,19 +589,19 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
     fail("{}: {}", config_file, e.what());
   }
 
-  HfWeightReader reader(hf);
+  HfWeightReader reader(folder, storage);
   const auto d = c.d_model, hd = c.head_dim;
   DecoderWeights w;
-  w.token_embedding = reader.read("model.embed_tokens.weight", {c.vocab_size, d});
+  w.token_embedding = reader.embedding("model.embed_tokens.weight", c);
   for (std::int64_t i = 0; i < c.n_layer; ++i) {
     const auto b = "model.layers." + std::to_string(i) + ".";
     DecoderLayerWeights layer;
     if (c.pre_norms) layer.attn_norm_weight = reader.read(b + "input_layernorm.weight", {d});
     layer.qkv_weight = family.fused_projections
-                           ? reader.read(b + "self_attn.qkv_proj.weight", {c.qkv_rows(), d})
-                           : reader.read_stacked({b + "self_attn.q_proj.weight", b + "self_attn.k_proj.weight",
-                                                  b + "self_attn.v_proj.weight"},
-                                                 {c.n_head * hd, c.n_kv_head * hd, c.n_kv_head * hd}, d);
+                           ? reader.matrix(b + "self_attn.qkv_proj.weight", c.qkv_rows(), d)
+                           : reader.stacked({b + "self_attn.q_proj.weight", b + "self_attn.k_proj.weight",
+                                             b + "self_attn.v_proj.weight"},
+                                            {c.n_head * hd, c.n_kv_head * hd, c.n_kv_head * hd}, d);
     if (c.qkv_bias) {
       layer.qkv_bias = torch::cat({reader.read(b + "self_attn.q_proj.bias", {c.n_head * hd}),
                                    reader.read(b + "self_attn.k_proj.bias", {c.n_kv_head * hd}),
@@ -552,7 +612,7 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
       layer.q_norm_weight = reader.read(b + "self_attn.q_norm.weight", {across ? c.n_head * hd : hd});
       layer.k_norm_weight = reader.read(b + "self_attn.k_norm.weight", {across ? c.n_kv_head * hd : hd});
     }
-    layer.attn_out_weight = reader.read(b + "self_attn.o_proj.weight", {d, c.n_head * hd});
+    layer.attn_out_weight = reader.matrix(b + "self_attn.o_proj.weight", d, c.n_head * hd);
     if (family.gemma || family.olmo2) {
       layer.attn_post_norm_weight = reader.read(b + "post_attention_layernorm.weight", {d});
       if (family.gemma) layer.mlp_norm_weight = reader.read(b + "pre_feedforward_layernorm.weight", {d});
@@ -562,9 +622,9 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
     }
     layer.mlp_in_weight =
         family.fused_projections
-            ? reader.read(b + "mlp.gate_up_proj.weight", {2 * c.d_ff, d})
-            : reader.read_stacked({b + "mlp.gate_proj.weight", b + "mlp.up_proj.weight"}, {c.d_ff, c.d_ff}, d);
-    layer.mlp_out_weight = reader.read(b + "mlp.down_proj.weight", {d, c.d_ff});
+            ? reader.matrix(b + "mlp.gate_up_proj.weight", 2 * c.d_ff, d)
+            : reader.stacked({b + "mlp.gate_proj.weight", b + "mlp.up_proj.weight"}, {c.d_ff, c.d_ff}, d);
+    layer.mlp_out_weight = reader.matrix(b + "mlp.down_proj.weight", d, c.d_ff);
     w.layers.push_back(std::move(layer));
   }
   w.final_norm_weight = reader.read("model.norm.weight", {d});
@@ -580,7 +640,10 @@ inline DecoderModel load_hf_llama(const HfFolder& hf, const std::string& source,
 }  // namespace detail
 
 // Every problem is an iglens::Error naming the folder or file and the tensor or key.
-inline DecoderModel load_hf_decoder(const HfFolder& hf) {
+// Matrices kept as stored hold `folder` (and its mappings) for as long as the model lives.
+inline DecoderModel load_hf_decoder(std::shared_ptr<const HfFolder> folder, WeightStorage storage) {
+  require(folder != nullptr, "load_hf_decoder: no folder");
+  const auto& hf = *folder;
   const auto source = "Hugging Face folder '" + hf.folder() + "'";
   // Each checkpoint class, the model_type that stands for it in configs
   // without `architectures`, and its family (none: a loader of its own).
@@ -609,8 +672,9 @@ inline DecoderModel load_hf_decoder(const HfFolder& hf) {
   for (const auto& name : architectures) {
     for (const auto& checkpoint : checkpoints) {
       if (name != checkpoint.architecture) continue;
-      if (checkpoint.family != nullptr) return detail::load_hf_llama(hf, source, *checkpoint.family);
-      return name == "GPTNeoXForCausalLM" ? detail::load_hf_gpt_neox(hf, source) : detail::load_hf_gpt2(hf, source);
+      if (checkpoint.family != nullptr) return detail::load_hf_llama(folder, storage, source, *checkpoint.family);
+      return name == "GPTNeoXForCausalLM" ? detail::load_hf_gpt_neox(folder, storage, source)
+                                          : detail::load_hf_gpt2(folder, storage, source);
     }
   }
   std::string supported;
@@ -621,6 +685,15 @@ inline DecoderModel load_hf_decoder(const HfFolder& hf) {
        architectures.empty() ? std::string("(none)") : architectures.front(), supported);
 }
 
-inline DecoderModel load_hf_decoder(const std::string& folder) { return load_hf_decoder(HfFolder::open(folder)); }
+// Every weight as float32: the model does not need the folder once loaded.
+inline DecoderModel load_hf_decoder(const HfFolder& hf) {
+  // A pointer that does not own the folder: float copies read it only while loading.
+  return load_hf_decoder(std::shared_ptr<const HfFolder>(std::shared_ptr<const HfFolder>(), &hf),
+                         WeightStorage::float_copy);
+}
+
+inline DecoderModel load_hf_decoder(const std::string& folder, WeightStorage storage = WeightStorage::float_copy) {
+  return load_hf_decoder(std::make_shared<const HfFolder>(HfFolder::open(folder)), storage);
+}
 
 }  // namespace iglens

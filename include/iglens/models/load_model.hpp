@@ -44,8 +44,8 @@ struct ModelDescription {
 class LoadedModel;
 
 // Any model IG-Lens reads, by what the path is (defined below). `storage`:
-// how a GGUF file's layer matrices are held (stored_weight.hpp); a bundle's
-// and a Hugging Face folder's weights are always in memory.
+// how a GGUF file's or a Hugging Face folder's layer matrices are held
+// (stored_weight.hpp); a bundle's weights are always in memory.
 inline LoadedModel load_model(const std::string& path, WeightStorage storage = WeightStorage::float_copy);
 
 class LoadedModel {
@@ -170,7 +170,7 @@ inline LoadedModel load_model(const std::string& path, WeightStorage storage) {
                        std::move(pretrained.description), std::move(pretrained.chat_template));
   }
   require(storage == WeightStorage::float_copy,
-          "model '{}': weights kept as stored are for GGUF files only, not IG-Lens bundles", path);
+          "model '{}': weights kept as stored are for GGUF files and Hugging Face folders, not IG-Lens bundles", path);
   auto bundle = Bundle::load(path);
   auto tokenizer = bundle.tokenizer();
   const auto& info = bundle.info();

@@ -181,9 +181,10 @@ inline Pretrained load_gguf_pretrained(const std::string& path, WeightStorage st
   return {std::move(model), std::move(tokenizer), std::move(description), std::move(end_ids), std::move(chat_template)};
 }
 
-inline Pretrained load_hf_pretrained(const std::string& folder) {
-  const auto hf = HfFolder::open(folder);
-  auto model = load_hf_decoder(hf);
+inline Pretrained load_hf_pretrained(const std::string& folder, WeightStorage storage = WeightStorage::float_copy) {
+  const auto folder_owner = std::make_shared<const HfFolder>(HfFolder::open(folder));
+  const auto& hf = *folder_owner;
+  auto model = load_hf_decoder(folder_owner, storage);
   auto tokenizer = detail::hf_tokenizer(folder);
   require(tokenizer.vocab_size() <= model.config().vocab_size,
           "Hugging Face folder '{}': the tokenizer has {} tokens but the embedding only {} rows", folder,
@@ -197,7 +198,7 @@ inline Pretrained load_hf_pretrained(const std::string& folder) {
   description["format"] = "huggingface";
   description["name"] = hf.architectures().empty() ? "" : hf.architectures().front();
   description["tensor_types"] = types;
-  description["weights"] = "float";
+  description["weights"] = storage == WeightStorage::as_stored ? "stored" : "float";
   description["tokenizer"] = detail::tokenizer_json(tokenizer, "bpe");
   std::vector<std::optional<std::int64_t>> candidates;
   for (const auto id : hf.end_token_ids()) candidates.emplace_back(id);
@@ -225,16 +226,10 @@ inline std::optional<ChatTemplate> load_pretrained_chat_template(const std::stri
   return detail::gguf_chat_template(file, gguf_tokenizer(file));
 }
 
-// A GGUF file or a Hugging Face folder, by what the path is. Matrices kept
-// as stored are a GGUF file's only, for now: a folder's are read as float32.
+// A GGUF file or a Hugging Face folder, by what the path is.
 inline Pretrained load_pretrained(const std::string& path, WeightStorage storage = WeightStorage::float_copy) {
   std::error_code error;
-  if (std::filesystem::is_directory(path, error)) {
-    require(storage == WeightStorage::float_copy,
-            "Hugging Face folder '{}': weights kept as stored are for GGUF files only; load it with float weights",
-            path);
-    return load_hf_pretrained(path);
-  }
+  if (std::filesystem::is_directory(path, error)) return load_hf_pretrained(path, storage);
   return load_gguf_pretrained(path, storage);
 }
 

@@ -275,7 +275,7 @@ def test_weights_kept_as_stored_give_the_same_map():
     # Kept matrices are multiplied a tile of rows at a time: the same values, products blocked otherwise.
     for ours, theirs in [(kept.ig, loaded.ig), (kept.lens, loaded.lens)]:
         assert torch.allclose(ours, theirs, rtol=0, atol=1e-12)
-    with pytest.raises(iglens.Error, match="weights kept as stored are for GGUF files only"):
+    with pytest.raises(iglens.Error, match="weights kept as stored are for GGUF files and Hugging Face folders"):
         iglens.load(DEMO, weights="stored")
     with pytest.raises(iglens.Error, match="unknown --weights 'fp8'"):
         iglens.load(DEMO, weights="fp8")

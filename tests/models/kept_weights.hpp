@@ -1,0 +1,72 @@
+#pragma once
+// The check that a model with its matrices kept as stored (stored_weight.hpp)
+// computes what the same file loaded as float32 computes: the same float32
+// values, multiplied whole or by tiles of rows, so the same numbers up to a
+// matrix product's rounding (1e-12 in float64, 1e-5 in float32, relative to
+// the largest value). Shared by the GGUF and the Hugging Face folder tests.
+
+#include <cstdint>
+#include <utility>
+
+#include <torch/torch.h>
+#include <catch2/catch.hpp>
+
+#include "iglens/detail/tensor_text.hpp"
+#include "iglens/models/decoder.hpp"
+#include "reference.hpp"
+
+namespace iglens::testing {
+
+struct KeptBytes {
+  std::uint64_t stored = 0;  // what the kept model holds for its layer matrices and token embedding
+  std::uint64_t loaded = 0;  // what the float32 model holds for them
+};
+
+// Leaves both models in float32.
+inline KeptBytes check_kept_matches_float(DecoderModel& floats, DecoderModel& stored) {
+  KeptBytes bytes;
+  REQUIRE(stored.weights().layers.size() == floats.weights().layers.size());
+  for (std::size_t i = 0; i < stored.weights().layers.size(); ++i) {
+    const auto& kept = stored.weights().layers[i];
+    const auto& loaded = floats.weights().layers[i];
+    for (const auto& [a, b] :
+         {std::pair{&kept.qkv_weight, &loaded.qkv_weight}, std::pair{&kept.attn_out_weight, &loaded.attn_out_weight},
+          std::pair{&kept.mlp_in_weight, &loaded.mlp_in_weight},
+          std::pair{&kept.mlp_out_weight, &loaded.mlp_out_weight}}) {
+      REQUIRE((!a->in_memory() && b->in_memory() && a->sizes() == b->sizes()));
+      bytes.stored += a->bytes();
+      bytes.loaded += b->bytes();
+    }
+  }
+  // An untied head leaves the embedding to be read by rows; a tied one keeps it in memory for the head.
+  const auto& embedding = stored.weights().token_embedding;
+  CHECK(embedding.in_memory() == stored.config().tied_embeddings);
+  bytes.stored += embedding.bytes();
+  bytes.loaded += floats.weights().token_embedding.bytes();
+  // F32 files keep as many bytes as they load; 16-bit and quantised ones fewer.
+  CHECK(bytes.stored <= bytes.loaded);
+  torch::NoGradGuard no_grad;
+  const auto vocab = floats.config().vocab_size;
+  const auto ids = (torch::arange(9, torch::kLong) * 37 + 3).remainder(vocab).unsqueeze(0);
+  for (const auto dtype : {torch::kFloat64, torch::kFloat32}) {
+    CAPTURE(iglens::detail::dtype_name(dtype));
+    floats.to(dtype);
+    stored.to(dtype);
+    const double tolerance = dtype == torch::kFloat64 ? 1e-12 : 1e-5;
+    const auto close = [&](const torch::Tensor& a, const torch::Tensor& b) {
+      return max_abs_diff(a, b) <= tolerance * (1.0 + a.abs().max().item<double>());
+    };
+    CHECK(close(floats.residual_stream(ids), stored.residual_stream(ids)));
+    auto float_cache = floats.start_cache(1, 12), stored_cache = stored.start_cache(1, 12);
+    CHECK(close(floats.logits(ids, float_cache), stored.logits(ids, stored_cache)));
+    const auto next = ids.narrow(1, 0, 1);
+    CHECK(close(floats.logits(next, float_cache), stored.logits(next, stored_cache)));
+    const auto a = floats.components(ids), b = stored.components(ids);
+    CHECK(close(a.head_results, b.head_results));
+    CHECK(close(a.head_values, b.head_values));
+    CHECK(close(a.mlp_out, b.mlp_out));
+  }
+  return bytes;
+}
+
+}  // namespace iglens::testing
