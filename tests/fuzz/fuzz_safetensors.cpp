@@ -1,8 +1,8 @@
 // libFuzzer target: the safetensors reader on arbitrary bytes. The reader maps
 // files, so each input is written to a file of this process first. It must
 // either throw an iglens::Error or return tensors that satisfy its own checks
-// and convert without reading outside their bytes; any other exception, crash
-// or sanitizer report is a finding.
+// and convert (whole, or a window of a matrix) without reading outside their
+// bytes; any other exception, crash or sanitizer report is a finding.
 
 #include <unistd.h>
 
@@ -61,6 +61,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (is_float(tensor.dtype)) {
         std::vector<double> values(static_cast<std::size_t>(tensor.element_count));
         file.to_float64(tensor, values.data());
+        // A kept matrix's reads: its last row, and a window of its columns as a transposed matrix reads them.
+        if (tensor.shape.size() == 2) {
+          const auto rows = tensor.shape[0], cols = tensor.shape[1];
+          std::vector<float> window(static_cast<std::size_t>(cols));
+          file.window_to_float32(tensor, rows - 1, 1, 0, cols, window.data());
+          window.assign(static_cast<std::size_t>(rows), 0.0f);
+          file.window_to_float32(tensor, 0, rows, cols - 1, 1, window.data());
+        }
       }
     }
   } catch (const iglens::Error&) {
