@@ -31,8 +31,9 @@ PROMPTS = ["The capital of France is", "def fibonacci(n):\n    return",
            "Water boils at a temperature of one hundred degrees"]
 
 
-def run(*args, timeout=300):
-    done = subprocess.run([PROGRAM, *args], capture_output=True, timeout=timeout)
+def run(*args, timeout=300, env=None):
+    done = subprocess.run([PROGRAM, *args], capture_output=True, timeout=timeout,
+                          env=None if env is None else {**os.environ, **env})
     return done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8", "replace")
 
 
@@ -266,6 +267,21 @@ class SmolLM2(unittest.TestCase):
         loaded, kept = run(*folder_args), run(*folder_args, "--weights", "stored")
         self.assertEqual((loaded[0], kept[0]), (0, 0), loaded[2] + kept[2])
         assert_same_within(self, json.loads(kept[1]), json.loads(loaded[1]), 1e-12)
+
+    def test_weights_that_do_not_fit_in_memory_are_refused_before_loading(self):
+        # 300 MiB: the float32 weights (513 MiB) do not fit, the kept ones (the Q4_1 matrices and the float32
+        # tied head, about 200 MiB) do.
+        limit = {"IGLENS_AVAILABLE_MEMORY": "300M"}
+        code, out, err = run("attribute", "--model", GGUF, "Hello", "--generate", "1", env=limit)
+        self.assertEqual((code, out), (1, ""), err)
+        self.assertRegex(err, rf"^iglens: error: model file '{re.escape(GGUF)}': its weights as float32 need about "
+                              r"5\d\d\.\d MiB, but 300\.0 MiB of memory is available \(IGLENS_AVAILABLE_MEMORY\); kept "
+                              r"as stored \(--weights stored\) they need about \d+\.\d MiB\n$")
+        code, out, err = run("attribute", "--model", GGUF, "Hello", "--generate", "1", "--weights", "stored", env=limit)
+        self.assertEqual(code, 0, err)
+        code, out, err = run("attribute", "--model", GGUF, "Hello", env={"IGLENS_AVAILABLE_MEMORY": "lots"})
+        self.assertEqual((code, err), (1, "iglens: error: IGLENS_AVAILABLE_MEMORY must be a whole number of bytes, "
+                                          "optionally with K, M, G or T (got 'lots')\n"))
 
     def test_components_errors(self):
         cases = ((["--objective", "logprob"], "--components attributes probability: use --objective prob"),

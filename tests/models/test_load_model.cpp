@@ -4,6 +4,7 @@
 // configuration and with the JSON `iglens info` prints.
 
 #include <cmath>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "iglens/models/load_gguf.hpp"
 #include "iglens/models/load_hf.hpp"
 #include "iglens/models/load_model.hpp"
+#include "iglens/models/memory_fit.hpp"
 #include "iglens/prompts/prompt_lens.hpp"
 #include "reference.hpp"
 
@@ -196,4 +198,100 @@ TEST_CASE("Lens over a loaded model: components and their sources from one forwa
   CHECK(from_bundle.sources.credits.abs().max().item<double>() > 1e-6);  // not a comparison of zeros
   CHECK(max_abs_diff(from_bundle.sources.credits, from_folder.sources.credits) <= 1e-10);
   CHECK(max_abs_diff(from_bundle.sources.components.credits, from_folder.sources.components.credits) <= 1e-10);
+}
+
+namespace {
+
+// IGLENS_AVAILABLE_MEMORY set for one scope, as a user sets it.
+struct AvailableMemoryGiven {
+  explicit AvailableMemoryGiven(const std::string& value) { ::setenv("IGLENS_AVAILABLE_MEMORY", value.c_str(), 1); }
+  ~AvailableMemoryGiven() { ::unsetenv("IGLENS_AVAILABLE_MEMORY"); }
+};
+
+}  // namespace
+
+TEST_CASE("The memory a model may use: MemAvailable, a cgroup's limit, or IGLENS_AVAILABLE_MEMORY",
+          "[models][memory]") {
+  using iglens::detail::parse_byte_count;
+  CHECK(parse_byte_count("123") == 123u);
+  CHECK(parse_byte_count("512M") == std::uint64_t{512} << 20);
+  CHECK(parse_byte_count("24g") == std::uint64_t{24} << 30);
+  CHECK(parse_byte_count("16777215T") == std::uint64_t{16777215} << 40);
+  for (const char* bad : {"", "G", "1.5G", "12MB", "-1", " 1", "99999999999999999999", "16777216T"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_byte_count(bad).has_value());
+  }
+  const std::string meminfo = "MemTotal:       24554884 kB\nMemFree:         1000 kB\nMemAvailable:   23854072 kB\n";
+  CHECK(iglens::detail::meminfo_available(meminfo) == std::uint64_t{23854072} * 1024);
+  CHECK_FALSE(iglens::detail::meminfo_available("MemTotal: 10 kB\n").has_value());
+  // No limit: v2 writes "max", v1 a page-rounded INT64_MAX.
+  CHECK_FALSE(iglens::detail::cgroup_limit("max\n").has_value());
+  CHECK_FALSE(iglens::detail::cgroup_limit("9223372036854771712\n").has_value());
+  CHECK(iglens::detail::cgroup_limit("4294967296\n") == std::uint64_t{4} << 30);
+  // The smaller one counts, and is named.
+  const auto limited = iglens::detail::available_memory_from(meminfo, "4294967296\n");
+  REQUIRE(limited.has_value());
+  CHECK((limited->bytes == std::uint64_t{4} << 30 && limited->source == "the cgroup's memory limit"));
+  const auto unlimited = iglens::detail::available_memory_from(meminfo, "max\n");
+  REQUIRE(unlimited.has_value());
+  CHECK((unlimited->bytes == std::uint64_t{23854072} * 1024 && unlimited->source == "MemAvailable in /proc/meminfo"));
+  CHECK_FALSE(iglens::detail::available_memory_from("", "").has_value());
+  // This Linux machine says how much it has.
+  const auto here = available_memory();
+  REQUIRE(here.has_value());
+  CHECK(here->bytes > 0);
+  {
+    const AvailableMemoryGiven given("3G");
+    const auto said = available_memory();
+    REQUIRE(said.has_value());
+    CHECK((said->bytes == std::uint64_t{3} << 30 && said->source == "IGLENS_AVAILABLE_MEMORY"));
+  }
+  const AvailableMemoryGiven given("lots");
+  CHECK(iglens::testing::error_of([] { available_memory(); }) ==
+        "IGLENS_AVAILABLE_MEMORY must be a whole number of bytes, optionally with K, M, G or T (got 'lots')");
+}
+
+TEST_CASE("A model whose weights do not fit in the available memory is refused before they are read",
+          "[models][memory]") {
+  // Float copies hold 4 bytes a value; kept ones the file's bytes, except vectors and the head in float32.
+  const std::vector<TensorSize> sizes = {{{10, 4}, 20}, {{6, 4}, 12}, {{4}, 16}, {{10, 4}, 20}};
+  CHECK(weight_memory(sizes, 10, WeightStorage::float_copy) == (40 + 24 + 4 + 40) * 4);
+  CHECK(weight_memory(sizes, 10, WeightStorage::as_stored) == 40 * 4 + 12 + 16 + 20);
+
+  // A Q8_0 file: its float32 weights need more memory than its kept ones.
+  const auto path = reference_path("current/gemma2_q8_0.gguf");
+  const auto file = GgufFile::open(path);
+  std::vector<TensorSize> tensors;
+  for (const auto& tensor : file.tensors())
+    tensors.push_back({{tensor.shape.rbegin(), tensor.shape.rend()}, tensor.n_bytes});
+  const auto vocab = file.tensor("token_embd.weight").shape[1];
+  const auto floats = weight_memory(tensors, vocab, WeightStorage::float_copy);
+  const auto kept = weight_memory(tensors, vocab, WeightStorage::as_stored);
+  REQUIRE(kept < floats);
+  {
+    const AvailableMemoryGiven given(std::to_string((floats + kept) / 2));
+    const auto message = iglens::testing::error_of([&] { load_model(path); });
+    CHECK(message == fmt::format("model file '{}': its weights as float32 need about {}, but {} of memory is available "
+                                 "(IGLENS_AVAILABLE_MEMORY); kept as stored (--weights stored) they need about {}",
+                                 path, iglens::detail::memory_text(floats),
+                                 iglens::detail::memory_text((floats + kept) / 2), iglens::detail::memory_text(kept)));
+    // Kept as stored, the same file loads and runs.
+    auto model = load_model(path, WeightStorage::as_stored);
+    torch::NoGradGuard no_grad;
+    CHECK(model.logits(ids_tensor({3, 17, 42})).isfinite().all().item<bool>());
+  }
+  {
+    const AvailableMemoryGiven given("1K");
+    CHECK_THAT(iglens::testing::error_of([&] { load_model(path, WeightStorage::as_stored); }),
+               Catch::StartsWith("model file '" + path + "': even kept as stored, its weights need about "));
+    // A folder is measured the same way, before its tensors or its tokenizer are read.
+    const auto folder = reference_path("tiny/llama_untied_bf16");
+    CHECK_THAT(iglens::testing::error_of([&] { load_model(folder); }),
+               Catch::StartsWith("Hugging Face folder '" + folder + "': its weights need about ") &&
+                   Catch::Contains(" KiB as float32 and ") &&
+                   Catch::EndsWith(" KiB even kept as stored, but 1.0 KiB of memory is available "
+                                   "(IGLENS_AVAILABLE_MEMORY)"));
+    CHECK(iglens::detail::memory_text(800) == "800 bytes");
+    CHECK(iglens::detail::memory_text(std::uint64_t{3} << 29) == "1.50 GiB");
+  }
 }

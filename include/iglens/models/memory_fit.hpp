@@ -1,0 +1,91 @@
+#pragma once
+// Whether a model's weights fit in the memory this process may use, checked
+// from the file's tensor list before any weight is read: a model that cannot
+// fit is a one-line error saying what it needs and what is available, not
+// the kernel's OOM killer (or swapping) partway through a load. Only the
+// weights are counted; a run needs its activations on top.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "iglens/error.hpp"
+#include "iglens/models/detail/available_memory.hpp"
+#include "iglens/models/stored_weight.hpp"
+
+namespace iglens {
+
+// One tensor of a model file.
+struct TensorSize {
+  std::vector<std::int64_t> shape;  // torch order: [rows, cols] for a matrix
+  std::uint64_t stored_bytes = 0;   // what the file holds for it
+};
+
+// Bytes a model's weights take in memory, held as `storage` says. Float
+// copies hold every value as float32. Kept ones hold each matrix's pages of
+// the file (read while its layer runs) and, as float32, the vectors (norms,
+// biases) and one [vocab_size, d] matrix: the head, or the embedding tied to
+// it, which the readout multiplies at every point of a path.
+inline std::uint64_t weight_memory(const std::vector<TensorSize>& tensors, std::int64_t vocab_size,
+                                   WeightStorage storage) {
+  // Sums that saturate: a file's shapes are checked against its bytes, but a sum of them need not fit.
+  const auto add = [](std::uint64_t a, std::uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; };
+  const auto multiply = [](std::uint64_t a, std::uint64_t b) {
+    return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+  };
+  std::uint64_t bytes = 0;
+  bool head_counted = false;
+  for (const auto& tensor : tensors) {
+    std::uint64_t values = 1;
+    for (const auto size : tensor.shape) values = multiply(values, static_cast<std::uint64_t>(size < 0 ? 0 : size));
+    const bool head = !head_counted && tensor.shape.size() == 2 && tensor.shape[0] == vocab_size;
+    if (storage == WeightStorage::float_copy || tensor.shape.size() != 2 || head) {
+      bytes = add(bytes, multiply(values, 4));
+      head_counted = head_counted || head;
+    } else {
+      bytes = add(bytes, tensor.stored_bytes);
+    }
+  }
+  return bytes;
+}
+
+namespace detail {
+
+// "29.90 GiB", "513.2 MiB", "12.0 KiB", "800 bytes".
+inline std::string memory_text(std::uint64_t bytes) {
+  const auto value = static_cast<double>(bytes);
+  if (bytes >= std::uint64_t{1} << 30) return fmt::format("{:.2f} GiB", value / (std::uint64_t{1} << 30));
+  if (bytes >= std::uint64_t{1} << 20) return fmt::format("{:.1f} MiB", value / (std::uint64_t{1} << 20));
+  if (bytes >= std::uint64_t{1} << 10) return fmt::format("{:.1f} KiB", value / (std::uint64_t{1} << 10));
+  return fmt::format("{} bytes", bytes);
+}
+
+}  // namespace detail
+
+// An Error naming `model` (e.g. "model file 'x.gguf'") when its weights, held
+// as `storage` says, need more than `available`; where keeping them as
+// stored would fit, the message says so.
+inline void require_weights_fit(const std::string& model, const std::vector<TensorSize>& tensors,
+                                std::int64_t vocab_size, WeightStorage storage,
+                                const std::optional<AvailableMemory>& available) {
+  if (!available) return;
+  const auto needed = weight_memory(tensors, vocab_size, storage);
+  if (needed <= available->bytes) return;
+  const auto memory =
+      fmt::format("{} of memory is available ({})", detail::memory_text(available->bytes), available->source);
+  if (storage == WeightStorage::as_stored) {
+    fail("{}: even kept as stored, its weights need about {}, but {}", model, detail::memory_text(needed), memory);
+  }
+  const auto kept = weight_memory(tensors, vocab_size, WeightStorage::as_stored);
+  if (kept <= available->bytes) {
+    fail("{}: its weights as float32 need about {}, but {}; kept as stored (--weights stored) they need about {}",
+         model, detail::memory_text(needed), memory, detail::memory_text(kept));
+  }
+  fail("{}: its weights need about {} as float32 and {} even kept as stored, but {}", model,
+       detail::memory_text(needed), detail::memory_text(kept), memory);
+}
+
+}  // namespace iglens
