@@ -627,6 +627,19 @@ std::string loaded_blas_path() {
   return "";
 }
 
+// What a shell command prints on its standard output, or an Error naming
+// `what` where it cannot start or does not exit with 0.
+std::string command_output(const std::string& command, const std::string& what) {
+  FILE* child = popen(command.c_str(), "r");
+  iglens::require(child != nullptr, "cannot start {}", what);
+  std::string output;
+  char chunk[4096];
+  while (const auto n = std::fread(chunk, 1, sizeof chunk, child)) output.append(chunk, n);
+  const int status = pclose(child);
+  iglens::require(status == 0, "{} failed (status {})", what, status);
+  return output;
+}
+
 // The JSON line a timing script in scripts/ prints last, run by `python`
 // with `arguments` in a child process. The child preloads this process's
 // BLAS: Debian's torch otherwise gets the pthread OpenBLAS, whose second
@@ -637,13 +650,7 @@ nlohmann::json timing_script_output(const std::string& python, const char* scrip
   const auto preload = blas.empty() ? std::string() : "LD_PRELOAD=" + shell_quoted(blas) + " ";
   const auto command =
       fmt::format("{}{} {} {}", preload, shell_quoted(python), shell_quoted(timing_script(script)), arguments);
-  FILE* child = popen(command.c_str(), "r");
-  iglens::require(child != nullptr, "cannot start {}", python);
-  std::string output;
-  char chunk[4096];
-  while (const auto n = std::fread(chunk, 1, sizeof chunk, child)) output.append(chunk, n);
-  const int status = pclose(child);
-  iglens::require(status == 0, "the timing script {} failed (status {})", script, status);
+  const auto output = command_output(command, fmt::format("the timing script {}", script));
   const auto last_line = output.substr(output.find_last_of('\n', output.size() - 2) + 1);
   return nlohmann::json::parse(last_line);
 }
@@ -841,23 +848,38 @@ void real_model_table(const std::string& path, const std::string& program, const
 double llama_cpp_prompt_seconds(const std::string& llama_bench, const std::string& path, int tokens, int threads) {
   const auto command = fmt::format("{} -m {} -p {} -n 0 -t {} -r 3 -o json 2>/dev/null", shell_quoted(llama_bench),
                                    shell_quoted(path), tokens, threads);
-  FILE* child = popen(command.c_str(), "r");
-  iglens::require(child != nullptr, "cannot start {}", llama_bench);
-  std::string output;
-  char chunk[4096];
-  while (const auto n = std::fread(chunk, 1, sizeof chunk, child)) output.append(chunk, n);
-  iglens::require(pclose(child) == 0, "llama-bench failed on '{}'", path);
-  const auto runs = nlohmann::json::parse(output);
+  const auto runs = nlohmann::json::parse(command_output(command, fmt::format("llama-bench on '{}'", path)));
   iglens::require(runs.is_array() && runs.size() == 1, "llama-bench printed {} results, expected 1", runs.size());
   return runs[0].at("avg_ns").get<double>() / 1e9;
 }
 
-// A model too large for its float32 copy (the synthetic 7B-shaped file of
-// scripts/bench-large-model.sh), its matrices kept as stored: a forward of
-// 64 tokens in this process against llama.cpp's prompt processing of the
-// same file (with `llama_bench`), then `iglens attribute` as a whole
-// process (a 32-token prompt, 8 greedy tokens, K 8): its wall time and peak
-// memory against the file's size.
+// The bytes a model file or folder holds for its tensors, and how many values they are.
+struct StoredSize {
+  std::uint64_t bytes = 0, values = 0;
+};
+
+StoredSize stored_size(const std::string& path) {
+  StoredSize size;
+  if (std::filesystem::is_directory(path)) {
+    const auto folder = iglens::HfFolder::open(path);
+    for (const auto& file : folder.files()) {
+      size.bytes += std::filesystem::file_size(file.path());
+      for (const auto& tensor : file.tensors()) size.values += static_cast<std::uint64_t>(tensor.element_count);
+    }
+    return size;
+  }
+  const auto file = iglens::GgufFile::open(path);
+  size.bytes = file.file_size();
+  for (const auto& tensor : file.tensors()) size.values += static_cast<std::uint64_t>(tensor.numel());
+  return size;
+}
+
+// A model too large for its float32 copy (the synthetic 7B-shaped file or
+// bf16 folder of scripts/bench-large-model.sh), its matrices kept as stored:
+// a forward of 64 tokens in this process against llama.cpp's prompt
+// processing of the same file (with `llama_bench`; GGUF only), then
+// `iglens attribute` as a whole process (a 32-token prompt, 8 greedy
+// tokens, K 8): its wall time and peak memory against the file's size.
 void large_model_table(const std::string& path, const std::string& program, const std::string& llama_bench) {
   const auto tokenizer = iglens::load_model_tokenizer(path);
   auto text_ids = tokenizer.encode(kRealText);
@@ -867,18 +889,18 @@ void large_model_table(const std::string& path, const std::string& program, cons
   text_ids.resize(64);
   const auto prompt = tokenizer.decode(prompt_ids);
   iglens::require(tokenizer.encode(prompt) == prompt_ids, "the 32 prompt tokens do not re-encode alike");
-  const auto file = iglens::GgufFile::open(path);
-  std::uint64_t values = 0;
-  for (const auto& tensor : file.tensors()) values += static_cast<std::uint64_t>(tensor.numel());
-  const double file_gib = static_cast<double>(file.file_size()) / (1 << 30);
-  const double float_gib = static_cast<double>(values) * 4 / (1 << 30);
+  const auto size = stored_size(path);
+  const double file_gib = static_cast<double>(size.bytes) / (1 << 30);
+  const double float_gib = static_cast<double>(size.values) * 4 / (1 << 30);
   const int threads = torch::get_num_threads();
   fmt::print("\n## Large model: {} ({} threads, float32, matrices kept as stored)\n\n",
              std::filesystem::path(path).filename().string(), threads);
 
   // 1. One forward of 64 tokens, and what converting the layer matrices alone costs.
+  std::int64_t layers = 0;
   {
-    const auto decoder = iglens::load_gguf_decoder(path, iglens::WeightStorage::as_stored);
+    const auto decoder = iglens::load_pretrained(path, iglens::WeightStorage::as_stored).model;
+    layers = decoder.config().n_layer;
     torch::NoGradGuard no_grad;
     const auto ids = torch::tensor(text_ids, torch::kLong).unsqueeze(0);
     const double forward_s = median_seconds(3, [&] { decoder.residual_stream(ids); });
@@ -896,17 +918,14 @@ void large_model_table(const std::string& path, const std::string& program, cons
         1,
         [&] {
           for (const auto& layer : decoder.weights().layers) {
-            for (const auto* m :
-                 {&layer.qkv_weight, &layer.attn_out_weight, &layer.mlp_in_weight, &layer.mlp_out_weight}) {
-              m->values(torch::kFloat32, torch::kCPU);
-            }
+            for (const auto* m : layer.matrices()) m->values(torch::kFloat32, torch::kCPU);
           }
         },
         false);
     fmt::print("| part | s |\n| --- | --- |\n| IG-Lens forward, 64 tokens | {:.2f} |\n", forward_s);
     fmt::print("| IG-Lens one cached step after 60 tokens (logits; median of 3) | {:.2f} |\n", step_s);
     fmt::print("| of either: converting every layer matrix to float32 once | {:.2f} |\n", convert_s);
-    if (!llama_bench.empty()) {
+    if (!llama_bench.empty() && !std::filesystem::is_directory(path)) {
       const double llama_s = llama_cpp_prompt_seconds(llama_bench, path, 64, threads);
       fmt::print("| llama.cpp prompt processing, 64 tokens (llama-bench) | {:.2f} |\n\n", llama_s);
       fmt::print("IG-Lens forward / llama.cpp prompt processing = {:.2f} (aim <= 3: {})\n", forward_s / llama_s,
@@ -916,7 +935,7 @@ void large_model_table(const std::string& path, const std::string& program, cons
 
   // 2. The whole program, once.
   // K 8, or every layer of a smaller file.
-  const auto k = std::min<std::int64_t>(8, file.get_integer(file.get_string("general.architecture") + ".block_count"));
+  const auto k = std::min<std::int64_t>(8, layers);
   const auto begin = std::chrono::steady_clock::now();
   const auto peak_kib = run_program(
       program, {"attribute", prompt, "--model", path, "--weights", "stored", "--generate", "8", "--k",
@@ -985,8 +1004,9 @@ int main(int argc, char** argv) try {
                  "(a current transformers with gguf and accelerate reads it)")
       ->check(CLI::ExistingPath);
   app.add_option("--large-model", large_model,
-                 "A GGUF file too large for a float32 copy, for the large-model table (with --program)")
-      ->check(CLI::ExistingFile);
+                 "A GGUF file or Hugging Face folder too large for a float32 copy, for the large-model table (with "
+                 "--program)")
+      ->check(CLI::ExistingPath);
   app.add_option("--llama-bench", llama_bench,
                  "llama.cpp's llama-bench, for the large-model table's prompt-processing row")
       ->check(CLI::ExistingFile);

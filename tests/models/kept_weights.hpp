@@ -6,7 +6,6 @@
 // the largest value). Shared by the GGUF and the Hugging Face folder tests.
 
 #include <cstdint>
-#include <utility>
 
 #include <torch/torch.h>
 #include <catch2/catch.hpp>
@@ -27,12 +26,10 @@ inline KeptBytes check_kept_matches_float(DecoderModel& floats, DecoderModel& st
   KeptBytes bytes;
   REQUIRE(stored.weights().layers.size() == floats.weights().layers.size());
   for (std::size_t i = 0; i < stored.weights().layers.size(); ++i) {
-    const auto& kept = stored.weights().layers[i];
-    const auto& loaded = floats.weights().layers[i];
-    for (const auto& [a, b] :
-         {std::pair{&kept.qkv_weight, &loaded.qkv_weight}, std::pair{&kept.attn_out_weight, &loaded.attn_out_weight},
-          std::pair{&kept.mlp_in_weight, &loaded.mlp_in_weight},
-          std::pair{&kept.mlp_out_weight, &loaded.mlp_out_weight}}) {
+    const auto kept = stored.weights().layers[i].matrices();
+    const auto loaded = floats.weights().layers[i].matrices();
+    for (std::size_t m = 0; m < kept.size(); ++m) {
+      const auto *a = kept[m], *b = loaded[m];
       REQUIRE((!a->in_memory() && b->in_memory() && a->sizes() == b->sizes()));
       bytes.stored += a->bytes();
       bytes.loaded += b->bytes();

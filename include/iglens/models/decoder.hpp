@@ -11,6 +11,7 @@
 // and the RoPE tables computed once per call. Generation can keep every
 // layer's keys and values in a KvCache and feed one new position per step.
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -47,6 +48,12 @@ struct DecoderLayerWeights {
   // [head_dim], each head's queries and keys (qk_norm only); across heads, [n_head head_dim] and [n_kv_head head_dim]
   torch::Tensor q_norm_weight, k_norm_weight;
   torch::Tensor attn_post_norm_weight, mlp_post_norm_weight;  // [d], the outputs' norms (post_norms only)
+
+  // The four matrices, in the order the block multiplies by them.
+  std::array<const StoredWeight*, 4> matrices() const {
+    return {&qkv_weight, &attn_out_weight, &mlp_in_weight, &mlp_out_weight};
+  }
+  std::array<StoredWeight*, 4> matrices() { return {&qkv_weight, &attn_out_weight, &mlp_in_weight, &mlp_out_weight}; }
 };
 
 struct DecoderWeights {
@@ -190,7 +197,7 @@ class DecoderModel {
     apply(weights_.position_embedding);
     for (auto& layer : weights_.layers) {
       for (auto* t : layer_tensors(layer)) apply(*t);
-      for (auto* m : matrix_slots(layer)) m->change_in_memory(change);
+      for (auto* m : layer.matrices()) m->change_in_memory(change);
     }
     apply(weights_.final_norm_weight);
     apply(weights_.final_norm_bias);
@@ -199,10 +206,6 @@ class DecoderModel {
     } else {
       apply(weights_.unembedding);
     }
-  }
-
-  static std::vector<StoredWeight*> matrix_slots(DecoderLayerWeights& layer) {
-    return {&layer.qkv_weight, &layer.attn_out_weight, &layer.mlp_in_weight, &layer.mlp_out_weight};
   }
 
   static std::vector<torch::Tensor*> layer_tensors(DecoderLayerWeights& layer) {

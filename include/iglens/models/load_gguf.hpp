@@ -81,18 +81,24 @@ class GgufWeightReader {
       std::int64_t first, rows;  // its rows of the stacked matrix, in the file's order
     };
     std::vector<Located> located;
-    std::vector<torch::Tensor> order;
-    bool reordered = false;
     std::int64_t rows = 0;
     std::uint64_t bytes = 0;
     for (const auto& part : parts) {
       const auto& tensor = checked(part.name, {part.rows, cols});
       located.push_back({&tensor, rows, part.rows});
-      reordered = reordered || part.rotary_heads > 0;
-      order.push_back(rows + (part.rotary_heads > 0 ? rotary_row_order(part.rotary_heads, head_dim)
-                                                    : torch::arange(part.rows, torch::kLong)));
       rows += part.rows;
       bytes += tensor.n_bytes;
+    }
+    // Only Q and K of llama files are reordered; every other matrix keeps the file's order.
+    torch::Tensor row_order;
+    if (std::any_of(parts.begin(), parts.end(), [](const MatrixRows& part) { return part.rotary_heads > 0; })) {
+      std::vector<torch::Tensor> order;
+      for (std::size_t i = 0; i < parts.size(); ++i) {
+        const auto& part = parts[i];
+        order.push_back(located[i].first + (part.rotary_heads > 0 ? rotary_row_order(part.rotary_heads, head_dim)
+                                                                  : torch::arange(part.rows, torch::kLong)));
+      }
+      row_order = torch::cat(order);
     }
     StoredWeight::FillRows fill_rows = [file = owner_, located, cols](std::int64_t first, std::int64_t count,
                                                                       float* out) {
@@ -102,7 +108,7 @@ class GgufWeightReader {
           file->dequantize_rows(*part.tensor, begin - part.first, end - begin, out + (begin - first) * cols);
       }
     };
-    StoredWeight kept({rows, cols}, std::move(fill_rows), reordered ? torch::cat(order) : torch::Tensor(), bytes);
+    StoredWeight kept({rows, cols}, std::move(fill_rows), std::move(row_order), bytes);
     return storage_ == WeightStorage::as_stored ? kept : StoredWeight(kept.values(torch::kFloat32, torch::kCPU));
   }
 
