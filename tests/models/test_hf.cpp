@@ -1,6 +1,8 @@
 // Native decoders from Hugging Face folders against transformers' float64
 // forward pass on the same weights (tiny random GPT-2 and Llama models).
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -299,7 +301,7 @@ TEST_CASE("Every family's folder gives the same numbers with its matrices kept a
 
 TEST_CASE("A safetensors file written to while its kept matrices are read ends the run, naming the tensor",
           "[models][hf]") {
-  const auto folder = std::filesystem::temp_directory_path() / "iglens_kept_folder";
+  const auto folder = std::filesystem::temp_directory_path() / ("iglens_changed_folder_" + std::to_string(::getpid()));
   std::filesystem::remove_all(folder);
   std::filesystem::copy(iglens::testing::reference_dir() + "/tiny/llama_tied", folder);
   auto model = load_hf_decoder(folder.string(), WeightStorage::as_stored);
