@@ -174,10 +174,10 @@ inline StoredWeight embedding(GgufWeightReader& reader, const DecoderConfig& c) 
 // A GGUF architecture that the decoder computes, as data.
 struct GgufFamily {
   std::string name;  // general.architecture, and the prefix of its keys
-  Architecture architecture;
-  bool qkv_bias;       // blk.N.attn_{q,k,v}.bias
-  bool qk_norm;        // blk.N.attn_{q,k}_norm.weight
-  bool permuted_rope;  // llama.cpp's converter stores Q and K rows in adjacent-pair order (llama only)
+  Architecture architecture = Architecture::llama;
+  bool qkv_bias = false;       // blk.N.attn_{q,k,v}.bias
+  bool qk_norm = false;        // blk.N.attn_{q,k}_norm.weight
+  bool permuted_rope = false;  // llama.cpp's converter stores Q and K rows in adjacent-pair order (llama only)
   // Gemma 2 / 3, as llama.cpp computes them: norms after attention and MLP
   // (post_attention_norm, post_ffw_norm; every gain stored as 1 + w by the
   // converter), embeddings times sqrt(d), GeGLU, every n-th layer full and
@@ -194,21 +194,42 @@ struct GgufFamily {
 };
 
 inline const std::vector<GgufFamily>& gguf_families() {
+  // A family by its name and decoder; `features` sets what it adds by name.
+  const auto family = [](const char* name, Architecture architecture, void (*features)(GgufFamily&)) {
+    GgufFamily f;
+    f.name = name;
+    f.architecture = architecture;
+    features(f);
+    return f;
+  };
   static const std::vector<GgufFamily> families = {
-      // GPT-2 and GPT-NeoX have a loader of their own (load_gguf_layer_norm_decoder): the fields after the
-      // architecture are the llama decoder's.
-      {"gpt2", Architecture::gpt2, false, false, false},
-      {"llama", Architecture::llama, false, false, true},
+      // GPT-2 and GPT-NeoX have a loader of their own (load_gguf_layer_norm_decoder): the features are the llama
+      // decoder's.
+      family("gpt2", Architecture::gpt2, [](GgufFamily&) {}),
+      family("llama", Architecture::llama, [](GgufFamily& f) { f.permuted_rope = true; }),
       // Qwen2 / Qwen2.5 and Qwen3: the converter keeps Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
-      {"qwen2", Architecture::llama, true, false, false},
-      {"qwen3", Architecture::llama, false, true, false},
-      {"gemma2", Architecture::llama, false, false, false, 2, false, 46},
-      {"gemma3", Architecture::llama, false, true, false, 6, true, 62},
-      // The converter keeps Phi-3's Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
-      {"phi3", Architecture::llama, false, false, false, 0, false, 0, true},
-      // The converter keeps OLMo 2's Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
-      {"olmo2", Architecture::llama, false, true, false, 0, false, 0, false, true},
-      {"gptneox", Architecture::gpt_neox, false, false, false},
+      family("qwen2", Architecture::llama, [](GgufFamily& f) { f.qkv_bias = true; }),
+      family("qwen3", Architecture::llama, [](GgufFamily& f) { f.qk_norm = true; }),
+      family("gemma2", Architecture::llama,
+             [](GgufFamily& f) {
+               f.gemma_window_pattern = 2;
+               f.large_model_layers = 46;
+             }),
+      family("gemma3", Architecture::llama,
+             [](GgufFamily& f) {
+               f.qk_norm = true;
+               f.gemma_window_pattern = 6;
+               f.local_rope = true;
+               f.large_model_layers = 62;
+             }),
+      // The converter keeps Phi-3's and OLMo 2's Q and K in Hugging Face's order (llama.cpp's NeoX rotary).
+      family("phi3", Architecture::llama, [](GgufFamily& f) { f.phi3 = true; }),
+      family("olmo2", Architecture::llama,
+             [](GgufFamily& f) {
+               f.qk_norm = true;
+               f.olmo2 = true;
+             }),
+      family("gptneox", Architecture::gpt_neox, [](GgufFamily&) {}),
   };
   return families;
 }

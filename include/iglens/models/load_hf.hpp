@@ -353,15 +353,15 @@ inline std::vector<double> llama3_frequency_factors(const nlohmann::json& scalin
 // config adds, what its weights add, and transformers' defaults for the keys
 // a saved config may leave out.
 struct HfLlamaFamily {
-  const char* name;  // the decoder's name in messages and descriptions
-  bool qkv_bias;     // q_proj, k_proj and v_proj carry biases
-  bool qk_norm;      // q_norm and k_norm: RMSNorm over each head's queries and keys
+  const char* name = "";  // the decoder's name in messages and descriptions
+  NameSet extra_keys;     // config keys of the family beyond Llama's
+  std::int64_t default_vocab_size = 0, default_context_length = 0;
+  bool qkv_bias = false;  // q_proj, k_proj and v_proj carry biases
+  bool qk_norm = false;   // q_norm and k_norm: RMSNorm over each head's queries and keys
   // Gemma 2 and 3: RMSNorm gains stored as w for (1 + w), norms after the
   // attention and MLP outputs (pre_feedforward_layernorm before the MLP),
   // embeddings times sqrt(d), GeGLU, query_pre_attn_scalar, soft-caps.
-  bool gemma;
-  NameSet extra_keys;
-  std::int64_t default_vocab_size, default_context_length;
+  bool gemma = false;
   bool default_tied = false;
   double default_rope_base = 10000.0;
   // Gemma, without layer_types: every n-th layer full, the others windowed.
@@ -377,31 +377,52 @@ struct HfLlamaFamily {
   bool olmo2 = false;
 };
 
+// A family with Llama's features: its name, its extra config keys and transformers' defaults of its config;
+// the features it adds are set by name on the result.
+inline HfLlamaFamily hf_family(const char* name, NameSet extra_keys, std::int64_t default_vocab_size,
+                               std::int64_t default_context_length) {
+  HfLlamaFamily family;
+  family.name = name;
+  family.extra_keys = std::move(extra_keys);
+  family.default_vocab_size = default_vocab_size;
+  family.default_context_length = default_context_length;
+  return family;
+}
+
 inline const HfLlamaFamily& hf_llama_family() {
-  static const HfLlamaFamily family{"llama", false, false, false, {"attention_bias", "mlp_bias"}, 32000, 2048};
+  static const HfLlamaFamily family = hf_family("llama", {"attention_bias", "mlp_bias"}, 32000, 2048);
   return family;
 }
 
 // Mistral: Llama with a sliding window over all layers where the config has one.
 inline const HfLlamaFamily& hf_mistral_family() {
-  static const HfLlamaFamily family{"mistral", false,   false, false, {"sliding_window"}, 32000, 4096 * 32,
-                                    false,     10000.0, 0,     true};
+  static const HfLlamaFamily family = [] {
+    auto f = hf_family("mistral", {"sliding_window"}, 32000, 4096 * 32);
+    f.window_on_every_layer = true;
+    return f;
+  }();
   return family;
 }
 
 // Qwen2 / Qwen2.5: Llama with biases on the query, key and value projections.
 // Its sliding window is off unless use_sliding_window says so.
 inline const HfLlamaFamily& hf_qwen2_family() {
-  static const HfLlamaFamily family{
-      "qwen2", true, false, false, {"use_sliding_window", "sliding_window", "max_window_layers"}, 151936, 32768};
+  static const HfLlamaFamily family = [] {
+    auto f = hf_family("qwen2", {"use_sliding_window", "sliding_window", "max_window_layers"}, 151936, 32768);
+    f.qkv_bias = true;
+    return f;
+  }();
   return family;
 }
 
 // Qwen3: Llama with RMSNorm over each head's queries and keys (before RoPE), no biases.
 inline const HfLlamaFamily& hf_qwen3_family() {
-  static const HfLlamaFamily family{
-      "qwen3", false, true, false, {"use_sliding_window", "sliding_window", "max_window_layers", "attention_bias"},
-      151936,  32768};
+  static const HfLlamaFamily family = [] {
+    auto f = hf_family("qwen3", {"use_sliding_window", "sliding_window", "max_window_layers", "attention_bias"}, 151936,
+                       32768);
+    f.qk_norm = true;
+    return f;
+  }();
   return family;
 }
 
@@ -410,18 +431,25 @@ inline const HfLlamaFamily& hf_qwen3_family() {
 // (llama.cpp ignores it; transformers applies it).
 // original_max_position_embeddings only matters to longrope scaling, refused.
 inline const HfLlamaFamily& hf_phi3_family() {
-  static const HfLlamaFamily family{
-      "phi3", false, false, false,   {"sliding_window", "original_max_position_embeddings", "partial_rotary_factor"},
-      32064,  4096,  false, 10000.0, 0,
-      true,   false, true};
+  static const HfLlamaFamily family = [] {
+    auto f =
+        hf_family("phi3", {"sliding_window", "original_max_position_embeddings", "partial_rotary_factor"}, 32064, 4096);
+    f.window_on_every_layer = true;
+    f.fused_projections = true;
+    return f;
+  }();
   return family;
 }
 
 // OLMo 2: Llama with norms after attention and MLP instead of before, and
 // RMSNorm over all heads' queries (keys) together.
 inline const HfLlamaFamily& hf_olmo2_family() {
-  static const HfLlamaFamily family{"olmo2", false, true,  false, {"attention_bias"}, 50304, 2048, false, 10000.0, 0,
-                                    false,   false, false, true};
+  static const HfLlamaFamily family = [] {
+    auto f = hf_family("olmo2", {"attention_bias"}, 50304, 2048);
+    f.qk_norm = true;
+    f.olmo2 = true;
+    return f;
+  }();
   return family;
 }
 
@@ -434,19 +462,31 @@ inline const NameSet& hf_gemma_keys() {
 
 // Gemma 2: soft-capped attention scores and logits, every other layer windowed.
 inline const HfLlamaFamily& hf_gemma2_family() {
-  static const HfLlamaFamily family{"gemma2", false, false, true, hf_gemma_keys(), 256000, 8192, true, 10000.0, 2};
+  static const HfLlamaFamily family = [] {
+    auto f = hf_family("gemma2", hf_gemma_keys(), 256000, 8192);
+    f.gemma = true;
+    f.default_tied = true;
+    f.default_window_pattern = 2;
+    return f;
+  }();
   return family;
 }
 
 // Gemma 3: query/key norms, five windowed layers with their own RoPE base per full one.
 inline const HfLlamaFamily& hf_gemma3_family() {
-  static NameSet keys = [] {
-    auto out = hf_gemma_keys();
+  static const HfLlamaFamily family = [] {
+    auto keys = hf_gemma_keys();
     // _sliding_window_pattern is kept for older readers; layer_types decides.
-    out.insert({"rope_local_base_freq", "use_bidirectional_attention", "_sliding_window_pattern"});
-    return out;
+    keys.insert({"rope_local_base_freq", "use_bidirectional_attention", "_sliding_window_pattern"});
+    auto f = hf_family("gemma3", std::move(keys), 262208, 131072);
+    f.qk_norm = true;
+    f.gemma = true;
+    f.default_tied = true;
+    f.default_rope_base = 1000000.0;
+    f.default_window_pattern = 6;
+    f.local_rope = true;
+    return f;
   }();
-  static const HfLlamaFamily family{"gemma3", false, true, true, keys, 262208, 131072, true, 1000000.0, 6, false, true};
   return family;
 }
 
