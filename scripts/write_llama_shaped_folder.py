@@ -11,7 +11,6 @@ copied from a GGUF file as vocab.json and merges.txt. One model.safetensors, wri
 memory stays small whatever the folder's size; the folder appears under its
 name only once it is whole. Needs the `gguf` package (and numpy).
 """
-import argparse
 import json
 import os
 import shutil
@@ -19,7 +18,7 @@ import shutil
 import numpy as np
 import gguf
 
-from write_llama_shaped_gguf import SHAPES, string_array
+from write_llama_shaped_gguf import shaped_model_arguments, string_array
 
 VALUES_PER_BLOCK = 1 << 25  # values generated and written at a time
 BF16_ONE = 0x3F80
@@ -48,14 +47,7 @@ def random_bf16(rng, count):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="7b")
-    parser.add_argument("--tokenizer-from", required=True, help="a GGUF file whose byte-level BPE tokenizer to copy")
-    parser.add_argument("-o", "--output", required=True)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    shape = SHAPES[args.shape]
-    d, layers, heads, kv_heads, ffn, vocab = (shape[k] for k in ("d", "layers", "heads", "kv_heads", "ffn", "vocab"))
+    args, (d, layers, heads, kv_heads, ffn, vocab) = shaped_model_arguments(__doc__.splitlines()[0])
     head_dim = d // heads
 
     partial = args.output + ".part"

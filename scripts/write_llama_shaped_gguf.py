@@ -44,15 +44,20 @@ def q4_k_blocks(rng, rows, cols):
     return blocks.reshape(rows, cols // Q4_K_BLOCK_VALUES * Q4_K_BLOCK_BYTES)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def shaped_model_arguments(description):
+    """The command line of a shaped-model writer, and its shape's d, layers, heads, kv_heads, ffn, vocab."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="7b")
     parser.add_argument("--tokenizer-from", required=True, help="a GGUF file whose byte-level BPE tokenizer to copy")
     parser.add_argument("-o", "--output", required=True)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     shape = SHAPES[args.shape]
-    d, layers, heads, kv_heads, ffn, vocab = (shape[k] for k in ("d", "layers", "heads", "kv_heads", "ffn", "vocab"))
+    return args, tuple(shape[k] for k in ("d", "layers", "heads", "kv_heads", "ffn", "vocab"))
+
+
+def main():
+    args, (d, layers, heads, kv_heads, ffn, vocab) = shaped_model_arguments(__doc__.splitlines()[0])
     head_dim = d // heads
 
     source = gguf.GGUFReader(args.tokenizer_from)
