@@ -261,9 +261,7 @@ TEST_CASE("A model whose weights do not fit in the available memory is refused b
   // A Q8_0 file: its float32 weights need more memory than its kept ones.
   const auto path = reference_path("current/gemma2_q8_0.gguf");
   const auto file = GgufFile::open(path);
-  std::vector<TensorSize> tensors;
-  for (const auto& tensor : file.tensors())
-    tensors.push_back({{tensor.shape.rbegin(), tensor.shape.rend()}, tensor.n_bytes});
+  const auto tensors = iglens::detail::tensor_sizes(file);
   const auto vocab = file.tensor("token_embd.weight").shape[1];
   const auto floats = weight_memory(tensors, vocab, WeightStorage::float_copy);
   const auto kept = weight_memory(tensors, vocab, WeightStorage::as_stored);

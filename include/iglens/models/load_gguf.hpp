@@ -76,40 +76,31 @@ class GgufWeightReader {
   // The matrix [rows of all parts, cols] that `parts` stack: dequantized now,
   // or kept as stored and dequantized by the same code when it is used.
   StoredWeight stacked(const std::vector<MatrixRows>& parts, std::int64_t cols, std::int64_t head_dim) {
-    struct Located {
-      const GgufTensor* tensor;
-      std::int64_t first, rows;  // its rows of the stacked matrix, in the file's order
-    };
-    std::vector<Located> located;
+    std::vector<std::pair<std::int64_t, StoredWeight::FillRows>> fills;
     std::int64_t rows = 0;
     std::uint64_t bytes = 0;
     for (const auto& part : parts) {
-      const auto& tensor = checked(part.name, {part.rows, cols});
-      located.push_back({&tensor, rows, part.rows});
+      const auto* tensor = &checked(part.name, {part.rows, cols});
+      fills.emplace_back(part.rows, [file = owner_, tensor](std::int64_t first, std::int64_t count, float* out) {
+        file->dequantize_rows(*tensor, first, count, out);
+      });
       rows += part.rows;
-      bytes += tensor.n_bytes;
+      bytes += tensor->n_bytes;
     }
     // Only Q and K of llama files are reordered; every other matrix keeps the file's order.
     torch::Tensor row_order;
     if (std::any_of(parts.begin(), parts.end(), [](const MatrixRows& part) { return part.rotary_heads > 0; })) {
       std::vector<torch::Tensor> order;
-      for (std::size_t i = 0; i < parts.size(); ++i) {
-        const auto& part = parts[i];
-        order.push_back(located[i].first + (part.rotary_heads > 0 ? rotary_row_order(part.rotary_heads, head_dim)
-                                                                  : torch::arange(part.rows, torch::kLong)));
+      std::int64_t first = 0;
+      for (const auto& part : parts) {
+        order.push_back(first + (part.rotary_heads > 0 ? rotary_row_order(part.rotary_heads, head_dim)
+                                                       : torch::arange(part.rows, torch::kLong)));
+        first += part.rows;
       }
       row_order = torch::cat(order);
     }
-    StoredWeight::FillRows fill_rows = [file = owner_, located, cols](std::int64_t first, std::int64_t count,
-                                                                      float* out) {
-      for (const auto& part : located) {
-        const auto begin = std::max(first, part.first), end = std::min(first + count, part.first + part.rows);
-        if (begin < end)
-          file->dequantize_rows(*part.tensor, begin - part.first, end - begin, out + (begin - first) * cols);
-      }
-    };
-    StoredWeight kept({rows, cols}, std::move(fill_rows), std::move(row_order), bytes);
-    return storage_ == WeightStorage::as_stored ? kept : StoredWeight(kept.values(torch::kFloat32, torch::kCPU));
+    return StoredWeight({rows, cols}, StoredWeight::stacked_fill(std::move(fills), cols), std::move(row_order), bytes)
+        .held_as(storage_);
   }
 
   // One tensor of the file as a matrix; kept as stored, a forward pass

@@ -50,31 +50,20 @@ class HfWeightReader {
   // code while it is used.
   StoredWeight stacked(const std::vector<std::string>& names, const std::vector<std::int64_t>& rows, std::int64_t cols,
                        torch::Tensor row_order = {}) {
-    struct Located {
-      const SafetensorsTensor* tensor;
-      const SafetensorsFile* file;
-      std::int64_t first, rows;  // its rows of the stacked matrix
-    };
-    std::vector<Located> located;
+    std::vector<std::pair<std::int64_t, StoredWeight::FillRows>> fills;
     std::int64_t total = 0;
     std::uint64_t bytes = 0;
     for (std::size_t i = 0; i < names.size(); ++i) {
       const auto found = expect(names[i], {rows[i], cols});
-      located.push_back({&found.info, &found.file, total, rows[i]});
+      fills.emplace_back(rows[i], [folder = owner_, tensor = &found.info, file = &found.file, cols](
+                                      std::int64_t first, std::int64_t count, float* out) {
+        file->window_to_float32(*tensor, first, count, 0, cols, out);
+      });
       total += rows[i];
       bytes += found.info.byte_size;
     }
-    StoredWeight::FillRows fill_rows = [folder = owner_, located, cols](std::int64_t first, std::int64_t count,
-                                                                        float* out) {
-      for (const auto& part : located) {
-        const auto begin = std::max(first, part.first), end = std::min(first + count, part.first + part.rows);
-        if (begin < end) {
-          part.file->window_to_float32(*part.tensor, begin - part.first, end - begin, 0, cols,
-                                       out + (begin - first) * cols);
-        }
-      }
-    };
-    return kept_or_converted({{total, cols}, std::move(fill_rows), std::move(row_order), bytes});
+    return StoredWeight({total, cols}, StoredWeight::stacked_fill(std::move(fills), cols), std::move(row_order), bytes)
+        .held_as(storage_);
   }
 
   StoredWeight matrix(const std::string& name, std::int64_t rows, std::int64_t cols, torch::Tensor row_order = {}) {
@@ -93,7 +82,7 @@ class HfWeightReader {
         for (std::int64_t k = 0; k < cols; ++k) out[r * cols + k] = columns[static_cast<std::size_t>(k * count + r)];
       }
     };
-    return kept_or_converted({{rows, cols}, std::move(fill_rows), torch::Tensor(), found.info.byte_size});
+    return StoredWeight({rows, cols}, std::move(fill_rows), torch::Tensor(), found.info.byte_size).held_as(storage_);
   }
 
   // The token embedding: in memory where the head is tied to it (the head reads all of it at every step), else
@@ -111,10 +100,6 @@ class HfWeightReader {
             name, shape_string(found.info.shape), shape_string(shape));
     used_.insert(name);
     return found;
-  }
-
-  StoredWeight kept_or_converted(StoredWeight kept) const {
-    return storage_ == WeightStorage::as_stored ? kept : StoredWeight(kept.values(torch::kFloat32, torch::kCPU));
   }
 
  public:

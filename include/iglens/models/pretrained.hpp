@@ -138,6 +138,22 @@ inline bool has_gguf_magic(const std::filesystem::path& path) {
   return in.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
 }
 
+// Every tensor's torch-order shape and stored bytes, for require_weights_fit.
+inline std::vector<TensorSize> tensor_sizes(const GgufFile& file) {
+  std::vector<TensorSize> sizes;
+  for (const auto& tensor : file.tensors())
+    sizes.push_back({{tensor.shape.rbegin(), tensor.shape.rend()}, tensor.n_bytes});
+  return sizes;
+}
+
+inline std::vector<TensorSize> tensor_sizes(const HfFolder& folder) {
+  std::vector<TensorSize> sizes;
+  for (const auto& file : folder.files()) {
+    for (const auto& tensor : file.tensors()) sizes.push_back({tensor.shape, tensor.byte_size});
+  }
+  return sizes;
+}
+
 }  // namespace detail
 
 // True for what load_pretrained reads: a folder, or a file that starts with
@@ -161,11 +177,8 @@ inline Pretrained load_gguf_pretrained(const std::string& path, WeightStorage st
             "model file '{}': the tokenizer has {} tokens but the embedding only {} rows", path, tokenizer.vocab_size(),
             embedding->shape[1]);
   }
-  std::vector<TensorSize> sizes;
-  for (const auto& tensor : file.tensors())
-    sizes.push_back({{tensor.shape.rbegin(), tensor.shape.rend()}, tensor.n_bytes});
   const auto* embedding = file.find_tensor("token_embd.weight");
-  require_weights_fit(fmt::format("model file '{}'", path), sizes,
+  require_weights_fit(fmt::format("model file '{}'", path), detail::tensor_sizes(file),
                       embedding != nullptr && embedding->shape.size() == 2 ? embedding->shape[1] : -1, storage,
                       available_memory());
   auto model = load_gguf_decoder(file_owner, storage);
@@ -192,13 +205,10 @@ inline Pretrained load_gguf_pretrained(const std::string& path, WeightStorage st
 inline Pretrained load_hf_pretrained(const std::string& folder, WeightStorage storage = WeightStorage::float_copy) {
   const auto folder_owner = std::make_shared<const HfFolder>(HfFolder::open(folder));
   const auto& hf = *folder_owner;
-  std::vector<TensorSize> sizes;
+  const auto sizes = detail::tensor_sizes(hf);
   std::int64_t most_rows = -1;
-  for (const auto& file : hf.files()) {
-    for (const auto& tensor : file.tensors()) {
-      sizes.push_back({tensor.shape, tensor.byte_size});
-      if (tensor.shape.size() == 2) most_rows = std::max(most_rows, tensor.shape[0]);
-    }
+  for (const auto& tensor : sizes) {
+    if (tensor.shape.size() == 2) most_rows = std::max(most_rows, tensor.shape[0]);
   }
   // The vocabulary: the config's, else the embedding's rows (the most of any matrix in a real model).
   require_weights_fit(fmt::format("Hugging Face folder '{}'", folder), sizes,

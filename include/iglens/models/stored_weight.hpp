@@ -56,6 +56,25 @@ class StoredWeight {
             "stored weight: the row order must list each of the {} rows", shape_[0]);
   }
 
+  // Row fills of several blocks of rows stacked into one fill, each block {its rows, its fill}: the fill of a
+  // matrix whose file stores it as several tensors (Q, K and V; gate and up; shards).
+  static FillRows stacked_fill(std::vector<std::pair<std::int64_t, FillRows>> parts, std::int64_t cols) {
+    return [parts = std::move(parts), cols](std::int64_t first, std::int64_t count, float* out) {
+      std::int64_t part_first = 0;
+      for (const auto& [rows, fill] : parts) {
+        const auto begin = std::max(first, part_first), end = std::min(first + count, part_first + rows);
+        if (begin < end) fill(begin - part_first, end - begin, out + (begin - first) * cols);
+        part_first += rows;
+      }
+    };
+  }
+
+  // This weight as `storage` holds it: a kept matrix as it is, or converted now into float32 memory.
+  StoredWeight held_as(WeightStorage storage) const {
+    if (storage == WeightStorage::as_stored || in_memory()) return *this;
+    return StoredWeight(values(torch::kFloat32, torch::kCPU));
+  }
+
   bool defined() const { return values_.defined() || static_cast<bool>(fill_rows_); }
   bool in_memory() const { return values_.defined(); }
   std::vector<std::int64_t> sizes() const { return in_memory() ? values_.sizes().vec() : shape_; }
