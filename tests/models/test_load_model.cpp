@@ -251,6 +251,45 @@ TEST_CASE("The memory a model may use: MemAvailable, a cgroup's limit, or IGLENS
         "IGLENS_AVAILABLE_MEMORY must be a whole number of bytes, optionally with K, M, G or T (got 'lots')");
 }
 
+TEST_CASE("Widening a model's weights to float64 is refused where the memory for the wider copies is not available",
+          "[models][memory]") {
+  const auto path = reference_path("current/gemma2_q8_0.gguf");
+  const auto file = GgufFile::open(path);
+  const auto vocab = file.tensor("token_embd.weight").shape[1];
+  // Counted once each, the float copies are every value of the file.
+  CHECK(iglens::load_gguf_pretrained(path).model.float32_values_in_memory() * 4 ==
+        weight_memory(iglens::detail::tensor_sizes(file), vocab, WeightStorage::float_copy));
+  const auto kept_bytes =
+      iglens::load_gguf_pretrained(path, WeightStorage::as_stored).model.float32_values_in_memory() * 4;
+  auto model = load_model(path, WeightStorage::as_stored);
+  torch::NoGradGuard no_grad;
+  const auto ids = ids_tensor({3, 17, 42});
+  const auto logits = model.logits(ids);
+  {
+    const AvailableMemoryGiven given(std::to_string(kept_bytes - 1));
+    CHECK(iglens::testing::error_of([&] { model.to(torch::kFloat64); }) ==
+          fmt::format("model '{}': its weights as float64 need about {} more than as float32, but {} of memory is "
+                      "available (IGLENS_AVAILABLE_MEMORY); float32 (--dtype float32) needs none",
+                      path, iglens::detail::memory_text(kept_bytes), iglens::detail::memory_text(kept_bytes - 1)));
+    // Nothing was converted: the model runs as before.
+    CHECK(torch::equal(model.logits(ids), logits));
+  }
+  {
+    const AvailableMemoryGiven given(std::to_string(kept_bytes));
+    model.to(torch::kFloat64);
+    CHECK(model.logits(ids).scalar_type() == torch::kFloat64);
+  }
+  // A bundle counts its parameters; GPT-2's tied head is its embedding, counted once.
+  auto bundle = load_model(reference_path("tiny/gpt2_bundle.pt"));
+  const auto folder_bytes =
+      iglens::load_hf_pretrained(reference_path("tiny/gpt2")).model.float32_values_in_memory() * 4;
+  CHECK(Bundle::load(reference_path("tiny/gpt2_bundle.pt")).float32_values_in_memory() * 4 == folder_bytes);
+  const AvailableMemoryGiven given(std::to_string(folder_bytes - 1));
+  CHECK_THAT(iglens::testing::error_of([&] { bundle.to(torch::kFloat64); }),
+             Catch::StartsWith("model '" + reference_path("tiny/gpt2_bundle.pt") +
+                               "': its weights as float64 need about " + iglens::detail::memory_text(folder_bytes)));
+}
+
 TEST_CASE("A model whose weights do not fit in the available memory is refused before they are read",
           "[models][memory]") {
   // Float copies hold 4 bytes a value; kept ones the file's bytes, except vectors and the head in float32.

@@ -114,6 +114,7 @@ class Bundle {
 
   // Moves the model's parameters, e.g. to float64 for reference-grade runs.
   void to(torch::ScalarType dtype) { script_.to(dtype); }
+  std::uint64_t float32_values_in_memory() const { return script_.float32_values_in_memory(); }
   // Moves the model to a device (e.g. CUDA); the closed-form readout follows.
   void to(torch::Device device) { script_.to(device); }
 

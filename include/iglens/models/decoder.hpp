@@ -176,6 +176,26 @@ class DecoderModel {
   // Closed form, unless the logits are soft-capped (see Readout::norm_head).
   Readout readout() const { return Readout::norm_head(norm_head()); }
 
+  // float32 values its weights hold in memory, each tensor once (a tied head
+  // is the embedding): what to(kFloat64) widens. Matrices kept as stored hold none.
+  std::uint64_t float32_values_in_memory() const {
+    if (dtype() != torch::kFloat32) return 0;
+    std::uint64_t values = 0;
+    const auto count = [&](const torch::Tensor& t) {
+      if (t.defined()) values += static_cast<std::uint64_t>(t.numel());
+    };
+    count(weights_.token_embedding.tensor());
+    count(weights_.position_embedding);
+    for (const auto& layer : weights_.layers) {
+      for (const auto* t : layer_tensors(layer)) count(*t);
+      for (const auto* m : layer.matrices()) count(m->tensor());
+    }
+    count(weights_.final_norm_weight);
+    count(weights_.final_norm_bias);
+    if (!config_.tied_embeddings) count(weights_.unembedding);
+    return values;
+  }
+
   // float32 or float64 weights; a tied head stays one tensor.
   void to(torch::ScalarType dtype) {
     require(dtype == torch::kFloat32 || dtype == torch::kFloat64,
@@ -208,11 +228,13 @@ class DecoderModel {
     }
   }
 
-  static std::vector<torch::Tensor*> layer_tensors(DecoderLayerWeights& layer) {
-    return {&layer.attn_norm_weight, &layer.attn_norm_bias,        &layer.qkv_bias,
-            &layer.attn_out_bias,    &layer.mlp_norm_weight,       &layer.mlp_norm_bias,
-            &layer.mlp_in_bias,      &layer.mlp_out_bias,          &layer.q_norm_weight,
-            &layer.k_norm_weight,    &layer.attn_post_norm_weight, &layer.mlp_post_norm_weight};
+  // Every tensor of a block but its four matrices; const or not as the block is.
+  template <class Layer>
+  static auto layer_tensors(Layer& layer) -> std::array<decltype(&layer.attn_norm_weight), 12> {
+    return std::array{&layer.attn_norm_weight, &layer.attn_norm_bias,        &layer.qkv_bias,
+                      &layer.attn_out_bias,    &layer.mlp_norm_weight,       &layer.mlp_norm_bias,
+                      &layer.mlp_in_bias,      &layer.mlp_out_bias,          &layer.q_norm_weight,
+                      &layer.k_norm_weight,    &layer.attn_post_norm_weight, &layer.mlp_post_norm_weight};
   }
 
   void check_weights() {

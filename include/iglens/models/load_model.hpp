@@ -23,6 +23,7 @@
 #include "iglens/models/bundle.hpp"
 #include "iglens/models/decoder.hpp"
 #include "iglens/models/generation.hpp"
+#include "iglens/models/memory_fit.hpp"
 #include "iglens/models/pretrained.hpp"
 #include "iglens/models/stored_weight.hpp"
 #include "iglens/text/chat_template.hpp"
@@ -85,7 +86,13 @@ class LoadedModel {
                                            const GreedyOptions& options) {
     return std::visit([&](auto& model) { return iglens::greedy_answers(model, prompts, options); }, model_);
   }
+  // To float64, only where this process has the memory for the wider copies.
   void to(torch::ScalarType dtype) {
+    if (dtype == torch::kFloat64) {
+      require_float64_fits(fmt::format("model '{}'", description_.path),
+                           std::visit([](const auto& model) { return model.float32_values_in_memory(); }, model_),
+                           available_memory());
+    }
     std::visit([&](auto& model) { model.to(dtype); }, model_);
   }
   void to(torch::Device device) {

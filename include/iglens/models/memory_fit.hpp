@@ -88,4 +88,17 @@ inline void require_weights_fit(const std::string& model, const std::vector<Tens
        detail::memory_text(needed), detail::memory_text(kept), memory);
 }
 
+// An Error naming `model` when widening its `float32_values` to float64
+// needs more than `available`. Each tensor is replaced as it is converted, so
+// the wider copies take 4 more bytes a value than the process holds now.
+inline void require_float64_fits(const std::string& model, std::uint64_t float32_values,
+                                 const std::optional<AvailableMemory>& available) {
+  if (!available) return;
+  const auto extra = float32_values > UINT64_MAX / 4 ? UINT64_MAX : float32_values * 4;
+  require(extra <= available->bytes,
+          "{}: its weights as float64 need about {} more than as float32, but {} of memory is available ({}); "
+          "float32 (--dtype float32) needs none",
+          model, detail::memory_text(extra), detail::memory_text(available->bytes), available->source);
+}
+
 }  // namespace iglens

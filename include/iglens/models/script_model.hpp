@@ -7,6 +7,8 @@
 //   components(ids [1, S]) -> (resid_pre, resid_mid, head_results, attn_bias, mlp_out)
 // with the shapes of ResidualComponents, for component attribution.
 
+#include <cstdint>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -100,6 +102,18 @@ class ScriptModel {
 
   // Moves the parameters, e.g. to float64 for reference-grade runs.
   void to(torch::ScalarType dtype) { module_.to(dtype); }
+  // float32 values of the parameters and buffers, each storage once (GPT-2 ties its head to its embedding).
+  std::uint64_t float32_values_in_memory() const {
+    std::set<const void*> seen;
+    std::uint64_t values = 0;
+    const auto count = [&](const torch::Tensor& t) {
+      if (t.scalar_type() == torch::kFloat32 && seen.insert(t.storage().data()).second)
+        values += static_cast<std::uint64_t>(t.storage().nbytes() / sizeof(float));
+    };
+    for (const auto& parameter : module_.parameters()) count(parameter);
+    for (const auto& buffer : module_.buffers()) count(buffer);
+    return values;
+  }
   // Moves the parameters to a device; ids given to the methods must follow.
   void to(torch::Device device) { module_.to(device); }
 
