@@ -71,7 +71,7 @@ Problem make_problem(std::int64_t T, std::uint64_t seed = 0) {
   steps.slice(0, 1) *= 0.6;
   p.residual = steps.cumsum(0);
   auto final_logits = torch::layer_norm(p.residual[kLayers], {kDModel}, p.head.weight, p.head.bias, p.head.eps)
-                          .matmul(p.head.unembedding.t());
+                          .matmul(p.head.unembedding.tensor().t());
   auto best = final_logits.argmax(-1);
   for (std::int64_t i = 0; i < T; ++i) {
     p.targets.positions.push_back(i);
@@ -90,7 +90,7 @@ torch::Tensor readout_logits(const iglens::NormHead& head, const torch::Tensor& 
   auto normed = head.kind == iglens::NormKind::layer_norm
                     ? torch::layer_norm(h, {h.size(-1)}, head.weight, head.bias, head.eps)
                     : h * torch::rsqrt(h.square().mean(-1, true) + head.eps) * head.weight;
-  return head.cap(torch::nn::functional::linear(normed, head.unembedding, head.head_bias));
+  return head.cap(torch::nn::functional::linear(normed, head.unembedding.tensor(), head.head_bias));
 }
 
 torch::Tensor probability(const torch::Tensor& logits, const torch::Tensor& target) {
@@ -745,7 +745,7 @@ void real_model_table(const std::string& path, const std::string& program, const
       "| open: mmap + parse | {:.1f} |\n| tokenizer from the open file | {:.1f} |\n"
       "| decoder from the open file (dequantise every tensor) | {:.1f} |\n"
       "| of which the floor: touch fresh memory of the float32 weights' size | {:.1f} |\n"
-      "| load_pretrained | {:.1f} |\n| load_pretrained, layer matrices kept as stored | {:.1f} |\n\n",
+      "| load_pretrained | {:.1f} |\n| load_pretrained, matrices kept as stored | {:.1f} |\n\n",
       read_s * 1e3, open_s * 1e3, tokenizer_s * 1e3, decoder_s * 1e3, touch_s * 1e3, load_s * 1e3, load_stored_s * 1e3);
   fmt::print("load_pretrained / read = {:.2f} (target <= 2.0: {}); without the first-touch floor: {:.2f}\n",
              load_s / read_s, verdict(load_s / read_s <= 2.0), (load_s - touch_s) / read_s);

@@ -170,9 +170,9 @@ int main(int argc, char** argv) {
     command->add_option("--device", settings.device, "cpu or cuda")->default_val(settings.device);
     command
         ->add_option("--weights", settings.weights,
-                     "A GGUF file's or a Hugging Face folder's layer matrices: float (converted to float32 as the "
+                     "A GGUF file's or a Hugging Face folder's matrices: float (converted to float32 as the "
                      "model loads: the fastest runs) or stored (kept as the file stores them, quantised or 16-bit, "
-                     "and converted while each layer runs: about the file's memory)")
+                     "and converted while they are multiplied: about the file's memory)")
         ->default_val(settings.weights);
     command->add_option(
         "--threads", threads,

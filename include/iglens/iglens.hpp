@@ -34,3 +34,4 @@
 #include "iglens/text/chat_message.hpp"
 #include "iglens/text/chat_template.hpp"
 #include "iglens/text/tokenizer.hpp"
+#include "iglens/weights/stored_weight.hpp"

@@ -206,7 +206,7 @@ TEST_CASE("h = 0 under a norm with eps 0, or a value past the dtype's range, nam
   // Logits past float32's range: fine in float64.
   auto huge = head;
   huge.eps = 1e-6;
-  huge.unembedding = huge.unembedding * 1e38;
+  huge.unembedding = huge.unembedding.tensor() * 1e38;
   Options o;
   o.objective = Objective::log_probability;
   CHECK_THAT(message(residual, huge, o), Catch::Contains("logprob is not finite at position 0, the baseline") &&

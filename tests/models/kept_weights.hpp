@@ -3,7 +3,8 @@
 // computes what the same file loaded as float32 computes: the same float32
 // values, multiplied whole or by tiles of rows, so the same numbers up to a
 // matrix product's rounding (1e-12 in float64, 1e-5 in float32, relative to
-// the largest value). Shared by the GGUF and the Hugging Face folder tests.
+// the largest value), the layer map and the split by source position
+// included. Shared by the GGUF and the Hugging Face folder tests.
 
 #include <cstdint>
 
@@ -11,13 +12,14 @@
 #include <catch2/catch.hpp>
 
 #include "iglens/detail/tensor_text.hpp"
+#include "iglens/lens/lens.hpp"
 #include "iglens/models/decoder.hpp"
 #include "reference.hpp"
 
 namespace iglens::testing {
 
 struct KeptBytes {
-  std::uint64_t stored = 0;  // what the kept model holds for its layer matrices and token embedding
+  std::uint64_t stored = 0;  // what the kept model holds for its matrices: layers, embedding, head
   std::uint64_t loaded = 0;  // what the float32 model holds for them
 };
 
@@ -35,11 +37,17 @@ inline KeptBytes check_kept_matches_float(DecoderModel& floats, DecoderModel& st
       bytes.loaded += b->bytes();
     }
   }
-  // An untied head leaves the embedding to be read by rows; a tied one keeps it in memory for the head.
+  // The embedding is read by rows and the head a tile at a time, both kept; a tied head is the embedding.
   const auto& embedding = stored.weights().token_embedding;
-  CHECK(embedding.in_memory() == stored.config().tied_embeddings);
+  const auto& head = stored.weights().unembedding;
+  REQUIRE((!embedding.in_memory() && !head.in_memory()));
+  CHECK(head.is_same(embedding) == stored.config().tied_embeddings);
   bytes.stored += embedding.bytes();
   bytes.loaded += floats.weights().token_embedding.bytes();
+  if (!stored.config().tied_embeddings) {
+    bytes.stored += head.bytes();
+    bytes.loaded += floats.weights().unembedding.bytes();
+  }
   // F32 files keep as many bytes as they load; 16-bit and quantised ones fewer.
   CHECK(bytes.stored <= bytes.loaded);
   torch::NoGradGuard no_grad;
@@ -62,6 +70,21 @@ inline KeptBytes check_kept_matches_float(DecoderModel& floats, DecoderModel& st
     CHECK(close(a.head_results, b.head_results));
     CHECK(close(a.head_values, b.head_values));
     CHECK(close(a.mlp_out, b.mlp_out));
+    // The head is kept too: the layer map and the split by source position
+    // (products with the head and with its transpose) read it tile by tile.
+    const auto sequence = ids[0];
+    const std::vector<std::int64_t> id_list(sequence.data_ptr<std::int64_t>(),
+                                            sequence.data_ptr<std::int64_t>() + sequence.numel());
+    const auto targets = Targets::next_tokens(id_list, 5);
+    Options options;
+    options.dtype = dtype;
+    options.steps = 4;
+    const auto map_a = Lens<DecoderModel>(floats).attribute_sources(sequence, targets, options);
+    const auto map_b = Lens<DecoderModel>(stored).attribute_sources(sequence, targets, options);
+    CHECK(close(map_a.layers.ig, map_b.layers.ig));
+    CHECK(close(map_a.layers.f_final, map_b.layers.f_final));
+    CHECK(close(map_a.sources.components.credits, map_b.sources.components.credits));
+    CHECK(close(map_a.sources.credits, map_b.sources.credits));
   }
   return bytes;
 }

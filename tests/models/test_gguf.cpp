@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -256,6 +257,19 @@ TEST_CASE("A kept matrix multiplies a tile of rows at a time as its whole values
         CHECK(max_abs_diff(kept.linear(x, torch::Tensor(), tile_values), reference - bias.to(dtype)) <= allowed);
       }
     }
+    // g W, the product the head's gradients take, by tiles of 1 row, 5 rows and all 37.
+    const auto g = torch::randn({2, 3, 37}, torch::kFloat64).to(dtype);
+    const auto reference = torch::matmul(g, expected.to(dtype));
+    for (const std::int64_t tile_values : {std::int64_t{1}, std::int64_t{5 * 24 + 3}, std::int64_t{37 * 24}}) {
+      CAPTURE(tile_values);
+      torch::NoGradGuard no_grad;
+      *converted = 0;
+      const auto product = kept.linear_transposed(g, tile_values);
+      CHECK(product.sizes() == reference.sizes());
+      CHECK(product.scalar_type() == dtype);
+      CHECK(max_abs_diff(product, reference) <= tolerance * (1.0 + reference.abs().max().item<double>()));
+      CHECK(converted->load() == 37);
+    }
     const auto x = torch::randn({2, 3, 24}, torch::kFloat64).to(dtype);
     // A product autograd must record is made from the whole matrix, and its gradient flows to x.
     const auto leaf = x.clone().requires_grad_(true);
@@ -264,6 +278,21 @@ TEST_CASE("A kept matrix multiplies a tile of rows at a time as its whole values
     y.sum().backward();
     CHECK(max_abs_diff(leaf.grad(), expected.to(dtype).sum(0).expand_as(x)) <= tolerance * 37);
   }
+  // A copy is the same matrix (a head tied to its embedding); the same values kept elsewhere are not.
+  CHECK(StoredWeight(kept).is_same(kept));
+  CHECK_FALSE(StoredWeight(expected).is_same(kept));
+  CHECK(StoredWeight(expected).is_same(StoredWeight(expected)));
+  CHECK(kept.all_finite(5 * 24));
+  // One NaN in the last tile is found.
+  const StoredWeight with_nan(
+      {37, 24},
+      [file_rows](std::int64_t first, std::int64_t count, float* out) {
+        std::copy_n(file_rows.narrow(0, first, count).data_ptr<float>(), count * 24, out);
+        if (first + count == 37) out[(count - 1) * 24 + 3] = std::numeric_limits<float>::quiet_NaN();
+      },
+      torch::Tensor(), 37 * 24 * 4);
+  CHECK_FALSE(with_nan.all_finite(5 * 24));
+  CHECK_FALSE(with_nan.all_finite(37 * 24));
 }
 
 TEST_CASE("Every family's GGUF file gives the same numbers with its matrices kept as stored", "[models][gguf]") {

@@ -255,10 +255,9 @@ TEST_CASE("Widening a model's weights to float64 is refused where the memory for
           "[models][memory]") {
   const auto path = reference_path("current/gemma2_q8_0.gguf");
   const auto file = GgufFile::open(path);
-  const auto vocab = file.tensor("token_embd.weight").shape[1];
   // Counted once each, the float copies are every value of the file.
   CHECK(iglens::load_gguf_pretrained(path).model.float32_values_in_memory() * 4 ==
-        weight_memory(iglens::detail::tensor_sizes(file), vocab, WeightStorage::float_copy));
+        weight_memory(iglens::detail::tensor_sizes(file), WeightStorage::float_copy));
   const auto kept_bytes =
       iglens::load_gguf_pretrained(path, WeightStorage::as_stored).model.float32_values_in_memory() * 4;
   auto model = load_model(path, WeightStorage::as_stored);
@@ -281,8 +280,7 @@ TEST_CASE("Widening a model's weights to float64 is refused where the memory for
   }
   // A bundle counts its parameters; GPT-2's tied head is its embedding, counted once.
   auto bundle = load_model(reference_path("tiny/gpt2_bundle.pt"));
-  const auto folder_bytes =
-      iglens::load_hf_pretrained(reference_path("tiny/gpt2")).model.float32_values_in_memory() * 4;
+  const auto folder_bytes = iglens::load_hf_decoder(reference_path("tiny/gpt2")).float32_values_in_memory() * 4;
   CHECK(Bundle::load(reference_path("tiny/gpt2_bundle.pt")).float32_values_in_memory() * 4 == folder_bytes);
   const AvailableMemoryGiven given(std::to_string(folder_bytes - 1));
   CHECK_THAT(iglens::testing::error_of([&] { bundle.to(torch::kFloat64); }),
@@ -292,18 +290,17 @@ TEST_CASE("Widening a model's weights to float64 is refused where the memory for
 
 TEST_CASE("A model whose weights do not fit in the available memory is refused before they are read",
           "[models][memory]") {
-  // Float copies hold 4 bytes a value; kept ones the file's bytes, except vectors and the head in float32.
-  const std::vector<TensorSize> sizes = {{{10, 4}, 20}, {{6, 4}, 12}, {{4}, 16}, {{10, 4}, 20}};
-  CHECK(weight_memory(sizes, 10, WeightStorage::float_copy) == (40 + 24 + 4 + 40) * 4);
-  CHECK(weight_memory(sizes, 10, WeightStorage::as_stored) == 40 * 4 + 12 + 16 + 20);
+  // Float copies hold 4 bytes a value; kept ones the file's bytes, except vectors in float32.
+  const std::vector<TensorSize> sizes = {{{10, 4}, 20}, {{6, 4}, 12}, {{4}, 2}, {{10, 4}, 20}};
+  CHECK(weight_memory(sizes, WeightStorage::float_copy) == (40 + 24 + 4 + 40) * 4);
+  CHECK(weight_memory(sizes, WeightStorage::as_stored) == 20 + 12 + 4 * 4 + 20);
 
   // A Q8_0 file: its float32 weights need more memory than its kept ones.
   const auto path = reference_path("current/gemma2_q8_0.gguf");
   const auto file = GgufFile::open(path);
   const auto tensors = iglens::detail::tensor_sizes(file);
-  const auto vocab = file.tensor("token_embd.weight").shape[1];
-  const auto floats = weight_memory(tensors, vocab, WeightStorage::float_copy);
-  const auto kept = weight_memory(tensors, vocab, WeightStorage::as_stored);
+  const auto floats = weight_memory(tensors, WeightStorage::float_copy);
+  const auto kept = weight_memory(tensors, WeightStorage::as_stored);
   REQUIRE(kept < floats);
   {
     const AvailableMemoryGiven given(std::to_string((floats + kept) / 2));

@@ -21,6 +21,7 @@
 #include "iglens/detail/tensor_text.hpp"
 #include "iglens/engine/norm_kind.hpp"
 #include "iglens/error.hpp"
+#include "iglens/weights/stored_weight.hpp"
 
 namespace iglens {
 
@@ -32,8 +33,10 @@ struct NormHead {
   torch::Tensor weight;  // [d] norm gain
   torch::Tensor bias;    // [d] norm shift (LayerNorm; may be undefined)
   double eps = 1e-5;
-  torch::Tensor unembedding;  // [V, d]
-  torch::Tensor head_bias;    // [V] (may be undefined)
+  // [V, d]: a tensor, or a matrix a model file keeps as stored (converted a
+  // tile of rows at a time while it is multiplied).
+  StoredWeight unembedding;
+  torch::Tensor head_bias;  // [V] (may be undefined)
   // Final-logit soft-cap c > 0: logits become c tanh(z / c) (Gemma 2); 0: none.
   double softcap = 0.0;
 
@@ -41,8 +44,9 @@ struct NormHead {
   std::int64_t vocab_size() const { return unembedding.size(0); }
 
   void validate() const {
-    require(unembedding.defined() && unembedding.dim() == 2, "norm+head readout: unembedding must be [V, d], got {}",
-            detail::shape_string(unembedding));
+    require(unembedding.defined() && unembedding.sizes().size() == 2,
+            "norm+head readout: unembedding must be [V, d], got {}",
+            unembedding.defined() ? detail::shape_string(unembedding.sizes()) : "(undefined)");
     const auto d = d_model(), V = vocab_size();
     require(weight.defined() && weight.dim() == 1 && weight.size(0) == d,
             "norm+head readout: norm weight must be [{}], got {}", d, detail::shape_string(weight));
@@ -54,17 +58,21 @@ struct NormHead {
     require(eps >= 0.0, "norm+head readout: eps must be >= 0, got {}", eps);
     require(softcap >= 0.0 && std::isfinite(softcap), "norm+head readout: softcap must be >= 0 and finite, got {}",
             softcap);
-    for (const auto* t : {&weight, &bias, &unembedding, &head_bias}) {
+    for (const auto* t : {&weight, &bias, &head_bias}) {
       if (t->defined()) {
         require(detail::all_finite(*t), "norm+head readout: parameters contain NaN or Inf");
       }
     }
+    require(unembedding.all_finite(), "norm+head readout: parameters contain NaN or Inf");
   }
 
-  // The same readout with every parameter in `options`' dtype and device.
+  // The same readout with every parameter in `options`' dtype and device; a
+  // kept unembedding stays kept and is converted as it is multiplied.
   NormHead to(const torch::TensorOptions& options) const {
     auto convert = [&](const torch::Tensor& t) { return t.defined() ? t.to(options) : t; };
-    return {kind, convert(weight), convert(bias), eps, convert(unembedding), convert(head_bias), softcap};
+    auto head = unembedding;
+    head.change_in_memory(convert);
+    return {kind, convert(weight), convert(bias), eps, std::move(head), convert(head_bias), softcap};
   }
 
   // norm(h): "a linear map divided by a scalar" for both kinds; the scalar
@@ -80,9 +88,7 @@ struct NormHead {
   torch::Tensor cap(const torch::Tensor& z) const { return soft_cap(z, softcap); }
 
   // Plain evaluation point by point: logits [N, V] for h [N, d].
-  torch::Tensor logits(const torch::Tensor& h) const {
-    return cap(torch::nn::functional::linear(normalize(h), unembedding, head_bias));
-  }
+  torch::Tensor logits(const torch::Tensor& h) const { return cap(unembedding.linear(normalize(h), head_bias)); }
 };
 
 using LogitsFunction = std::function<torch::Tensor(const torch::Tensor&)>;

@@ -28,7 +28,7 @@
 #include "iglens/error.hpp"
 #include "iglens/models/decoder_config.hpp"
 #include "iglens/models/kv_cache.hpp"
-#include "iglens/models/stored_weight.hpp"
+#include "iglens/weights/stored_weight.hpp"
 
 namespace iglens {
 
@@ -57,11 +57,11 @@ struct DecoderLayerWeights {
 };
 
 struct DecoderWeights {
-  StoredWeight token_embedding;      // [V, d]; in memory where the head is tied to it
+  StoredWeight token_embedding;      // [V, d]
   torch::Tensor position_embedding;  // [context_length, d], gpt2 only
   std::vector<DecoderLayerWeights> layers;
   torch::Tensor final_norm_weight, final_norm_bias;  // [d]; bias with has_biases()
-  torch::Tensor unembedding;                         // [V, d]; the token embedding itself when tied
+  StoredWeight unembedding;                          // [V, d]; the token embedding itself when tied
 };
 
 class DecoderModel {
@@ -92,8 +92,7 @@ class DecoderModel {
 
   // Logits [B, S, V] for ids [B, S].
   torch::Tensor logits(const torch::Tensor& ids) const {
-    return cap_logits(
-        torch::nn::functional::linear(final_norm(forward(check_ids(ids), nullptr, nullptr)), weights_.unembedding));
+    return cap_logits(weights_.unembedding.linear(final_norm(forward(check_ids(ids), nullptr, nullptr)), {}));
   }
 
   // An empty cache for `batch` sequences of up to `capacity` positions.
@@ -125,7 +124,7 @@ class DecoderModel {
             cache.capacity());
     require(cache.keys.front().scalar_type() == dtype() && cache.keys.front().device() == device(),
             "key/value cache: made for another dtype or device than the model's");
-    return cap_logits(torch::nn::functional::linear(final_norm(forward(ids, nullptr, &cache)), weights_.unembedding));
+    return cap_logits(weights_.unembedding.linear(final_norm(forward(ids, nullptr, &cache)), {}));
   }
 
   // components() always carries what each head reads.
@@ -192,7 +191,7 @@ class DecoderModel {
     }
     count(weights_.final_norm_weight);
     count(weights_.final_norm_bias);
-    if (!config_.tied_embeddings) count(weights_.unembedding);
+    if (!config_.tied_embeddings) count(weights_.unembedding.tensor());
     return values;
   }
 
@@ -222,9 +221,9 @@ class DecoderModel {
     apply(weights_.final_norm_weight);
     apply(weights_.final_norm_bias);
     if (config_.tied_embeddings) {
-      weights_.unembedding = weights_.token_embedding.tensor();
+      weights_.unembedding = weights_.token_embedding;
     } else {
-      apply(weights_.unembedding);
+      weights_.unembedding.change_in_memory(change);
     }
   }
 
@@ -294,14 +293,11 @@ class DecoderModel {
     check(weights_.final_norm_weight, "final_norm_weight", true, {d});
     check(weights_.final_norm_bias, "final_norm_bias", biases, {d});
     if (c.tied_embeddings) {
-      const auto& embedding = weights_.token_embedding.tensor();
-      require(weights_.token_embedding.in_memory(), "{}: a head tied to the token embedding needs it in memory",
-              source_);
-      require(!weights_.unembedding.defined() || weights_.unembedding.is_same(embedding),
+      require(!weights_.unembedding.defined() || weights_.unembedding.is_same(weights_.token_embedding),
               "{}: the config ties the head to the token embedding, but a separate head was given", source_);
-      weights_.unembedding = embedding;
+      weights_.unembedding = weights_.token_embedding;
     }
-    check(weights_.unembedding, "unembedding", true, {c.vocab_size, d});
+    check_matrix(weights_.unembedding, "unembedding", {c.vocab_size, d});
   }
 
   const torch::Tensor& check_ids(const torch::Tensor& ids) const {

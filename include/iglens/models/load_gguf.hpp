@@ -2,9 +2,9 @@
 // A native decoder from a GGUF file (llama.cpp's format), architecture
 // "gpt2", "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2" or "gptneox". Every tensor, quantized or not,
 // is dequantized to float32 straight into the decoder's weight memory; DecoderModel::to(kFloat64) widens them exactly.
-// With WeightStorage::as_stored, each layer's four matrices stay in the mapped file instead and are dequantized the
-// same way while their layer runs, a tile of rows at a time (stored_weight.hpp): the same float32 values, multiplied
-// in other blocks, so the same results within rounding.
+// With WeightStorage::as_stored, every matrix (each layer's four, the embedding, the head) stays in the mapped file
+// instead and is dequantized the same way while it is multiplied, a tile of rows at a time (stored_weight.hpp): the
+// same float32 values, multiplied in other blocks, so the same results within rounding.
 //
 // GGUF lists shapes in ggml order (innermost dimension first), the reverse of
 // torch's: a ggml [576, 1536] tensor is a torch [1536, 576] matrix.
@@ -31,7 +31,7 @@
 #include "iglens/models/decoder.hpp"
 #include "iglens/models/decoder_config.hpp"
 #include "iglens/models/detail/gguf_accounting.hpp"
-#include "iglens/models/stored_weight.hpp"
+#include "iglens/weights/stored_weight.hpp"
 
 namespace iglens {
 namespace detail {
@@ -155,13 +155,6 @@ class GgufWeightReader {
   std::set<std::string, std::less<>> used_;
 };
 
-// The token embedding: in memory where the head is tied to it (the head
-// reads all of it at every step), else a table whose rows are read on use.
-inline StoredWeight embedding(GgufWeightReader& reader, const DecoderConfig& c) {
-  if (c.tied_embeddings) return reader.read("token_embd.weight", {c.vocab_size, c.d_model});
-  return reader.matrix("token_embd.weight", c.vocab_size, c.d_model);
-}
-
 // A GGUF architecture that the decoder computes, as data.
 struct GgufFamily {
   std::string name;  // general.architecture, and the prefix of its keys
@@ -279,7 +272,7 @@ inline DecoderModel load_gguf_layer_norm_decoder(const std::shared_ptr<const Ggu
   }
   const auto d = c.d_model;
   DecoderWeights w;
-  w.token_embedding = embedding(reader, c);
+  w.token_embedding = reader.matrix("token_embd.weight", c.vocab_size, d);
   if (!neox) w.position_embedding = reader.read("position_embd.weight", {c.context_length, d});
   for (std::int64_t i = 0; i < c.n_layer; ++i) {
     const auto b = "blk." + std::to_string(i) + ".";
@@ -300,7 +293,7 @@ inline DecoderModel load_gguf_layer_norm_decoder(const std::shared_ptr<const Ggu
   }
   w.final_norm_weight = reader.read("output_norm.weight", {d});
   w.final_norm_bias = reader.read("output_norm.bias", {d});
-  if (!c.tied_embeddings) w.unembedding = reader.read("output.weight", {c.vocab_size, d});
+  if (!c.tied_embeddings) w.unembedding = reader.matrix("output.weight", c.vocab_size, d);
   reader.require_all_read(family.name);
   return DecoderModel(c, std::move(w), source);
 }
@@ -412,7 +405,7 @@ inline DecoderModel load_gguf_llama(const std::shared_ptr<const GgufFile>& file_
 
   const auto d = c.d_model, hd = c.head_dim, q_rows = c.n_head * hd, kv_rows = c.n_kv_head * hd;
   DecoderWeights w;
-  w.token_embedding = embedding(reader, c);
+  w.token_embedding = reader.matrix("token_embd.weight", c.vocab_size, d);
   for (std::int64_t i = 0; i < c.n_layer; ++i) {
     const auto b = "blk." + std::to_string(i) + ".";
     DecoderLayerWeights layer;
@@ -454,7 +447,7 @@ inline DecoderModel load_gguf_llama(const std::shared_ptr<const GgufFile>& file_
     w.layers.push_back(std::move(layer));
   }
   w.final_norm_weight = reader.read("output_norm.weight", {d});
-  if (!c.tied_embeddings) w.unembedding = reader.read("output.weight", {c.vocab_size, d});
+  if (!c.tied_embeddings) w.unembedding = reader.matrix("output.weight", c.vocab_size, d);
   reader.require_all_read(family.name);
   return DecoderModel(c, std::move(w), source);
 }

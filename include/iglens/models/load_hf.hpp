@@ -2,9 +2,9 @@
 // A native decoder from a Hugging Face folder (config.json + safetensors):
 // GPT2LMHeadModel, GPTNeoXForCausalLM, or LlamaForCausalLM and the families the Llama decoder
 // computes from a description (Mistral, Qwen2/3, Gemma 2/3, Phi-3, OLMo 2). Weights are read as float32 (F32,
-// F16 and BF16 exactly); DecoderModel::to(torch::kFloat64) widens them. With WeightStorage::as_stored, each
-// layer's matrices (and an untied embedding) stay in the mapped safetensors files, 16-bit where they are stored
-// so, and are converted the same way while their layer runs, a tile of rows at a time (stored_weight.hpp).
+// F16 and BF16 exactly); DecoderModel::to(torch::kFloat64) widens them. With WeightStorage::as_stored, every
+// matrix (the layers', the embedding, the head) stays in the mapped safetensors files, 16-bit where they are
+// stored so, and is converted the same way while it is multiplied, a tile of rows at a time (stored_weight.hpp).
 
 #include <algorithm>
 #include <cmath>
@@ -23,7 +23,7 @@
 #include "iglens/models/decoder.hpp"
 #include "iglens/models/decoder_config.hpp"
 #include "iglens/models/detail/hf_accounting.hpp"
-#include "iglens/models/stored_weight.hpp"
+#include "iglens/weights/stored_weight.hpp"
 
 namespace iglens {
 namespace detail {
@@ -83,13 +83,6 @@ class HfWeightReader {
       }
     };
     return StoredWeight({rows, cols}, std::move(fill_rows), torch::Tensor(), found.info.byte_size).held_as(storage_);
-  }
-
-  // The token embedding: in memory where the head is tied to it (the head reads all of it at every step), else
-  // a table whose rows are read on use.
-  StoredWeight embedding(const std::string& name, const DecoderConfig& c) {
-    if (c.tied_embeddings) return read(name, {c.vocab_size, c.d_model});
-    return matrix(name, c.vocab_size, c.d_model);
   }
 
  private:
@@ -168,7 +161,7 @@ inline DecoderModel load_hf_gpt2(const std::shared_ptr<const HfFolder>& folder, 
     return reader.transposed(name, out, in);
   };
   DecoderWeights w;
-  w.token_embedding = reader.embedding(p + "wte.weight", c);
+  w.token_embedding = reader.matrix(p + "wte.weight", c.vocab_size, c.d_model);
   w.position_embedding = reader.read(p + "wpe.weight", {c.context_length, d});
   for (std::int64_t i = 0; i < c.n_layer; ++i) {
     const auto b = p + "h." + std::to_string(i) + ".";
@@ -261,7 +254,7 @@ inline DecoderModel load_hf_gpt_neox(const std::shared_ptr<const HfFolder>& fold
   HfWeightReader reader(folder, storage);
   const auto d = c.d_model;
   DecoderWeights w;
-  w.token_embedding = reader.embedding("gpt_neox.embed_in.weight", c);
+  w.token_embedding = reader.matrix("gpt_neox.embed_in.weight", c.vocab_size, c.d_model);
   const auto qkv_order = gpt_neox_qkv_rows(torch::arange(3 * d, torch::kLong), c.n_head);
   for (std::int64_t i = 0; i < c.n_layer; ++i) {
     const auto b = "gpt_neox.layers." + std::to_string(i) + ".";
@@ -282,7 +275,7 @@ inline DecoderModel load_hf_gpt_neox(const std::shared_ptr<const HfFolder>& fold
   }
   w.final_norm_weight = reader.read("gpt_neox.final_layer_norm.weight", {d});
   w.final_norm_bias = reader.read("gpt_neox.final_layer_norm.bias", {d});
-  if (!c.tied_embeddings) w.unembedding = reader.read("embed_out.weight", {c.vocab_size, d});
+  if (!c.tied_embeddings) w.unembedding = reader.matrix("embed_out.weight", c.vocab_size, d);
   // Older checkpoints (Pythia's) store each block's causal mask and rotary frequencies, which transformers
   // recomputes and ignores, as the decoder does.
   reader.require_all_read("gpt_neox", [&](std::string_view name) {
@@ -617,7 +610,7 @@ inline DecoderModel load_hf_llama(const std::shared_ptr<const HfFolder>& folder,
   HfWeightReader reader(folder, storage);
   const auto d = c.d_model, hd = c.head_dim;
   DecoderWeights w;
-  w.token_embedding = reader.embedding("model.embed_tokens.weight", c);
+  w.token_embedding = reader.matrix("model.embed_tokens.weight", c.vocab_size, c.d_model);
   for (std::int64_t i = 0; i < c.n_layer; ++i) {
     const auto b = "model.layers." + std::to_string(i) + ".";
     DecoderLayerWeights layer;
@@ -654,7 +647,7 @@ inline DecoderModel load_hf_llama(const std::shared_ptr<const HfFolder>& folder,
   }
   w.final_norm_weight = reader.read("model.norm.weight", {d});
   // A tied model may still carry a copy of the head; transformers ignores it, so do we.
-  if (!c.tied_embeddings) w.unembedding = reader.read("lm_head.weight", {c.vocab_size, d});
+  if (!c.tied_embeddings) w.unembedding = reader.matrix("lm_head.weight", c.vocab_size, d);
   // rotary_emb.inv_freq, in older checkpoints, is recomputed from rope_theta (transformers ignores the stored one).
   reader.require_all_read(family.name, [&](std::string_view name) {
     return ends_with(name, ".rotary_emb.inv_freq") || (c.tied_embeddings && name == "lm_head.weight");

@@ -25,9 +25,9 @@
 #include "iglens/models/generation.hpp"
 #include "iglens/models/memory_fit.hpp"
 #include "iglens/models/pretrained.hpp"
-#include "iglens/models/stored_weight.hpp"
 #include "iglens/text/chat_template.hpp"
 #include "iglens/text/tokenizer.hpp"
+#include "iglens/weights/stored_weight.hpp"
 
 namespace iglens {
 
@@ -45,7 +45,7 @@ struct ModelDescription {
 class LoadedModel;
 
 // Any model IG-Lens reads, by what the path is (defined below). `storage`:
-// how a GGUF file's or a Hugging Face folder's layer matrices are held
+// how a GGUF file's or a Hugging Face folder's matrices are held
 // (stored_weight.hpp); a bundle's weights are always in memory.
 inline LoadedModel load_model(const std::string& path, WeightStorage storage = WeightStorage::float_copy);
 

@@ -14,7 +14,7 @@
 
 #include "iglens/error.hpp"
 #include "iglens/models/detail/available_memory.hpp"
-#include "iglens/models/stored_weight.hpp"
+#include "iglens/weights/stored_weight.hpp"
 
 namespace iglens {
 
@@ -26,25 +26,20 @@ struct TensorSize {
 
 // Bytes a model's weights take in memory, held as `storage` says. Float
 // copies hold every value as float32. Kept ones hold each matrix's pages of
-// the file (read while its layer runs) and, as float32, the vectors (norms,
-// biases) and one [vocab_size, d] matrix: the head, or the embedding tied to
-// it, which the readout multiplies at every point of a path.
-inline std::uint64_t weight_memory(const std::vector<TensorSize>& tensors, std::int64_t vocab_size,
-                                   WeightStorage storage) {
+// the file (read while it is multiplied) and the vectors (norms, biases) as
+// float32.
+inline std::uint64_t weight_memory(const std::vector<TensorSize>& tensors, WeightStorage storage) {
   // Sums that saturate: a file's shapes are checked against its bytes, but a sum of them need not fit.
   const auto add = [](std::uint64_t a, std::uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; };
   const auto multiply = [](std::uint64_t a, std::uint64_t b) {
     return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b;
   };
   std::uint64_t bytes = 0;
-  bool head_counted = false;
   for (const auto& tensor : tensors) {
     std::uint64_t values = 1;
     for (const auto size : tensor.shape) values = multiply(values, static_cast<std::uint64_t>(size < 0 ? 0 : size));
-    const bool head = !head_counted && tensor.shape.size() == 2 && tensor.shape[0] == vocab_size;
-    if (storage == WeightStorage::float_copy || tensor.shape.size() != 2 || head) {
+    if (storage == WeightStorage::float_copy || tensor.shape.size() != 2) {
       bytes = add(bytes, multiply(values, 4));
-      head_counted = head_counted || head;
     } else {
       bytes = add(bytes, tensor.stored_bytes);
     }
@@ -68,18 +63,17 @@ inline std::string memory_text(std::uint64_t bytes) {
 // An Error naming `model` (e.g. "model file 'x.gguf'") when its weights, held
 // as `storage` says, need more than `available`; where keeping them as
 // stored would fit, the message says so.
-inline void require_weights_fit(const std::string& model, const std::vector<TensorSize>& tensors,
-                                std::int64_t vocab_size, WeightStorage storage,
+inline void require_weights_fit(const std::string& model, const std::vector<TensorSize>& tensors, WeightStorage storage,
                                 const std::optional<AvailableMemory>& available) {
   if (!available) return;
-  const auto needed = weight_memory(tensors, vocab_size, storage);
+  const auto needed = weight_memory(tensors, storage);
   if (needed <= available->bytes) return;
   const auto memory =
       fmt::format("{} of memory is available ({})", detail::memory_text(available->bytes), available->source);
   if (storage == WeightStorage::as_stored) {
     fail("{}: even kept as stored, its weights need about {}, but {}", model, detail::memory_text(needed), memory);
   }
-  const auto kept = weight_memory(tensors, vocab_size, WeightStorage::as_stored);
+  const auto kept = weight_memory(tensors, WeightStorage::as_stored);
   if (kept <= available->bytes) {
     fail("{}: its weights as float32 need about {}, but {}; kept as stored (--weights stored) they need about {}",
          model, detail::memory_text(needed), memory, detail::memory_text(kept));

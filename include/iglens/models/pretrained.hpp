@@ -30,9 +30,9 @@
 #include "iglens/models/load_gguf.hpp"
 #include "iglens/models/load_hf.hpp"
 #include "iglens/models/memory_fit.hpp"
-#include "iglens/models/stored_weight.hpp"
 #include "iglens/text/chat_template.hpp"
 #include "iglens/text/tokenizer.hpp"
+#include "iglens/weights/stored_weight.hpp"
 
 namespace iglens {
 
@@ -177,10 +177,7 @@ inline Pretrained load_gguf_pretrained(const std::string& path, WeightStorage st
             "model file '{}': the tokenizer has {} tokens but the embedding only {} rows", path, tokenizer.vocab_size(),
             embedding->shape[1]);
   }
-  const auto* embedding = file.find_tensor("token_embd.weight");
-  require_weights_fit(fmt::format("model file '{}'", path), detail::tensor_sizes(file),
-                      embedding != nullptr && embedding->shape.size() == 2 ? embedding->shape[1] : -1, storage,
-                      available_memory());
+  require_weights_fit(fmt::format("model file '{}'", path), detail::tensor_sizes(file), storage, available_memory());
   auto model = load_gguf_decoder(file_owner, storage);
   std::map<std::string, std::int64_t> types;
   for (const auto& tensor : file.tensors()) ++types[std::string(type_name(tensor.type))];
@@ -205,14 +202,8 @@ inline Pretrained load_gguf_pretrained(const std::string& path, WeightStorage st
 inline Pretrained load_hf_pretrained(const std::string& folder, WeightStorage storage = WeightStorage::float_copy) {
   const auto folder_owner = std::make_shared<const HfFolder>(HfFolder::open(folder));
   const auto& hf = *folder_owner;
-  const auto sizes = detail::tensor_sizes(hf);
-  std::int64_t most_rows = -1;
-  for (const auto& tensor : sizes) {
-    if (tensor.shape.size() == 2) most_rows = std::max(most_rows, tensor.shape[0]);
-  }
-  // The vocabulary: the config's, else the embedding's rows (the most of any matrix in a real model).
-  require_weights_fit(fmt::format("Hugging Face folder '{}'", folder), sizes,
-                      hf.find_int("vocab_size").value_or(most_rows), storage, available_memory());
+  require_weights_fit(fmt::format("Hugging Face folder '{}'", folder), detail::tensor_sizes(hf), storage,
+                      available_memory());
   auto model = load_hf_decoder(folder_owner, storage);
   auto tokenizer = detail::hf_tokenizer(folder);
   require(tokenizer.vocab_size() <= model.config().vocab_size,

@@ -23,12 +23,12 @@
 #include "iglens/engine/objective.hpp"
 #include "iglens/engine/options.hpp"
 #include "iglens/error.hpp"
-#include "iglens/models/stored_weight.hpp"
 #include "iglens/outputs/report.hpp"
 #include "iglens/prompts/prompt_lens.hpp"
 #include "iglens/text/chat_message.hpp"
 #include "iglens/text/chat_template.hpp"
 #include "iglens/text/tokenizer.hpp"
+#include "iglens/weights/stored_weight.hpp"
 
 namespace iglens {
 
@@ -52,7 +52,7 @@ struct AttributeSettings {
   std::optional<std::string> foil;
   double onset_fraction = 0.5;
   std::string dtype = "float32", device = "cpu";
-  std::string weights = "float";  // a GGUF file's or folder's layer matrices: float (converted as it loads) or stored
+  std::string weights = "float";  // a GGUF file's or folder's matrices: float (converted as it loads) or stored
   bool special_tokens = false;    // recognise special tokens such as <|im_start|> written in the text
   bool bos = false;               // put the BOS token first even where the model's own rule does not
   bool components = false;        // also split each token's change by head, attention bias and MLP

@@ -174,9 +174,9 @@ class Model:
 def load(path, weights="float"):
     """Loads a GGUF file, a Hugging Face folder or an IG-Lens bundle.
     weights: "float" converts every weight to float32 as it loads; "stored"
-    keeps a GGUF file's or a Hugging Face folder's layer matrices as the
-    file stores them (quantised or 16-bit) and converts each layer's while
-    it runs (`iglens attribute --weights`)."""
+    keeps a GGUF file's or a Hugging Face folder's matrices (layers,
+    embedding, head) as the file stores them (quantised or 16-bit) and
+    converts each while it is multiplied (`iglens attribute --weights`)."""
     return Model(_core.load(os.fspath(path), weights))
 
 

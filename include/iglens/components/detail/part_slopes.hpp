@@ -49,7 +49,7 @@ inline torch::Tensor project(const NormHead& head, const torch::Tensor& h) {
 // W (g ⊙ P x) [N, V] for x [N, d]: the logits before the norm's scale and the
 // offset. Linear in x, so one pass over the unembedding serves many vectors.
 inline torch::Tensor unscaled_logits(const NormHead& head, const torch::Tensor& x) {
-  return torch::matmul(project(head, x) * head.weight, head.unembedding.t());
+  return head.unembedding.linear(project(head, x) * head.weight, {});
 }
 
 // The norm's scale s(h) [N] for h [N, d].
@@ -59,8 +59,8 @@ inline torch::Tensor norm_scale(const NormHead& head, const torch::Tensor& h) {
 
 // z0 = W beta + c [V]: the logits' part that does not depend on h.
 inline torch::Tensor logit_offset(const NormHead& head) {
-  auto offset = torch::zeros({head.vocab_size()}, head.unembedding.options());
-  if (head.bias.defined()) offset += torch::mv(head.unembedding, head.bias);
+  auto offset = torch::zeros({head.vocab_size()}, head.weight.options());
+  if (head.bias.defined()) offset += head.unembedding.linear(head.bias, {});
   if (head.head_bias.defined()) offset += head.head_bias;
   return offset;
 }
@@ -133,7 +133,7 @@ class PartSlopes {
     for_each_pass(t, [&](std::int64_t first, const torch::Tensor& tt) {
       const auto weights = logit_weights(tt);
       out.narrow(0, first, tt.size(0))
-          .copy_(gradients_from(tt, weights.p_target, torch::matmul(weights.rows, head_.unembedding)));
+          .copy_(gradients_from(tt, weights.p_target, head_.unembedding.linear_transposed(weights.rows)));
     });
     return out;
   }
@@ -214,7 +214,7 @@ inline torch::Tensor gradients_along(const std::vector<PartSlopes>& segments, co
       weights.push_back(segments[static_cast<std::size_t>(k)].logit_weights(tt));
       rows.push_back(weights.back().rows);
     }
-    const auto through = torch::matmul(torch::cat(rows), head.unembedding);  // [count * n, d]
+    const auto through = head.unembedding.linear_transposed(torch::cat(rows));  // [count * n, d]
     for (std::int64_t k = 0; k < count; ++k) {
       out[first + k].copy_(segments[static_cast<std::size_t>(first + k)].gradients_from(
           tt, weights[static_cast<std::size_t>(k)].p_target, through.narrow(0, k * n, n)));

@@ -92,11 +92,11 @@ class ClosedFormChain {
   // temporaries), float64 copies of its vertices and a few [K, Q] float64
   // node arrays.
   std::size_t bytes_per_row(std::int64_t K, std::int64_t Q, std::int64_t d) const {
-    const auto element = static_cast<std::size_t>(head_.unembedding.element_size());
+    const auto element = static_cast<std::size_t>(head_.weight.element_size());
     const auto u_bytes = static_cast<std::size_t>((K + 1) * head_.vocab_size()) * element;
     const auto vertex_bytes = static_cast<std::size_t>(8 * (K + 1) * d) * sizeof(double);
     const auto node_bytes = static_cast<std::size_t>(12 * K * Q) * sizeof(double);
-    return (fused_softmax_applies(head_.unembedding) ? u_bytes : 4 * u_bytes) + vertex_bytes + node_bytes;
+    return (fused_softmax_applies(head_.weight) ? u_bytes : 4 * u_bytes) + vertex_bytes + node_bytes;
   }
 
   ChainValues evaluate(const torch::Tensor& chain, const torch::Tensor& target, const torch::Tensor& foil,
@@ -115,7 +115,7 @@ class ClosedFormChain {
     // u for every vertex, and z0 = W beta from the same pass over W as one extra row.
     auto scaled = ((centred / s.unsqueeze(-1)).to(dtype) * head_.weight).reshape({R * K1, d});
     if (head_.bias.defined()) scaled = torch::cat({scaled, head_.bias.view({1, d})});
-    auto products = torch::matmul(scaled, head_.unembedding.t());
+    auto products = head_.unembedding.linear(scaled, {});
     auto u = products.narrow(0, 0, R * K1).view({R, K1, V});  // [R, K+1, V]
     auto z0 = head_.bias.defined() ? products[R * K1] : torch::zeros({V}, products.options());
     if (head_.head_bias.defined()) z0 = z0 + head_.head_bias;

@@ -1,27 +1,30 @@
 #pragma once
-// A decoder's weight matrix, either in memory as a tensor or kept as its
-// model file stores it (quantised GGUF blocks in the mapped file) and turned
-// into float32 or float64 values only while a layer runs. Kept matrices make
-// a model take about its file's memory instead of its float32 copy's (a 7B
-// model in Q4_K: 4.7 GB against 30 GB), at the cost of converting each
-// layer's matrices on every forward pass.
+// A weight matrix of a model (a layer's, the embedding, the unembedding),
+// either in memory as a tensor or kept as its model file stores it
+// (quantised GGUF blocks or 16-bit safetensors in the mapped file) and turned
+// into float32 or float64 values only while it is multiplied. Kept matrices
+// make a model take about its file's memory instead of its float32 copy's (a
+// 7B model in Q4_K: 4.7 GB against 30 GB), at the cost of converting each
+// matrix on every pass through it.
 
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <utility>
 #include <vector>
 
 #include <torch/torch.h>
 
+#include "iglens/detail/finite.hpp"
 #include "iglens/error.hpp"
 
 namespace iglens {
 
-// How a model file's layer matrices are held once it is loaded.
+// How a model file's matrices (layers, embedding, head) are held once it is loaded.
 enum class WeightStorage {
   float_copy,  // converted to float32 as the model loads: the fastest runs, 4 bytes a weight
-  as_stored,   // kept as the file stores them, converted while each layer runs: about the file's memory
+  as_stored,   // kept as the file stores them, converted while multiplied: about the file's memory
 };
 
 class StoredWeight {
@@ -47,10 +50,10 @@ class StoredWeight {
   // (undefined: the file's order); `stored_bytes` is what the file holds for it.
   StoredWeight(std::vector<std::int64_t> shape, FillRows fill_rows, torch::Tensor row_order, std::uint64_t stored_bytes)
       : shape_(std::move(shape)),
-        fill_rows_(std::move(fill_rows)),
+        fill_rows_(std::make_shared<const FillRows>(std::move(fill_rows))),
         row_order_(std::move(row_order)),
         stored_bytes_(stored_bytes) {
-    require(shape_.size() == 2 && fill_rows_, "stored weight: a kept matrix needs a [rows, cols] shape and a fill");
+    require(shape_.size() == 2 && *fill_rows_, "stored weight: a kept matrix needs a [rows, cols] shape and a fill");
     require(!row_order_.defined() ||
                 (row_order_.dim() == 1 && row_order_.size(0) == shape_[0] && row_order_.scalar_type() == torch::kLong),
             "stored weight: the row order must list each of the {} rows", shape_[0]);
@@ -75,9 +78,14 @@ class StoredWeight {
     return StoredWeight(values(torch::kFloat32, torch::kCPU));
   }
 
-  bool defined() const { return values_.defined() || static_cast<bool>(fill_rows_); }
+  bool defined() const { return values_.defined() || fill_rows_ != nullptr; }
   bool in_memory() const { return values_.defined(); }
   std::vector<std::int64_t> sizes() const { return in_memory() ? values_.sizes().vec() : shape_; }
+  std::int64_t size(std::int64_t dim) const { return sizes().at(static_cast<std::size_t>(dim)); }
+  // Whether both are the one matrix (a head tied to its embedding): the same tensor, or the same kept blocks.
+  bool is_same(const StoredWeight& other) const {
+    return in_memory() ? values_.is_same(other.values_) : fill_rows_ != nullptr && fill_rows_ == other.fill_rows_;
+  }
   // The in-memory tensor (undefined for a kept matrix).
   const torch::Tensor& tensor() const { return values_; }
   // Bytes held for it: the tensor's, or the file's blocks for a kept matrix.
@@ -117,17 +125,11 @@ class StoredWeight {
       multiply_vector(flat, out, tile_values > 0 ? tile_values : kVectorTileValues);
       return finish(out, x, bias);
     }
-    if (tile_values <= 0) tile_values = kMatrixTileValues;
-    const std::int64_t tile_rows = std::max<std::int64_t>(1, tile_values / cols);
-    auto tile = torch::empty({std::min(tile_rows, rows), cols}, torch::kFloat32);
-    for (std::int64_t first = 0; first < rows; first += tile_rows) {
-      const auto count = std::min(tile_rows, rows - first);
-      auto part = tile.narrow(0, 0, count);
-      fill_file_rows(first, count, part.data_ptr<float>());
-      const auto matrix = part.scalar_type() == x.scalar_type() ? part : part.to(x.scalar_type());
-      auto columns = out.narrow(1, first, count);
-      torch::mm_out(columns, flat, matrix.t());
-    }
+    for_each_tile(tile_values > 0 ? tile_values : kMatrixTileValues,
+                  [&](std::int64_t first, const torch::Tensor& tile) {
+                    auto columns = out.narrow(1, first, tile.size(0));
+                    torch::mm_out(columns, flat, tile.to(x.scalar_type()).t());
+                  });
     return finish(out, x, bias);
   }
 
@@ -141,11 +143,42 @@ class StoredWeight {
     const auto cols = shape_[1];
     auto out = torch::empty({flat.numel(), cols}, torch::kFloat32);
     const auto* id = flat.data_ptr<std::int64_t>();
-    for (std::int64_t i = 0; i < flat.numel(); ++i) fill_rows_(id[i], 1, out.data_ptr<float>() + i * cols);
+    for (std::int64_t i = 0; i < flat.numel(); ++i) (*fill_rows_)(id[i], 1, out.data_ptr<float>() + i * cols);
     auto sizes = ids.sizes().vec();
     sizes.push_back(cols);
     out = out.view(sizes);
     return dtype == torch::kFloat32 && device.is_cpu() ? out : out.to(device, dtype);
+  }
+
+  // g W for g [..., rows] in the decoder's dtype: the product linear()'s
+  // gradient takes (the unembedding's, for the closed-form readout). A kept
+  // matrix on the CPU, with no graph to record, is converted a tile of rows
+  // at a time, each tile's product added into the result.
+  torch::Tensor linear_transposed(const torch::Tensor& g, std::int64_t tile_values = kMatrixTileValues) const {
+    if (in_memory()) return torch::matmul(g, values_);
+    if ((torch::GradMode::is_enabled() && g.requires_grad()) || !g.device().is_cpu()) {
+      return torch::matmul(g, values(g.scalar_type(), g.device()));
+    }
+    const auto rows = shape_[0], cols = shape_[1];
+    auto flat = g.reshape({-1, rows});
+    // Columns in the file's row order, as the tiles come.
+    if (row_order_.defined()) flat = torch::empty_like(flat).index_copy_(1, row_order_, flat);
+    auto out = torch::zeros({flat.size(0), cols}, g.options());
+    for_each_tile(tile_values, [&](std::int64_t first, const torch::Tensor& tile) {
+      out.addmm_(flat.narrow(1, first, tile.size(0)), tile.to(g.scalar_type()));
+    });
+    auto sizes = g.sizes().vec();
+    sizes.back() = cols;
+    return out.view(sizes);
+  }
+
+  // Whether every value is finite, a tile at a time for a kept matrix.
+  bool all_finite(std::int64_t tile_values = kMatrixTileValues) const {
+    if (in_memory()) return detail::all_finite(values_);
+    bool finite = true;
+    for_each_tile(tile_values,
+                  [&](std::int64_t, const torch::Tensor& tile) { finite = finite && detail::all_finite(tile); });
+    return finite;
   }
 
   // Applies a change of dtype or device to a matrix in memory; a kept one
@@ -172,7 +205,7 @@ class StoredWeight {
         std::vector<float> tile(static_cast<std::size_t>(std::min(tile_rows, end - begin) * cols));
         for (std::int64_t first = begin; first < end; first += tile_rows) {
           const auto count = std::min(tile_rows, end - first);
-          fill_rows_(first, count, tile.data());
+          (*fill_rows_)(first, count, tile.data());
           for (std::int64_t r = 0; r < count; ++r) y[first + r] = dot<scalar_t>(tile.data() + r * cols, v, cols);
         }
       });
@@ -202,18 +235,34 @@ class StoredWeight {
     return bias.defined() ? out + bias : out;
   }
 
+  // Hands visit(first, tile) the file's rows as float32 tiles [count, cols]
+  // of `tile_values` values (whole rows, at least one), each converted into
+  // one reused buffer after the previous visit returned.
+  template <class Visit>
+  void for_each_tile(std::int64_t tile_values, Visit&& visit) const {
+    const auto rows = shape_[0], cols = shape_[1];
+    const std::int64_t tile_rows = std::max<std::int64_t>(1, tile_values / cols);
+    auto buffer = torch::empty({std::min(tile_rows, rows), cols}, torch::kFloat32);
+    for (std::int64_t first = 0; first < rows; first += tile_rows) {
+      const auto count = std::min(tile_rows, rows - first);
+      auto tile = buffer.narrow(0, 0, count);
+      fill_file_rows(first, count, tile.data_ptr<float>());
+      visit(first, tile);
+    }
+  }
+
   // File rows [first, first + count) into `out`, split over the intra-op threads.
   void fill_file_rows(std::int64_t first, std::int64_t count, float* out) const {
     const auto cols = shape_[1];
     const std::int64_t grain = std::max<std::int64_t>(1, (std::int64_t{1} << 14) / cols);
     at::parallel_for(0, count, grain, [&](std::int64_t begin, std::int64_t end) {
-      fill_rows_(first + begin, end - begin, out + begin * cols);
+      (*fill_rows_)(first + begin, end - begin, out + begin * cols);
     });
   }
 
   torch::Tensor values_;
   std::vector<std::int64_t> shape_;
-  FillRows fill_rows_;
+  std::shared_ptr<const FillRows> fill_rows_;  // shared by copies: a tied head is its embedding
   torch::Tensor row_order_;
   std::uint64_t stored_bytes_ = 0;
 };
