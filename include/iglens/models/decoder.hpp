@@ -183,15 +183,7 @@ class DecoderModel {
     const auto count = [&](const torch::Tensor& t) {
       if (t.defined()) values += static_cast<std::uint64_t>(t.numel());
     };
-    count(weights_.token_embedding.tensor());
-    count(weights_.position_embedding);
-    for (const auto& layer : weights_.layers) {
-      for (const auto* t : layer_tensors(layer)) count(*t);
-      for (const auto* m : layer.matrices()) count(m->tensor());
-    }
-    count(weights_.final_norm_weight);
-    count(weights_.final_norm_bias);
-    if (!config_.tied_embeddings) count(weights_.unembedding.tensor());
+    for_each_weight(weights_, config_.tied_embeddings, count, [&](const StoredWeight& m) { count(m.tensor()); });
     return values;
   }
 
@@ -209,22 +201,29 @@ class DecoderModel {
  private:
   template <class Convert>
   void convert(Convert&& change) {
-    auto apply = [&](torch::Tensor& t) {
+    const auto apply = [&](torch::Tensor& t) {
       if (t.defined()) t = change(t);
     };
-    weights_.token_embedding.change_in_memory(change);
-    apply(weights_.position_embedding);
-    for (auto& layer : weights_.layers) {
-      for (auto* t : layer_tensors(layer)) apply(*t);
-      for (auto* m : layer.matrices()) m->change_in_memory(change);
+    for_each_weight(weights_, config_.tied_embeddings, apply, [&](StoredWeight& m) { m.change_in_memory(change); });
+    if (config_.tied_embeddings) weights_.unembedding = weights_.token_embedding;
+  }
+
+  // Every weight once, const or not as `weights` is: the vectors (and the
+  // position embedding) to `on_tensor`, the matrices, which may be kept as
+  // stored, to `on_matrix`. A tied head is the embedding and is not visited.
+  // Converting and counting both walk this list, so no weight is converted
+  // without being counted.
+  template <class Weights, class OnTensor, class OnMatrix>
+  static void for_each_weight(Weights& weights, bool tied_head, OnTensor&& on_tensor, OnMatrix&& on_matrix) {
+    on_matrix(weights.token_embedding);
+    on_tensor(weights.position_embedding);
+    for (auto& layer : weights.layers) {
+      for (auto* t : layer_tensors(layer)) on_tensor(*t);
+      for (auto* m : layer.matrices()) on_matrix(*m);
     }
-    apply(weights_.final_norm_weight);
-    apply(weights_.final_norm_bias);
-    if (config_.tied_embeddings) {
-      weights_.unembedding = weights_.token_embedding;
-    } else {
-      weights_.unembedding.change_in_memory(change);
-    }
+    on_tensor(weights.final_norm_weight);
+    on_tensor(weights.final_norm_bias);
+    if (!tied_head) on_matrix(weights.unembedding);
   }
 
   // Every tensor of a block but its four matrices; const or not as the block is.
