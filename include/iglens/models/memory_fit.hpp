@@ -18,6 +18,19 @@
 
 namespace iglens {
 
+namespace detail {
+
+// Sums and products that saturate: a file's shapes are checked against its
+// bytes, but a sum or product of them need not fit in 64 bits.
+inline std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+  return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+inline std::uint64_t saturating_multiply(std::uint64_t a, std::uint64_t b) {
+  return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+}  // namespace detail
+
 // One tensor of a model file.
 struct TensorSize {
   std::vector<std::int64_t> shape;  // torch order: [rows, cols] for a matrix
@@ -29,19 +42,16 @@ struct TensorSize {
 // the file (read while it is multiplied) and the vectors (norms, biases) as
 // float32.
 inline std::uint64_t weight_memory(const std::vector<TensorSize>& tensors, WeightStorage storage) {
-  // Sums that saturate: a file's shapes are checked against its bytes, but a sum of them need not fit.
-  const auto add = [](std::uint64_t a, std::uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; };
-  const auto multiply = [](std::uint64_t a, std::uint64_t b) {
-    return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b;
-  };
   std::uint64_t bytes = 0;
   for (const auto& tensor : tensors) {
     std::uint64_t values = 1;
-    for (const auto size : tensor.shape) values = multiply(values, static_cast<std::uint64_t>(size < 0 ? 0 : size));
+    for (const auto size : tensor.shape) {
+      values = detail::saturating_multiply(values, static_cast<std::uint64_t>(size < 0 ? 0 : size));
+    }
     if (storage == WeightStorage::float_copy || tensor.shape.size() != 2) {
-      bytes = add(bytes, multiply(values, 4));
+      bytes = detail::saturating_add(bytes, detail::saturating_multiply(values, 4));
     } else {
-      bytes = add(bytes, tensor.stored_bytes);
+      bytes = detail::saturating_add(bytes, tensor.stored_bytes);
     }
   }
   return bytes;
@@ -88,7 +98,7 @@ inline void require_weights_fit(const std::string& model, const std::vector<Tens
 inline void require_float64_fits(const std::string& model, std::uint64_t float32_values,
                                  const std::optional<AvailableMemory>& available) {
   if (!available) return;
-  const auto extra = float32_values > UINT64_MAX / 4 ? UINT64_MAX : float32_values * 4;
+  const auto extra = detail::saturating_multiply(float32_values, 4);
   require(extra <= available->bytes,
           "{}: its weights as float64 need about {} more than as float32, but {} of memory is available ({}); "
           "float32 (--dtype float32) needs none",
