@@ -16,11 +16,11 @@
 #include "iglens/model_files/bundle_info.hpp"
 
 using iglens::BundleInfo;
-using nlohmann::json;
+using Json = nlohmann::json;  // minja, in the same unity build, names ::json its ordered_json
 
 namespace {
 
-json bundle_schema() {
+Json bundle_schema() {
   std::ifstream file(IGLENS_BUNDLE_FORMAT_DOC);
   REQUIRE(file.good());
   std::stringstream text;
@@ -30,40 +30,40 @@ json bundle_schema() {
   const auto start = doc.find(open);
   REQUIRE(start != std::string::npos);
   const auto body = start + open.size();
-  return json::parse(doc.substr(body, doc.find("```", body) - body));
+  return Json::parse(doc.substr(body, doc.find("```", body) - body));
 }
 
-BundleInfo parse(const json& document) { return BundleInfo::parse(document.dump(), "test.pt"); }
+BundleInfo parse(const Json& document) { return BundleInfo::parse(document.dump(), "test.pt"); }
 
 // A field of iglens.json with its rule: top-level properties and those of
 // the objects they hold.
 struct Field {
-  json::json_pointer pointer;
+  Json::json_pointer pointer;
   std::string name;  // as the reader's messages write it: "n_layer", "final_norm.eps"
-  json rule;
+  Json rule;
 };
 
-std::vector<Field> fields_of(const json& schema) {
+std::vector<Field> fields_of(const Json& schema) {
   std::vector<Field> fields;
   for (const auto& [key, rule] : schema["properties"].items()) {
-    fields.push_back({json::json_pointer("/" + key), key, rule});
+    fields.push_back({Json::json_pointer("/" + key), key, rule});
     if (rule.contains("properties")) {
       for (const auto& [inner, inner_rule] : rule["properties"].items()) {
-        fields.push_back({json::json_pointer("/" + key + "/" + inner), key + "." + inner, inner_rule});
+        fields.push_back({Json::json_pointer("/" + key + "/" + inner), key + "." + inner, inner_rule});
       }
     }
   }
   return fields;
 }
 
-bool allows(const json& rule, const std::string& type) {
-  const auto& types = rule.value("type", json());
+bool allows(const Json& rule, const std::string& type) {
+  const auto& types = rule.value("type", Json());
   return types == type || (types.is_array() && std::find(types.begin(), types.end(), type) != types.end());
 }
 
 // Values the rule rules out, one per constraint it states.
-std::vector<json> ruled_out(const json& rule) {
-  std::vector<json> values;
+std::vector<Json> ruled_out(const Json& rule) {
+  std::vector<Json> values;
   if (rule.contains("const")) values.push_back(rule["const"].get<std::int64_t>() + 1);
   if (rule.contains("enum")) values.push_back("not-" + rule["enum"][0].get<std::string>());
   if (allows(rule, "integer")) {
@@ -80,7 +80,7 @@ std::vector<json> ruled_out(const json& rule) {
   if (allows(rule, "object")) {
     values.push_back(7);
     if (rule.contains("additionalProperties") && rule["additionalProperties"].contains("minimum")) {
-      values.push_back(json{{"<|x|>", rule["additionalProperties"]["minimum"].get<std::int64_t>() - 1}});
+      values.push_back(Json{{"<|x|>", rule["additionalProperties"]["minimum"].get<std::int64_t>() - 1}});
     }
   }
   return values;
@@ -103,11 +103,11 @@ TEST_CASE("the format's example reads back field by field", "[bundle-format]") {
   CHECK(info.norm_bias == example["final_norm"]["bias"]);
   CHECK(info.unembedding_weight == example["unembedding"]["weight"]);
   CHECK(info.unembedding_bias.empty());  // null: no bias
-  CHECK(json(info.special_tokens) == example["special_tokens"]);
+  CHECK(Json(info.special_tokens) == example["special_tokens"]);
   CHECK(info.vocab_file == example["tokenizer"]["vocab"]);
   CHECK(info.merges_file == example["tokenizer"]["merges"]);
   CHECK(info.source == example["source"]);
-  CHECK(json(info.methods) == example["methods"]);
+  CHECK(Json(info.methods) == example["methods"]);
 }
 
 TEST_CASE("every field the format requires is required by the reader", "[bundle-format]") {
@@ -117,7 +117,7 @@ TEST_CASE("every field the format requires is required by the reader", "[bundle-
   for (const auto& field : fields_of(schema)) {
     const auto& parent = field.pointer.parent_pointer();
     const auto& parent_rule = parent.empty() ? schema : schema["properties"][parent.back()];
-    const auto& required = parent_rule.value("required", json::array());
+    const auto& required = parent_rule.value("required", Json::array());
     if (std::find(required.begin(), required.end(), field.pointer.back()) == required.end()) continue;
     auto document = example;
     document[parent].erase(field.pointer.back());
