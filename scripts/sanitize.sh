@@ -2,13 +2,15 @@
 # Builds the tests with AddressSanitizer + UndefinedBehaviorSanitizer (clang)
 # in build-sanitize/ and runs them: the tokenizer, the iglens.json parser,
 # the softmax sweeps and the engine, then each libFuzzer target for
-# FUZZ_SECONDS (default 40) on its seed corpus. Part of scripts/test.sh.
+# FUZZ_SECONDS (default 40) on its seed corpus. The Python references come
+# from the default build's environment (build/python-env, made if missing)
+# rather than a second copy. Part of scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DIGLENS_SANITIZE=ON -DIGLENS_BUILD_FUZZERS=ON -DIGLENS_BUILD_PROGRAMS=OFF -DIGLENS_BUILD_EXAMPLES=OFF -DIGLENS_INSTALL=OFF \
-  -DIGLENS_FUZZ_SECONDS="${FUZZ_SECONDS:-40}"
+  -DIGLENS_FUZZ_SECONDS="${FUZZ_SECONDS:-40}" -DIGLENS_PYTHON_ENV="$PWD/build/python-env"
 cmake --build build-sanitize -j"$(nproc)"
 # Any report fails its test; no suppressions are needed (LibTorch made none).
 export ASAN_OPTIONS="detect_leaks=1:strict_string_checks=1:check_initialization_order=1"
