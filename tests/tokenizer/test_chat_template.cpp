@@ -92,9 +92,12 @@ TEST_CASE("a broken or hostile template is a one-line error, and this process go
   limits.cpu_seconds = 1;
   CHECK(render_error("{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}", limits) ==
         "'t.jinja': chat template: took more than 1 s of CPU time");
+  // The output limit alone: with 1 s of CPU time, a sanitizer build on a slow day met that limit first.
+  limits.cpu_seconds = 60;
   limits.output_bytes = std::size_t{1} << 20;
   CHECK(render_error("{% for a in range(100000) %}{{ 'abcdefghijklmnopqrstuvwxyz' }}{% endfor %}", limits) ==
         "'t.jinja': chat template: the result is longer than 1 MiB");
+  limits.cpu_seconds = 1;
   // A string that doubles 40 times needs a terabyte: the memory limit stops it (sanitizer builds have
   // none, and meet the CPU limit instead).
   const auto doubling =
