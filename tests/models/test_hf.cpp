@@ -291,11 +291,50 @@ TEST_CASE("Every family's folder gives the same numbers with its matrices kept a
     const std::string folder = name;
     if (folder == "/tiny/llama_untied_bf16") {
       CHECK(bytes.stored * 2 == bytes.loaded);
+      CHECK(bytes.copied == bytes.stored);  // copied in their 16 bits, as a GPU holds them
     } else if (folder == "/tiny/gpt2_f16") {
       CHECK(bytes.stored < bytes.loaded);
     } else {
       CHECK(bytes.stored == bytes.loaded);
     }
+  }
+}
+
+TEST_CASE("On a CUDA GPU a folder kept as stored holds its BF16 matrices there in 16 bits, with the CPU's numbers",
+          "[models][hf][cuda]") {
+  if (!torch::cuda::is_available()) {
+    WARN("no CUDA GPU here: the kept-weights GPU comparison is skipped");
+    return;
+  }
+  const auto path = tiny_folder("llama_untied_bf16");
+  auto on_cpu = load_hf_decoder(path);
+  auto on_gpu = load_hf_decoder(path, WeightStorage::as_stored);
+  on_gpu.to(torch::Device(torch::kCUDA));
+  for (const auto* m : on_gpu.weights().layers.front().matrices()) {
+    REQUIRE(m->widens_on_use());
+    CHECK(m->tensor().is_cuda());
+    CHECK(m->tensor().scalar_type() == torch::kBFloat16);
+  }
+  CHECK(on_gpu.weights().unembedding.tensor().scalar_type() == torch::kBFloat16);
+  torch::NoGradGuard no_grad;
+  const auto ids = ids_tensor({3, 17, 42, 99, 5, 8, 1});
+  const auto sequence = ids[0];
+  const auto targets = Targets::next_tokens({3, 17, 42, 99, 5, 8, 1}, 4);
+  for (const auto dtype : {torch::kFloat64, torch::kFloat32}) {
+    CAPTURE(iglens::detail::dtype_name(dtype));
+    on_cpu.to(dtype);
+    on_gpu.to(dtype);
+    const double tolerance = dtype == torch::kFloat64 ? 1e-12 : 1e-5;
+    const auto expected = on_cpu.residual_stream(ids);
+    const double scale = 1.0 + expected.abs().max().item<double>();
+    CHECK(max_abs_diff(on_gpu.residual_stream(ids.cuda()).cpu(), expected) <= tolerance * scale);
+    Options options;
+    options.dtype = dtype;
+    options.steps = 4;
+    const auto map_cpu = Lens<DecoderModel>(on_cpu).attribute_sources(sequence, targets, options);
+    const auto map_gpu = Lens<DecoderModel>(on_gpu).attribute_sources(sequence.cuda(), targets, options);
+    CHECK(max_abs_diff(map_gpu.layers.ig.cpu(), map_cpu.layers.ig) <= tolerance);
+    CHECK(max_abs_diff(map_gpu.sources.credits.cpu(), map_cpu.sources.credits) <= tolerance);
   }
 }
 

@@ -67,12 +67,10 @@ struct NormHead {
   }
 
   // The same readout with every parameter in `options`' dtype and device; a
-  // kept unembedding stays kept and is converted as it is multiplied.
+  // kept unembedding is converted as it is multiplied (StoredWeight::to).
   NormHead to(const torch::TensorOptions& options) const {
     auto convert = [&](const torch::Tensor& t) { return t.defined() ? t.to(options) : t; };
-    auto head = unembedding;
-    head.change_in_memory(convert);
-    return {kind, convert(weight), convert(bias), eps, std::move(head), convert(head_bias), softcap};
+    return {kind, convert(weight), convert(bias), eps, unembedding.to(options), convert(head_bias), softcap};
   }
 
   // norm(h): "a linear map divided by a scalar" for both kinds; the scalar

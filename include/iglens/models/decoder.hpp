@@ -176,14 +176,17 @@ class DecoderModel {
   Readout readout() const { return Readout::norm_head(norm_head()); }
 
   // float32 values its weights hold in memory, each tensor once (a tied head
-  // is the embedding): what to(kFloat64) widens. Matrices kept as stored hold none.
+  // is the embedding): what to(kFloat64) widens. Matrices kept as stored
+  // hold none, and their exact copies stay as they are.
   std::uint64_t float32_values_in_memory() const {
     if (dtype() != torch::kFloat32) return 0;
     std::uint64_t values = 0;
     const auto count = [&](const torch::Tensor& t) {
       if (t.defined()) values += static_cast<std::uint64_t>(t.numel());
     };
-    for_each_weight(weights_, config_.tied_embeddings, count, [&](const StoredWeight& m) { count(m.tensor()); });
+    for_each_weight(weights_, config_.tied_embeddings, count, [&](const StoredWeight& m) {
+      if (!m.widens_on_use()) count(m.tensor());
+    });
     return values;
   }
 
@@ -191,20 +194,19 @@ class DecoderModel {
   void to(torch::ScalarType dtype) {
     require(dtype == torch::kFloat32 || dtype == torch::kFloat64,
             "decoder model: dtype must be float32 or float64, got {}", detail::dtype_name(dtype));
-    convert([&](const torch::Tensor& t) { return t.to(dtype); });
+    convert(torch::TensorOptions().dtype(dtype).device(device()));
   }
 
-  void to(torch::Device device) {
-    convert([&](const torch::Tensor& t) { return t.to(device); });
-  }
+  // To a device; on a GPU, matrices kept as stored become tensors there in
+  // 16 bits where the file stores 16, widened as they are used (StoredWeight::to).
+  void to(torch::Device device) { convert(torch::TensorOptions().dtype(dtype()).device(device)); }
 
  private:
-  template <class Convert>
-  void convert(Convert&& change) {
+  void convert(const torch::TensorOptions& options) {
     const auto apply = [&](torch::Tensor& t) {
-      if (t.defined()) t = change(t);
+      if (t.defined()) t = t.to(options);
     };
-    for_each_weight(weights_, config_.tied_embeddings, apply, [&](StoredWeight& m) { m.change_in_memory(change); });
+    for_each_weight(weights_, config_.tied_embeddings, apply, [&](StoredWeight& m) { m = m.to(options); });
     if (config_.tied_embeddings) weights_.unembedding = weights_.token_embedding;
   }
 
@@ -256,12 +258,17 @@ class DecoderModel {
               source_, name, detail::dtype_name(t.scalar_type()), t.device().str(), detail::dtype_name(dtype),
               device.str());
     };
-    // A matrix kept as its file stores it has its shape checked here and becomes the model's dtype on use.
+    // A matrix kept as its file stores it, or its exact copy, has its shape (and the copy its device) checked
+    // here and becomes the model's dtype on use.
     auto check_matrix = [&](const StoredWeight& m, const std::string& name, std::vector<std::int64_t> shape) {
-      if (m.in_memory()) return check(m.tensor(), name, true, std::move(shape));
+      if (m.in_memory() && !m.widens_on_use()) return check(m.tensor(), name, true, std::move(shape));
       require(m.defined(), "{}: weight '{}' is missing", source_, name);
       require(m.sizes() == shape, "{}: weight '{}' has shape {}, expected {}", source_, name,
               detail::shape_string(m.sizes()), detail::shape_string(shape));
+      if (m.in_memory()) {
+        require(m.tensor().device() == device, "{}: weight '{}' is on {}, the others on {}", source_, name,
+                m.tensor().device().str(), device.str());
+      }
     };
     const auto d = c.d_model, attn = c.n_head * c.head_dim;
     check_matrix(weights_.token_embedding, "token_embedding", {c.vocab_size, d});

@@ -79,6 +79,7 @@ class GgufWeightReader {
     std::vector<std::pair<std::int64_t, StoredWeight::FillRows>> fills;
     std::int64_t rows = 0;
     std::uint64_t bytes = 0;
+    std::vector<torch::ScalarType> exact;
     for (const auto& part : parts) {
       const auto* tensor = &checked(part.name, {part.rows, cols});
       fills.emplace_back(part.rows, [file = owner_, tensor](std::int64_t first, std::int64_t count, float* out) {
@@ -86,6 +87,9 @@ class GgufWeightReader {
       });
       rows += part.rows;
       bytes += tensor->n_bytes;
+      exact.push_back(tensor->type == GgmlType::F16    ? torch::kHalf
+                      : tensor->type == GgmlType::BF16 ? torch::kBFloat16
+                                                       : torch::kFloat32);
     }
     // Only Q and K of llama files are reordered; every other matrix keeps the file's order.
     torch::Tensor row_order;
@@ -99,7 +103,10 @@ class GgufWeightReader {
       }
       row_order = torch::cat(order);
     }
-    return StoredWeight({rows, cols}, StoredWeight::stacked_fill(std::move(fills), cols), std::move(row_order), bytes)
+    // 16 bits a weight where every part stores 16 bits of one kind; float32 holds any other mix exactly.
+    const bool one_kind = std::all_of(exact.begin(), exact.end(), [&](auto dtype) { return dtype == exact.front(); });
+    return StoredWeight({rows, cols}, StoredWeight::stacked_fill(std::move(fills), cols), std::move(row_order), bytes,
+                        one_kind ? exact.front() : torch::kFloat32)
         .held_as(storage_);
   }
 

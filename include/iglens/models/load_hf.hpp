@@ -53,6 +53,7 @@ class HfWeightReader {
     std::vector<std::pair<std::int64_t, StoredWeight::FillRows>> fills;
     std::int64_t total = 0;
     std::uint64_t bytes = 0;
+    std::vector<torch::ScalarType> exact;
     for (std::size_t i = 0; i < names.size(); ++i) {
       const auto found = expect(names[i], {rows[i], cols});
       fills.emplace_back(rows[i], [folder = owner_, tensor = &found.info, file = &found.file, cols](
@@ -61,8 +62,12 @@ class HfWeightReader {
       });
       total += rows[i];
       bytes += found.info.byte_size;
+      exact.push_back(exact_dtype(found.info.dtype));
     }
-    return StoredWeight({total, cols}, StoredWeight::stacked_fill(std::move(fills), cols), std::move(row_order), bytes)
+    // 16 bits a weight where every part stores 16 bits of one kind; float32 holds any other mix exactly.
+    const bool one_kind = std::all_of(exact.begin(), exact.end(), [&](auto dtype) { return dtype == exact.front(); });
+    return StoredWeight({total, cols}, StoredWeight::stacked_fill(std::move(fills), cols), std::move(row_order), bytes,
+                        one_kind ? exact.front() : torch::kFloat32)
         .held_as(storage_);
   }
 
@@ -82,10 +87,19 @@ class HfWeightReader {
         for (std::int64_t k = 0; k < cols; ++k) out[r * cols + k] = columns[static_cast<std::size_t>(k * count + r)];
       }
     };
-    return StoredWeight({rows, cols}, std::move(fill_rows), torch::Tensor(), found.info.byte_size).held_as(storage_);
+    return StoredWeight({rows, cols}, std::move(fill_rows), torch::Tensor(), found.info.byte_size,
+                        exact_dtype(found.info.dtype))
+        .held_as(storage_);
   }
 
  private:
+  // The narrowest dtype that holds a stored tensor's values exactly as read (F64 is read rounded to float32).
+  static torch::ScalarType exact_dtype(SafetensorsDtype dtype) {
+    return dtype == SafetensorsDtype::f16    ? torch::kHalf
+           : dtype == SafetensorsDtype::bf16 ? torch::kBFloat16
+                                             : torch::kFloat32;
+  }
+
   HfTensor expect(const std::string& name, const std::vector<std::int64_t>& shape) {
     require(folder_.has_tensor(name), "Hugging Face folder '{}' has no tensor '{}'", folder_.folder(), name);
     const auto found = folder_.tensor(name);

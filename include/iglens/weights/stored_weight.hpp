@@ -5,7 +5,9 @@
 // into float32 or float64 values only while it is multiplied. Kept matrices
 // make a model take about its file's memory instead of its float32 copy's (a
 // 7B model in Q4_K: 4.7 GB against 30 GB), at the cost of converting each
-// matrix on every pass through it.
+// matrix on every pass through it. On a GPU a kept matrix is a tensor in
+// the narrowest dtype that holds its values exactly (16 bits a weight where
+// the file stores F16 or BF16), widened to the model's dtype as it is used.
 
 #include <algorithm>
 #include <cstdint>
@@ -47,13 +49,20 @@ class StoredWeight {
   StoredWeight(torch::Tensor values) : values_(std::move(values)) {}  // NOLINT(google-explicit-constructor)
   // A matrix of `shape` kept as stored: `fill_rows` converts its rows as the
   // file orders them, and row r of the matrix is file row row_order[r]
-  // (undefined: the file's order); `stored_bytes` is what the file holds for it.
-  StoredWeight(std::vector<std::int64_t> shape, FillRows fill_rows, torch::Tensor row_order, std::uint64_t stored_bytes)
+  // (undefined: the file's order); `stored_bytes` is what the file holds for
+  // it; `exact_dtype` the narrowest dtype that holds every value the fill
+  // writes exactly: kHalf or kBFloat16 where the file stores them so, else
+  // float32 (quantised blocks, F32).
+  StoredWeight(std::vector<std::int64_t> shape, FillRows fill_rows, torch::Tensor row_order, std::uint64_t stored_bytes,
+               torch::ScalarType exact_dtype = torch::kFloat32)
       : shape_(std::move(shape)),
         fill_rows_(std::make_shared<const FillRows>(std::move(fill_rows))),
         row_order_(std::move(row_order)),
-        stored_bytes_(stored_bytes) {
+        stored_bytes_(stored_bytes),
+        exact_dtype_(exact_dtype) {
     require(shape_.size() == 2 && *fill_rows_, "stored weight: a kept matrix needs a [rows, cols] shape and a fill");
+    require(exact_dtype_ == torch::kFloat32 || exact_dtype_ == torch::kHalf || exact_dtype_ == torch::kBFloat16,
+            "stored weight: a kept matrix's exact dtype is float32, float16 or bfloat16");
     require(!row_order_.defined() ||
                 (row_order_.dim() == 1 && row_order_.size(0) == shape_[0] && row_order_.scalar_type() == torch::kLong),
             "stored weight: the row order must list each of the {} rows", shape_[0]);
@@ -78,8 +87,40 @@ class StoredWeight {
     return StoredWeight(values(torch::kFloat32, torch::kCPU));
   }
 
+  // A kept matrix on `device` for a model in `options`' dtype: the same, or
+  // (on a device other than the CPU, which cannot read the mapped file) a
+  // tensor there in its exact dtype, 16 bits a weight where the file stores
+  // 16, that the products widen as they use it. A matrix in memory moves
+  // there and takes the dtype, unless it was such an exact copy.
+  StoredWeight to(const torch::TensorOptions& options) const {
+    if (in_memory()) {
+      auto moved = *this;
+      moved.values_ = widens_on_use_ ? values_.to(options.device()) : values_.to(options);
+      return moved;
+    }
+    return options.device().is_cpu() ? *this : exact_copy(options.device());
+  }
+
+  // A kept matrix copied into `device`'s memory in its exact dtype (a tile
+  // at a time: no float32 copy of the whole), widened by every product that
+  // uses it. What to() puts on a GPU; on the CPU it is the same numbers as
+  // the kept matrix, from memory instead of the mapped file.
+  StoredWeight exact_copy(torch::Device device) const {
+    require(!in_memory(), "stored weight: only a kept matrix has an exact copy");
+    auto copy = torch::empty(shape_, exact_dtype_);
+    for_each_tile(kMatrixTileValues, [&](std::int64_t first, const torch::Tensor& tile) {
+      copy.narrow(0, first, tile.size(0)).copy_(tile);
+    });
+    if (row_order_.defined()) copy = copy.index_select(0, row_order_);
+    StoredWeight held(copy.to(device));
+    held.widens_on_use_ = true;
+    return held;
+  }
+
   bool defined() const { return values_.defined() || fill_rows_ != nullptr; }
   bool in_memory() const { return values_.defined(); }
+  // An exact copy in memory (exact_copy()): held in its own dtype, widened to the model's as it is used.
+  bool widens_on_use() const { return widens_on_use_; }
   std::vector<std::int64_t> sizes() const { return in_memory() ? values_.sizes().vec() : shape_; }
   std::int64_t size(std::int64_t dim) const { return sizes().at(static_cast<std::size_t>(dim)); }
   // Whether both are the one matrix (a head tied to its embedding): the same tensor, or the same kept blocks.
@@ -94,11 +135,12 @@ class StoredWeight {
   }
 
   // The whole matrix as `dtype` on `device`: the tensor itself where it is
-  // in memory (the decoder keeps those in its dtype), else a new tensor,
+  // in memory (the decoder keeps those in its dtype; an exact copy is
+  // widened), else a new tensor,
   // freed when its user is done with it. A new one each time, because
   // autograd may keep what a layer multiplied by for a backward pass.
   torch::Tensor values(torch::ScalarType dtype, torch::Device device) const {
-    if (in_memory()) return values_;
+    if (in_memory()) return widens_on_use_ ? values_.to(device, dtype) : values_;
     auto converted = torch::empty(shape_, torch::kFloat32);
     fill_file_rows(0, shape_[0], converted.data_ptr<float>());
     if (row_order_.defined()) converted = converted.index_select(0, row_order_);
@@ -113,7 +155,7 @@ class StoredWeight {
   // is `tile_values` values (whole rows, at least one); 0 chooses by the
   // number of vectors x holds.
   torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& bias, std::int64_t tile_values = 0) const {
-    if (in_memory()) return torch::nn::functional::linear(x, values_, bias);
+    if (in_memory()) return torch::nn::functional::linear(x, widened(x.scalar_type()), bias);
     if ((torch::GradMode::is_enabled() && x.requires_grad()) || !x.device().is_cpu()) {
       return torch::nn::functional::linear(x, values(x.scalar_type(), x.device()), bias);
     }
@@ -137,7 +179,10 @@ class StoredWeight {
   // within [0, rows), on that device): an embedding lookup that converts
   // only those rows of a kept matrix.
   torch::Tensor rows(const torch::Tensor& ids, torch::ScalarType dtype, torch::Device device) const {
-    if (in_memory()) return torch::embedding(values_, ids);
+    if (in_memory()) {
+      const auto found = torch::embedding(values_, ids);
+      return widens_on_use_ ? found.to(device, dtype) : found;
+    }
     auto flat = ids.reshape({-1}).to(torch::kCPU).contiguous();
     if (row_order_.defined()) flat = row_order_.index_select(0, flat);
     const auto cols = shape_[1];
@@ -155,7 +200,7 @@ class StoredWeight {
   // matrix on the CPU, with no graph to record, is converted a tile of rows
   // at a time, each tile's product added into the result.
   torch::Tensor linear_transposed(const torch::Tensor& g, std::int64_t tile_values = kMatrixTileValues) const {
-    if (in_memory()) return torch::matmul(g, values_);
+    if (in_memory()) return torch::matmul(g, widened(g.scalar_type()));
     if ((torch::GradMode::is_enabled() && g.requires_grad()) || !g.device().is_cpu()) {
       return torch::matmul(g, values(g.scalar_type(), g.device()));
     }
@@ -174,6 +219,15 @@ class StoredWeight {
 
   // Whether every value is finite, a tile at a time for a kept matrix.
   bool all_finite(std::int64_t tile_values = kMatrixTileValues) const {
+    if (widens_on_use_) {
+      // A row block at a time, widened: LibTorch's CPU min/max take no 16-bit values.
+      const auto block = std::max<std::int64_t>(1, tile_values / values_.size(1));
+      for (std::int64_t first = 0; first < values_.size(0); first += block) {
+        const auto count = std::min(block, values_.size(0) - first);
+        if (!detail::all_finite(values_.narrow(0, first, count).to(torch::kFloat32))) return false;
+      }
+      return true;
+    }
     if (in_memory()) return detail::all_finite(values_);
     bool finite = true;
     for_each_tile(tile_values,
@@ -181,14 +235,12 @@ class StoredWeight {
     return finite;
   }
 
-  // Applies a change of dtype or device to a matrix in memory; a kept one
-  // converts on use to whatever the decoder asks.
-  template <class Change>
-  void change_in_memory(Change&& change) {
-    if (values_.defined()) values_ = change(values_);
+ private:
+  // The matrix in memory as `dtype`: itself, or an exact copy widened for one product.
+  torch::Tensor widened(torch::ScalarType dtype) const {
+    return widens_on_use_ && values_.scalar_type() != dtype ? values_.to(dtype) : values_;
   }
 
- private:
   // One vector x [1, cols] times the matrix into out [1, rows] (the file's
   // row order): each thread converts a tile of its rows into its own buffer
   // and takes their dot products with x while the tile is in its cache. One
@@ -265,6 +317,8 @@ class StoredWeight {
   std::shared_ptr<const FillRows> fill_rows_;  // shared by copies: a tied head is its embedding
   torch::Tensor row_order_;
   std::uint64_t stored_bytes_ = 0;
+  torch::ScalarType exact_dtype_ = torch::kFloat32;
+  bool widens_on_use_ = false;
 };
 
 }  // namespace iglens
