@@ -103,10 +103,8 @@ class GgufWeightReader {
       }
       row_order = torch::cat(order);
     }
-    // 16 bits a weight where every part stores 16 bits of one kind; float32 holds any other mix exactly.
-    const bool one_kind = std::all_of(exact.begin(), exact.end(), [&](auto dtype) { return dtype == exact.front(); });
     return StoredWeight({rows, cols}, StoredWeight::stacked_fill(std::move(fills), cols), std::move(row_order), bytes,
-                        one_kind ? exact.front() : torch::kFloat32)
+                        StoredWeight::stacked_exact_dtype(exact))
         .held_as(storage_);
   }
 

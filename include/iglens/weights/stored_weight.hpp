@@ -81,6 +81,15 @@ class StoredWeight {
     };
   }
 
+  // The exact dtype of a matrix stacked from parts of these exact dtypes: 16
+  // bits where every part stores 16 bits of one kind; float32 holds any other mix exactly.
+  static torch::ScalarType stacked_exact_dtype(const std::vector<torch::ScalarType>& parts) {
+    const bool one_kind = !parts.empty() && std::all_of(parts.begin(), parts.end(), [&](torch::ScalarType dtype) {
+      return dtype == parts.front();
+    });
+    return one_kind ? parts.front() : torch::kFloat32;
+  }
+
   // This weight as `storage` holds it: a kept matrix as it is, or converted now into float32 memory.
   StoredWeight held_as(WeightStorage storage) const {
     if (storage == WeightStorage::as_stored || in_memory()) return *this;
