@@ -1,13 +1,17 @@
-// A vocabulary of bare bytes (no merges) maps every byte to its own value, and
-// small merges lists check the order in which BPE applies merges.
+// A vocabulary of bare bytes (no merges) maps every byte to its own value,
+// small merges lists check the order in which BPE applies merges, and the
+// tables that hold a vocabulary and its merges find what was put in.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
 #include "byte_level_vocabulary.hpp"
+#include "iglens/text/detail/bpe.hpp"
+#include "iglens/text/detail/token_index.hpp"
 #include "iglens/text/tokenizer.hpp"
 
 namespace {
@@ -90,4 +94,35 @@ TEST_CASE("merges never cross pre-tokenisation pieces", "[tokenizer][byte-level]
   CHECK(tokenizer.encode("a b") == std::vector<std::int64_t>{97, 257});
   CHECK(tokenizer.encode("ab") == std::vector<std::int64_t>{258});
   CHECK(tokenizer.encode("a1b") == std::vector<std::int64_t>{97, 49, 98});
+}
+
+TEST_CASE("the token and merge tables find every entry after growing, and keep the first of two equal keys",
+          "[tokenizer]") {
+  iglens::detail::TokenIndex tokens;  // no reserve: grows from empty
+  iglens::detail::MergeTable merges;
+  const int n = 5000;
+  for (int i = 0; i < n; ++i) {
+    // Texts that share long prefixes and differ in length, ids out of order.
+    const std::string text = std::string(static_cast<std::size_t>(i % 7), 'a') + std::to_string(i);
+    CHECK_FALSE(tokens.insert(text, 3 * i + 1).has_value());
+    CHECK(merges.insert(i, n + i, {i, 2 * i}) == nullptr);
+  }
+  CHECK(tokens.size() == static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const std::string text = std::string(static_cast<std::size_t>(i % 7), 'a') + std::to_string(i);
+    CHECK(tokens.find(text) == 3 * i + 1);
+    const auto* rule = merges.find(i, n + i);
+    REQUIRE(rule != nullptr);
+    CHECK((rule->rank == i && rule->merged_id == 2 * i));
+    CHECK(merges.find(n + i, i) == nullptr);  // the pair's order matters
+  }
+  CHECK_FALSE(tokens.find("a").has_value());
+  CHECK_FALSE(tokens.find("").has_value());
+  CHECK(tokens.insert("aa2", 99) == 3 * 2 + 1);  // "aa2" is entry 2's text: it stays
+  CHECK(tokens.find("aa2") == 7);
+  const auto* first = merges.insert(3, n + 3, {77, 78});
+  REQUIRE(first != nullptr);
+  CHECK((first->rank == 3 && first->merged_id == 6));
+  CHECK(iglens::detail::TokenIndex().find("x") == std::nullopt);
+  CHECK(iglens::detail::MergeTable().find(0, 0) == nullptr);
 }

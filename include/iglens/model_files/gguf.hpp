@@ -180,7 +180,7 @@ class GgufFile {
     return found ? std::optional<bool>(bool_of(key, *found)) : std::nullopt;
   }
 
-  std::vector<std::string> get_string_array(std::string_view key) const {
+  const std::vector<std::string>& get_string_array(std::string_view key) const {
     const GgufArray& array = array_of(key, "strings", [](GgufValueType type) { return type == GgufValueType::string; });
     return array.strings;
   }

@@ -145,15 +145,15 @@ class Tokenizer {
   // 3 control, 4 user-defined, 5 unused, 6 byte). Control and user-defined
   // tokens are the special tokens. Empty `token_types` means every token is
   // ordinary: no special tokens, and every token must be a byte-level string.
-  static Tokenizer from_token_list(std::vector<std::string> tokens, std::vector<std::string> merges,
-                                   std::vector<std::int32_t> token_types, TokenizerSettings settings,
+  static Tokenizer from_token_list(const std::vector<std::string>& tokens, const std::vector<std::string>& merges,
+                                   const std::vector<std::int32_t>& token_types, const TokenizerSettings& settings,
                                    std::string_view source_name) {
-    std::vector<std::pair<std::string, std::string>> merge_pairs;
+    std::vector<detail::MergePair> merge_pairs;
     merge_pairs.reserve(merges.size());
     for (std::size_t rank = 0; rank < merges.size(); ++rank) {
       merge_pairs.push_back(detail::split_merge(merges[rank], rank, source_name));
     }
-    return from_parts(std::move(tokens), merge_pairs, token_types, settings, source_name);
+    return from_parts(tokens, merge_pairs, token_types, settings, source_name);
   }
 
   // A Hugging Face tokenizer.json of a byte-level BPE model (see
@@ -169,9 +169,10 @@ class Tokenizer {
     if (description.sentencepiece) {
       const auto size = static_cast<std::int64_t>(description.tokens.size());
       SentencePieceVocabulary parts =
-          sentencepiece_vocabulary(std::move(description.tokens), description.token_types, source_name);
+          sentencepiece_vocabulary(description.tokens, description.token_types, source_name);
       check_settings(settings, size, source_name);
-      auto rules = detail::merge_rules_from_pairs(description.merges, parts.vocabulary, source_name);
+      auto rules =
+          detail::merge_rules_from_pairs(detail::merge_views(description.merges), parts.vocabulary, source_name);
       auto model = std::make_shared<const detail::HfSentencePieceBpe>(parts.vocabulary.byte_ids, std::move(rules),
                                                                       *description.sentencepiece);
       detail::BpeMerges no_merges(parts.vocabulary.byte_ids, {});
@@ -184,7 +185,7 @@ class Tokenizer {
     settings.ignore_merges = description.ignore_merges;
     settings.nfc = description.nfc;
     settings.normalized_added_ids = std::move(description.normalized_added_ids);
-    return from_parts(std::move(description.tokens), description.merges, description.token_types, settings,
+    return from_parts(description.tokens, detail::merge_views(description.merges), description.token_types, settings,
                       source_name);
   }
 
@@ -193,7 +194,7 @@ class Tokenizer {
   // piece. `unknown_id` names the piece for what nothing covers (GGUF files
   // may type it as control); control pieces are the special tokens. Every
   // byte needs its piece: text is never dropped.
-  static Tokenizer from_sentencepiece_list(std::vector<std::string> pieces, const std::vector<float>& scores,
+  static Tokenizer from_sentencepiece_list(const std::vector<std::string>& pieces, const std::vector<float>& scores,
                                            const std::vector<std::int32_t>& token_types,
                                            std::optional<std::int64_t> unknown_id, bool add_space_prefix,
                                            TokenizerSettings settings, std::string_view source_name) {
@@ -213,18 +214,15 @@ class Tokenizer {
     const auto unknown_count = std::count(types.begin(), types.end(), detail::kUnknownToken);
     require(unknown_count == 1, "{}: a SentencePiece vocabulary needs one unknown token, found {}", source_name,
             unknown_count);
-    SentencePieceVocabulary parts = sentencepiece_vocabulary(std::move(pieces), types, source_name);
+    SentencePieceVocabulary parts = sentencepiece_vocabulary(pieces, types, source_name);
     check_settings(settings, size, source_name);
     // Normal pieces (and unused ones, as llama.cpp has it) are what merges form.
-    std::unordered_map<std::string, std::pair<std::int64_t, float>> mergeable;
-    for (const auto& [piece, id] : parts.vocabulary.id_by_token) {
-      const auto type = types[static_cast<std::size_t>(id)];
-      if (type == detail::kNormalToken || type == detail::kUnusedToken) {
-        mergeable.emplace(piece, std::make_pair(id, scores[static_cast<std::size_t>(id)]));
-      }
+    std::vector<bool> mergeable(types.size());
+    for (std::size_t id = 0; id < types.size(); ++id) {
+      mergeable[id] = types[id] == detail::kNormalToken || types[id] == detail::kUnusedToken;
     }
-    auto model = std::make_shared<const detail::SentencePieceBpe>(std::move(mergeable), parts.vocabulary.byte_ids,
-                                                                  add_space_prefix);
+    auto model = std::make_shared<const detail::SentencePieceBpe>(std::move(mergeable), scores,
+                                                                  parts.vocabulary.byte_ids, add_space_prefix);
     detail::BpeMerges no_merges(parts.vocabulary.byte_ids, {});
     Tokenizer tokenizer(std::move(parts.vocabulary), std::move(no_merges), source_name);
     tokenizer.sentencepiece_ = std::move(model);
@@ -286,11 +284,7 @@ class Tokenizer {
 
   // The id of a vocabulary key as written in vocab.json, e.g. "<|endoftext|>"
   // or "\u0120the" (" the").
-  std::optional<std::int64_t> id_of(std::string_view token) const {
-    const auto found = vocabulary_.id_by_token.find(std::string(token));
-    if (found == vocabulary_.id_by_token.end()) return std::nullopt;
-    return found->second;
-  }
+  std::optional<std::int64_t> id_of(std::string_view token) const { return vocabulary_.id_by_token.find(token); }
 
   std::optional<std::int64_t> bos_id() const { return bos_id_; }
   std::optional<std::int64_t> eos_id() const { return eos_id_; }
@@ -318,7 +312,7 @@ class Tokenizer {
   // "<0xXX>"): control pieces are the special tokens, user-defined ones are
   // cut from any text, and every byte needs its piece, so that no text is
   // ever dropped.
-  static SentencePieceVocabulary sentencepiece_vocabulary(std::vector<std::string> pieces,
+  static SentencePieceVocabulary sentencepiece_vocabulary(const std::vector<std::string>& pieces,
                                                           const std::vector<std::int32_t>& types,
                                                           std::string_view source_name) {
     require(pieces.size() < static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()),
@@ -332,7 +326,7 @@ class Tokenizer {
       const std::int32_t type = types[index];
       require(type >= 1 && type <= detail::kLastTokenType, "{}: token {} has type {}; token types are 1 to 6",
               source_name, id, type);
-      std::string& piece = pieces[index];
+      const std::string& piece = pieces[index];
       require(!piece.empty(), "{}: token {} is the empty string", source_name, id);
       detail::require_utf8_token(piece, source_name, id);
       if (type == detail::kByteToken) {
@@ -351,8 +345,9 @@ class Tokenizer {
       } else {
         vocabulary.bytes_by_id[index] = detail::spaces_of_piece(piece);
       }
-      const auto [existing, inserted] = vocabulary.id_by_token.emplace(std::move(piece), id);
-      if (!inserted) fail("{}: tokens {} and {} are both \"{}\"", source_name, existing->second, id, existing->first);
+      if (const auto existing = vocabulary.id_by_token.insert(piece, id)) {
+        fail("{}: tokens {} and {} are both \"{}\"", source_name, *existing, id, piece);
+      }
     }
     // A character with no piece is spelt in bytes. An ASCII character may do
     // without its byte piece where it has a piece of its own (Gemma's
@@ -360,7 +355,7 @@ class Tokenizer {
     for (unsigned byte = 0; byte < 256; ++byte) {
       if (vocabulary.byte_ids[byte] != detail::kNoByteToken) continue;
       const auto piece = vocabulary.id_by_token.find(std::string(1, static_cast<char>(byte)));
-      const auto type = piece == vocabulary.id_by_token.end() ? 0 : types[static_cast<std::size_t>(piece->second)];
+      const auto type = piece ? types[static_cast<std::size_t>(*piece)] : 0;
       require(byte < 0x80 &&
                   (type == detail::kNormalToken || type == detail::kUnusedToken || type == detail::kUserDefinedToken),
               "{}: the SentencePiece vocabulary has no byte token <0x{:02X}>: text it cannot spell would be lost; "
@@ -416,12 +411,10 @@ class Tokenizer {
             source_name);
   }
 
-  static Tokenizer from_parts(std::vector<std::string> tokens,
-                              const std::vector<std::pair<std::string, std::string>>& merge_pairs,
+  static Tokenizer from_parts(const std::vector<std::string>& tokens, const std::vector<detail::MergePair>& merge_pairs,
                               const std::vector<std::int32_t>& token_types, const TokenizerSettings& settings,
                               std::string_view source_name) {
-    detail::TokenListVocabulary vocabulary =
-        detail::build_token_list_vocabulary(std::move(tokens), token_types, source_name);
+    detail::TokenListVocabulary vocabulary = detail::build_token_list_vocabulary(tokens, token_types, source_name);
     const auto size = static_cast<std::int64_t>(vocabulary.vocabulary.bytes_by_id.size());
     check_settings(settings, size, source_name);
 
@@ -430,10 +423,15 @@ class Tokenizer {
     Tokenizer tokenizer(std::move(vocabulary.vocabulary), std::move(merges), source_name);
     tokenizer.pre_tokenizer_ = settings.pre_tokenizer;
     if (settings.ignore_merges) {
-      for (std::size_t id = 0; id < tokenizer.vocabulary_.bytes_by_id.size(); ++id) {
-        tokenizer.id_by_bytes_.emplace(tokenizer.vocabulary_.bytes_by_id[id], static_cast<std::int64_t>(id));
+      std::vector<bool> special(tokenizer.vocabulary_.bytes_by_id.size(), false);
+      for (const detail::SpecialToken& token : vocabulary.special_tokens) {
+        special[static_cast<std::size_t>(token.id)] = true;
       }
-      for (const detail::SpecialToken& special : vocabulary.special_tokens) tokenizer.id_by_bytes_.erase(special.text);
+      tokenizer.id_by_bytes_.reserve(special.size());
+      for (std::size_t id = 0; id < special.size(); ++id) {
+        if (!special[id])
+          tokenizer.id_by_bytes_.insert(tokenizer.vocabulary_.bytes_by_id[id], static_cast<std::int64_t>(id));
+      }
     }
     tokenizer.white_space_ = detail::WhiteSpaceRule::kUnicode;
     tokenizer.bos_id_ = settings.bos_id;
@@ -479,7 +477,8 @@ class Tokenizer {
     if (sentencepiece_) {
       // Invalid UTF-8 is named by its byte offset in the whole text, as the byte-level path names it.
       detail::require_utf8(text, begin, end);
-      if (end > begin) sentencepiece_->encode(text.substr(begin, end - begin), ids, !continues);
+      if (end > begin)
+        sentencepiece_->encode(text.substr(begin, end - begin), vocabulary_.id_by_token, ids, !continues);
       return;
     }
     if (hf_sentencepiece_) {
@@ -493,9 +492,8 @@ class Tokenizer {
       if (is_new) {
         if (lacks_byte_tokens_) require_byte_tokens(text, piece);
         first = ids.size();
-        const auto whole = id_by_bytes_.find(std::string(piece));
-        if (whole != id_by_bytes_.end()) {
-          ids.push_back(whole->second);
+        if (const auto whole = id_by_bytes_.find(piece)) {
+          ids.push_back(*whole);
         } else {
           merges_.encode_piece(piece, ids);
         }
@@ -548,7 +546,7 @@ class Tokenizer {
   detail::BpeMerges merges_;
   std::string source_name_;  // names the tokenizer in errors
   PreTokenizer pre_tokenizer_ = PreTokenizer::gpt2;
-  std::unordered_map<std::string, std::int64_t> id_by_bytes_;  // with ignore_merges: every ordinary token
+  detail::TokenIndex id_by_bytes_;  // with ignore_merges: every ordinary token, by its bytes
   detail::WhiteSpaceRule white_space_ = detail::WhiteSpaceRule::kJavaScript;
   detail::SpecialTokenMatcher special_tokens_;
   detail::SpecialTokenMatcher always_tokens_;  // matched even without special tokens (user-defined tokens)

@@ -12,7 +12,6 @@
 #include <functional>
 #include <string_view>
 #include <tuple>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -23,15 +22,80 @@ struct MergeRule {
   std::int64_t merged_id;  // the token the two symbols become
 };
 
-class BpeMerges {
+// Merge rules by the ids of their two sides: open addressing in one array,
+// looked up for every adjacent pair of every piece encoded.
+class MergeTable {
  public:
-  BpeMerges(std::array<std::int64_t, 256> byte_ids, std::unordered_map<std::uint64_t, MergeRule> rules)
-      : byte_ids_(byte_ids), rules_(std::move(rules)) {}
+  // Adds the rule for (left_id, right_id) and returns null; where that pair
+  // has a rule already, it stays and is returned.
+  const MergeRule* insert(std::int64_t left_id, std::int64_t right_id, MergeRule rule) {
+    if (2 * (size_ + 1) > slots_.size()) rehash(2 * (size_ + 1));
+    const std::uint64_t key = pair_key(left_id, right_id);
+    for (std::size_t at = home(key);; at = (at + 1) & mask_) {
+      Slot& slot = slots_[at];
+      if (slot.key == kEmpty) {
+        slot = {key, rule};
+        ++size_;
+        return nullptr;
+      }
+      if (slot.key == key) return &slot.rule;
+    }
+  }
 
-  // Vocabulary ids are dense and far below 2^32, so two fit in one key.
+  const MergeRule* find(std::int64_t left_id, std::int64_t right_id) const {
+    if (slots_.empty()) return nullptr;
+    const std::uint64_t key = pair_key(left_id, right_id);
+    for (std::size_t at = home(key);; at = (at + 1) & mask_) {
+      const Slot& slot = slots_[at];
+      if (slot.key == kEmpty) return nullptr;
+      if (slot.key == key) return &slot.rule;
+    }
+  }
+
+  void reserve(std::size_t count) {
+    if (2 * count > slots_.size()) rehash(2 * count);
+  }
+
+ private:
+  struct Slot {
+    std::uint64_t key;
+    MergeRule rule;
+  };
+  // Vocabulary ids are below 2^31 (the vocabularies check it), so two fit in
+  // one key and no pair's key is all ones.
+  static constexpr std::uint64_t kEmpty = UINT64_MAX;
   static std::uint64_t pair_key(std::int64_t left_id, std::int64_t right_id) {
     return (static_cast<std::uint64_t>(left_id) << 32) | static_cast<std::uint32_t>(right_id);
   }
+  // Fibonacci hashing: the product's high bits depend on every bit of the key.
+  std::size_t home(std::uint64_t key) const {
+    return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> (64 - bits_));
+  }
+
+  // At least `count` slots, a power of two; every rule is placed again.
+  void rehash(std::size_t count) {
+    std::vector<Slot> old(std::move(slots_));
+    bits_ = 4;
+    while ((std::size_t{1} << bits_) < count) ++bits_;
+    slots_.assign(std::size_t{1} << bits_, Slot{kEmpty, {}});
+    mask_ = slots_.size() - 1;
+    for (const Slot& slot : old) {
+      if (slot.key == kEmpty) continue;
+      std::size_t at = home(slot.key);
+      while (slots_[at].key != kEmpty) at = (at + 1) & mask_;
+      slots_[at] = slot;
+    }
+  }
+
+  std::vector<Slot> slots_;  // at most half full
+  std::size_t size_ = 0;
+  std::size_t mask_ = 0;
+  unsigned bits_ = 0;
+};
+
+class BpeMerges {
+ public:
+  BpeMerges(std::array<std::int64_t, 256> byte_ids, MergeTable rules) : byte_ids_(byte_ids), rules_(std::move(rules)) {}
 
   // Appends the token ids of `piece` (raw bytes) to `ids`.
   void encode_piece(std::string_view piece, std::vector<std::int64_t>& ids) const {
@@ -106,13 +170,10 @@ class BpeMerges {
     bool operator>(const Candidate& other) const { return std::tie(rank, left) > std::tie(other.rank, other.left); }
   };
 
-  const MergeRule* find(std::int64_t left_id, std::int64_t right_id) const {
-    const auto found = rules_.find(pair_key(left_id, right_id));
-    return found == rules_.end() ? nullptr : &found->second;
-  }
+  const MergeRule* find(std::int64_t left_id, std::int64_t right_id) const { return rules_.find(left_id, right_id); }
 
   std::array<std::int64_t, 256> byte_ids_;
-  std::unordered_map<std::uint64_t, MergeRule> rules_;
+  MergeTable rules_;
 };
 
 }  // namespace iglens::detail

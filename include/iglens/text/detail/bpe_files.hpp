@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -18,14 +17,15 @@
 #include "iglens/error.hpp"
 #include "iglens/text/detail/bpe.hpp"
 #include "iglens/text/detail/byte_level.hpp"
+#include "iglens/text/detail/token_index.hpp"
 #include "iglens/text/detail/utf8.hpp"
 
 namespace iglens::detail {
 
 struct ByteLevelVocabulary {
-  std::unordered_map<std::string, std::int64_t> id_by_token;  // keys as written in vocab.json
-  std::vector<std::string> bytes_by_id;                       // what each token decodes to
-  std::array<std::int64_t, 256> byte_ids{};                   // the token of each single byte
+  TokenIndex id_by_token;                    // keys as written in vocab.json
+  std::vector<std::string> bytes_by_id;      // what each token decodes to
+  std::array<std::int64_t, 256> byte_ids{};  // the token of each single byte
 };
 
 // The bytes a vocab.json key stands for, or an error naming a non-symbol.
@@ -87,31 +87,30 @@ inline ByteLevelVocabulary parse_vocabulary(std::string_view json_text, std::str
     }
     token_of_id[id] = &token;
     vocabulary.bytes_by_id[id] = token_bytes(token, source_name, id);
-    vocabulary.id_by_token.emplace(token, id);
+    vocabulary.id_by_token.insert(token, id);
   }
 
   for (unsigned byte = 0; byte < 256; ++byte) {
     std::string symbol;
     append_utf8(symbol, kByteToSymbol[byte]);
     const auto found = vocabulary.id_by_token.find(symbol);
-    require(found != vocabulary.id_by_token.end(),
-            "{}: no token \"{}\" for byte 0x{:02X}; a byte-level vocabulary needs all 256 bytes", source_name, symbol,
-            byte);
-    vocabulary.byte_ids[byte] = found->second;
+    require(found.has_value(), "{}: no token \"{}\" for byte 0x{:02X}; a byte-level vocabulary needs all 256 bytes",
+            source_name, symbol, byte);
+    vocabulary.byte_ids[byte] = *found;
   }
   return vocabulary;
 }
 
-inline std::unordered_map<std::uint64_t, MergeRule> parse_merges(std::string_view text, std::string_view source_name,
-                                                                 const ByteLevelVocabulary& vocabulary) {
+inline MergeTable parse_merges(std::string_view text, std::string_view source_name,
+                               const ByteLevelVocabulary& vocabulary) {
   const auto id_of = [&](const std::string& token, std::size_t line_number, const char* role) -> std::int64_t {
     const auto found = vocabulary.id_by_token.find(token);
-    require(found != vocabulary.id_by_token.end(), "{}: line {}: {} \"{}\" is not in the vocabulary", source_name,
-            line_number, role, token);
-    return found->second;
+    require(found.has_value(), "{}: line {}: {} \"{}\" is not in the vocabulary", source_name, line_number, role,
+            token);
+    return *found;
   };
 
-  std::unordered_map<std::uint64_t, MergeRule> rules;
+  MergeTable rules;
   std::vector<std::size_t> line_of_rank;  // for naming the first of two equal merges
   std::size_t line_number = 0;
   for (std::size_t line_start = 0; line_start < text.size();) {
@@ -135,11 +134,9 @@ inline std::unordered_map<std::uint64_t, MergeRule> parse_merges(std::string_vie
     const std::int64_t right_id = id_of(parts[1], line_number, "right token");
     const std::int64_t merged_id = id_of(parts[0] + parts[1], line_number, "merged token");
     const auto rank = static_cast<std::int64_t>(line_of_rank.size());
-    const auto [existing, inserted] =
-        rules.try_emplace(BpeMerges::pair_key(left_id, right_id), MergeRule{rank, merged_id});
-    if (!inserted) {
+    if (const MergeRule* existing = rules.insert(left_id, right_id, MergeRule{rank, merged_id})) {
       fail("{}: line {}: merge \"{} {}\" repeats line {}", source_name, line_number, parts[0], parts[1],
-           line_of_rank[static_cast<std::size_t>(existing->second.rank)]);
+           line_of_rank[static_cast<std::size_t>(existing->rank)]);
     }
     line_of_rank.push_back(line_number);
   }

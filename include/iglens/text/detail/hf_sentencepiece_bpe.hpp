@@ -16,12 +16,12 @@
 #include <functional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "iglens/text/detail/bpe.hpp"
 #include "iglens/text/detail/sentencepiece_bpe.hpp"
+#include "iglens/text/detail/token_index.hpp"
 #include "iglens/text/detail/utf8.hpp"
 
 namespace iglens::detail {
@@ -42,11 +42,8 @@ struct HfSentencePieceRules {
 
 class HfSentencePieceBpe {
  public:
-  using PieceIds = std::unordered_map<std::string, std::int64_t>;
-
   // `merges`: by the ids of their two sides.
-  HfSentencePieceBpe(std::array<std::int64_t, 256> byte_ids, std::unordered_map<std::uint64_t, MergeRule> merges,
-                     HfSentencePieceRules rules)
+  HfSentencePieceBpe(std::array<std::int64_t, 256> byte_ids, MergeTable merges, HfSentencePieceRules rules)
       : byte_ids_(byte_ids), merges_(std::move(merges)), rules_(rules) {}
 
   // Appends the ids of one stretch of valid UTF-8 text that holds no added
@@ -54,7 +51,7 @@ class HfSentencePieceBpe {
   // false that it continues earlier text (no space marker is added).
   // `id_by_piece` is every vocabulary entry (the tokenizer's own table, not
   // copied here), pieces spelt with U+2581 for spaces.
-  void encode(std::string_view raw, bool at_text_start, const PieceIds& id_by_piece, std::vector<std::int64_t>& ids,
+  void encode(std::string_view raw, bool at_text_start, const TokenIndex& id_by_piece, std::vector<std::int64_t>& ids,
               bool may_prefix = true) const {
     if (raw.empty()) return;
     const bool starts_with_space = raw.front() == ' ' || raw.substr(0, kSpaceMarker.size()) == kSpaceMarker;
@@ -95,12 +92,11 @@ class HfSentencePieceBpe {
     bool operator<(const Candidate& other) const { return rank != other.rank ? rank > other.rank : left > other.left; }
   };
 
-  void encode_word(std::string_view word, const PieceIds& id_by_piece, std::vector<std::int64_t>& ids) const {
+  void encode_word(std::string_view word, const TokenIndex& id_by_piece, std::vector<std::int64_t>& ids) const {
     if (word.empty()) return;
     if (rules_.ignore_merges) {
-      const auto whole = id_by_piece.find(std::string(word));
-      if (whole != id_by_piece.end()) {
-        ids.push_back(whole->second);
+      if (const auto whole = id_by_piece.find(word)) {
+        ids.push_back(*whole);
         return;
       }
     }
@@ -113,9 +109,8 @@ class HfSentencePieceBpe {
     for (std::size_t offset = 0; offset < word.size();) {
       const auto length = decode_utf8_at(word, offset).length;
       const auto character = word.substr(offset, length);
-      const auto found = id_by_piece.find(std::string(character));
-      if (found != id_by_piece.end()) {
-        add(found->second);
+      if (const auto found = id_by_piece.find(character)) {
+        add(*found);
       } else {
         for (const char byte : character) add(byte_ids_[static_cast<unsigned char>(byte)]);
       }
@@ -125,9 +120,9 @@ class HfSentencePieceBpe {
     std::vector<Candidate> heap;
     const auto consider = [&](std::size_t left) {
       if (left == kNone || symbols[left].next == kNone) return;
-      const auto rule = merges_.find(BpeMerges::pair_key(symbols[left].id, symbols[symbols[left].next].id));
-      if (rule == merges_.end()) return;
-      heap.push_back({rule->second.rank, left, rule->second.merged_id});
+      const MergeRule* rule = merges_.find(symbols[left].id, symbols[symbols[left].next].id);
+      if (rule == nullptr) return;
+      heap.push_back({rule->rank, left, rule->merged_id});
       std::push_heap(heap.begin(), heap.end());
     };
     for (std::size_t i = 0; i + 1 < symbols.size(); ++i) consider(i);
@@ -138,8 +133,8 @@ class HfSentencePieceBpe {
       Symbol& left = symbols[candidate.left];
       if (left.merged_away || left.next == kNone) continue;
       // The pair may have changed since it was queued: merge only what it still is.
-      const auto rule = merges_.find(BpeMerges::pair_key(left.id, symbols[left.next].id));
-      if (rule == merges_.end() || rule->second.merged_id != candidate.merged_id) continue;
+      const MergeRule* rule = merges_.find(left.id, symbols[left.next].id);
+      if (rule == nullptr || rule->merged_id != candidate.merged_id) continue;
       Symbol& right = symbols[left.next];
       left.id = candidate.merged_id;
       left.next = right.next;
@@ -152,7 +147,7 @@ class HfSentencePieceBpe {
   }
 
   std::array<std::int64_t, 256> byte_ids_;
-  std::unordered_map<std::uint64_t, MergeRule> merges_;
+  MergeTable merges_;
   HfSentencePieceRules rules_;
 };
 

@@ -257,7 +257,8 @@ inline std::vector<std::pair<std::string, std::string>> read_merges(const Json& 
   for (std::size_t rank = 0; rank < merges.size(); ++rank) {
     const Json& merge = merges[rank];
     if (merge.is_string()) {
-      pairs.push_back(split_merge(merge.get_ref<const std::string&>(), rank, source_name));
+      const auto [left, right] = split_merge(merge.get_ref<const std::string&>(), rank, source_name);
+      pairs.emplace_back(left, right);
     } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
       pairs.emplace_back(merge[0].get<std::string>(), merge[1].get<std::string>());
     } else {

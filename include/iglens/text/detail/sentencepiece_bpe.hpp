@@ -18,10 +18,10 @@
 #include <queue>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "iglens/text/detail/token_index.hpp"
 #include "iglens/text/detail/utf8.hpp"
 
 namespace iglens::detail {
@@ -70,16 +70,28 @@ inline std::string with_space_markers(std::string_view raw, bool prefix) {
 
 class SentencePieceBpe {
  public:
-  // `mergeable`: the pieces a merge may form, with their scores;
-  // `byte_ids`: the "<0xXX>" piece of every byte.
-  SentencePieceBpe(std::unordered_map<std::string, std::pair<std::int64_t, float>> mergeable,
-                   std::array<std::int64_t, 256> byte_ids, bool add_space_prefix)
-      : pieces_(std::move(mergeable)), byte_ids_(byte_ids), add_space_prefix_(add_space_prefix) {}
+  // By id: `mergeable`, whether a merge may form the piece; `scores`, its
+  // score. `byte_ids`: the "<0xXX>" piece of every byte.
+  SentencePieceBpe(std::vector<bool> mergeable, std::vector<float> scores, std::array<std::int64_t, 256> byte_ids,
+                   bool add_space_prefix)
+      : mergeable_(std::move(mergeable)),
+        scores_(std::move(scores)),
+        byte_ids_(byte_ids),
+        add_space_prefix_(add_space_prefix) {}
 
   // Appends the ids of one stretch of valid UTF-8 text that holds no special
   // token (a prefix space is added to each stretch, as llama.cpp adds it,
   // unless `may_prefix` is false: a stretch that continues earlier text).
-  void encode(std::string_view raw, std::vector<std::int64_t>& ids, bool may_prefix = true) const {
+  // `id_by_piece` is every vocabulary entry (the tokenizer's own table, not
+  // copied here), pieces spelt with U+2581 for spaces.
+  void encode(std::string_view raw, const TokenIndex& id_by_piece, std::vector<std::int64_t>& ids,
+              bool may_prefix = true) const {
+    // The id of a piece that merges may form.
+    const auto mergeable_id = [&](std::string_view piece) -> std::optional<std::int64_t> {
+      const auto id = id_by_piece.find(piece);
+      if (id && mergeable_[static_cast<std::size_t>(*id)]) return id;
+      return std::nullopt;
+    };
     const std::string text = with_space_markers(raw, add_space_prefix_ && may_prefix);
     // A doubly linked list of symbols over `text`; a merged-away symbol has length 0.
     struct Symbol {
@@ -111,9 +123,9 @@ class SentencePieceBpe {
       const auto& a = symbols[static_cast<std::size_t>(left)];
       const auto& b = symbols[static_cast<std::size_t>(right)];
       const auto joined = std::string_view(text).substr(a.begin, a.length + b.length);
-      const auto found = pieces_.find(std::string(joined));
-      if (found == pieces_.end()) return;
-      pairs.push({found->second.second, left, joined.size()});
+      const auto id = mergeable_id(joined);
+      if (!id) return;
+      pairs.push({scores_[static_cast<std::size_t>(*id)], left, joined.size()});
     };
     for (std::size_t i = 1; i < symbols.size(); ++i) {
       consider(static_cast<std::ptrdiff_t>(i) - 1, static_cast<std::ptrdiff_t>(i));
@@ -137,9 +149,8 @@ class SentencePieceBpe {
     // vocabulary lacks the U+2581 piece, so that it decodes as a space).
     for (std::ptrdiff_t i = 0; i >= 0; i = symbols[static_cast<std::size_t>(i)].next) {
       const auto symbol = view(symbols[static_cast<std::size_t>(i)]);
-      const auto found = pieces_.find(std::string(symbol));
-      if (found != pieces_.end()) {
-        ids.push_back(found->second.first);
+      if (const auto id = mergeable_id(symbol)) {
+        ids.push_back(*id);
       } else if (symbol == kSpaceMarker) {
         ids.push_back(byte_ids_[' ']);
       } else {
@@ -149,7 +160,8 @@ class SentencePieceBpe {
   }
 
  private:
-  std::unordered_map<std::string, std::pair<std::int64_t, float>> pieces_;  // text -> id, score
+  std::vector<bool> mergeable_;
+  std::vector<float> scores_;
   std::array<std::int64_t, 256> byte_ids_;
   bool add_space_prefix_;
 };

@@ -10,7 +10,6 @@
 #include <limits>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -55,10 +54,10 @@ inline void require_utf8_token(const std::string& token, std::string_view source
 }
 
 // `token_types` is empty (every token ordinary) or has one entry per token.
-inline TokenListVocabulary build_token_list_vocabulary(std::vector<std::string> tokens,
+inline TokenListVocabulary build_token_list_vocabulary(const std::vector<std::string>& tokens,
                                                        const std::vector<std::int32_t>& token_types,
                                                        std::string_view source_name) {
-  // Two ids must fit in one 64-bit merge key (see BpeMerges::pair_key).
+  // Two ids must fit in one 64-bit merge key (see MergeTable).
   require(tokens.size() < static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()),
           "{}: {} tokens are too many", source_name, tokens.size());
   require(token_types.empty() || token_types.size() == tokens.size(),
@@ -71,7 +70,7 @@ inline TokenListVocabulary build_token_list_vocabulary(std::vector<std::string> 
   std::vector<bool> special(tokens.size(), false);
   for (std::size_t index = 0; index < tokens.size(); ++index) {
     const auto id = static_cast<std::int64_t>(index);
-    std::string& token = tokens[index];
+    const std::string& token = tokens[index];
     const std::int32_t type = token_types.empty() ? kNormalToken : token_types[index];
     require(type >= kNormalToken && type <= kLastTokenType, "{}: token {} has type {}; token types are 1 to 6",
             source_name, id, type);
@@ -85,9 +84,8 @@ inline TokenListVocabulary build_token_list_vocabulary(std::vector<std::string> 
     } else {
       vocabulary.bytes_by_id[index] = token_bytes(token, source_name, id);
     }
-    const auto [existing, inserted] = vocabulary.id_by_token.emplace(std::move(token), id);
-    if (!inserted) {
-      fail("{}: tokens {} and {} are both \"{}\"", source_name, existing->second, id, existing->first);
+    if (const auto existing = vocabulary.id_by_token.insert(token, id)) {
+      fail("{}: tokens {} and {} are both \"{}\"", source_name, *existing, id, token);
     }
   }
 
@@ -95,45 +93,51 @@ inline TokenListVocabulary build_token_list_vocabulary(std::vector<std::string> 
     std::string symbol;
     append_utf8(symbol, kByteToSymbol[byte]);
     const auto found = vocabulary.id_by_token.find(symbol);
-    const bool has_token = found != vocabulary.id_by_token.end() && !special[found->second];
-    vocabulary.byte_ids[byte] = has_token ? found->second : kNoByteToken;
+    const bool has_token = found && !special[static_cast<std::size_t>(*found)];
+    vocabulary.byte_ids[byte] = has_token ? *found : kNoByteToken;
   }
   return result;
 }
 
+// A merge rule's two sides, viewing text that outlives the tokenizer's construction.
+using MergePair = std::pair<std::string_view, std::string_view>;
+
 // Merge `rank` written as "left right": byte-level tokens hold no space.
-inline std::pair<std::string, std::string> split_merge(std::string_view merge, std::size_t rank,
-                                                       std::string_view source_name) {
+inline MergePair split_merge(std::string_view merge, std::size_t rank, std::string_view source_name) {
   const std::size_t space = merge.find(' ');
   require(space != std::string_view::npos && space > 0 && space + 1 < merge.size() &&
               merge.find(' ', space + 1) == std::string_view::npos,
           "{}: merge {} \"{}\" is not two tokens separated by one space", source_name, rank, merge);
-  return {std::string(merge.substr(0, space)), std::string(merge.substr(space + 1))};
+  return {merge.substr(0, space), merge.substr(space + 1)};
+}
+
+inline std::vector<MergePair> merge_views(const std::vector<std::pair<std::string, std::string>>& merges) {
+  return std::vector<MergePair>(merges.begin(), merges.end());
 }
 
 // Merge rules from (left, right) pairs, lowest rank first.
-inline std::unordered_map<std::uint64_t, MergeRule> merge_rules_from_pairs(
-    const std::vector<std::pair<std::string, std::string>>& merges, const ByteLevelVocabulary& vocabulary,
-    std::string_view source_name) {
-  std::unordered_map<std::uint64_t, MergeRule> rules;
+inline MergeTable merge_rules_from_pairs(const std::vector<MergePair>& merges, const ByteLevelVocabulary& vocabulary,
+                                         std::string_view source_name) {
+  MergeTable rules;
   rules.reserve(merges.size());
+  std::string merged;
   for (std::size_t rank = 0; rank < merges.size(); ++rank) {
     // Named references, not a structured binding: C++17 lambdas cannot capture those.
-    const std::string& left = merges[rank].first;
-    const std::string& right = merges[rank].second;
-    const auto id_of = [&](const std::string& token, const char* role) {
+    const std::string_view left = merges[rank].first;
+    const std::string_view right = merges[rank].second;
+    const auto id_of = [&](std::string_view token, const char* role) {
       const auto found = vocabulary.id_by_token.find(token);
-      require(found != vocabulary.id_by_token.end(), "{}: merge {} (\"{} {}\"): the {} \"{}\" is not in the vocabulary",
-              source_name, rank, left, right, role, token);
-      return found->second;
+      require(found.has_value(), "{}: merge {} (\"{} {}\"): the {} \"{}\" is not in the vocabulary", source_name, rank,
+              left, right, role, token);
+      return *found;
     };
     const std::int64_t left_id = id_of(left, "left token");
     const std::int64_t right_id = id_of(right, "right token");
-    const std::int64_t merged_id = id_of(left + right, "merged token");
-    const auto [existing, inserted] = rules.try_emplace(BpeMerges::pair_key(left_id, right_id),
-                                                        MergeRule{static_cast<std::int64_t>(rank), merged_id});
-    if (!inserted) {
-      fail("{}: merge {} (\"{} {}\") repeats merge {}", source_name, rank, left, right, existing->second.rank);
+    merged.assign(left).append(right);
+    const std::int64_t merged_id = id_of(merged, "merged token");
+    if (const MergeRule* existing =
+            rules.insert(left_id, right_id, MergeRule{static_cast<std::int64_t>(rank), merged_id})) {
+      fail("{}: merge {} (\"{} {}\") repeats merge {}", source_name, rank, left, right, existing->rank);
     }
   }
   return rules;
