@@ -174,6 +174,12 @@ int main(int argc, char** argv) {
                      "model loads: the fastest runs) or stored (kept as the file stores them, quantised or 16-bit, "
                      "and converted while they are multiplied: about the file's memory)")
         ->default_val(settings.weights);
+    command
+        ->add_option("--attribution-memory", settings.attribution_memory_mb,
+                     "MiB the attribution's logits-sized working buffers may hold at once; the target tokens are "
+                     "attributed in chunks that fit (lower it to bound peak memory, at the cost of more passes over "
+                     "the unembedding)")
+        ->default_val(settings.attribution_memory_mb);
     command->add_option(
         "--threads", threads,
         fmt::format("LibTorch intra-op threads, 1 to {} (default: OMP_NUM_THREADS where set, else one per core)",

@@ -637,6 +637,8 @@ class BadInputs(unittest.TestCase):
             (["--dtype", "float16"], "unknown dtype 'float16'"),
             (["--device", "tpu"], "unknown device 'tpu'"),
             (["--weights", "fp8"], "unknown --weights 'fp8' (expected float or stored)"),
+            (["--attribution-memory", "0"], "--attribution-memory must be 1 to 2^20 MiB (got 0)"),
+            (["--attribution-memory", "2000000"], "--attribution-memory must be 1 to 2^20 MiB (got 2000000)"),
             (["--weights", "stored"], "weights kept as stored are for GGUF files and Hugging Face folders, not IG-Lens bundles"),
             (["--device", "cuda"], "no CUDA GPU is available") if not torch.cuda.is_available() else None,
             (["--objective", "prob-diff"], "give --foil"),

@@ -268,6 +268,16 @@ class SmolLM2(unittest.TestCase):
         self.assertEqual((loaded[0], kept[0]), (0, 0), loaded[2] + kept[2])
         assert_same_within(self, json.loads(kept[1]), json.loads(loaded[1]), 1e-12)
 
+    def test_attribution_memory_chunks_the_work_not_the_numbers(self):
+        # One row of SmolLM2's map holds 31 vertices of 49,152 logits (6 MiB in float32) and the components
+        # a token's blocks: with 1 MiB every target token is a chunk of its own, and the numbers stay those
+        # of the default budget, where all three share one.
+        args = ("attribute", "--model", GGUF, PROMPTS[0], "--generate", "3", "--components", "--format", "json",
+                "--dtype", "float64", "--steps", "8")
+        whole, chunked = run(*args), run(*args, "--attribution-memory", "1")
+        self.assertEqual((whole[0], chunked[0]), (0, 0), whole[2] + chunked[2])
+        assert_same_within(self, json.loads(chunked[1]), json.loads(whole[1]), 1e-12)
+
     def test_weights_that_do_not_fit_in_memory_are_refused_before_loading(self):
         # 300 MiB: the float32 weights (513 MiB) do not fit, the kept ones (the Q4_1 matrices and the float32
         # tied head, about 200 MiB) do.

@@ -53,10 +53,12 @@ struct AttributeSettings {
   double onset_fraction = 0.5;
   std::string dtype = "float32", device = "cpu";
   std::string weights = "float";  // a GGUF file's or folder's matrices: float (converted as it loads) or stored
-  bool special_tokens = false;    // recognise special tokens such as <|im_start|> written in the text
-  bool bos = false;               // put the BOS token first even where the model's own rule does not
-  bool components = false;        // also split each token's change by head, attention bias and MLP
-  bool sources = false;           // and each head's credit by the source position it reads (implies components)
+  // MiB the attribution's logits-sized buffers may hold at once (Options::memory_budget_bytes).
+  std::int64_t attribution_memory_mb = static_cast<std::int64_t>(Options{}.memory_budget_bytes >> 20);
+  bool special_tokens = false;  // recognise special tokens such as <|im_start|> written in the text
+  bool bos = false;             // put the BOS token first even where the model's own rule does not
+  bool components = false;      // also split each token's change by head, attention bias and MLP
+  bool sources = false;         // and each head's credit by the source position it reads (implies components)
   std::optional<std::int64_t> top_sources;  // outputs keep each head's largest sources
   bool chat = false;                        // render prompts with the chat template (implied by the next two)
   std::optional<std::string> system;        // a system message before each chat prompt
@@ -104,6 +106,9 @@ inline Options options_from(const AttributeSettings& s) {
   options.objective = parse_objective(s.objective);
   options.onset_fraction = s.onset_fraction;
   options.dtype = parse_dtype(s.dtype);
+  require(s.attribution_memory_mb >= 1 && s.attribution_memory_mb <= (std::int64_t{1} << 20),
+          "--attribution-memory must be 1 to 2^20 MiB (got {})", s.attribution_memory_mb);
+  options.memory_budget_bytes = static_cast<std::size_t>(s.attribution_memory_mb) << 20;
   parse_weight_storage(s.weights);  // checked here with the rest, before the model is read
   require(!s.target || !s.target->empty(), "--target is empty");
   require(!s.uses_chat() || !s.bos,
