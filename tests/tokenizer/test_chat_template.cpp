@@ -83,6 +83,11 @@ TEST_CASE("a broken or hostile template is a one-line error, and this process go
   CHECK(render_error("{{ raise_exception('Conversation roles must alternate') }}") ==
         "'t.jinja': chat template: Conversation roles must alternate at row 1, column 19");
   CHECK(render_error("") == "'t.jinja': the chat template is empty");
+  // A template is parsed where it is checked or first rendered, not where it is read.
+  const iglens::ChatTemplate unparsed("{% if %}", "'t.jinja'");
+  CHECK(error_of([&] { unparsed.check(); }) ==
+        "'t.jinja': chat template: Expected value expression at row 1, column 6");
+  CHECK_NOTHROW(iglens::ChatTemplate(kChatMl, "'t.jinja'").check());
   CHECK(render_error(std::string(iglens::ChatTemplate::kMaxSourceBytes + 1, 'x')) ==
         "'t.jinja': the chat template is 1048577 bytes; the limit is 1048576");
   // Recursion without end runs out of stack in the child process.

@@ -126,12 +126,15 @@ inline std::int64_t single_token(const Tokenizer& tokenizer, const std::string& 
 }
 
 // The template chats render with: `file` (--chat-template) with the model's
-// special tokens, else the model's own.
+// special tokens, else the model's own; parsed here, so that a broken one
+// fails before any prompt is rendered.
 inline ChatTemplate chosen_chat_template(const std::optional<ChatTemplate>& own, const Tokenizer& tokenizer,
                                          const std::string& file, const std::string& model_path) {
-  if (!file.empty()) return ChatTemplate::from_file(file, own ? own->tokens() : chat_tokens_of(tokenizer));
-  require(own.has_value(), "the model '{}' has no chat template: give one with --chat-template FILE", model_path);
-  return *own;
+  require(!file.empty() || own.has_value(), "the model '{}' has no chat template: give one with --chat-template FILE",
+          model_path);
+  auto chosen = file.empty() ? *own : ChatTemplate::from_file(file, own ? own->tokens() : chat_tokens_of(tokenizer));
+  chosen.check();
+  return chosen;
 }
 
 // What prompt_settings() reads of the model when a setting names tokens.

@@ -72,12 +72,19 @@ class ChatTemplate {
   static constexpr std::size_t kMaxSourceBytes = std::size_t{1} << 20;
 
   // `origin` names where the template came from, for errors ("model file 'x.gguf'").
-  // A template that does not parse is an Error here, not at the first render.
+  // A template that does not parse is an Error at check() or at the first
+  // render: a model's own template is parsed only where a chat is rendered,
+  // so that loading a model does not start a child process for it.
   ChatTemplate(std::string source, std::string origin, ChatTokens tokens = {}, Limits limits = {})
       : source_(std::move(source)), origin_(std::move(origin)), tokens_(std::move(tokens)), limits_(limits) {
     require(source_.size() <= kMaxSourceBytes, "{}: the chat template is {} bytes; the limit is {}", origin_,
             source_.size(), kMaxSourceBytes);
     require(!source_.empty(), "{}: the chat template is empty", origin_);
+  }
+
+  // An Error now where the template does not parse (a user's --chat-template
+  // file, found wrong before any model is read).
+  void check() const {
     isolated([this] {
       parse();
       return std::string();
