@@ -171,15 +171,25 @@ inline void dequantize_q4_1(const std::uint8_t* block, float* out) {
 }
 
 // Q5_0/Q5_1: 32 high bits in a little-endian uint32, then the low nibbles.
+// Value i's fifth bit, as 16 or 0, is tested against a constant mask per
+// lane: `high >> i` shifts each lane by its own amount, which SSE2 cannot,
+// and GCC kept those loops scalar (Gemma 3's Q5_0 matrices: 0.94 ns a
+// value against 0.2 to 0.3 for Q4_K, Q6_K and Q8_0).
+inline constexpr std::array<std::uint32_t, 32> kBitOf = [] {
+  std::array<std::uint32_t, 32> bits{};
+  for (std::size_t i = 0; i < bits.size(); ++i) bits[i] = 1u << i;
+  return bits;
+}();
+
+inline int fifth_bit(std::uint32_t high, int i) { return (high & kBitOf[static_cast<std::size_t>(i)]) != 0 ? 16 : 0; }
+
 inline void dequantize_q5_0(const std::uint8_t* block, float* out) {
   const float d = load_half(block);
   std::uint32_t high;
   std::memcpy(&high, block + 2, sizeof high);
   const auto qs = block_bytes<16>(block + 6);
-  for (int i = 0; i < 16; ++i)
-    out[i] = d * static_cast<float>(static_cast<int>((qs[i] & 0x0F) | (((high >> i) & 1) << 4)) - 16);
-  for (int i = 0; i < 16; ++i)
-    out[i + 16] = d * static_cast<float>(static_cast<int>((qs[i] >> 4) | (((high >> (i + 16)) & 1) << 4)) - 16);
+  for (int i = 0; i < 16; ++i) out[i] = d * static_cast<float>(((qs[i] & 0x0F) | fifth_bit(high, i)) - 16);
+  for (int i = 0; i < 16; ++i) out[i + 16] = d * static_cast<float>(((qs[i] >> 4) | fifth_bit(high, i + 16)) - 16);
 }
 
 inline void dequantize_q5_1(const std::uint8_t* block, float* out) {
@@ -188,8 +198,8 @@ inline void dequantize_q5_1(const std::uint8_t* block, float* out) {
   std::uint32_t high;
   std::memcpy(&high, block + 4, sizeof high);
   const auto qs = block_bytes<16>(block + 8);
-  for (int i = 0; i < 16; ++i) out[i] = d * static_cast<float>((qs[i] & 0x0F) | (((high >> i) & 1) << 4)) + m;
-  for (int i = 0; i < 16; ++i) out[i + 16] = d * static_cast<float>((qs[i] >> 4) | (((high >> (i + 16)) & 1) << 4)) + m;
+  for (int i = 0; i < 16; ++i) out[i] = d * static_cast<float>((qs[i] & 0x0F) | fifth_bit(high, i)) + m;
+  for (int i = 0; i < 16; ++i) out[i + 16] = d * static_cast<float>((qs[i] >> 4) | fifth_bit(high, i + 16)) + m;
 }
 
 inline void dequantize_q8_0(const std::uint8_t* block, float* out) {
